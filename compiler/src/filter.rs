@@ -1,0 +1,466 @@
+//! What scope entries and rule filters share: splitting `KEY OP VALUES`, parsing each value
+//! by the key's type, and the checks on a key's combined values (mixed `=`/`!=`, ranges that
+//! leave nothing).
+
+use std::ops::Range;
+
+use crate::ast::Text;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::ir::{Op, StrMatch, Value};
+use crate::source::FileId;
+use crate::yaml::ByteSpan;
+
+/// An entry's text with a map back to source spans. Scope entries have their spaces
+/// deleted before parsing (as Tracee does); `origin[i]` is where byte `i` came from.
+pub struct Entry<'t> {
+    pub text: String,
+    origin: Vec<usize>,
+    source: &'t Text,
+}
+
+impl<'t> Entry<'t> {
+    pub fn verbatim(source: &'t Text) -> Entry<'t> {
+        Entry {
+            text: source.value.clone(),
+            origin: (0..source.value.len()).collect(),
+            source,
+        }
+    }
+
+    pub fn without_spaces(source: &'t Text) -> Entry<'t> {
+        let mut text = String::new();
+        let mut origin = Vec::new();
+        for (i, c) in source.value.char_indices() {
+            if c != ' ' {
+                text.push(c);
+                origin.extend(i..i + c.len_utf8());
+            }
+        }
+        Entry {
+            text,
+            origin,
+            source,
+        }
+    }
+
+    /// Source span of `text[range]`.
+    pub fn span(&self, range: Range<usize>) -> ByteSpan {
+        let start = self.origin.get(range.start).copied();
+        let end = range
+            .end
+            .checked_sub(1)
+            .and_then(|last| self.origin.get(last))
+            .map(|last| last + 1);
+        match (start, end) {
+            (Some(start), Some(end)) if start < end => self.source.sub(start..end),
+            (Some(start), _) => self.source.sub(start..start),
+            _ => self
+                .source
+                .sub(self.source.value.len()..self.source.value.len()),
+        }
+    }
+
+    pub fn whole(&self) -> ByteSpan {
+        self.source.span.clone()
+    }
+}
+
+/// `KEY OP VALUES` split into its parts (byte ranges into `Entry::text`).
+pub struct Split {
+    pub key: Range<usize>,
+    pub op: Op,
+    pub op_range: Range<usize>,
+    pub values: Range<usize>,
+}
+
+pub enum SplitError {
+    /// None of `= ! < >` in the text.
+    NoOperator,
+    /// An operator that is not one of the six (`==`, `=>`, `!`, `<>`).
+    BadOperator(Range<usize>),
+    /// Nothing after the operator.
+    NoValue(Range<usize>),
+}
+
+pub fn split(text: &str) -> Result<Split, SplitError> {
+    let is_op = |c: char| matches!(c, '=' | '!' | '<' | '>');
+    let Some(start) = text.find(is_op) else {
+        return Err(SplitError::NoOperator);
+    };
+    let op_len = text[start..].chars().take_while(|&c| is_op(c)).count();
+    let op_range = start..start + op_len;
+    let op = match &text[op_range.clone()] {
+        "=" => Op::Eq,
+        "!=" => Op::Ne,
+        "<" => Op::Lt,
+        "<=" => Op::Le,
+        ">" => Op::Gt,
+        ">=" => Op::Ge,
+        _ => return Err(SplitError::BadOperator(op_range)),
+    };
+    if op_range.end == text.len() {
+        return Err(SplitError::NoValue(op_range));
+    }
+    Ok(Split {
+        key: 0..start,
+        op,
+        values: op_range.end..text.len(),
+        op_range,
+    })
+}
+
+/// The type of a key's values, which decides the operators it takes and how values parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Unsigned integer of this many bits.
+    UInt(u32),
+    /// Signed integer of this many bits.
+    Int(u32),
+    /// A string; `max` is the kernel field's capacity (longer never matches), `wildcards`
+    /// whether `*` at the start/end is a pattern.
+    Str {
+        max: Option<usize>,
+        wildcards: bool,
+    },
+    Bool,
+}
+
+impl ValueType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ValueType::UInt(_) | ValueType::Int(_))
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            ValueType::UInt(bits) => format!("an unsigned {bits}-bit integer"),
+            ValueType::Int(bits) => format!("a signed {bits}-bit integer"),
+            ValueType::Str { .. } => "a string".to_owned(),
+            ValueType::Bool => "a boolean (`true` or `false`)".to_owned(),
+        }
+    }
+
+    fn bounds(self) -> (i128, i128) {
+        match self {
+            ValueType::UInt(bits) => (0, (1i128 << bits) - 1),
+            ValueType::Int(bits) => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
+            _ => (i128::MIN, i128::MAX),
+        }
+    }
+}
+
+/// Why one value did not parse: a message and a help line.
+pub struct BadValue {
+    pub message: String,
+    pub help: String,
+}
+
+fn bad(message: String, help: impl Into<String>) -> BadValue {
+    BadValue {
+        message,
+        help: help.into(),
+    }
+}
+
+pub fn parse_int(text: &str, ty: ValueType) -> Result<i128, BadValue> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (radix, body) = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        (16, hex)
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        (8, oct)
+    } else {
+        (10, digits)
+    };
+    let expected = format!("`{text}` is not {}", ty.describe());
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        let help = if text.starts_with("O_")
+            || text
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c == '|')
+        {
+            "flag names are not decoded: write the number (e.g. `0` for O_RDONLY, `0x241` for O_WRONLY|O_CREAT|O_TRUNC)"
+        } else {
+            "write a decimal number, or hex with `0x` / octal with `0o`"
+        };
+        return Err(bad(expected, help));
+    }
+    if radix == 10 && body.len() > 1 && body.starts_with('0') {
+        return Err(bad(
+            format!("`{text}` has a leading zero"),
+            format!(
+                "write it in decimal without the zero, or as octal `0o{}`",
+                body.trim_start_matches('0')
+            ),
+        ));
+    }
+    let magnitude = u128::from_str_radix(body, radix)
+        .ok()
+        .and_then(|m| i128::try_from(m).ok());
+    let value = magnitude.map(|m| if negative { -m } else { m });
+    let (min, max) = ty.bounds();
+    match value {
+        Some(v) if v >= min && v <= max => Ok(v),
+        _ if negative && min == 0 => Err(bad(expected, "this value cannot be negative")),
+        _ => Err(bad(
+            format!("`{text}` is out of range for {}", ty.describe()),
+            format!("use a value from {min} to {max}"),
+        )),
+    }
+}
+
+pub fn parse_bool(text: &str) -> Result<bool, BadValue> {
+    match text {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(bad(
+            format!("`{text}` is not a boolean"),
+            "write `true` or `false`",
+        )),
+    }
+}
+
+/// A string value with its wildcards resolved.
+pub fn parse_str(text: &str, wildcards: bool) -> Result<StrMatch, (BadValue, Option<usize>)> {
+    let core_start = usize::from(wildcards && text.starts_with('*'));
+    let core_end = if wildcards && text.len() > core_start && text.ends_with('*') {
+        text.len() - 1
+    } else {
+        text.len()
+    };
+    let core = &text[core_start..core_end];
+    if core.is_empty() {
+        return Err((
+            bad(
+                format!("`{text}` matches every value"),
+                "remove the filter, or give a value next to the `*`",
+            ),
+            None,
+        ));
+    }
+    if let Some(i) = core.find('*') {
+        let help = if wildcards {
+            "`*` works only at the start and/or end of a value (prefix, suffix, contains)"
+        } else {
+            "this key matches whole values only: remove the `*` (rule filters accept `*` at the start or end)"
+        };
+        return Err((
+            bad(format!("`*` in the middle of `{text}`"), help),
+            Some(core_start + i),
+        ));
+    }
+    let core = core.to_owned();
+    Ok(match (core_start == 1, core_end < text.len()) {
+        (false, false) => StrMatch::Exact(core),
+        (false, true) => StrMatch::Prefix(core),
+        (true, false) => StrMatch::Suffix(core),
+        (true, true) => StrMatch::Contains(core),
+    })
+}
+
+pub fn str_len(value: &StrMatch) -> usize {
+    match value {
+        StrMatch::Exact(s) | StrMatch::Prefix(s) | StrMatch::Suffix(s) | StrMatch::Contains(s) => {
+            s.len()
+        }
+    }
+}
+
+/// Splits a comma list, reporting empty items; returns each item's range in `text`.
+pub fn items(
+    entry: &Entry,
+    values: Range<usize>,
+    file: FileId,
+    diags: &mut Diagnostics,
+) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = values.start;
+    let text = &entry.text;
+    for piece in text[values.clone()].split(',') {
+        let range = start..start + piece.len();
+        start = range.end + 1;
+        if piece.is_empty() {
+            let span = entry.span(
+                range.start.saturating_sub(1)..(range.end + 1).min(values.end).max(range.start),
+            );
+            diags.push(
+                Diagnostic::new(
+                    Code::EmptyListItem,
+                    format!("empty item in the value list of `{}`", entry.text),
+                )
+                .at(file, span)
+                .label("empty item")
+                .help("remove the extra comma"),
+            );
+            continue;
+        }
+        out.push(range);
+    }
+    out
+}
+
+/// One key's combined entries, for the checks across them.
+pub struct Combined<'a> {
+    pub name: &'a str,
+    pub ty: ValueType,
+    /// (operator, parsed value, span of the entry)
+    pub values: Vec<(Op, &'a Value, ByteSpan)>,
+}
+
+/// Warnings on one key's combined values: `=` mixed with `!=`, and numeric filters that no
+/// value can pass. Returns true if the key can never match.
+pub fn check_combined(c: &Combined, file: FileId, what: &str, diags: &mut Diagnostics) -> bool {
+    let eq = c.values.iter().find(|(op, _, _)| *op == Op::Eq);
+    let ne = c.values.iter().find(|(op, _, _)| *op == Op::Ne);
+    if let (Some(eq), Some(ne)) = (eq, ne) {
+        diags.push(
+            Diagnostic::new(Code::MixedEquality, format!("`=` and `!=` mixed on `{}`", c.name))
+                .at(file, ne.2.clone())
+                .label("`!=` here")
+                .also(eq.2.clone(), "`=` here")
+                .help("a value matches if it equals any `=` value OR differs from every `!=` value; the `!=` entries admit almost everything: keep only one kind"),
+        );
+    }
+    if !c.ty.is_numeric() {
+        return false;
+    }
+    let (min, max) = c.ty.bounds();
+    let ints = |op: Op| {
+        c.values
+            .iter()
+            .filter(move |(o, _, _)| *o == op)
+            .filter_map(|(_, v, _)| match v {
+                Value::Int(i) => Some(*i),
+                _ => None,
+            })
+    };
+    let has_equal = ints(Op::Eq).next().is_some()
+        || ints(Op::Le).next().is_some()
+        || ints(Op::Ge).next().is_some();
+    // Bounds are exclusive; `>=`/`<=` add their bound as an equality (Tracee's semantics).
+    let lower = ints(Op::Gt).chain(ints(Op::Ge)).min();
+    let upper = ints(Op::Lt).chain(ints(Op::Le)).max();
+    if has_equal || (lower.is_none() && upper.is_none()) {
+        return false;
+    }
+    let low = lower.unwrap_or(min - 1).max(min - 1);
+    let high = upper.unwrap_or(max + 1).min(max + 1);
+    if high - low > 1 {
+        return false;
+    }
+    let span = c
+        .values
+        .iter()
+        .find(|(op, _, _)| matches!(op, Op::Lt | Op::Gt))
+        .map_or(0..0, |(_, _, span)| span.clone());
+    let mut diagnostic = Diagnostic::new(
+        Code::SelectsNothing,
+        format!(
+            "no value of `{}` passes these bounds: {what} can never match",
+            c.name
+        ),
+    )
+    .at(file, span)
+    .label("empty range")
+    .help(format!(
+        "`{}` is {} and the bounds are exclusive (`>` and `<` together form an open interval)",
+        c.name,
+        c.ty.describe()
+    ));
+    for (op, _, span) in &c.values {
+        if matches!(op, Op::Lt | Op::Gt) && Some(span) != diagnostic.span.as_ref() {
+            diagnostic = diagnostic.also(span.clone(), "bound");
+        }
+    }
+    diags.push(diagnostic);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_accepts_the_six_operators_only() {
+        for (text, op) in [
+            ("a=1", Op::Eq),
+            ("a!=1", Op::Ne),
+            ("a<1", Op::Lt),
+            ("a<=1", Op::Le),
+            ("a>1", Op::Gt),
+            ("a>=1", Op::Ge),
+        ] {
+            let Ok(s) = split(text) else {
+                panic!("{text} should split")
+            };
+            assert_eq!(s.op, op, "{text}");
+            assert_eq!(&text[s.key], "a");
+            assert_eq!(&text[s.values], "1");
+        }
+        for text in ["a==1", "a=>1", "a=<1", "a!1", "a<>1", "a>>1", "a=!1"] {
+            assert!(
+                matches!(split(text), Err(SplitError::BadOperator(_))),
+                "{text}"
+            );
+        }
+        assert!(matches!(split("a"), Err(SplitError::NoOperator)));
+        assert!(matches!(split("a!="), Err(SplitError::NoValue(_))));
+    }
+
+    #[test]
+    fn parse_int_checks_width_sign_and_spelling() {
+        assert_eq!(
+            parse_int("4294967295", ValueType::UInt(32)).ok(),
+            Some(4294967295)
+        );
+        assert!(parse_int("4294967296", ValueType::UInt(32)).is_err());
+        assert!(parse_int("-1", ValueType::UInt(32)).is_err());
+        assert_eq!(parse_int("-13", ValueType::Int(64)).ok(), Some(-13));
+        assert_eq!(parse_int("0x10", ValueType::Int(32)).ok(), Some(16));
+        assert_eq!(parse_int("0o644", ValueType::UInt(32)).ok(), Some(420));
+        assert!(parse_int("0644", ValueType::UInt(32)).is_err());
+        assert!(parse_int("abc", ValueType::Int(32)).is_err());
+        assert!(parse_int("", ValueType::Int(32)).is_err());
+        assert!(parse_int("-", ValueType::Int(32)).is_err());
+        assert!(parse_int("+5", ValueType::Int(32)).is_err());
+        assert_eq!(
+            parse_int("-9223372036854775808", ValueType::Int(64)).ok(),
+            Some(i64::MIN as i128)
+        );
+        assert!(
+            parse_int(
+                "99999999999999999999999999999999999999999",
+                ValueType::Int(64)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn parse_str_resolves_wildcards_at_the_ends_only() {
+        assert_eq!(
+            parse_str("/tmp/*", true).ok(),
+            Some(StrMatch::Prefix("/tmp/".into()))
+        );
+        assert_eq!(
+            parse_str("*.so", true).ok(),
+            Some(StrMatch::Suffix(".so".into()))
+        );
+        assert_eq!(
+            parse_str("*shadow*", true).ok(),
+            Some(StrMatch::Contains("shadow".into()))
+        );
+        assert_eq!(
+            parse_str("bash", true).ok(),
+            Some(StrMatch::Exact("bash".into()))
+        );
+        assert!(matches!(parse_str("/a*b", true), Err((_, Some(2)))));
+        assert!(parse_str("*", true).is_err());
+        assert!(parse_str("**", true).is_err());
+        assert!(matches!(parse_str("ba*", false), Err((_, Some(2)))));
+    }
+}

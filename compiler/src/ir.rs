@@ -1,0 +1,167 @@
+//! The validated policies: every key resolved, every value parsed into its type. This is
+//! what lowering (into map contents) consumes; spans are kept for its diagnostics.
+
+use schema::catalog::{ArgDef, EventDef};
+
+use crate::source::FileId;
+use crate::yaml::ByteSpan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    pub const ALL: [Op; 6] = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+
+    pub fn is_equality(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne)
+    }
+}
+
+/// How a string value matches: `*` at the start and/or end of a value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StrMatch {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// Integers of every width and signedness (i128 holds both i64 and u64).
+    Int(i128),
+    Str(StrMatch),
+    Bool(bool),
+    /// `pid=new`, `container=new`: started after the loader.
+    New,
+    /// `container=started`: past its entrypoint.
+    Started,
+    /// `executable=[host:|MNTNS:]/path`.
+    Executable {
+        mount_ns: MountNs,
+        path: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MountNs {
+    Any,
+    Host,
+    Id(u32),
+}
+
+/// One `KEY OP VALUE,VALUE...` entry, after parsing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter<K> {
+    pub key: K,
+    pub op: Op,
+    pub values: Vec<Value>,
+    pub span: ByteSpan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScopeKey {
+    Uid,
+    Pid,
+    MntNs,
+    PidNs,
+    Uts,
+    Comm,
+    /// Bare `container` is `Filter { op: Eq, values: [] }`.
+    Container,
+    NotContainer,
+    Tree,
+    Executable,
+    Follow,
+}
+
+/// Context fields a rule may filter on (aliases resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContextField {
+    Timestamp,
+    ProcessorId,
+    Pid,
+    Tid,
+    Ppid,
+    HostTid,
+    HostPid,
+    HostPpid,
+    Uid,
+    MntNs,
+    PidNs,
+    Comm,
+    HostName,
+    CgroupId,
+    Container,
+    Host,
+    ContainerId,
+    ContainerImage,
+    ContainerImageDigest,
+    ContainerName,
+    PodName,
+    PodNamespace,
+    PodUid,
+    PodSandbox,
+    Syscall,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RuleField {
+    Context(ContextField),
+    /// `args.NAME` / `data.NAME`: the argument at `index` of the rule's event.
+    Arg {
+        index: usize,
+        def: &'static ArgDef,
+    },
+    Retval,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub event: &'static EventDef,
+    pub filters: Vec<Filter<RuleField>>,
+    pub actions: Vec<Action>,
+    pub span: ByteSpan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Log,
+    Print,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Position in load order: the policy's bit in the kernel's 64-bit bitmap.
+    pub id: usize,
+    pub name: String,
+    pub description: String,
+    pub file: FileId,
+    pub name_span: ByteSpan,
+    /// `scope: [global]`.
+    pub global: bool,
+    pub scope: Vec<Filter<ScopeKey>>,
+    pub default_actions: Vec<Action>,
+    pub rules: Vec<Rule>,
+}
+
+/// At most this many policies: one bit each in a u64.
+pub const MAX_POLICIES: usize = 64;

@@ -1,0 +1,85 @@
+//! `tracee-compile`: Tracee-style security policies in, checked policies (and, with the
+//! next phases, a BPF map image) out. The pipeline reads top-down:
+//!
+//! ```text
+//! source::discover/read -> parse (YAML tree -> ast) -> validate (ast -> ir) -> [lower -> encode]
+//! ```
+//!
+//! Every phase reports into one `Diagnostics` and keeps going, so one run shows every
+//! problem of every file.
+
+pub mod ast;
+pub mod diagnostics;
+pub mod filter;
+pub mod ir;
+pub mod parse;
+pub mod rule;
+pub mod scope;
+pub mod source;
+pub mod suggest;
+pub mod validate;
+pub mod yaml;
+
+use std::path::PathBuf;
+
+use diagnostics::{Code, Diagnostic, Diagnostics};
+use source::{InputError, SourceFile};
+
+/// The result of checking a set of inputs.
+pub struct Checked {
+    pub sources: Vec<SourceFile>,
+    pub diagnostics: Diagnostics,
+    /// The valid policies (those without errors), in load order.
+    pub policies: Vec<ir::Policy>,
+    /// Policy documents found, valid or not.
+    pub documents: usize,
+}
+
+/// Reads every path and checks every policy in it.
+pub fn check_paths(paths: &[PathBuf]) -> Result<Checked, InputError> {
+    let files = source::discover(paths)?;
+    let mut sources = Vec::with_capacity(files.len());
+    let mut diagnostics = Diagnostics::default();
+    for (id, path) in files.iter().enumerate() {
+        let (file, problem) = source::read(path, id)?;
+        // A file that could not be decoded keeps its id (and lossy text for the report);
+        // `check_sources` skips parsing it.
+        diagnostics.extend(problem);
+        sources.push(file);
+    }
+    Ok(check_sources(sources, diagnostics))
+}
+
+/// Checks already loaded sources (`diagnostics` may hold problems found while reading).
+pub fn check_sources(sources: Vec<SourceFile>, mut diagnostics: Diagnostics) -> Checked {
+    let unreadable: Vec<usize> = diagnostics.items.iter().filter_map(|d| d.file).collect();
+    let mut docs = Vec::new();
+    for (id, source) in sources.iter().enumerate() {
+        if !unreadable.contains(&id) {
+            docs.extend(parse::parse_file(id, source, &mut diagnostics));
+        }
+    }
+    let policies = validate::validate(&docs, &sources, &mut diagnostics);
+    if docs.is_empty() && diagnostics.error_count() == 0 {
+        diagnostics.push(
+            Diagnostic::new(Code::NoPolicies, "the input holds no policy")
+                .help("give at least one policy file or directory of policy files"),
+        );
+    }
+    Checked {
+        sources,
+        diagnostics,
+        policies,
+        documents: docs.len(),
+    }
+}
+
+/// Checks one in-memory file; for tests, the fuzzer and benchmarks.
+pub fn check_text(name: &str, text: &str) -> Checked {
+    let source = SourceFile {
+        path: PathBuf::from(name),
+        name: name.to_owned(),
+        text: text.to_owned(),
+    };
+    check_sources(vec![source], Diagnostics::default())
+}

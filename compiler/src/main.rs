@@ -1,0 +1,176 @@
+//! `tracee-compile`: checks policy files (`--check`) and compiles them into a map image.
+//! Exit status: 0 no errors, 1 policy errors (or warnings with `--deny-warnings`),
+//! 2 usage or I/O errors.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use compiler::diagnostics::render::{self, Summary};
+
+#[derive(Parser)]
+#[command(
+    name = "tracee-compile",
+    version,
+    about = "Check Tracee-style security policies and compile them into a BPF map image"
+)]
+#[command(
+    after_help = "Exit status: 0 no errors, 1 policy errors (or warnings with --deny-warnings), 2 usage or I/O errors.\nDiagnostic codes are explained in docs/diagnostics.md."
+)]
+struct Cli {
+    /// Policy files, or directories whose *.yaml, *.yml and *.json files are read (not recursively, in file-name order).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Only check the policies: report every problem, write nothing.
+    #[arg(long)]
+    check: bool,
+
+    /// The map image to write (required unless --check).
+    #[arg(short, long, value_name = "FILE", required_unless_present = "check")]
+    output: Option<PathBuf>,
+
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Treat warnings as errors (exit status 1).
+    #[arg(long)]
+    deny_warnings: bool,
+
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Reports with the source line and a help line (stderr).
+    Human,
+    /// One JSON document with a `diagnostics` array (stdout).
+    Json,
+    /// SARIF 2.1.0, for code-scanning upload (stdout).
+    Sarif,
+    /// GitHub Actions workflow commands `::error file=F,line=L,col=C::message` (stdout).
+    Github,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let checked = match compiler::check_paths(&cli.paths) {
+        Ok(checked) => checked,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut diagnostics = checked.diagnostics.items;
+    diagnostics.sort_by_key(|d| {
+        (
+            d.file.unwrap_or(usize::MAX),
+            d.span.as_ref().map_or(0, |s| s.start),
+        )
+    });
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity() == compiler::diagnostics::Severity::Error)
+        .count();
+    let warnings = diagnostics.len() - errors;
+    let summary = Summary {
+        files: checked.sources.len(),
+        policies: checked.documents,
+        errors,
+        warnings,
+    };
+    let sources = &checked.sources;
+    let printed = match cli.format {
+        Format::Human => {
+            let color = match cli.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            let width = if color { terminal_width() } else { 100 };
+            let mut out = String::new();
+            for d in &diagnostics {
+                out.push_str(&render::human(d, sources, color, width));
+                out.push('\n');
+            }
+            out.push_str(&summary_line(&summary));
+            out.push('\n');
+            write_all(&mut std::io::stderr(), &out)
+        }
+        Format::Json => write_all(
+            &mut std::io::stdout(),
+            &(render::json(&diagnostics, sources, &summary) + "\n"),
+        ),
+        Format::Sarif => write_all(
+            &mut std::io::stdout(),
+            &(render::sarif(&diagnostics, sources) + "\n"),
+        ),
+        Format::Github => write_all(
+            &mut std::io::stdout(),
+            &render::github(&diagnostics, sources),
+        ),
+    };
+    if !printed {
+        return ExitCode::from(2);
+    }
+    if errors > 0 || (cli.deny_warnings && warnings > 0) {
+        return ExitCode::from(1);
+    }
+    if !cli.check {
+        let path = cli
+            .output
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        eprintln!(
+            "error: cannot write `{path}`: writing map images is not implemented yet; use --check to validate"
+        );
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+fn summary_line(s: &Summary) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let checked = format!(
+        "checked {} in {}",
+        plural(s.policies, "policy document"),
+        plural(s.files, "file")
+    );
+    if s.errors == 0 && s.warnings == 0 {
+        format!("{checked}: no problems")
+    } else {
+        format!(
+            "{checked}: {}, {}",
+            plural(s.errors, "error"),
+            plural(s.warnings, "warning")
+        )
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+/// A closed pipe (`| head`) is not an error worth a panic.
+fn write_all(out: &mut dyn Write, text: &str) -> bool {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::BrokenPipe,
+    }
+}

@@ -1,0 +1,664 @@
+//! Phase 1: source text -> policy documents (`ast`). Checks the shape of each document: its
+//! header, that every key is known and appears once, that values are of the right kind and
+//! that required fields are present. Every problem is reported; a document continues to be
+//! read after one, so the next phase sees as much of it as possible.
+
+use crate::ast::{Form, PolicyDoc, RuleDoc, Text};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::source::{FileId, SourceFile};
+use crate::suggest::did_you_mean;
+use crate::yaml::{self, ByteSpan, Node, NodeKind};
+
+pub const API_V1: &str = "aquasecurity.github.io/v1beta1";
+pub const API_V2: &str = "tracee.aquasec.com/v1beta1";
+
+const CRD_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+const PLAIN_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "description",
+    "version",
+    "scope",
+    "defaultActions",
+    "rules",
+];
+/// `metadata` keys of a Kubernetes object, so `kubectl get -o yaml` output is accepted.
+const METADATA_KEYS: &[&str] = &[
+    "name",
+    "annotations",
+    "labels",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "finalizers",
+    "ownerReferences",
+    "managedFields",
+    "generateName",
+    "selfLink",
+];
+const SPEC_KEYS: &[&str] = &["scope", "defaultActions", "rules"];
+const RULE_KEYS: &[&str] = &["event", "filters", "actions"];
+
+/// Parses one file into its policy documents, reporting problems into `diags`.
+pub fn parse_file(file: FileId, source: &SourceFile, diags: &mut Diagnostics) -> Vec<PolicyDoc> {
+    let text = source.text.as_str();
+    let documents = match yaml::parse_documents(text) {
+        Ok(documents) => documents,
+        Err(err) => {
+            let code = if err.budget {
+                Code::ResourceLimit
+            } else {
+                Code::YamlSyntax
+            };
+            let help = if err.budget {
+                "policy files are small: remove deep nesting or repeated aliases"
+            } else if err.message.contains("tab") {
+                "indent with spaces: YAML does not allow tabs in indentation"
+            } else if err.message.contains("anchor") {
+                "define the anchor (`&name`) before using the alias (`*name`)"
+            } else {
+                "fix the YAML syntax at this place"
+            };
+            let span = err.span.unwrap_or(0..0);
+            diags.push(
+                Diagnostic::new(code, err.message)
+                    .at(file, span)
+                    .label("here")
+                    .help(help),
+            );
+            return Vec::new();
+        }
+    };
+    if documents.is_empty() {
+        diags.push(
+            Diagnostic::new(Code::EmptyFile, "file holds no policy")
+                .at(file, 0..0)
+                .help("write a policy here or remove the file from the input"),
+        );
+        return Vec::new();
+    }
+    let mut parser = Parser { file, text, diags };
+    documents
+        .iter()
+        .filter_map(|doc| parser.document(doc))
+        .collect()
+}
+
+struct Parser<'a> {
+    file: FileId,
+    text: &'a str,
+    diags: &'a mut Diagnostics,
+}
+
+/// A mapping's entries after the duplicate and unknown key checks.
+struct Fields<'n> {
+    entries: Vec<(&'n str, &'n Node, &'n Node)>,
+    span: ByteSpan,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<(&'n Node, &'n Node)> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, key, value)| (*key, *value))
+    }
+
+    fn value(&self, key: &str) -> Option<&'n Node> {
+        self.get(key).map(|(_, value)| value)
+    }
+}
+
+impl Parser<'_> {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diags.push(diagnostic);
+    }
+
+    fn error(
+        &mut self,
+        code: Code,
+        message: String,
+        span: ByteSpan,
+        label: &str,
+        help: Option<String>,
+    ) {
+        let diagnostic = Diagnostic::new(code, message)
+            .at(self.file, span)
+            .label(label)
+            .maybe_help(help);
+        self.push(diagnostic);
+    }
+
+    fn wrong_type(&mut self, node: &Node, what: &str, expected: &str, help: &str) {
+        self.error(
+            Code::WrongType,
+            format!("`{what}` must be {expected}, found {}", node.describe()),
+            node.span.clone(),
+            "wrong kind of value",
+            Some(help.to_owned()),
+        );
+    }
+
+    /// Reads a mapping, reporting non-string keys, duplicate keys and keys outside `known`
+    /// (`None` accepts any key).
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: Option<&[&str]>,
+    ) -> Option<Fields<'n>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            if !matches!(node.kind, NodeKind::Null) {
+                self.wrong_type(
+                    node,
+                    what,
+                    "a mapping",
+                    "write `key: value` pairs, one per line",
+                );
+            }
+            return None;
+        };
+        let mut fields = Fields {
+            entries: Vec::new(),
+            span: node.span.clone(),
+        };
+        for (key_node, value) in entries {
+            let Some(key) = key_node.as_scalar() else {
+                self.wrong_type(
+                    key_node,
+                    &format!("a key of `{what}`"),
+                    "a string",
+                    "use a plain word as the key",
+                );
+                continue;
+            };
+            if let Some((first, _)) = fields.get(key) {
+                let diagnostic = Diagnostic::new(
+                    Code::DuplicateKey,
+                    format!("duplicate key `{key}` in `{what}`"),
+                )
+                .at(self.file, key_node.span.clone())
+                .label("second occurrence")
+                .also(first.span.clone(), "first occurrence")
+                .help("remove one of them: YAML keys must be unique");
+                self.push(diagnostic);
+                continue;
+            }
+            if let Some(known) = known
+                && !known.contains(&key)
+            {
+                let help = did_you_mean(key, known.iter().copied())
+                    .unwrap_or_else(|| format!("`{what}` accepts: {}", known.join(", ")));
+                self.error(
+                    Code::UnknownKey,
+                    format!("unknown key `{key}` in `{what}`"),
+                    key_node.span.clone(),
+                    "unknown key",
+                    Some(help),
+                );
+                continue;
+            }
+            fields.entries.push((key, key_node, value));
+        }
+        Some(fields)
+    }
+
+    /// A scalar as text; `None` when absent, null or not a scalar (reported).
+    fn string(&mut self, node: &Node, what: &str) -> Option<Text> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } => Some(Text::from_node(text.clone(), node, self.text)),
+            NodeKind::Null => None,
+            _ => {
+                self.wrong_type(
+                    node,
+                    what,
+                    "a string",
+                    "write a single value on the same line as the key",
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of strings. A single scalar where a list belongs is the most common mistake
+    /// (`scope: global`): say how to write it.
+    fn string_list(&mut self, node: &Node, what: &str) -> Vec<Text> {
+        match &node.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|item| self.string(item, &format!("an item of `{what}`")))
+                .collect(),
+            NodeKind::Null => Vec::new(),
+            NodeKind::Scalar { text, .. } => {
+                self.wrong_type(
+                    node,
+                    what,
+                    "a list",
+                    &format!(
+                        "write it as a list item: `{what}: [{text}]` or `- {text}` on the next line"
+                    ),
+                );
+                Vec::new()
+            }
+            NodeKind::Map(_) => {
+                self.wrong_type(node, what, "a list", "start each item with `- `");
+                Vec::new()
+            }
+        }
+    }
+
+    fn missing(&mut self, what: &str, span: ByteSpan, help: &str) {
+        self.error(
+            Code::MissingField,
+            format!("missing `{what}`"),
+            span,
+            &format!("`{what}` required here"),
+            Some(help.to_owned()),
+        );
+    }
+
+    fn document(&mut self, doc: &Node) -> Option<PolicyDoc> {
+        let NodeKind::Map(entries) = &doc.kind else {
+            self.wrong_type(
+                doc,
+                "the document",
+                "a mapping",
+                "a policy document starts with `apiVersion:`/`kind:` or `type: policy`",
+            );
+            return None;
+        };
+        let anchor = entries
+            .first()
+            .map_or(doc.span.clone(), |(k, _)| k.span.clone());
+        let has = |key: &str| entries.iter().any(|(k, _)| k.as_scalar() == Some(key));
+        let form = if has("type") {
+            Form::Plain
+        } else if has("apiVersion") || has("kind") {
+            Form::Policy // refined by `crd_header`
+        } else {
+            let looks_plain = has("name") || has("scope") || has("rules");
+            let help = if looks_plain {
+                "add `type: policy` as the first line (the plain form)"
+            } else {
+                "start the document with `apiVersion: tracee.aquasec.com/v1beta1` and `kind: Policy`, or with `type: policy`"
+            };
+            self.error(
+                Code::UnknownFormat,
+                "cannot tell the policy format: no `apiVersion`/`kind` and no `type: policy`"
+                    .to_owned(),
+                anchor,
+                "document starts here",
+                Some(help.to_owned()),
+            );
+            return None;
+        };
+        match form {
+            Form::Plain => self.plain(doc, anchor),
+            _ => self.crd(doc, anchor),
+        }
+    }
+
+    fn plain(&mut self, doc: &Node, anchor: ByteSpan) -> Option<PolicyDoc> {
+        let fields = self.fields(doc, "policy", Some(PLAIN_KEYS))?;
+        if let Some((_, value)) = fields.get("type") {
+            let ok = value
+                .as_scalar()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("policy"));
+            if !ok {
+                self.error(
+                    Code::UnknownFormat,
+                    format!(
+                        "unsupported `type`: `{}`",
+                        value.as_scalar().unwrap_or_default()
+                    ),
+                    value.span.clone(),
+                    "expected `policy`",
+                    Some("write `type: policy`".to_owned()),
+                );
+            }
+        }
+        let name = self.required_string(
+            &fields,
+            "name",
+            anchor.clone(),
+            "give the policy a name: `name: my-policy`",
+        );
+        let description = self.required_string(
+            &fields,
+            "description",
+            anchor.clone(),
+            "say what the policy is for: `description: ...`",
+        );
+        if let Some(version) = fields.value("version")
+            && !matches!(version.kind, NodeKind::Scalar { .. } | NodeKind::Null)
+        {
+            self.wrong_type(
+                version,
+                "version",
+                "a string or number",
+                "write e.g. `version: 1`",
+            );
+        }
+        let (scope, default_actions, rules) = self.body(&fields, anchor.clone());
+        Some(PolicyDoc {
+            file: self.file,
+            form: Form::Plain,
+            anchor,
+            name,
+            description,
+            scope,
+            default_actions,
+            rules,
+        })
+    }
+
+    fn crd(&mut self, doc: &Node, anchor: ByteSpan) -> Option<PolicyDoc> {
+        let fields = self.fields(doc, "policy", Some(CRD_KEYS))?;
+        let form = self.crd_header(&fields, anchor.clone());
+
+        let mut name = None;
+        let mut description = None;
+        match fields.get("metadata") {
+            None => self.missing(
+                "metadata",
+                anchor.clone(),
+                "add `metadata:` with `name:` and `annotations: {description: ...}`",
+            ),
+            Some((key, value)) => {
+                if let Some(metadata) = self.fields(value, "metadata", Some(METADATA_KEYS)) {
+                    name = self.required_string(
+                        &metadata,
+                        "name",
+                        key.span.clone(),
+                        "add `name: my-policy` under `metadata:`",
+                    );
+                    description = self.annotations_description(&metadata, key.span.clone());
+                    if let Some(labels) = metadata.value("labels") {
+                        self.fields(labels, "labels", None);
+                    }
+                } else {
+                    self.missing(
+                        "metadata.name",
+                        key.span.clone(),
+                        "add `name: my-policy` under `metadata:`",
+                    );
+                }
+            }
+        }
+        let (scope, default_actions, rules) = match fields.get("spec") {
+            None => {
+                self.missing(
+                    "spec",
+                    anchor.clone(),
+                    "add `spec:` with `scope:` and `rules:`",
+                );
+                (Vec::new(), Vec::new(), Vec::new())
+            }
+            Some((key, value)) => match self.fields(value, "spec", Some(SPEC_KEYS)) {
+                Some(spec) => self.body(&spec, key.span.clone()),
+                None => {
+                    self.missing(
+                        "spec.scope",
+                        key.span.clone(),
+                        "add `scope:` and `rules:` under `spec:`",
+                    );
+                    (Vec::new(), Vec::new(), Vec::new())
+                }
+            },
+        };
+        Some(PolicyDoc {
+            file: self.file,
+            form: form.unwrap_or(Form::Policy),
+            anchor,
+            name,
+            description,
+            scope,
+            default_actions,
+            rules,
+        })
+    }
+
+    /// Checks `apiVersion` and `kind` belong together; returns the form they name.
+    fn crd_header(&mut self, fields: &Fields, anchor: ByteSpan) -> Option<Form> {
+        let api = fields.value("apiVersion");
+        let kind = fields.value("kind");
+        let api_text = api.and_then(Node::as_scalar);
+        let kind_text = kind.and_then(Node::as_scalar);
+        let form = match api_text {
+            Some(API_V1) => Some(Form::TraceePolicy),
+            Some(API_V2) => Some(Form::Policy),
+            Some(other) => {
+                let help = did_you_mean(other, [API_V2, API_V1]).unwrap_or_else(|| {
+                    format!("use `{API_V2}` (kind `Policy`) or `{API_V1}` (kind `TraceePolicy`)")
+                });
+                let span = api.map_or(anchor.clone(), |n| n.span.clone());
+                self.error(
+                    Code::UnknownFormat,
+                    format!("unsupported `apiVersion`: `{other}`"),
+                    span,
+                    "unknown apiVersion",
+                    Some(help),
+                );
+                None
+            }
+            None => {
+                let span = api.map_or(anchor.clone(), |n| n.span.clone());
+                self.missing("apiVersion", span, &format!("add `apiVersion: {API_V2}`"));
+                None
+            }
+        };
+        let expected_kind = match form {
+            Some(Form::TraceePolicy) => "TraceePolicy",
+            _ => "Policy",
+        };
+        match (kind_text, kind) {
+            (Some(k), Some(node)) if k != expected_kind => {
+                let help = match (form, k) {
+                    (Some(Form::TraceePolicy), "Policy") => format!(
+                        "`{API_V1}` pairs with `kind: TraceePolicy`; or use `apiVersion: {API_V2}`"
+                    ),
+                    (Some(Form::Policy), "TraceePolicy") => format!(
+                        "`{API_V2}` pairs with `kind: Policy`; or use `apiVersion: {API_V1}`"
+                    ),
+                    _ => format!("write `kind: {expected_kind}`"),
+                };
+                let message = match form {
+                    Some(_) => format!("`kind: {k}` does not go with this `apiVersion`"),
+                    None => format!("unsupported `kind`: `{k}`"),
+                };
+                self.error(
+                    Code::UnknownFormat,
+                    message,
+                    node.span.clone(),
+                    &format!("expected `{expected_kind}`"),
+                    Some(help),
+                );
+            }
+            (None, _) => {
+                let span = kind.map_or(anchor, |n| n.span.clone());
+                self.missing("kind", span, &format!("add `kind: {expected_kind}`"));
+            }
+            _ => {}
+        }
+        form
+    }
+
+    fn annotations_description(
+        &mut self,
+        metadata: &Fields,
+        metadata_key: ByteSpan,
+    ) -> Option<Text> {
+        let help =
+            "add `annotations:` with `description: what this policy is for` under `metadata:`";
+        let Some((key, value)) = metadata.get("annotations") else {
+            self.missing("metadata.annotations.description", metadata_key, help);
+            return None;
+        };
+        let annotations = self.fields(value, "annotations", None)?;
+        for (name, _, value) in &annotations.entries {
+            if !matches!(value.kind, NodeKind::Scalar { .. } | NodeKind::Null) {
+                self.wrong_type(
+                    value,
+                    &format!("annotations.{name}"),
+                    "a string",
+                    "annotation values are strings",
+                );
+            }
+        }
+        self.required_string(&annotations, "description", key.span.clone(), help)
+    }
+
+    /// A required scalar field: missing, null, empty or blank are all reported as missing.
+    fn required_string(
+        &mut self,
+        fields: &Fields,
+        key: &str,
+        parent: ByteSpan,
+        help: &str,
+    ) -> Option<Text> {
+        match fields.get(key) {
+            None => {
+                let span = if fields.entries.is_empty() {
+                    fields.span.clone()
+                } else {
+                    parent
+                };
+                self.missing(key, span, help);
+                None
+            }
+            Some((key_node, value)) => {
+                let text = self.string(value, key);
+                match text {
+                    Some(t) if !t.value.trim().is_empty() => Some(t),
+                    _ if matches!(value.kind, NodeKind::Seq(_) | NodeKind::Map(_)) => None,
+                    _ => {
+                        self.error(
+                            Code::MissingField,
+                            format!("`{key}` is empty"),
+                            key_node.span.clone(),
+                            "no value",
+                            Some(help.to_owned()),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// `scope`, `defaultActions`, `rules`: the same in every form.
+    fn body(&mut self, fields: &Fields, parent: ByteSpan) -> (Vec<Text>, Vec<Text>, Vec<RuleDoc>) {
+        let scope = self.required_list(
+            fields,
+            "scope",
+            parent.clone(),
+            "add `scope:` with at least one entry, e.g. `- global`",
+        );
+        let default_actions = fields
+            .value("defaultActions")
+            .map(|n| self.string_list(n, "defaultActions"))
+            .unwrap_or_default();
+        let mut rules = Vec::new();
+        match fields.get("rules") {
+            None => self.missing(
+                "rules",
+                parent,
+                "add `rules:` with at least one `- event: NAME`",
+            ),
+            Some((key, value)) => match &value.kind {
+                NodeKind::Seq(items) if !items.is_empty() => {
+                    rules = items.iter().filter_map(|item| self.rule(item)).collect();
+                }
+                NodeKind::Seq(_) | NodeKind::Null => self.error(
+                    Code::MissingField,
+                    "`rules` is empty".to_owned(),
+                    key.span.clone(),
+                    "no rules",
+                    Some("add at least one rule: `- event: NAME`".to_owned()),
+                ),
+                _ => self.wrong_type(
+                    value,
+                    "rules",
+                    "a list",
+                    "start each rule with `- event: NAME`",
+                ),
+            },
+        }
+        (scope, default_actions, rules)
+    }
+
+    fn required_list(
+        &mut self,
+        fields: &Fields,
+        key: &str,
+        parent: ByteSpan,
+        help: &str,
+    ) -> Vec<Text> {
+        match fields.get(key) {
+            None => {
+                self.missing(key, parent, help);
+                Vec::new()
+            }
+            Some((key_node, value)) => {
+                let list = self.string_list(value, key);
+                let reported = matches!(value.kind, NodeKind::Scalar { .. } | NodeKind::Map(_));
+                let non_scalar_items =
+                    matches!(&value.kind, NodeKind::Seq(items) if !items.is_empty());
+                if list.is_empty() && !reported && !non_scalar_items {
+                    self.error(
+                        Code::MissingField,
+                        format!("`{key}` is empty"),
+                        key_node.span.clone(),
+                        "no entries",
+                        Some(help.to_owned()),
+                    );
+                }
+                list
+            }
+        }
+    }
+
+    fn rule(&mut self, node: &Node) -> Option<RuleDoc> {
+        let fields = self.fields(node, "rule", Some(RULE_KEYS));
+        let Some(fields) = fields else {
+            if matches!(node.kind, NodeKind::Null) {
+                self.error(
+                    Code::MissingField,
+                    "empty rule".to_owned(),
+                    node.span.clone(),
+                    "no `event`",
+                    Some("write `- event: NAME`".to_owned()),
+                );
+            }
+            return None;
+        };
+        let anchor = fields
+            .entries
+            .first()
+            .map_or(node.span.clone(), |(_, k, _)| k.span.clone());
+        let event = self.required_string(
+            &fields,
+            "event",
+            anchor,
+            "name the event this rule selects: `event: openat`",
+        );
+        let filters = fields
+            .value("filters")
+            .map(|n| self.string_list(n, "filters"))
+            .unwrap_or_default();
+        let actions = fields
+            .value("actions")
+            .map(|n| self.string_list(n, "actions"))
+            .unwrap_or_default();
+        Some(RuleDoc {
+            span: node.span.clone(),
+            event,
+            filters,
+            actions,
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! Rules: the event name, its filters (context fields, `args.`/`data.`, `retval`) and actions.
+
+use schema::catalog::{self, ArgType, EventDef, EventKind};
+
+use crate::ast::{RuleDoc, Text};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::filter::{self, Combined, Entry, SplitError, ValueType};
+use crate::ir::{Action, ContextField, Filter, Op, Rule, RuleField, Value};
+use crate::source::FileId;
+use crate::suggest::did_you_mean;
+
+/// Context fields and their aliases (Tracee's names), with their types.
+const CONTEXT_FIELDS: &[(&str, ContextField, ValueType)] = {
+    use ContextField::*;
+    use ValueType::{Bool, UInt};
+    const STR: ValueType = ValueType::Str {
+        max: None,
+        wildcards: true,
+    };
+    const COMM: ValueType = ValueType::Str {
+        max: Some(15),
+        wildcards: true,
+    };
+    const HOST: ValueType = ValueType::Str {
+        max: Some(64),
+        wildcards: true,
+    };
+    &[
+        ("timestamp", Timestamp, UInt(64)),
+        ("processorId", ProcessorId, UInt(32)),
+        ("p", Pid, UInt(32)),
+        ("pid", Pid, UInt(32)),
+        ("processId", Pid, UInt(32)),
+        ("tid", Tid, UInt(32)),
+        ("threadId", Tid, UInt(32)),
+        ("ppid", Ppid, UInt(32)),
+        ("parentProcessId", Ppid, UInt(32)),
+        ("hostTid", HostTid, UInt(32)),
+        ("hostThreadId", HostTid, UInt(32)),
+        ("hostPid", HostPid, UInt(32)),
+        ("hostProcessId", HostPid, UInt(32)),
+        ("hostParentProcessId", HostPpid, UInt(32)),
+        ("uid", Uid, UInt(32)),
+        ("userId", Uid, UInt(32)),
+        ("mntns", MntNs, UInt(64)),
+        ("mountNamespace", MntNs, UInt(64)),
+        ("pidns", PidNs, UInt(64)),
+        ("pidNamespace", PidNs, UInt(64)),
+        ("comm", Comm, COMM),
+        ("processName", Comm, COMM),
+        ("hostName", HostName, HOST),
+        ("cgroupId", CgroupId, UInt(64)),
+        ("container", Container, Bool),
+        ("host", Host, Bool),
+        ("containerId", ContainerId, STR),
+        ("containerImage", ContainerImage, STR),
+        ("containerImageDigest", ContainerImageDigest, STR),
+        ("containerName", ContainerName, STR),
+        ("podName", PodName, STR),
+        ("podNamespace", PodNamespace, STR),
+        ("podUid", PodUid, STR),
+        ("podSandbox", PodSandbox, Bool),
+        ("syscall", Syscall, STR),
+    ]
+};
+
+const RETVAL: ValueType = ValueType::Int(64);
+
+fn arg_value_type(ty: ArgType) -> Option<ValueType> {
+    match ty {
+        ArgType::Int(bytes) => Some(ValueType::Int(u32::from(bytes) * 8)),
+        ArgType::UInt(bytes) => Some(ValueType::UInt(u32::from(bytes) * 8)),
+        ArgType::Pointer => Some(ValueType::UInt(64)),
+        ArgType::Str => Some(ValueType::Str {
+            max: None,
+            wildcards: true,
+        }),
+        ArgType::Bool => Some(ValueType::Bool),
+        ArgType::StrArray | ArgType::Bytes | ArgType::SockAddr | ArgType::IntArray => None,
+    }
+}
+
+pub struct RuleResult {
+    pub rule: Rule,
+    pub selects_nothing: bool,
+}
+
+pub fn validate(doc: &RuleDoc, file: FileId, diags: &mut Diagnostics) -> Option<RuleResult> {
+    let actions = actions(&doc.actions, file, diags);
+    let event_text = doc.event.as_ref()?;
+    let event = resolve_event(event_text, file, diags);
+    let mut filters = Vec::new();
+    for text in &doc.filters {
+        if let Some(filter) = rule_filter(text, event, file, diags) {
+            filters.push(filter);
+        }
+    }
+    let event = event?;
+    let selects_nothing = combined_checks(&filters, file, event.name, diags);
+    Some(RuleResult {
+        rule: Rule {
+            event,
+            filters,
+            actions,
+            span: doc.span.clone(),
+        },
+        selects_nothing,
+    })
+}
+
+pub fn actions(texts: &[Text], file: FileId, diags: &mut Diagnostics) -> Vec<Action> {
+    texts
+        .iter()
+        .filter_map(|t| match t.value.as_str() {
+            "log" => Some(Action::Log),
+            "print" => Some(Action::Print),
+            other => {
+                diags.push(
+                    Diagnostic::new(Code::InvalidAction, format!("unknown action `{other}`"))
+                        .at(file, t.span.clone())
+                        .label("not an action")
+                        .help(
+                            did_you_mean(other, ["log", "print"])
+                                .unwrap_or_else(|| "actions are `log` and `print`".to_owned()),
+                        ),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+fn resolve_event(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<&'static EventDef> {
+    let name = text.value.as_str();
+    if let Some(event) = catalog::event(name) {
+        return Some(event);
+    }
+    let help = if name.contains(',') {
+        "one rule selects one event: write a separate `- event:` rule for each".to_owned()
+    } else if name.starts_with('-') {
+        "exclusions are not supported: list the events to select instead".to_owned()
+    } else if name.contains('*') {
+        "event names take no wildcards: write one rule per event".to_owned()
+    } else if name.trim() != name && catalog::event(name.trim()).is_some() {
+        format!("remove the surrounding spaces: `{}`", name.trim())
+    } else {
+        did_you_mean(name, catalog::events().iter().map(|e| e.name))
+            .unwrap_or_else(|| "see `docs/events.md` for the event catalog".to_owned())
+    };
+    diags.push(
+        Diagnostic::new(Code::UnknownEvent, format!("unknown event `{name}`"))
+            .at(file, text.span.clone())
+            .label("not in the event catalog")
+            .help(help),
+    );
+    None
+}
+
+fn rule_filter(
+    text: &Text,
+    event: Option<&'static EventDef>,
+    file: FileId,
+    diags: &mut Diagnostics,
+) -> Option<Filter<RuleField>> {
+    let entry = Entry::verbatim(text);
+    let split = match filter::split(&entry.text) {
+        Ok(split) => split,
+        Err(SplitError::NoOperator) => {
+            // A boolean context field alone means `=true` (`container`, `host`).
+            if let Some(&(_, field, ValueType::Bool)) =
+                CONTEXT_FIELDS.iter().find(|(n, _, _)| *n == entry.text)
+            {
+                return Some(Filter {
+                    key: RuleField::Context(field),
+                    op: Op::Eq,
+                    values: vec![Value::Bool(true)],
+                    span: entry.whole(),
+                });
+            }
+            diags.push(
+                Diagnostic::new(
+                    Code::MissingOperator,
+                    format!("filter `{}` has no operator", entry.text),
+                )
+                .at(file, entry.whole())
+                .label("no `=`, `!=`, `<`, `<=`, `>` or `>=`")
+                .help("write `FIELD OP VALUE`, e.g. `args.pathname=/tmp/*` or `retval<0`"),
+            );
+            return None;
+        }
+        Err(SplitError::BadOperator(range)) => {
+            let op = &entry.text[range.clone()];
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidOperator,
+                    format!("invalid operator `{op}` in filter `{}`", entry.text),
+                )
+                .at(file, entry.span(range))
+                .label("not an operator")
+                .help("operators are `=`, `!=`, `<`, `<=`, `>`, `>=`"),
+            );
+            return None;
+        }
+        Err(SplitError::NoValue(range)) => {
+            diags.push(
+                Diagnostic::new(
+                    Code::MissingValue,
+                    format!("no value after the operator in `{}`", entry.text),
+                )
+                .at(file, entry.span(range))
+                .label("value expected after this")
+                .help("write a value, e.g. `retval=0`, or a comma list `comm=bash,sh`"),
+            );
+            return None;
+        }
+    };
+    let key_text = &entry.text[split.key.clone()];
+    let key_span = entry.span(split.key.clone());
+    if key_text.trim() != key_text || entry.text[split.values.clone()].starts_with(' ') {
+        diags.push(
+            Diagnostic::new(
+                Code::InvalidValue,
+                format!("spaces around the operator in `{}`", entry.text),
+            )
+            .at(file, entry.whole())
+            .label("remove the spaces")
+            .help(format!(
+                "write `{}{}{}`",
+                key_text.trim(),
+                split.op.as_str(),
+                entry.text[split.values.clone()].trim()
+            )),
+        );
+        return None;
+    }
+    let (field, ty, name) = resolve_field(key_text, event, file, key_span, diags)?;
+    if ty.is_numeric() || split.op.is_equality() {
+        // allowed
+    } else {
+        diags.push(
+            Diagnostic::new(
+                Code::InvalidOperator,
+                format!("`{name}` is {} and takes only `=` and `!=`", ty.describe()),
+            )
+            .at(file, entry.span(split.op_range.clone()))
+            .label("operator not allowed here")
+            .help(match ty {
+                ValueType::Str { .. } => "for prefixes and suffixes use `*`: `=/tmp/*`, `=*.so`",
+                _ => "use `=` or `!=`",
+            }),
+        );
+        return None;
+    }
+    let mut values = Vec::new();
+    for range in filter::items(&entry, split.values.clone(), file, diags) {
+        let value_text = &entry.text[range.clone()];
+        if value_text.trim() != value_text {
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("`{value_text}` has surrounding spaces"),
+                )
+                .at(file, entry.span(range.clone()))
+                .label("spaces are part of the value")
+                .help("remove the spaces: filter values are compared byte for byte"),
+            );
+            continue;
+        }
+        match parse_value(field, ty, value_text) {
+            Ok(value) => {
+                check_length(&value, ty, &name, file, entry.span(range.clone()), diags);
+                values.push(value);
+            }
+            Err((bad, at)) => {
+                let span = match at {
+                    Some(i) => entry.span(range.start + i..range.start + i + 1),
+                    None => entry.span(range.clone()),
+                };
+                let code = if at.is_some() {
+                    Code::MisplacedWildcard
+                } else {
+                    Code::InvalidValue
+                };
+                diags.push(
+                    Diagnostic::new(code, format!("{} in `{}`", bad.message, entry.text))
+                        .at(file, span)
+                        .label("invalid value")
+                        .help(bad.help),
+                );
+            }
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    Some(Filter {
+        key: field,
+        op: split.op,
+        values,
+        span: entry.whole(),
+    })
+}
+
+fn resolve_field(
+    key: &str,
+    event: Option<&'static EventDef>,
+    file: FileId,
+    span: crate::yaml::ByteSpan,
+    diags: &mut Diagnostics,
+) -> Option<(RuleField, ValueType, String)> {
+    if key == "retval" {
+        return Some((RuleField::Retval, RETVAL, "retval".to_owned()));
+    }
+    let arg_name = key
+        .strip_prefix("args.")
+        .or_else(|| key.strip_prefix("data."));
+    if let Some(arg_name) = arg_name {
+        // Without a known event there is nothing to check the argument against.
+        let event = event?;
+        let Some((index, def)) = event
+            .args
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.name == arg_name)
+        else {
+            let names: Vec<&str> = event.args.iter().map(|a| a.name).collect();
+            let help = did_you_mean(arg_name, names.iter().copied()).unwrap_or_else(|| {
+                if names.is_empty() {
+                    format!("`{}` has no arguments", event.name)
+                } else {
+                    format!("`{}` has: {}", event.name, names.join(", "))
+                }
+            });
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownArgument,
+                    format!("event `{}` has no argument `{arg_name}`", event.name),
+                )
+                .at(file, span)
+                .label("unknown argument")
+                .help(help),
+            );
+            return None;
+        };
+        let Some(ty) = arg_value_type(def.ty) else {
+            diags.push(
+                Diagnostic::new(Code::UnfilterableArgument, format!("argument `{arg_name}` of `{}` is `{}` and cannot be filtered", event.name, def.c_type))
+                    .at(file, span)
+                    .label("not filterable")
+                    .help("filters compare integers and strings; filter on another argument or a context field"),
+            );
+            return None;
+        };
+        return Some((RuleField::Arg { index, def }, ty, key.to_owned()));
+    }
+    if let Some(&(name, field, ty)) = CONTEXT_FIELDS.iter().find(|(n, _, _)| *n == key) {
+        return Some((RuleField::Context(field), ty, name.to_owned()));
+    }
+    let help = if key.is_empty() {
+        "a filter starts with the field name, e.g. `uid=0`".to_owned()
+    } else if key == "args" || key == "data" {
+        format!("name the argument: `{key}.NAME`")
+    } else if let Some(hint) = did_you_mean(
+        key,
+        CONTEXT_FIELDS.iter().map(|(n, _, _)| *n).chain(["retval"]),
+    ) {
+        hint
+    } else if event.is_some_and(|e| e.arg(key).is_some()) {
+        format!("`{key}` is an argument of the event: write `args.{key}`")
+    } else {
+        "filter fields are `args.NAME`, `retval` or a context field such as `uid`, `comm`, `pid`"
+            .to_owned()
+    };
+    diags.push(
+        Diagnostic::new(Code::UnknownField, format!("unknown filter field `{key}`"))
+            .at(file, span)
+            .label("unknown field")
+            .help(help),
+    );
+    None
+}
+
+type ValueError = (filter::BadValue, Option<usize>);
+
+fn parse_value(field: RuleField, ty: ValueType, text: &str) -> Result<Value, ValueError> {
+    let plain = |e| (e, None);
+    match (field, ty) {
+        (RuleField::Context(ContextField::Container), _) if text == "started" => Ok(Value::Started),
+        (RuleField::Context(ContextField::Syscall), _) => {
+            let is_syscall = catalog::event(text).is_some_and(|e| e.kind == EventKind::Syscall);
+            if is_syscall {
+                Ok(Value::Str(crate::ir::StrMatch::Exact(text.to_owned())))
+            } else {
+                let names = catalog::events()
+                    .iter()
+                    .filter(|e| e.kind == EventKind::Syscall)
+                    .map(|e| e.name);
+                Err(plain(filter::BadValue {
+                    message: format!("`{text}` is not a syscall"),
+                    help: did_you_mean(text, names)
+                        .unwrap_or_else(|| "give a syscall name, e.g. `syscall=openat`".to_owned()),
+                }))
+            }
+        }
+        (_, ValueType::Bool) => filter::parse_bool(text).map(Value::Bool).map_err(plain),
+        (_, ValueType::Str { wildcards, .. }) => filter::parse_str(text, wildcards).map(Value::Str),
+        _ => filter::parse_int(text, ty).map(Value::Int).map_err(plain),
+    }
+}
+
+fn check_length(
+    value: &Value,
+    ty: ValueType,
+    name: &str,
+    file: FileId,
+    span: crate::yaml::ByteSpan,
+    diags: &mut Diagnostics,
+) {
+    let (ValueType::Str { max: Some(max), .. }, Value::Str(s)) = (ty, value) else {
+        return;
+    };
+    let len = filter::str_len(s);
+    if len > max {
+        diags.push(
+            Diagnostic::new(Code::ValueTooLong, format!("this `{name}` value is {len} bytes; the kernel's field holds at most {max}"))
+                .at(file, span)
+                .label("can never match")
+                .help(format!("the kernel keeps only {max} bytes of `{name}`, so this value never matches: shorten it")),
+        );
+    }
+}
+
+fn field_name(field: RuleField) -> String {
+    match field {
+        RuleField::Retval => "retval".to_owned(),
+        RuleField::Arg { def, .. } => format!("args.{}", def.name),
+        RuleField::Context(c) => CONTEXT_FIELDS
+            .iter()
+            .find(|(_, f, _)| *f == c)
+            .map_or_else(|| format!("{c:?}"), |(n, _, _)| (*n).to_owned()),
+    }
+}
+
+fn field_type(field: RuleField) -> Option<ValueType> {
+    match field {
+        RuleField::Retval => Some(RETVAL),
+        RuleField::Arg { def, .. } => arg_value_type(def.ty),
+        RuleField::Context(c) => CONTEXT_FIELDS
+            .iter()
+            .find(|(_, f, _)| *f == c)
+            .map(|(_, _, t)| *t),
+    }
+}
+
+fn combined_checks(
+    filters: &[Filter<RuleField>],
+    file: FileId,
+    event: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let mut nothing = false;
+    let mut seen: Vec<RuleField> = Vec::new();
+    for filter in filters {
+        if seen.contains(&filter.key) {
+            continue;
+        }
+        seen.push(filter.key);
+        let Some(ty) = field_type(filter.key) else {
+            continue;
+        };
+        let name = field_name(filter.key);
+        let combined = Combined {
+            name: &name,
+            ty,
+            values: filters
+                .iter()
+                .filter(|f| f.key == filter.key)
+                .flat_map(|f| f.values.iter().map(move |v| (f.op, v, f.span.clone())))
+                .collect(),
+        };
+        nothing |=
+            filter::check_combined(&combined, file, &format!("the rule for `{event}`"), diags);
+    }
+    nothing
+}

@@ -1,0 +1,218 @@
+//! Reading the input: which files a path names, their text, and positions in them.
+//!
+//! Decoding problems (invalid UTF-8, a file over the size limit) become diagnostics of that
+//! file; only problems with the paths themselves (missing, unreadable, no policy files) are
+//! fatal `InputError`s, which the CLI turns into exit status 2.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::{Code, Diagnostic};
+
+pub type FileId = usize;
+
+/// Policy files larger than this are refused before parsing (a policy set with 10,000
+/// filter values is around 200 KiB).
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// File name endings read from a directory.
+pub const POLICY_EXTENSIONS: &[&str] = &[".yaml", ".yml", ".json"];
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The path as the user gave it (or as found in the given directory), for messages.
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.text, offset)
+    }
+}
+
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Byte offset of a 1-based line and character column, clamped to the text.
+pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut line_start = 0;
+    for _ in 1..line.max(1) {
+        match text[line_start..].find('\n') {
+            Some(i) => line_start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let rest = &text[line_start..];
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    rest[..line_end]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(line_start + line_end, |(i, _)| line_start + i)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read `{path}`: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`{path}` holds no policy files (looked for *.yaml, *.yml and *.json, not in sub-directories)"
+    )]
+    NoPolicyFiles { path: String },
+    #[error("no input paths given")]
+    NoPaths,
+}
+
+/// Expands the given paths into the list of policy files, in the documented order: each
+/// path in turn; a directory's `*.yaml`, `*.yml` and `*.json` regular files sorted by name.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    if paths.is_empty() {
+        return Err(InputError::NoPaths);
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let unreadable = |source| InputError::Unreadable {
+            path: path.display().to_string(),
+            source,
+        };
+        let meta = fs::metadata(path).map_err(unreadable)?;
+        if !meta.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in fs::read_dir(path).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            let name = entry.file_name();
+            let is_policy = name
+                .to_str()
+                .is_some_and(|n| POLICY_EXTENSIONS.iter().any(|ext| n.ends_with(ext)));
+            // Follows symlinks, so a link to a policy file counts, a link to a directory not.
+            let is_file = fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
+            if is_policy && is_file {
+                found.push(entry.path());
+            }
+        }
+        if found.is_empty() {
+            return Err(InputError::NoPolicyFiles {
+                path: path.display().to_string(),
+            });
+        }
+        found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// Reads one file. A file that cannot be opened is fatal; one that is too large or not
+/// UTF-8 is loaded as far as needed to point at the problem and reported as a diagnostic.
+pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>), InputError> {
+    let unreadable = |source| InputError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    };
+    let name = path.display().to_string();
+    let file = fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let source = SourceFile {
+            path: path.to_owned(),
+            name,
+            text: String::new(),
+        };
+        let diagnostic = Diagnostic::new(
+            Code::FileTooLarge,
+            format!(
+                "file is larger than the limit of {} MiB",
+                MAX_FILE_BYTES / 1024 / 1024
+            ),
+        )
+        .in_file(id)
+        .help("split the policies into several files, or move long value lists into fewer, broader filters");
+        return Ok((source, Some(diagnostic)));
+    }
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let source = SourceFile {
+            path: path.to_owned(),
+            name,
+            text: String::new(),
+        };
+        let diagnostic = Diagnostic::new(Code::InvalidUtf8, "file is UTF-16 encoded")
+            .in_file(id)
+            .help("save the file as UTF-8");
+        return Ok((source, Some(diagnostic)));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((
+            SourceFile {
+                path: path.to_owned(),
+                name,
+                text,
+            },
+            None,
+        )),
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
+            // The lossy text has the same bytes up to the first invalid one.
+            let diagnostic = Diagnostic::new(
+                Code::InvalidUtf8,
+                format!("invalid UTF-8 at byte offset {valid}"),
+            )
+            .at(id, valid..valid)
+            .label("not UTF-8")
+            .help("policy files must be UTF-8 text: re-encode the file (e.g. `iconv -t UTF-8`)");
+            Ok((
+                SourceFile {
+                    path: path.to_owned(),
+                    name,
+                    text,
+                },
+                Some(diagnostic),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let text = "ab\nçd: x\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 3), (2, 1));
+        assert_eq!(line_col(text, 5), (2, 2)); // after the two-byte `ç`
+        assert_eq!(line_col(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn offset_of_inverts_line_col() {
+        let text = "ab\nçd: x\nlast";
+        for offset in [0, 1, 3, 5, 6, 9, 12] {
+            let (line, col) = line_col(text, offset);
+            assert_eq!(offset_of(text, line, col), offset, "offset {offset}");
+        }
+        assert_eq!(offset_of(text, 99, 1), text.len());
+    }
+}

@@ -1,0 +1,9 @@
+//! The contract between `tracee-compile` and `tracee-load`: the event catalog (which events
+//! exist and what arguments they carry) and the JSON Schema of policy files. Pure data, no
+//! kernel, no I/O.
+
+pub mod catalog;
+
+/// JSON Schema (draft 2020-12) of one policy document, in all three accepted forms.
+/// Editors' YAML language servers can use the file `schema/policy.schema.json` directly.
+pub const POLICY_JSON_SCHEMA: &str = include_str!("../policy.schema.json");
