@@ -35,6 +35,30 @@ pub struct Checked {
     pub documents: usize,
 }
 
+impl Checked {
+    /// Diagnostics in reading order: by file, then position; input-wide ones last.
+    pub fn sorted_diagnostics(&self) -> Vec<Diagnostic> {
+        let mut items = self.diagnostics.items.clone();
+        items.sort_by_key(|d| {
+            (
+                d.file.unwrap_or(usize::MAX),
+                d.span.as_ref().map_or(0, |s| s.start),
+            )
+        });
+        items
+    }
+
+    /// Every diagnostic rendered as miette reports without colour: what `--format human`
+    /// prints with `--color never`, and what the snapshot tests compare.
+    pub fn render_plain(&self, width: usize) -> String {
+        self.sorted_diagnostics()
+            .iter()
+            .map(|d| diagnostics::render::human(d, &self.sources, false, width))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 /// Reads every path and checks every policy in it.
 pub fn check_paths(paths: &[PathBuf]) -> Result<Checked, InputError> {
     let files = source::discover(paths)?;

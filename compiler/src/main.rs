@@ -72,13 +72,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut diagnostics = checked.diagnostics.items;
-    diagnostics.sort_by_key(|d| {
-        (
-            d.file.unwrap_or(usize::MAX),
-            d.span.as_ref().map_or(0, |s| s.start),
-        )
-    });
+    let diagnostics = checked.sorted_diagnostics();
     let errors = diagnostics
         .iter()
         .filter(|d| d.severity() == compiler::diagnostics::Severity::Error)

@@ -216,17 +216,34 @@ fn budget_message(err: &serde_saphyr::Error) -> Option<String> {
     let mut err = err;
     loop {
         match err {
-            serde_saphyr::Error::WithSnippet { error, .. } | serde_saphyr::Error::AliasError { error, .. } => err = error,
+            serde_saphyr::Error::WithSnippet { error, .. }
+            | serde_saphyr::Error::AliasError { error, .. } => err = error,
             serde_saphyr::Error::AliasReplayLimitExceeded { .. } => {
-                return Some("aliases expand to too much data (a \"billion laughs\" pattern?)".to_owned());
+                return Some(
+                    "aliases expand to too much data (a \"billion laughs\" pattern?)".to_owned(),
+                );
             }
             serde_saphyr::Error::Budget { breach, .. } => {
                 return Some(match breach {
-                    B::Nodes { nodes } => format!("document has more than {} nodes", nodes.saturating_sub(1)),
-                    B::Depth { depth } => format!("document nests deeper than {} levels", depth.saturating_sub(1)),
-                    B::Aliases { aliases } => format!("document uses more than {} aliases", aliases.saturating_sub(1)),
-                    B::Anchors { anchors } => format!("document defines more than {} anchors", anchors.saturating_sub(1)),
-                    B::Documents { documents } => format!("file has more than {} documents", documents.saturating_sub(1)),
+                    B::Nodes { nodes } => {
+                        format!("document has more than {} nodes", nodes.saturating_sub(1))
+                    }
+                    B::Depth { depth } => format!(
+                        "document nests deeper than {} levels",
+                        depth.saturating_sub(1)
+                    ),
+                    B::Aliases { aliases } => format!(
+                        "document uses more than {} aliases",
+                        aliases.saturating_sub(1)
+                    ),
+                    B::Anchors { anchors } => format!(
+                        "document defines more than {} anchors",
+                        anchors.saturating_sub(1)
+                    ),
+                    B::Documents { documents } => format!(
+                        "file has more than {} documents",
+                        documents.saturating_sub(1)
+                    ),
                     other => format!("document exceeds a parser limit ({other:?})"),
                 });
             }

@@ -1,1 +1,8 @@
+//! The one integration-test binary of the compiler: runs the checker and the real CLI on
+//! `testdata/`.
 
+mod integration {
+    pub mod cli;
+    pub mod properties;
+    pub mod snapshots;
+}
