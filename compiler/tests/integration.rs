@@ -3,6 +3,7 @@
 
 mod integration {
     pub mod cli;
+    pub mod docs;
     pub mod properties;
     pub mod snapshots;
 }
