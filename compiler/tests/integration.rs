@@ -2,6 +2,7 @@
 //! `testdata/`.
 
 mod integration {
+    pub mod accept;
     pub mod cli;
     pub mod docs;
     pub mod properties;

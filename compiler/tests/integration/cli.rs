@@ -1,1 +1,433 @@
-//! placeholder
+//! The real `tracee-compile` binary: exit statuses, input discovery, output formats.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracee-compile"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    match bin().args(args).current_dir(cwd).output() {
+        Ok(output) => output,
+        Err(e) => panic!("cannot run tracee-compile: {e}"),
+    }
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("tempdir: {e}"),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Err(e) = fs::write(&path, text) {
+        panic!("write {}: {e}", path.display());
+    }
+    path
+}
+
+fn json_of(output: &Output) -> Value {
+    match serde_json::from_slice(&output.stdout) {
+        Ok(v) => v,
+        Err(e) => panic!("stdout is not JSON ({e}): {}", stdout(output)),
+    }
+}
+
+/// A minimal valid plain-form policy.
+fn policy(name: &str) -> String {
+    format!(
+        "type: policy\nname: {name}\ndescription: test policy\nscope:\n  - comm=bash\nrules:\n  - event: openat\n"
+    )
+}
+
+const UNKNOWN_EVENT: &str =
+    "type: policy\nname: p\ndescription: d\nscope: [global]\nrules:\n  - event: opennat\n";
+const WARNING_ONLY: &str = "type: policy\nname: w\ndescription: d\nscope:\n  - comm=averyveryverylongname\nrules:\n  - event: openat\n";
+
+#[test]
+fn seed_policy_checks_clean() {
+    let out = run(&["--check", "testdata/policies/overview.yaml"], &repo());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no problems"), "{}", stderr(&out));
+}
+
+#[test]
+fn bundled_policies_check_clean() {
+    let out = run(&["--check", "testdata/policies/"], &repo());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains(": no problems"), "{}", stderr(&out));
+}
+
+#[test]
+fn policy_errors_exit_1_and_warnings_only_exit_0_unless_denied() {
+    let dir = tempdir();
+    let bad = write(dir.path(), "bad.yaml", UNKNOWN_EVENT);
+    let out = run(&["--check", &bad.to_string_lossy()], dir.path());
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("E211"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean `openat`?"),
+        "{}",
+        stderr(&out)
+    );
+
+    let warn = write(dir.path(), "warn.yaml", WARNING_ONLY);
+    let out = run(&["--check", &warn.to_string_lossy()], dir.path());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("W301"), "{}", stderr(&out));
+    let out = run(
+        &["--check", "--deny-warnings", &warn.to_string_lossy()],
+        dir.path(),
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let dir = tempdir();
+    let out = run(&["--check", "does-not-exist.yaml"], dir.path());
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("does-not-exist.yaml"),
+        "{}",
+        stderr(&out)
+    );
+
+    write(dir.path(), "notes.txt", "not a policy");
+    let out = run(&["--check", "."], dir.path());
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("holds no policy files"),
+        "{}",
+        stderr(&out)
+    );
+
+    assert_eq!(code(&run(&["--check"], dir.path())), 2, "no paths");
+    assert_eq!(
+        code(&run(&["--bogus-flag", "x"], dir.path())),
+        2,
+        "unknown flag"
+    );
+    let good = write(dir.path(), "good.yaml", &policy("good"));
+    let out = run(&[&good.to_string_lossy()], dir.path());
+    assert_eq!(
+        code(&out),
+        2,
+        "-o is required without --check: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--output"), "{}", stderr(&out));
+}
+
+#[test]
+fn nothing_is_written_when_policies_have_errors() {
+    let dir = tempdir();
+    let bad = write(dir.path(), "bad.yaml", UNKNOWN_EVENT);
+    let image = dir.path().join("rules.bin");
+    let out = run(
+        &[&bad.to_string_lossy(), "-o", &image.to_string_lossy()],
+        dir.path(),
+    );
+    assert_eq!(code(&out), 1);
+    assert!(!image.exists());
+}
+
+#[test]
+fn directories_are_read_flat_by_extension_in_name_order() {
+    let dir = tempdir();
+    let d = dir.path();
+    write(d, "b.yaml", &policy("dup"));
+    write(d, "a.yml", &policy("dup"));
+    write(
+        d,
+        "c.json",
+        r#"{"type": "policy", "name": "c", "description": "d", "scope": ["global"], "rules": [{"event": "close"}]}"#,
+    );
+    // Not policy files: other extensions, upper-case extension, sub-directories.
+    write(d, "notes.txt", UNKNOWN_EVENT);
+    write(d, "upper.YAML", UNKNOWN_EVENT);
+    if let Err(e) = fs::create_dir(d.join("sub")) {
+        panic!("mkdir: {e}");
+    }
+    write(&d.join("sub"), "nested.yaml", UNKNOWN_EVENT);
+
+    let out = run(&["--check", "--format", "json", "."], d);
+    let doc = json_of(&out);
+    assert_eq!(doc["summary"]["files"], 3, "{doc}");
+    assert_eq!(doc["summary"]["policies"], 3, "{doc}");
+    let diags = doc["diagnostics"].as_array().cloned().unwrap_or_default();
+    // `a.yml` comes first in name order, so the duplicate is the one in `b.yaml`.
+    assert_eq!(diags.len(), 1, "{doc}");
+    assert_eq!(diags[0]["code"], "E202");
+    assert!(
+        diags[0]["file"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("b.yaml"),
+        "{doc}"
+    );
+    assert!(
+        diags[0]["help"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a.yml:2:7"),
+        "{doc}"
+    );
+
+    // A file named explicitly is read whatever its extension.
+    let out = run(&["--check", "notes.txt"], d);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("E211"));
+}
+
+#[test]
+fn every_problem_of_every_file_is_reported_in_one_run() {
+    let dir = tempdir();
+    let d = dir.path();
+    write(d, "one.yaml", UNKNOWN_EVENT);
+    write(
+        d,
+        "two.yaml",
+        "type: policy\nname: Two\ndescription: d\nscope: [uid=-1]\nrules:\n  - event: close\n    filter: [retval<0]\n",
+    );
+    let out = run(&["--check", "--format", "json", "one.yaml", "two.yaml"], d);
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    let codes: Vec<String> = doc["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d["file"].as_str().unwrap_or_default(),
+                d["code"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "one.yaml:E211",
+            "two.yaml:E201",
+            "two.yaml:E208",
+            "two.yaml:E107"
+        ],
+        "{doc}"
+    );
+}
+
+#[test]
+fn json_output_has_exact_positions() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", UNKNOWN_EVENT);
+    let out = run(&["--check", "--format", "json", "p.yaml"], dir.path());
+    let doc = json_of(&out);
+    let d = &doc["diagnostics"][0];
+    assert_eq!(d["file"], "p.yaml");
+    assert_eq!(d["line"], 6);
+    assert_eq!(d["column"], 12);
+    assert_eq!(d["end_line"], 6);
+    assert_eq!(d["end_column"], 19);
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "E211");
+    assert_eq!(d["message"], "unknown event `opennat`");
+    assert_eq!(d["help"], "did you mean `openat`?");
+    assert_eq!(doc["summary"]["errors"], 1);
+    assert_eq!(doc["summary"]["warnings"], 0);
+}
+
+#[test]
+fn sarif_output_is_sarif_2_1_0_with_rules_and_regions() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", UNKNOWN_EVENT);
+    let out = run(&["--check", "--format", "sarif", "p.yaml"], dir.path());
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    assert_eq!(doc["version"], "2.1.0");
+    assert!(
+        doc["$schema"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sarif-2.1.0")
+    );
+    let run0 = &doc["runs"][0];
+    assert_eq!(run0["tool"]["driver"]["name"], "tracee-compile");
+    let rules = run0["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rules.len(), compiler::diagnostics::codes::CODES.len());
+    let result = &run0["results"][0];
+    assert_eq!(result["ruleId"], "E211");
+    assert_eq!(result["level"], "error");
+    let rule_index = result["ruleIndex"].as_u64().unwrap_or(u64::MAX) as usize;
+    assert_eq!(
+        rules.get(rule_index).map(|r| r["id"].clone()),
+        Some(Value::from("E211"))
+    );
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "p.yaml");
+    assert_eq!(location["region"]["startLine"], 6);
+    assert_eq!(location["region"]["startColumn"], 12);
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did you mean `openat`?")
+    );
+}
+
+#[test]
+fn github_output_is_workflow_commands() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", UNKNOWN_EVENT);
+    write(dir.path(), "w.yaml", WARNING_ONLY);
+    let out = run(
+        &["--check", "--format", "github", "p.yaml", "w.yaml"],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("::error file=p.yaml,line=6,col=12,"),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains("::E211 unknown event `opennat`%0Ahelp: did you mean `openat`?"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("::warning file=w.yaml,line=5,col=10,"),
+        "{text}"
+    );
+}
+
+#[test]
+fn policy_count_is_limited_to_64_across_files_and_documents() {
+    let dir = tempdir();
+    let d = dir.path();
+    // 32 files of 2 documents each: exactly 64.
+    for i in 0..32 {
+        write(
+            d,
+            &format!("p{i:02}.yaml"),
+            &format!(
+                "{}---\n{}",
+                policy(&format!("a{i}")),
+                policy(&format!("b{i}"))
+            ),
+        );
+    }
+    let out = run(&["--check", "."], d);
+    assert_eq!(code(&out), 0, "64 policies are allowed: {}", stderr(&out));
+    write(d, "p99.yaml", &policy("one-too-many"));
+    let out = run(&["--check", "--format", "json", "."], d);
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    assert_eq!(doc["diagnostics"][0]["code"], "E204", "{doc}");
+    assert_eq!(
+        doc["diagnostics"][0]["message"],
+        "65 policies in total; at most 64 can be loaded together"
+    );
+    assert!(
+        doc["diagnostics"][0]["file"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("p99.yaml")
+    );
+}
+
+#[test]
+fn oversized_and_undecodable_files_are_reported_with_their_name() {
+    let dir = tempdir();
+    let d = dir.path();
+    let mut big =
+        String::from("type: policy\nname: big\ndescription: d\nscope: [global]\nrules:\n");
+    while big.len() <= 8 * 1024 * 1024 {
+        big.push_str("  # padding padding padding padding padding padding padding padding\n");
+    }
+    write(d, "big.yaml", &big);
+    let mut bytes = policy("utf").into_bytes();
+    bytes.splice(20..20, [0xC3, 0x28]);
+    if let Err(e) = fs::write(d.join("bad-utf8.yaml"), &bytes) {
+        panic!("{e}");
+    }
+    let out = run(
+        &["--check", "--format", "json", "big.yaml", "bad-utf8.yaml"],
+        d,
+    );
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    assert_eq!(doc["diagnostics"][0]["code"], "E104", "{doc}");
+    assert_eq!(doc["diagnostics"][0]["file"], "big.yaml");
+    assert_eq!(doc["diagnostics"][1]["code"], "E102", "{doc}");
+    assert_eq!(
+        doc["diagnostics"][1]["message"],
+        "invalid UTF-8 at byte offset 20"
+    );
+    assert_eq!(doc["diagnostics"][1]["line"], 2);
+}
+
+#[test]
+fn yaml_bombs_stop_with_a_resource_error() {
+    let dir = tempdir();
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..9u8 {
+        let (p, c) = ((b'a' + i - 1) as char, (b'a' + i) as char);
+        let refs = vec![format!("*{p}"); 9].join(",");
+        let _ = writeln!(bomb, "{c}: &{c} [{refs}]");
+    }
+    write(dir.path(), "bomb.yaml", &bomb);
+    let out = run(&["--check", "--format", "json", "bomb.yaml"], dir.path());
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    assert_eq!(doc["diagnostics"][0]["code"], "E105", "{doc}");
+}
+
+#[test]
+fn human_output_has_the_exact_label_and_help() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", UNKNOWN_EVENT);
+    let out = run(&["--check", "--color", "never", "p.yaml"], dir.path());
+    let text = stderr(&out);
+    assert!(text.contains("[p.yaml:6:12]"), "{text}");
+    assert!(text.contains("unknown event `opennat`"), "{text}");
+    assert!(text.contains("not in the event catalog"), "{text}");
+    assert!(text.contains("help: did you mean `openat`?"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes with --color never: {text}"
+    );
+    assert!(
+        text.contains("checked 1 policy document in 1 file: 1 error, 0 warnings"),
+        "{text}"
+    );
+}
