@@ -19,9 +19,16 @@ pub struct Text {
 impl Text {
     pub fn from_node(value: String, node: &Node, source: &str) -> Text {
         let probe = node.sub_span(source, 0..value.len());
-        let verbatim = (probe != node.span
-            || source.get(node.span.clone()) == Some(value.as_str()))
-        .then_some(probe.start);
+        let raw = source.get(node.span.clone()).unwrap_or_default();
+        let verbatim = if probe != node.span || raw == value {
+            Some(probe.start)
+        } else if !value.is_empty() && !value.contains('\n') {
+            // Block scalars (`|-`, `>-`) and other spellings: the value may still appear
+            // as-is on one line inside the node.
+            raw.find(value.as_str()).map(|i| node.span.start + i)
+        } else {
+            None
+        };
         Text {
             value,
             span: node.span.clone(),

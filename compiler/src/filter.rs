@@ -60,6 +60,20 @@ impl<'t> Entry<'t> {
         }
     }
 
+    /// The original text (spaces included) that `text[range]` came from.
+    pub fn original(&self, range: Range<usize>) -> &str {
+        let start = self.origin.get(range.start).copied();
+        let end = range
+            .end
+            .checked_sub(1)
+            .and_then(|last| self.origin.get(last))
+            .map(|last| last + 1);
+        match (start, end) {
+            (Some(start), Some(end)) => self.source.value.get(start..end).unwrap_or(""),
+            _ => "",
+        }
+    }
+
     pub fn whole(&self) -> ByteSpan {
         self.source.span.clone()
     }
@@ -107,6 +121,40 @@ pub fn split(text: &str) -> Result<Split, SplitError> {
         values: op_range.end..text.len(),
         op_range,
     })
+}
+
+/// Help for an operator that is not one of the six.
+pub fn operator_help(op: &str) -> String {
+    let fix = match op {
+        "==" => Some("="),
+        "=>" => Some(">="),
+        "=<" => Some("<="),
+        "!" | "=!" | "<>" | "!==" => Some("!="),
+        _ => None,
+    };
+    match fix {
+        Some(fix) => format!("did you mean `{fix}`? operators are `=`, `!=`, `<`, `<=`, `>`, `>=`"),
+        None => "operators are `=`, `!=`, `<`, `<=`, `>`, `>=`".to_owned(),
+    }
+}
+
+/// A value for messages: control and invisible characters escaped, long values cut.
+pub fn shown(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(60)
+        .flat_map(|c| {
+            if c.is_control() || c == '\u{a0}' || c == '\u{feff}' || c == '\u{200b}' {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if text.chars().count() > 60 {
+        out.push('…');
+    }
+    out
 }
 
 /// The type of a key's values, which decides the operators it takes and how values parse.
@@ -243,15 +291,21 @@ pub fn parse_str(text: &str, wildcards: bool) -> Result<StrMatch, (BadValue, Opt
         ));
     }
     if let Some(i) = core.find('*') {
-        let help = if wildcards {
-            "`*` works only at the start and/or end of a value (prefix, suffix, contains)"
+        let problem = if wildcards {
+            bad(
+                format!("`*` in the middle of `{}`", shown(text)),
+                "`*` works only at the start and/or end of a value (prefix, suffix, contains)",
+            )
         } else {
-            "this key matches whole values only: remove the `*` (rule filters accept `*` at the start or end)"
+            bad(
+                format!(
+                    "`{}` contains `*`, but this key matches whole values only",
+                    shown(text)
+                ),
+                "remove the `*`: scope values match exactly (rule filters accept `*` at the start or end)",
+            )
         };
-        return Err((
-            bad(format!("`*` in the middle of `{text}`"), help),
-            Some(core_start + i),
-        ));
+        return Err((problem, Some(core_start + i)));
     }
     let core = core.to_owned();
     Ok(match (core_start == 1, core_end < text.len()) {
@@ -290,7 +344,10 @@ pub fn items(
             diags.push(
                 Diagnostic::new(
                     Code::EmptyListItem,
-                    format!("empty item in the value list of `{}`", entry.text),
+                    format!(
+                        "empty item in the value list of `{}`",
+                        &entry.text[..values.start]
+                    ),
                 )
                 .at(file, span)
                 .label("empty item")
@@ -338,24 +395,26 @@ pub fn check_combined(c: &Combined, file: FileId, what: &str, diags: &mut Diagno
                 _ => None,
             })
     };
-    let has_equal = ints(Op::Eq).next().is_some()
-        || ints(Op::Le).next().is_some()
-        || ints(Op::Ge).next().is_some();
-    // Bounds are exclusive; `>=`/`<=` add their bound as an equality (Tracee's semantics).
-    let lower = ints(Op::Gt).chain(ints(Op::Ge)).min();
-    let upper = ints(Op::Lt).chain(ints(Op::Le)).max();
-    if has_equal || (lower.is_none() && upper.is_none()) {
+    // A value matches if it equals an `=` value, or is no `!=` value and lies within the
+    // bounds. Bounds in one direction widen each other (the lowest lower bound counts);
+    // the two directions intersect. Bounds here are inclusive integers.
+    let lower = ints(Op::Gt).map(|v| v + 1).chain(ints(Op::Ge)).min();
+    let upper = ints(Op::Lt).map(|v| v - 1).chain(ints(Op::Le)).max();
+    if ints(Op::Eq).next().is_some() || (lower.is_none() && upper.is_none()) {
         return false;
     }
-    let low = lower.unwrap_or(min - 1).max(min - 1);
-    let high = upper.unwrap_or(max + 1).min(max + 1);
-    if high - low > 1 {
+    let low = lower.unwrap_or(min).max(min);
+    let high = upper.unwrap_or(max).min(max);
+    let excluded: Vec<i128> = ints(Op::Ne).collect();
+    let empty = low > high || (high - low < 64 && (low..=high).all(|v| excluded.contains(&v)));
+    if !empty {
         return false;
     }
+    let is_bound = |op: &Op| matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
     let span = c
         .values
         .iter()
-        .find(|(op, _, _)| matches!(op, Op::Lt | Op::Gt))
+        .find(|(op, _, _)| is_bound(op))
         .map_or(0..0, |(_, _, span)| span.clone());
     let mut diagnostic = Diagnostic::new(
         Code::SelectsNothing,
@@ -367,12 +426,12 @@ pub fn check_combined(c: &Combined, file: FileId, what: &str, diags: &mut Diagno
     .at(file, span)
     .label("empty range")
     .help(format!(
-        "`{}` is {} and the bounds are exclusive (`>` and `<` together form an open interval)",
+        "`{}` is {}: lower bounds (`>`, `>=`) and upper bounds (`<`, `<=`) together keep only the values between them, and `!=` removes values from that range",
         c.name,
         c.ty.describe()
     ));
     for (op, _, span) in &c.values {
-        if matches!(op, Op::Lt | Op::Gt) && Some(span) != diagnostic.span.as_ref() {
+        if (is_bound(op) || *op == Op::Ne) && Some(span) != diagnostic.span.as_ref() {
             diagnostic = diagnostic.also(span.clone(), "bound");
         }
     }

@@ -100,10 +100,6 @@ pub fn check_sources(sources: Vec<SourceFile>, mut diagnostics: Diagnostics) -> 
 
 /// Checks one in-memory file; for tests, the fuzzer and benchmarks.
 pub fn check_text(name: &str, text: &str) -> Checked {
-    let source = SourceFile {
-        path: PathBuf::from(name),
-        name: name.to_owned(),
-        text: text.to_owned(),
-    };
+    let source = SourceFile::new(PathBuf::from(name), name.to_owned(), text.to_owned());
     check_sources(vec![source], Diagnostics::default())
 }

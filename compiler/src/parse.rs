@@ -6,7 +6,7 @@
 use crate::ast::{Form, PolicyDoc, RuleDoc, Text};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceFile};
-use crate::suggest::did_you_mean;
+use crate::suggest::{closest, did_you_mean};
 use crate::yaml::{self, ByteSpan, Node, NodeKind};
 
 pub const API_V1: &str = "aquasecurity.github.io/v1beta1";
@@ -88,6 +88,15 @@ pub fn parse_file(file: FileId, source: &SourceFile, diags: &mut Diagnostics) ->
         .collect()
 }
 
+/// `scope` -> "`scope`"; descriptions that are already phrases stay as they are.
+fn quoted(what: &str) -> String {
+    if what.contains(' ') || what.contains('`') {
+        what.to_owned()
+    } else {
+        format!("`{what}`")
+    }
+}
+
 struct Parser<'a> {
     file: FileId,
     text: &'a str,
@@ -98,6 +107,8 @@ struct Parser<'a> {
 struct Fields<'n> {
     entries: Vec<(&'n str, &'n Node, &'n Node)>,
     span: ByteSpan,
+    /// Known keys that an unknown key was reported as a likely typo of: not also "missing".
+    misspelled: Vec<String>,
 }
 
 impl<'n> Fields<'n> {
@@ -136,7 +147,11 @@ impl Parser<'_> {
     fn wrong_type(&mut self, node: &Node, what: &str, expected: &str, help: &str) {
         self.error(
             Code::WrongType,
-            format!("`{what}` must be {expected}, found {}", node.describe()),
+            format!(
+                "{} must be {expected}, found {}",
+                quoted(what),
+                node.describe()
+            ),
             node.span.clone(),
             "wrong kind of value",
             Some(help.to_owned()),
@@ -165,6 +180,7 @@ impl Parser<'_> {
         let mut fields = Fields {
             entries: Vec::new(),
             span: node.span.clone(),
+            misspelled: Vec::new(),
         };
         for (key_node, value) in entries {
             let Some(key) = key_node.as_scalar() else {
@@ -191,8 +207,25 @@ impl Parser<'_> {
             if let Some(known) = known
                 && !known.contains(&key)
             {
-                let help = did_you_mean(key, known.iter().copied())
-                    .unwrap_or_else(|| format!("`{what}` accepts: {}", known.join(", ")));
+                let suggestion = if known.contains(&"kind") && key == "type" {
+                    Some("kind")
+                } else {
+                    closest(key, known.iter().copied())
+                };
+                if let Some(s) = suggestion {
+                    fields.misspelled.push(s.to_owned());
+                }
+                let help = if known.contains(&"spec") && SPEC_KEYS.contains(&key) {
+                    format!("`{key}` belongs under `spec:`")
+                } else if known.contains(&"metadata") && key == "name" {
+                    "`name` belongs under `metadata:`".to_owned()
+                } else if known.contains(&"metadata") && key == "description" {
+                    "`description` belongs under `metadata:` `annotations:`".to_owned()
+                } else if let Some(s) = suggestion {
+                    format!("did you mean `{s}`?")
+                } else {
+                    format!("`{what}` accepts: {}", known.join(", "))
+                };
                 self.error(
                     Code::UnknownKey,
                     format!("unknown key `{key}` in `{what}`"),
@@ -224,13 +257,42 @@ impl Parser<'_> {
         }
     }
 
+    /// One item of a list of strings. An empty item (`-` alone, `~`) is an error: dropping
+    /// it would silently widen a scope or a rule.
+    fn list_item(&mut self, item: &Node, what: &str) -> Option<Text> {
+        match &item.kind {
+            NodeKind::Null => {
+                self.error(
+                    Code::MissingField,
+                    format!("empty item in `{what}`"),
+                    item.span.clone(),
+                    "no value",
+                    Some("write a value after the `-`, or remove the line".to_owned()),
+                );
+                None
+            }
+            NodeKind::Map(entries) if entries.len() == 1 => {
+                let (key, value) = &entries[0];
+                let help = match (key.as_scalar(), value.as_scalar()) {
+                    (Some(k), Some(v)) => format!(
+                        "each item is one string such as `{k}=...`: the `: ` made this a mapping; write `{k}={v}`"
+                    ),
+                    _ => "each item is one string".to_owned(),
+                };
+                self.wrong_type(item, &format!("an item of `{what}`"), "a string", &help);
+                None
+            }
+            _ => self.string(item, &format!("an item of `{what}`")),
+        }
+    }
+
     /// A list of strings. A single scalar where a list belongs is the most common mistake
     /// (`scope: global`): say how to write it.
     fn string_list(&mut self, node: &Node, what: &str) -> Vec<Text> {
         match &node.kind {
             NodeKind::Seq(items) => items
                 .iter()
-                .filter_map(|item| self.string(item, &format!("an item of `{what}`")))
+                .filter_map(|item| self.list_item(item, what))
                 .collect(),
             NodeKind::Null => Vec::new(),
             NodeKind::Scalar { text, .. } => {
@@ -248,6 +310,14 @@ impl Parser<'_> {
                 self.wrong_type(node, what, "a list", "start each item with `- `");
                 Vec::new()
             }
+        }
+    }
+
+    /// `key` is not in `fields`: report it missing, unless a misspelling of it was already
+    /// reported (one mistake, one diagnostic).
+    fn absent(&mut self, fields: &Fields, key: &str, span: ByteSpan, help: &str) {
+        if !fields.misspelled.iter().any(|m| m == key) {
+            self.missing(key, span, help);
         }
     }
 
@@ -275,7 +345,9 @@ impl Parser<'_> {
             .first()
             .map_or(doc.span.clone(), |(k, _)| k.span.clone());
         let has = |key: &str| entries.iter().any(|(k, _)| k.as_scalar() == Some(key));
-        let form = if has("type") {
+        // `type:` written where `kind:` belongs must not turn a CRD into a plain policy.
+        let looks_crd = has("apiVersion") && (has("metadata") || has("spec"));
+        let form = if has("type") && !looks_crd {
             Form::Plain
         } else if has("apiVersion") || has("kind") {
             Form::Policy // refined by `crd_header`
@@ -363,7 +435,8 @@ impl Parser<'_> {
         let mut name = None;
         let mut description = None;
         match fields.get("metadata") {
-            None => self.missing(
+            None => self.absent(
+                &fields,
                 "metadata",
                 anchor.clone(),
                 "add `metadata:` with `name:` and `annotations: {description: ...}`",
@@ -380,7 +453,7 @@ impl Parser<'_> {
                     if let Some(labels) = metadata.value("labels") {
                         self.fields(labels, "labels", None);
                     }
-                } else {
+                } else if matches!(value.kind, NodeKind::Null) {
                     self.missing(
                         "metadata.name",
                         key.span.clone(),
@@ -391,7 +464,8 @@ impl Parser<'_> {
         }
         let (scope, default_actions, rules) = match fields.get("spec") {
             None => {
-                self.missing(
+                self.absent(
+                    &fields,
                     "spec",
                     anchor.clone(),
                     "add `spec:` with `scope:` and `rules:`",
@@ -401,11 +475,13 @@ impl Parser<'_> {
             Some((key, value)) => match self.fields(value, "spec", Some(SPEC_KEYS)) {
                 Some(spec) => self.body(&spec, key.span.clone()),
                 None => {
-                    self.missing(
-                        "spec.scope",
-                        key.span.clone(),
-                        "add `scope:` and `rules:` under `spec:`",
-                    );
+                    if matches!(value.kind, NodeKind::Null) {
+                        self.missing(
+                            "spec.scope",
+                            key.span.clone(),
+                            "add `scope:` and `rules:` under `spec:`",
+                        );
+                    }
                     (Vec::new(), Vec::new(), Vec::new())
                 }
             },
@@ -480,7 +556,12 @@ impl Parser<'_> {
             }
             (None, _) => {
                 let span = kind.map_or(anchor, |n| n.span.clone());
-                self.missing("kind", span, &format!("add `kind: {expected_kind}`"));
+                self.absent(
+                    fields,
+                    "kind",
+                    span,
+                    &format!("add `kind: {expected_kind}`"),
+                );
             }
             _ => {}
         }
@@ -527,7 +608,7 @@ impl Parser<'_> {
                 } else {
                     parent
                 };
-                self.missing(key, span, help);
+                self.absent(fields, key, span, help);
                 None
             }
             Some((key_node, value)) => {
@@ -564,7 +645,8 @@ impl Parser<'_> {
             .unwrap_or_default();
         let mut rules = Vec::new();
         match fields.get("rules") {
-            None => self.missing(
+            None => self.absent(
+                fields,
                 "rules",
                 parent,
                 "add `rules:` with at least one `- event: NAME`",
@@ -600,7 +682,7 @@ impl Parser<'_> {
     ) -> Vec<Text> {
         match fields.get(key) {
             None => {
-                self.missing(key, parent, help);
+                self.absent(fields, key, parent, help);
                 Vec::new()
             }
             Some((key_node, value)) => {

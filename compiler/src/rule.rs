@@ -66,6 +66,63 @@ const CONTEXT_FIELDS: &[(&str, ContextField, ValueType)] = {
 
 const RETVAL: ValueType = ValueType::Int(64);
 
+/// Tracee's event set names (`event: fs`), recognised only to say they are not supported.
+const EVENT_SETS: &[&str] = &[
+    "default",
+    "syscalls",
+    "32bit_unique",
+    "fs",
+    "fs_file_ops",
+    "fs_file_attr",
+    "fs_dir_ops",
+    "fs_link_ops",
+    "fs_read_write",
+    "fs_mux_io",
+    "fs_sync",
+    "fs_fd_ops",
+    "fs_async_io",
+    "fs_info",
+    "fs_monitor",
+    "proc",
+    "proc_life",
+    "proc_ids",
+    "proc_mem",
+    "proc_sched",
+    "net",
+    "net_sock",
+    "net_snd_rcv",
+    "network_events",
+    "flows",
+    "packets",
+    "ipc",
+    "ipc_msgq",
+    "ipc_pipe",
+    "ipc_shm",
+    "ipc_sem",
+    "ipc_futex",
+    "signals",
+    "signal",
+    "time",
+    "time_timer",
+    "time_clock",
+    "time_tod",
+    "system",
+    "system_module",
+    "system_numa",
+    "system_keys",
+    "lsm_hooks",
+    "lsm",
+    "containers",
+    "derived",
+    "security_alert",
+    "dependencies",
+    "features",
+    "fallback",
+    "tests",
+    "signatures",
+    "detectors",
+];
+
 fn arg_value_type(ty: ArgType) -> Option<ValueType> {
     match ty {
         ArgType::Int(bytes) => Some(ValueType::Int(u32::from(bytes) * 8)),
@@ -137,6 +194,8 @@ fn resolve_event(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<&
     }
     let help = if name.contains(',') {
         "one rule selects one event: write a separate `- event:` rule for each".to_owned()
+    } else if name.starts_with("tag=") || EVENT_SETS.contains(&name) {
+        "event sets are not supported: write one rule per event (see docs/events.md)".to_owned()
     } else if name.starts_with('-') {
         "exclusions are not supported: list the events to select instead".to_owned()
     } else if name.contains('*') {
@@ -148,10 +207,13 @@ fn resolve_event(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<&
             .unwrap_or_else(|| "see `docs/events.md` for the event catalog".to_owned())
     };
     diags.push(
-        Diagnostic::new(Code::UnknownEvent, format!("unknown event `{name}`"))
-            .at(file, text.span.clone())
-            .label("not in the event catalog")
-            .help(help),
+        Diagnostic::new(
+            Code::UnknownEvent,
+            format!("unknown event `{}`", filter::shown(name)),
+        )
+        .at(file, text.span.clone())
+        .label("not in the event catalog")
+        .help(help),
     );
     None
 }
@@ -197,7 +259,7 @@ fn rule_filter(
                 )
                 .at(file, entry.span(range))
                 .label("not an operator")
-                .help("operators are `=`, `!=`, `<`, `<=`, `>`, `>=`"),
+                .help(filter::operator_help(op)),
             );
             return None;
         }
@@ -282,7 +344,7 @@ fn rule_filter(
                     Code::InvalidValue
                 };
                 diags.push(
-                    Diagnostic::new(code, format!("{} in `{}`", bad.message, entry.text))
+                    Diagnostic::new(code, bad.message)
                         .at(file, span)
                         .label("invalid value")
                         .help(bad.help),
@@ -309,6 +371,20 @@ fn resolve_field(
     diags: &mut Diagnostics,
 ) -> Option<(RuleField, ValueType, String)> {
     if key == "retval" {
+        if let Some(event) = event
+            && event.kind != EventKind::Syscall
+        {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownField,
+                    format!("`{}` has no return value", event.name),
+                )
+                .at(file, span)
+                .label("only syscall events have `retval`")
+                .help("filter on the event's arguments (`args.NAME`) or context fields instead"),
+            );
+            return None;
+        }
         return Some((RuleField::Retval, RETVAL, "retval".to_owned()));
     }
     let arg_name = key
@@ -317,6 +393,24 @@ fn resolve_field(
     if let Some(arg_name) = arg_name {
         // Without a known event there is nothing to check the argument against.
         let event = event?;
+        if arg_name.is_empty() {
+            diags.push(
+                Diagnostic::new(Code::UnknownArgument, format!("`{key}` names no argument"))
+                    .at(file, span)
+                    .label("argument name expected after the dot")
+                    .help(format!(
+                        "write `{key}NAME`; `{}` has: {}",
+                        event.name,
+                        event
+                            .args
+                            .iter()
+                            .map(|a| a.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+            );
+            return None;
+        }
         let Some((index, def)) = event
             .args
             .iter()
@@ -356,8 +450,19 @@ fn resolve_field(
     if let Some(&(name, field, ty)) = CONTEXT_FIELDS.iter().find(|(n, _, _)| *n == key) {
         return Some((RuleField::Context(field), ty, name.to_owned()));
     }
-    let help = if key.is_empty() {
-        "a filter starts with the field name, e.g. `uid=0`".to_owned()
+    if key.is_empty() {
+        diags.push(
+            Diagnostic::new(Code::UnknownField, "filter has no field name")
+                .at(file, span)
+                .label("field name expected before the operator")
+                .help(
+                    "a filter starts with the field name, e.g. `uid=0` or `args.pathname=/tmp/*`",
+                ),
+        );
+        return None;
+    }
+    let help = if key == "returnValue" {
+        "the return value is written `retval`".to_owned()
     } else if key == "args" || key == "data" {
         format!("name the argument: `{key}.NAME`")
     } else if let Some(hint) = did_you_mean(
@@ -372,10 +477,13 @@ fn resolve_field(
             .to_owned()
     };
     diags.push(
-        Diagnostic::new(Code::UnknownField, format!("unknown filter field `{key}`"))
-            .at(file, span)
-            .label("unknown field")
-            .help(help),
+        Diagnostic::new(
+            Code::UnknownField,
+            format!("unknown filter field `{}`", filter::shown(key)),
+        )
+        .at(file, span)
+        .label("unknown field")
+        .help(help),
     );
     None
 }

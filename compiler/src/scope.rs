@@ -138,6 +138,23 @@ fn entry_filter(entry: &Entry, file: FileId, diags: &mut Diagnostics) -> Option<
         );
         return None;
     }
+    if entry.text.starts_with(['=', '!', '<', '>']) {
+        let help = if entry.text == "!container" {
+            "write `not-container` for host (non-container) processes"
+        } else {
+            "a scope entry starts with its key, e.g. `uid!=0`"
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::UnknownScopeKey,
+                format!("scope entry `{}` has no key", filter::shown(&entry.text)),
+            )
+            .at(file, entry.whole())
+            .label("starts with an operator")
+            .help(help),
+        );
+        return None;
+    }
     let split = match filter::split(&entry.text) {
         Ok(split) => split,
         Err(SplitError::NoOperator) => return bare_word(entry, file, diags),
@@ -150,7 +167,7 @@ fn entry_filter(entry: &Entry, file: FileId, diags: &mut Diagnostics) -> Option<
                 )
                 .at(file, entry.span(range))
                 .label("not an operator")
-                .help("operators are `=`, `!=`, `<`, `<=`, `>`, `>=`"),
+                .help(filter::operator_help(op)),
             );
             return None;
         }
@@ -169,24 +186,25 @@ fn entry_filter(entry: &Entry, file: FileId, diags: &mut Diagnostics) -> Option<
     };
     let key_text = &entry.text[split.key.clone()];
     let Some(&(_, key, ty)) = KEYS.iter().find(|(name, _, _)| *name == key_text) else {
-        let help = if key_text.is_empty() {
-            Some("a scope entry starts with its key, e.g. `uid!=0`; for host processes write `not-container`".to_owned())
-        } else {
-            did_you_mean(key_text, key_names())
+        let scope_name = match key_text {
+            "processName" => Some("comm"),
+            "hostName" => Some("uts"),
+            "userId" => Some("uid"),
+            "hostPid" | "hostProcessId" | "processId" => Some("pid"),
+            "mountNamespace" => Some("mntns"),
+            "pidNamespace" => Some("pidns"),
+            _ => None,
+        };
+        let help = match scope_name {
+            Some(name) => Some(format!("in a scope this key is written `{name}`")),
+            None => did_you_mean(key_text, key_names()),
         };
         diags.push(
             Diagnostic::new(
                 Code::UnknownScopeKey,
-                format!("unknown scope key `{key_text}`"),
+                format!("unknown scope key `{}`", filter::shown(key_text)),
             )
-            .at(
-                file,
-                entry.span(if split.key.is_empty() {
-                    split.op_range.clone()
-                } else {
-                    split.key.clone()
-                }),
-            )
+            .at(file, entry.span(split.key.clone()))
             .label("not a scope key")
             .maybe_help(help.or_else(|| {
                 Some(format!(
@@ -232,6 +250,18 @@ fn entry_filter(entry: &Entry, file: FileId, diags: &mut Diagnostics) -> Option<
     let mut values = Vec::new();
     for range in filter::items(entry, split.values.clone(), file, diags) {
         let text = &entry.text[range.clone()];
+        let original = entry.original(range.clone());
+        if original.contains(' ') {
+            diags.push(
+                Diagnostic::new(Code::InvalidValue, format!("space inside the scope value `{original}`"))
+                    .at(file, entry.span(range.clone()))
+                    .label("contains a space")
+                    .help(format!(
+                        "scope entries lose all their spaces (as in Tracee), so this would match `{text}`: remove the space, or filter in a rule, where values keep their spaces"
+                    )),
+            );
+            continue;
+        }
         match scope_value(key, ty, split.op, text) {
             Ok(value) => {
                 if let (ValueType::Str { max: Some(max), .. }, Value::Str(s)) = (ty, &value) {
@@ -258,7 +288,7 @@ fn entry_filter(entry: &Entry, file: FileId, diags: &mut Diagnostics) -> Option<
                     Code::InvalidValue
                 };
                 diags.push(
-                    Diagnostic::new(code, format!("{} in `{}`", bad.message, entry.text))
+                    Diagnostic::new(code, bad.message)
                         .at(file, span)
                         .label("invalid value")
                         .help(bad.help),

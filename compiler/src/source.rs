@@ -25,12 +25,68 @@ pub struct SourceFile {
     /// The path as the user gave it (or as found in the given directory), for messages.
     pub name: String,
     pub text: String,
+    /// Byte offset of the start of every line, so positions cost a binary search, not a
+    /// scan (a file can carry thousands of diagnostics).
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    pub fn new(path: PathBuf, name: String, text: String) -> SourceFile {
+        // Line breaks as YAML (and miette) count them: `\n`, `\r\n`, or a lone `\r`.
+        let bytes = text.as_bytes();
+        let line_starts = std::iter::once(0)
+            .chain(bytes.iter().enumerate().filter_map(|(i, &b)| {
+                let lone_cr = b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+                (b == b'\n' || lone_cr).then_some(i + 1)
+            }))
+            .collect();
+        SourceFile {
+            path,
+            name,
+            text,
+            line_starts,
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.text, offset)
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_of(offset);
+        let mut start = self.line_starts.get(line).copied().unwrap_or(0).min(offset);
+        // Editors do not count a byte-order mark as a column.
+        if start == 0 && self.text.starts_with('\u{feff}') && offset >= 3 {
+            start = 3;
+        }
+        (line + 1, self.text[start..offset].chars().count() + 1)
+    }
+
+    /// 0-based line holding a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1)
+    }
+
+    /// Byte range of 0-based `line` including its newline (clamped to the text).
+    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let start = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        start..end
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
     }
 }
 
@@ -134,11 +190,7 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        let source = SourceFile {
-            path: path.to_owned(),
-            name,
-            text: String::new(),
-        };
+        let source = SourceFile::new(path.to_owned(), name, String::new());
         let diagnostic = Diagnostic::new(
             Code::FileTooLarge,
             format!(
@@ -151,25 +203,14 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
         return Ok((source, Some(diagnostic)));
     }
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        let source = SourceFile {
-            path: path.to_owned(),
-            name,
-            text: String::new(),
-        };
+        let source = SourceFile::new(path.to_owned(), name, String::new());
         let diagnostic = Diagnostic::new(Code::InvalidUtf8, "file is UTF-16 encoded")
             .in_file(id)
             .help("save the file as UTF-8");
         return Ok((source, Some(diagnostic)));
     }
     match String::from_utf8(bytes) {
-        Ok(text) => Ok((
-            SourceFile {
-                path: path.to_owned(),
-                name,
-                text,
-            },
-            None,
-        )),
+        Ok(text) => Ok((SourceFile::new(path.to_owned(), name, text), None)),
         Err(err) => {
             let valid = err.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
@@ -182,11 +223,7 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
             .label("not UTF-8")
             .help("policy files must be UTF-8 text: re-encode the file (e.g. `iconv -t UTF-8`)");
             Ok((
-                SourceFile {
-                    path: path.to_owned(),
-                    name,
-                    text,
-                },
+                SourceFile::new(path.to_owned(), name, text),
                 Some(diagnostic),
             ))
         }
@@ -196,6 +233,29 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_file_positions_skip_the_bom_and_count_lone_carriage_returns() {
+        let file = SourceFile::new(PathBuf::new(), String::new(), "\u{feff}ab\rcd".to_owned());
+        assert_eq!(file.line_col(3), (1, 1));
+        assert_eq!(file.line_col(4), (1, 2));
+        assert_eq!(file.line_col(6), (2, 1));
+    }
+
+    #[test]
+    fn source_file_positions_match_the_scanning_version() {
+        let text = "ab\nçd: x\n\nlast";
+        let file = SourceFile::new(PathBuf::new(), String::new(), text.to_owned());
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                file.line_col(offset),
+                line_col(text, offset),
+                "offset {offset}"
+            );
+        }
+        assert_eq!(file.line_range(1), 3..10);
+        assert_eq!(file.line_count(), 4);
+    }
 
     #[test]
     fn line_col_counts_characters_from_one() {

@@ -73,7 +73,7 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
         if let Some(event) = &rule_doc.event {
             if let Some((_, first)) = event_spans.iter().find(|(name, _)| *name == event.value) {
                 diags.push(
-                    Diagnostic::new(Code::DuplicateRule, format!("a second rule for `{}` in this policy", event.value))
+                    Diagnostic::new(Code::DuplicateRule, format!("another rule for `{}` in this policy", event.value))
                         .at(file, event.span.clone())
                         .label("second rule")
                         .also(first.span.clone(), "first rule")
@@ -92,17 +92,13 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
         }
     }
     let name = doc.name.as_ref()?;
-    if (scope.selects_nothing || all_rules_empty) && diags.error_count() == errors_before {
-        let why = if scope.selects_nothing {
-            "its scope"
-        } else {
-            "every one of its rules"
-        };
+    // A scope that selects nothing already says so; rules only one by one.
+    if all_rules_empty && doc.rules.len() > 1 && diags.error_count() == errors_before {
         diags.push(
             Diagnostic::new(
                 Code::SelectsNothing,
                 format!(
-                    "policy `{}` selects nothing: {why} can never match",
+                    "policy `{}` selects nothing: none of its rules can match",
                     name.value
                 ),
             )
@@ -156,9 +152,9 @@ fn check_name(name: &Text, file: FileId, diags: &mut Diagnostics) {
         .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'));
     if let Some((i, c)) = bad_char {
         let what = if c.is_ascii_uppercase() {
-            "upper-case letter".to_owned()
+            format!("upper-case letter `{c}`")
         } else {
-            format!("character `{}`", c.escape_default())
+            format!("character `{}`", crate::filter::shown(&c.to_string()))
         };
         diags.push(
             Diagnostic::new(
@@ -239,10 +235,10 @@ fn duplicate_name(
 ) -> Diagnostic {
     let diagnostic = Diagnostic::new(
         Code::DuplicatePolicyName,
-        format!("a second policy named `{}`", name.value),
+        format!("another policy named `{}`", name.value),
     )
     .at(file, name.span.clone())
-    .label("second use of the name");
+    .label("name used again");
     if first_file == file {
         diagnostic
             .also(first.span.clone(), "first use")

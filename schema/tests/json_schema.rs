@@ -357,7 +357,6 @@ fn valid_scope_entries_and_filters() {
         "exec=4026531840:/bin/sh",
         "binary=/bin/sh",
         "bin=/bin/sh",
-        "follow=yes",
     ];
     for entry in scope {
         assert_valid_doc(
@@ -377,9 +376,11 @@ fn valid_scope_entries_and_filters() {
         "retval!=0",
         "retval=1,2",
         "uid>=1000",
-        "uid=-1",
+        "uid=1000",
         "comm=bash",
         "processName!=sshd",
+        "container",
+        "host",
         "containerImage=nginx:*",
         "host=true",
         "container=started",
@@ -616,8 +617,8 @@ fn invalid_scope_entries_and_filters() {
     }
     let filters = [
         "args.pathname",
-        "container",
         "uid==0",
+        "uid!==0",
         "retval=>0",
         "uid = 0",
         "uid=",

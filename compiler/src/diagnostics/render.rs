@@ -138,7 +138,15 @@ pub fn sarif(diagnostics: &[Diagnostic], sources: &[SourceFile]) -> String {
                         .text(info.summary)
                         .build(),
                 )
-                .help_uri(format!("{DOCS_URL}#{}", info.id.to_ascii_lowercase()))
+                .full_description(
+                    sarif::MultiformatMessageString::builder()
+                        .text(format!(
+                            "{}. See {DOCS_URL}#{}",
+                            info.summary,
+                            info.id.to_ascii_lowercase()
+                        ))
+                        .build(),
+                )
                 .default_configuration(
                     sarif::ReportingConfiguration::builder()
                         .level(serde_json::json!(sarif_level(info.severity)))
@@ -229,25 +237,44 @@ struct Report<'a> {
 }
 
 struct Named<'a> {
-    name: &'a str,
-    text: &'a str,
+    file: &'a SourceFile,
 }
 
 impl SourceCode for Named<'_> {
+    /// miette scans the text from its start for every label; a file with thousands of
+    /// diagnostics makes that quadratic. Give it only the lines around the span (plus the
+    /// context it asks for) and shift the answer back into whole-file positions.
     fn read_span<'b>(
         &'b self,
         span: &SourceSpan,
         before: usize,
         after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
-        let inner = self.text.read_span(span, before, after)?;
+        let file = self.file;
+        let first = file.line_of(span.offset()).saturating_sub(before);
+        let last = file
+            .line_of(span.offset() + span.len())
+            .saturating_add(after + 1);
+        let start = file.line_range(first).start;
+        let end = file
+            .line_range(last.min(file.line_count().saturating_sub(1)))
+            .end;
+        let window = file.text.get(start..end).ok_or(MietteError::OutOfBounds)?;
+        let relative = SourceSpan::new(span.offset().saturating_sub(start).into(), span.len());
+        let inner = window.read_span(&relative, before, after)?;
         Ok(Box::new(MietteSpanContents::new_named(
-            self.name.to_owned(),
+            file.name.clone(),
             inner.data(),
-            *inner.span(),
-            inner.line(),
-            inner.column(),
-            inner.line_count(),
+            SourceSpan::new((inner.span().offset() + start).into(), inner.span().len()),
+            inner.line() + first,
+            // The header's column (asked for without context) in characters, as in the
+            // machine formats; miette counts bytes.
+            if before == 0 && after == 0 {
+                file.line_col(span.offset()).1 - 1
+            } else {
+                inner.column()
+            },
+            inner.line_count() + first,
         )))
     }
 }
@@ -302,15 +329,22 @@ impl miette::Diagnostic for Report<'_> {
 }
 
 /// Renders one diagnostic as a miette report (no colour when `color` is false).
+/// Lines longer than this are not drawn: a 10,000-value filter list on one line would be
+/// reprinted, wrapped, for each of its diagnostics.
+const MAX_SNIPPET_LINE: usize = 1000;
+
+/// Renders one diagnostic as a miette report (no colour when `color` is false).
 pub fn human(d: &Diagnostic, sources: &[SourceFile], color: bool, width: usize) -> String {
     let file = d.file.and_then(|f| sources.get(f));
-    let source = file.filter(|s| !s.text.is_empty() && d.span.is_some());
+    let drawable = |s: &&SourceFile| {
+        d.span.as_ref().is_some_and(|span| {
+            !s.text.is_empty() && s.line_range(s.line_of(span.start)).len() <= MAX_SNIPPET_LINE
+        })
+    };
+    let source = file.filter(drawable);
     let report = Report {
         diagnostic: d,
-        source: source.map(|s| Named {
-            name: &s.name,
-            text: &s.text,
-        }),
+        source: source.map(|file| Named { file }),
     };
     let theme = if color {
         GraphicalTheme::unicode()
@@ -324,11 +358,17 @@ pub fn human(d: &Diagnostic, sources: &[SourceFile], color: bool, width: usize) 
     if handler.render_report(&mut out, &report).is_err() {
         out = format!("{}: {}\n", d.code.id(), d.message);
     }
-    // A file-level problem without a span still names its file.
+    // Without a drawn snippet, still say where.
     if source.is_none()
         && let Some(s) = file
     {
-        out.push_str(&format!("  in {}\n", s.name));
+        match &d.span {
+            Some(span) if !s.text.is_empty() => {
+                let (line, column) = s.line_col(span.start);
+                out.push_str(&format!("  at {}:{line}:{column}\n", s.name));
+            }
+            _ => out.push_str(&format!("  in {}\n", s.name)),
+        }
     }
     out
 }
