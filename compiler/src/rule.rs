@@ -142,7 +142,22 @@ pub struct RuleResult {
     pub selects_nothing: bool,
 }
 
-pub fn validate(doc: &RuleDoc, file: FileId, diags: &mut Diagnostics) -> Option<RuleResult> {
+/// What the policy's scope says about containers, for rule filters that contradict it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeContainers {
+    Any,
+    /// `container` (in any form) in the scope.
+    Only,
+    /// `not-container` in the scope.
+    Never,
+}
+
+pub fn validate(
+    doc: &RuleDoc,
+    file: FileId,
+    scope: ScopeContainers,
+    diags: &mut Diagnostics,
+) -> Option<RuleResult> {
     let actions = actions(&doc.actions, file, diags);
     let event_text = doc.event.as_ref()?;
     let event = resolve_event(event_text, file, diags);
@@ -153,7 +168,8 @@ pub fn validate(doc: &RuleDoc, file: FileId, diags: &mut Diagnostics) -> Option<
         }
     }
     let event = event?;
-    let selects_nothing = combined_checks(&filters, file, event.name, diags);
+    let selects_nothing = combined_checks(&filters, file, event.name, diags)
+        | container_conflict(&filters, scope, file, event.name, diags);
     Some(RuleResult {
         rule: Rule {
             event,
@@ -558,6 +574,71 @@ fn field_type(field: RuleField) -> Option<ValueType> {
             .find(|(_, f, _)| *f == c)
             .map(|(_, _, t)| *t),
     }
+}
+
+/// Whether a filter demands a container (`Some(true)`), the host (`Some(false)`), or neither.
+fn demands_container(filter: &Filter<RuleField>) -> Option<bool> {
+    use ContextField::*;
+    let RuleField::Context(field) = filter.key else {
+        return None;
+    };
+    let positive = filter.op == Op::Eq;
+    let truth = |v: &Value| match v {
+        Value::Bool(b) => Some(*b == positive),
+        Value::Started => positive.then_some(true),
+        _ => None,
+    };
+    match field {
+        Container => filter.values.iter().find_map(truth),
+        Host => filter.values.iter().find_map(truth).map(|host| !host),
+        ContainerId | ContainerImage | ContainerImageDigest | ContainerName | PodName
+        | PodNamespace | PodUid => positive.then_some(true),
+        PodSandbox => positive.then_some(true),
+        _ => None,
+    }
+}
+
+/// A rule whose filters demand a container where the scope (or another filter) demands the
+/// host, or the reverse, never matches.
+fn container_conflict(
+    filters: &[Filter<RuleField>],
+    scope: ScopeContainers,
+    file: FileId,
+    event: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let in_container = filters.iter().find(|f| demands_container(f) == Some(true));
+    let on_host = filters.iter().find(|f| demands_container(f) == Some(false));
+    let (span, also, why) = match (in_container, on_host, scope) {
+        (Some(c), Some(h), _) => (
+            c.span.clone(),
+            Some(h.span.clone()),
+            "it asks for a container and for the host",
+        ),
+        (Some(c), None, ScopeContainers::Never) => (
+            c.span.clone(),
+            None,
+            "the policy's scope is `not-container`",
+        ),
+        (None, Some(h), ScopeContainers::Only) => (
+            h.span.clone(),
+            None,
+            "the policy's scope selects containers only",
+        ),
+        _ => return false,
+    };
+    let mut diagnostic = Diagnostic::new(
+        Code::SelectsNothing,
+        format!("the rule for `{event}` can never match: {why}"),
+    )
+    .at(file, span)
+    .label("contradicts")
+    .help("remove the contradicting filter, or move the rule into a policy with a fitting scope");
+    if let Some(also) = also {
+        diagnostic = diagnostic.also(also, "contradicts");
+    }
+    diags.push(diagnostic);
+    true
 }
 
 fn combined_checks(

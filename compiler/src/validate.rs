@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::ast::{PolicyDoc, Text};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::ir::{MAX_POLICIES, Policy};
+use crate::ir::{MAX_POLICIES, Policy, ScopeKey};
 use crate::rule;
 use crate::scope;
 use crate::source::{FileId, SourceFile};
@@ -65,6 +65,12 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
     let file = doc.file;
     let errors_before = diags.error_count();
     let scope = scope::validate(&doc.scope, file, diags);
+    let has = |key| scope.filters.iter().any(|f| f.key == key);
+    let containers = match (has(ScopeKey::Container), has(ScopeKey::NotContainer)) {
+        (true, false) => rule::ScopeContainers::Only,
+        (false, true) => rule::ScopeContainers::Never,
+        _ => rule::ScopeContainers::Any,
+    };
     let default_actions = rule::actions(&doc.default_actions, file, diags);
     let mut rules: Vec<crate::ir::Rule> = Vec::new();
     let mut event_spans: Vec<(&str, &Text)> = Vec::new();
@@ -83,7 +89,7 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
                 event_spans.push((&event.value, event));
             }
         }
-        match rule::validate(rule_doc, file, diags) {
+        match rule::validate(rule_doc, file, containers, diags) {
             Some(result) => {
                 all_rules_empty &= result.selects_nothing;
                 rules.push(result.rule);

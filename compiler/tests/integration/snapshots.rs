@@ -35,10 +35,7 @@ const MANY_MIN_CODES: usize = 5;
 const WIDTH: usize = 80;
 /// Fixtures that do not (yet) report the code in their name: known checker bugs, each with
 /// what is wrong. The test fails once one is fixed, so that it is taken off this list.
-const KNOWN_MISSING: &[(&str, &str)] = &[(
-    "W304_contradictory_booleans",
-    "boolean rule filters contradicting the scope or each other are not warned about",
-)];
+const KNOWN_MISSING: &[(&str, &str)] = &[];
 
 /// The repository root: tests run with the current directory at `compiler/`, and file names
 /// in the output must not depend on it, so every path is made relative to this.
