@@ -2,6 +2,7 @@
 //! exist and what arguments they carry) and the JSON Schema of policy files. Pure data, no
 //! kernel, no I/O.
 
+pub mod abi;
 pub mod catalog;
 
 /// JSON Schema (draft 2020-12) of one policy document, in all three accepted forms.

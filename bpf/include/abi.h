@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between tracee-compile and the BPF programs: every map key and value the
+ * compiler writes into the image. schema/src/abi.rs holds the Rust twins; a test compiles
+ * this header with the host C compiler and compares every size and offset with Rust.
+ * Fixed-width types, explicit padding, no kernel types, so both sides build it.
+ */
+#ifndef TRACEE_ABI_H
+#define TRACEE_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define ABI_MAX_POLICIES 64
+/* Longest string a filter compares: 255 bytes plus NUL. */
+#define ABI_STR_MAX 256
+#define ABI_COMM_LEN 16
+#define ABI_UTS_LEN 65
+#define ABI_PATH_MAX 256
+#define ABI_MAX_EVENT_FIELDS 16
+
+/* Scope dimensions looked up in an equality map (index into scope_config arrays). */
+enum abi_scope_dim {
+	SCOPE_UID = 0,
+	SCOPE_PID = 1,
+	SCOPE_MNTNS = 2,
+	SCOPE_PIDNS = 3,
+	SCOPE_UTS = 4,
+	SCOPE_COMM = 5,
+	SCOPE_TREE = 6,
+	SCOPE_EXE = 7,
+	SCOPE_EQ_DIMS = 8,
+};
+
+/* Scope conditions that are true or false for a task. */
+enum abi_scope_bool {
+	SCOPE_IN_CONTAINER = 0,
+	SCOPE_NEW_PID = 1,
+	SCOPE_NEW_CONTAINER = 2,
+	SCOPE_CONTAINER_STARTED = 3,
+	SCOPE_BOOL_DIMS = 4,
+};
+
+/* Rule field ids: arguments by index, then the return value, then context fields. */
+#define FIELD_ARG_BASE 0
+#define FIELD_RETVAL 64
+#define FIELD_CONTEXT_BASE 65
+
+/* How a field's values are looked up (field_config.kinds bits). */
+#define FIELD_KIND_INT (1U << 0)
+#define FIELD_KIND_EXACT (1U << 1)
+#define FIELD_KIND_PREFIX (1U << 2)
+#define FIELD_KIND_SUFFIX (1U << 3)
+#define FIELD_KIND_CONTAINS (1U << 4)
+/* Integers of this field are signed: range starts are biased by 1 << 63. */
+#define FIELD_KIND_SIGNED (1U << 5)
+
+/* Value of every equality map: policies that list the key with `=`, and with `!=`. */
+struct eq_bits {
+	__u64 eq;
+	__u64 ne;
+};
+
+/* One step of a sorted interval table: policies whose bounds hold values from `start`
+ * up to the next entry's start. */
+struct range_entry {
+	__u64 start;
+	__u64 bits;
+};
+
+/* scope_config[0]: how the scope dimensions combine. */
+struct scope_config {
+	__u64 policies;
+	__u64 eq_enabled[SCOPE_EQ_DIMS];
+	/* Policies that match a value missing from the dimension's map (no `=` values). */
+	__u64 eq_match_missing[SCOPE_EQ_DIMS];
+	/* Policies with bounds on the dimension: their default comes from scope_ranges. */
+	__u64 ranged[SCOPE_EQ_DIMS];
+	__u32 range_first[SCOPE_EQ_DIMS];
+	__u32 range_count[SCOPE_EQ_DIMS];
+	__u64 bool_enabled[SCOPE_BOOL_DIMS];
+	/* Bit set: the policy wants the condition true; clear: false. */
+	__u64 bool_expect[SCOPE_BOOL_DIMS];
+	__u64 follow;
+};
+
+struct scope_exe_key {
+	/* 0: any mount namespace; 1: the host's; otherwise that namespace id. */
+	__u64 mount_ns;
+	char path[ABI_PATH_MAX];
+};
+
+/* events[event id]: which policies have a rule for the event and which fields they filter. */
+struct event_config {
+	__u64 policies;
+	/* Policies whose rule has a filter only userspace can decide (image metadata lists it). */
+	__u64 userspace;
+	__u16 field_count;
+	__u16 fields[ABI_MAX_EVENT_FIELDS];
+	__u16 pad[3];
+};
+
+struct field_key {
+	__u32 event;
+	__u16 field;
+	__u16 pad;
+};
+
+struct field_config {
+	__u64 enabled;
+	__u64 match_missing;
+	__u64 ranged;
+	__u32 range_first;
+	__u32 range_count;
+	__u32 contains_first;
+	__u32 contains_count;
+	__u32 kinds;
+	__u32 pad;
+};
+
+struct int_key {
+	__u32 event;
+	__u16 field;
+	__u16 pad;
+	__u64 value;
+};
+
+struct str_key {
+	__u32 event;
+	__u16 field;
+	__u16 pad;
+	char str[ABI_STR_MAX];
+};
+
+/* LPM trie key: prefixlen counts bits from `event` on (8 header bytes + the pattern). */
+struct lpm_str_key {
+	__u32 prefixlen;
+	__u32 event;
+	__u16 field;
+	__u16 pad;
+	char str[ABI_STR_MAX];
+};
+
+struct contains_entry {
+	__u64 eq;
+	__u64 ne;
+	__u32 len;
+	__u32 pad;
+	char str[ABI_STR_MAX];
+};
+
+#endif /* TRACEE_ABI_H */

@@ -1,0 +1,204 @@
+//! The map keys and values the compiler writes and the BPF programs read: Rust twins of
+//! `bpf/include/abi.h`. `schema/tests/abi.rs` compiles that header with the host C compiler
+//! and compares every size and field offset with the ones here, so the two cannot drift.
+//!
+//! All structs are plain old data (`bytemuck::Pod`) with explicit padding, so their bytes
+//! are exactly what goes into the image.
+
+use bytemuck::{Pod, Zeroable};
+
+pub const MAX_POLICIES: usize = 64;
+pub const STR_MAX: usize = 256;
+pub const COMM_LEN: usize = 16;
+pub const UTS_LEN: usize = 65;
+pub const PATH_MAX: usize = 256;
+pub const MAX_EVENT_FIELDS: usize = 16;
+
+/// Scope dimensions looked up in an equality map (`enum abi_scope_dim`).
+pub mod scope_dim {
+    pub const UID: usize = 0;
+    pub const PID: usize = 1;
+    pub const MNTNS: usize = 2;
+    pub const PIDNS: usize = 3;
+    pub const UTS: usize = 4;
+    pub const COMM: usize = 5;
+    pub const TREE: usize = 6;
+    pub const EXE: usize = 7;
+    pub const COUNT: usize = 8;
+}
+
+/// Scope conditions that are true or false for a task (`enum abi_scope_bool`).
+pub mod scope_bool {
+    pub const IN_CONTAINER: usize = 0;
+    pub const NEW_PID: usize = 1;
+    pub const NEW_CONTAINER: usize = 2;
+    pub const CONTAINER_STARTED: usize = 3;
+    pub const COUNT: usize = 4;
+}
+
+/// Rule field ids: arguments by index, then the return value, then context fields.
+pub const FIELD_ARG_BASE: u16 = 0;
+pub const FIELD_RETVAL: u16 = 64;
+pub const FIELD_CONTEXT_BASE: u16 = 65;
+
+pub const FIELD_KIND_INT: u32 = 1 << 0;
+pub const FIELD_KIND_EXACT: u32 = 1 << 1;
+pub const FIELD_KIND_PREFIX: u32 = 1 << 2;
+pub const FIELD_KIND_SUFFIX: u32 = 1 << 3;
+pub const FIELD_KIND_CONTAINS: u32 = 1 << 4;
+pub const FIELD_KIND_SIGNED: u32 = 1 << 5;
+
+/// Bytes of the LPM key before the string (event, field, pad), counted in `prefixlen`.
+pub const LPM_HEADER_BYTES: u32 = 8;
+
+/// Defines a `#[repr(C)]` Pod struct and its layout description (name, size, field
+/// offsets) for the ABI hash and the C drift test.
+macro_rules! abi_struct {
+    ($(#[$meta:meta])* $name:ident / $c_name:literal { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+        pub struct $name { $($(#[$fmeta])* pub $field: $ty),* }
+
+        impl $name {
+            pub const LAYOUT: Layout = Layout {
+                c_name: $c_name,
+                size: std::mem::size_of::<$name>(),
+                fields: &[$((stringify!($field), std::mem::offset_of!($name, $field))),*],
+            };
+        }
+    };
+}
+
+/// A struct's C name, size and field offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub c_name: &'static str,
+    pub size: usize,
+    pub fields: &'static [(&'static str, usize)],
+}
+
+abi_struct!(
+    /// Value of every equality map: policies listing the key with `=`, and with `!=`.
+    EqBits / "eq_bits" { eq: u64, ne: u64 }
+);
+
+abi_struct!(
+    /// One step of a sorted interval table.
+    RangeEntry / "range_entry" { start: u64, bits: u64 }
+);
+
+abi_struct!(
+    /// `scope_config[0]`: how the scope dimensions combine.
+    ScopeConfig / "scope_config" {
+        policies: u64,
+        eq_enabled: [u64; scope_dim::COUNT],
+        eq_match_missing: [u64; scope_dim::COUNT],
+        ranged: [u64; scope_dim::COUNT],
+        range_first: [u32; scope_dim::COUNT],
+        range_count: [u32; scope_dim::COUNT],
+        bool_enabled: [u64; scope_bool::COUNT],
+        bool_expect: [u64; scope_bool::COUNT],
+        follow: u64,
+    }
+);
+
+abi_struct!(
+    ScopeExeKey / "scope_exe_key" { mount_ns: u64, path: [u8; PATH_MAX] }
+);
+
+abi_struct!(
+    /// `events[event id]`.
+    EventConfig / "event_config" {
+        policies: u64,
+        userspace: u64,
+        field_count: u16,
+        fields: [u16; MAX_EVENT_FIELDS],
+        pad: [u16; 3],
+    }
+);
+
+abi_struct!(FieldKey / "field_key" { event: u32, field: u16, pad: u16 });
+
+abi_struct!(
+    FieldConfig / "field_config" {
+        enabled: u64,
+        match_missing: u64,
+        ranged: u64,
+        range_first: u32,
+        range_count: u32,
+        contains_first: u32,
+        contains_count: u32,
+        kinds: u32,
+        pad: u32,
+    }
+);
+
+abi_struct!(IntKey / "int_key" { event: u32, field: u16, pad: u16, value: u64 });
+
+abi_struct!(StrKey / "str_key" { event: u32, field: u16, pad: u16, str: [u8; STR_MAX] });
+
+abi_struct!(
+    LpmStrKey / "lpm_str_key" { prefixlen: u32, event: u32, field: u16, pad: u16, str: [u8; STR_MAX] }
+);
+
+abi_struct!(
+    ContainsEntry / "contains_entry" { eq: u64, ne: u64, len: u32, pad: u32, str: [u8; STR_MAX] }
+);
+
+/// Every ABI struct, in header order.
+pub const LAYOUTS: &[Layout] = &[
+    EqBits::LAYOUT,
+    RangeEntry::LAYOUT,
+    ScopeConfig::LAYOUT,
+    ScopeExeKey::LAYOUT,
+    EventConfig::LAYOUT,
+    FieldKey::LAYOUT,
+    FieldConfig::LAYOUT,
+    IntKey::LAYOUT,
+    StrKey::LAYOUT,
+    LpmStrKey::LAYOUT,
+    ContainsEntry::LAYOUT,
+];
+
+/// FNV-1a, 64 bit: a stable hash with no dependency, for layouts and the catalog.
+pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Hash of every struct's name, size and field offsets (and the limits): an image built
+/// for other layouts is refused by the loader.
+pub fn abi_hash() -> u64 {
+    let mut h = FNV_OFFSET;
+    for limit in [
+        MAX_POLICIES,
+        STR_MAX,
+        COMM_LEN,
+        UTS_LEN,
+        PATH_MAX,
+        MAX_EVENT_FIELDS,
+    ] {
+        h = fnv1a(h, &limit.to_le_bytes());
+    }
+    for layout in LAYOUTS {
+        h = fnv1a(h, layout.c_name.as_bytes());
+        h = fnv1a(h, &layout.size.to_le_bytes());
+        for (name, offset) in layout.fields {
+            h = fnv1a(h, name.as_bytes());
+            h = fnv1a(h, &offset.to_le_bytes());
+        }
+    }
+    h
+}
+
+/// A string as a zero-padded fixed buffer (the caller checked it fits).
+pub fn fixed<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = s.len().min(N);
+    out[..n].copy_from_slice(&s[..n]);
+    out
+}

@@ -1,0 +1,66 @@
+//! `bpf/include/abi.h` and `schema::abi` describe the same bytes: compile a probe against
+//! the header with the host C compiler and compare every struct size and field offset.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use schema::abi::LAYOUTS;
+
+#[test]
+fn c_header_and_rust_structs_have_the_same_layout() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let mut probe = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"abi.h\"\nint main(void) {\n",
+    );
+    for layout in LAYOUTS {
+        let c = layout.c_name;
+        let _ = writeln!(probe, "  printf(\"{c} size %zu\\n\", sizeof(struct {c}));");
+        for (field, _) in layout.fields {
+            let _ = writeln!(
+                probe,
+                "  printf(\"{c}.{field} offset %zu\\n\", offsetof(struct {c}, {field}));"
+            );
+        }
+    }
+    probe.push_str("  return 0;\n}\n");
+    let source = dir.path().join("probe.c");
+    let binary = dir.path().join("probe");
+    if let Err(e) = std::fs::write(&source, probe) {
+        panic!("write probe: {e}");
+    }
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let status = Command::new(&compiler)
+        .arg("-I")
+        .arg(root.join("bpf/include"))
+        .arg(&source)
+        .arg("-o")
+        .arg(&binary)
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => panic!("compiling the layout probe with `{compiler}` failed: {other:?}"),
+    }
+    let output = match Command::new(&binary).output() {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => panic!("running the probe: {e}"),
+    };
+    let mut expected = String::new();
+    for layout in LAYOUTS {
+        let _ = writeln!(expected, "{} size {}", layout.c_name, layout.size);
+        for (field, offset) in layout.fields {
+            let _ = writeln!(expected, "{}.{field} offset {offset}", layout.c_name);
+        }
+    }
+    assert_eq!(output, expected, "C (left) and Rust (right) layouts differ");
+}
+
+#[test]
+fn abi_hash_is_stable_within_a_build_and_covers_layouts() {
+    assert_eq!(schema::abi::abi_hash(), schema::abi::abi_hash());
+    assert_ne!(schema::abi::abi_hash(), schema::abi::FNV_OFFSET);
+}
