@@ -12,6 +12,7 @@ pub mod ast;
 pub mod diagnostics;
 pub mod filter;
 pub mod ir;
+pub mod lower;
 pub mod parse;
 pub mod rule;
 pub mod scope;
@@ -33,6 +34,8 @@ pub struct Checked {
     pub policies: Vec<ir::Policy>,
     /// Policy documents found, valid or not.
     pub documents: usize,
+    /// The map contents, when every policy is valid.
+    pub lowered: Option<lower::Lowered>,
 }
 
 impl Checked {
@@ -84,6 +87,9 @@ pub fn check_sources(sources: Vec<SourceFile>, mut diagnostics: Diagnostics) -> 
         }
     }
     let policies = validate::validate(&docs, &sources, &mut diagnostics);
+    // Lowering also runs in lint mode: kernel limits are policy errors too.
+    let lowered = (diagnostics.error_count() == 0 && !policies.is_empty())
+        .then(|| lower::lower(&policies, &mut diagnostics));
     if docs.is_empty() && diagnostics.error_count() == 0 {
         diagnostics.push(
             Diagnostic::new(Code::NoPolicies, "the input holds no policy")
@@ -95,6 +101,7 @@ pub fn check_sources(sources: Vec<SourceFile>, mut diagnostics: Diagnostics) -> 
         diagnostics,
         policies,
         documents: docs.len(),
+        lowered,
     }
 }
 

@@ -554,7 +554,7 @@ fn check_length(
     }
 }
 
-fn field_name(field: RuleField) -> String {
+pub fn field_name(field: RuleField) -> String {
     match field {
         RuleField::Retval => "retval".to_owned(),
         RuleField::Arg { def, .. } => format!("args.{}", def.name),

@@ -5,6 +5,7 @@ mod integration {
     pub mod accept;
     pub mod cli;
     pub mod docs;
+    pub mod lower;
     pub mod properties;
     pub mod snapshots;
 }

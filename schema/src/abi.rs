@@ -41,6 +41,64 @@ pub const FIELD_ARG_BASE: u16 = 0;
 pub const FIELD_RETVAL: u16 = 64;
 pub const FIELD_CONTEXT_BASE: u16 = 65;
 
+/// Context field ids (`FIELD_CONTEXT_BASE + n`), as the BPF programs know them.
+pub mod context_field {
+    pub const TIMESTAMP: u16 = super::FIELD_CONTEXT_BASE;
+    pub const PROCESSOR_ID: u16 = super::FIELD_CONTEXT_BASE + 1;
+    pub const PID: u16 = super::FIELD_CONTEXT_BASE + 2;
+    pub const TID: u16 = super::FIELD_CONTEXT_BASE + 3;
+    pub const PPID: u16 = super::FIELD_CONTEXT_BASE + 4;
+    pub const HOST_TID: u16 = super::FIELD_CONTEXT_BASE + 5;
+    pub const HOST_PID: u16 = super::FIELD_CONTEXT_BASE + 6;
+    pub const HOST_PPID: u16 = super::FIELD_CONTEXT_BASE + 7;
+    pub const UID: u16 = super::FIELD_CONTEXT_BASE + 8;
+    pub const MNTNS: u16 = super::FIELD_CONTEXT_BASE + 9;
+    pub const PIDNS: u16 = super::FIELD_CONTEXT_BASE + 10;
+    pub const COMM: u16 = super::FIELD_CONTEXT_BASE + 11;
+    pub const HOST_NAME: u16 = super::FIELD_CONTEXT_BASE + 12;
+    pub const CGROUP_ID: u16 = super::FIELD_CONTEXT_BASE + 13;
+    pub const CONTAINER: u16 = super::FIELD_CONTEXT_BASE + 14;
+    pub const HOST: u16 = super::FIELD_CONTEXT_BASE + 15;
+    pub const CONTAINER_ID: u16 = super::FIELD_CONTEXT_BASE + 16;
+    pub const CONTAINER_IMAGE: u16 = super::FIELD_CONTEXT_BASE + 17;
+    pub const CONTAINER_IMAGE_DIGEST: u16 = super::FIELD_CONTEXT_BASE + 18;
+    pub const CONTAINER_NAME: u16 = super::FIELD_CONTEXT_BASE + 19;
+    pub const POD_NAME: u16 = super::FIELD_CONTEXT_BASE + 20;
+    pub const POD_NAMESPACE: u16 = super::FIELD_CONTEXT_BASE + 21;
+    pub const POD_UID: u16 = super::FIELD_CONTEXT_BASE + 22;
+    pub const POD_SANDBOX: u16 = super::FIELD_CONTEXT_BASE + 23;
+    pub const SYSCALL: u16 = super::FIELD_CONTEXT_BASE + 24;
+
+    /// Every context field id with its name, for the ABI hash.
+    pub const ALL: &[(&str, u16)] = &[
+        ("TIMESTAMP", TIMESTAMP),
+        ("PROCESSOR_ID", PROCESSOR_ID),
+        ("PID", PID),
+        ("TID", TID),
+        ("PPID", PPID),
+        ("HOST_TID", HOST_TID),
+        ("HOST_PID", HOST_PID),
+        ("HOST_PPID", HOST_PPID),
+        ("UID", UID),
+        ("MNTNS", MNTNS),
+        ("PIDNS", PIDNS),
+        ("COMM", COMM),
+        ("HOST_NAME", HOST_NAME),
+        ("CGROUP_ID", CGROUP_ID),
+        ("CONTAINER", CONTAINER),
+        ("HOST", HOST),
+        ("CONTAINER_ID", CONTAINER_ID),
+        ("CONTAINER_IMAGE", CONTAINER_IMAGE),
+        ("CONTAINER_IMAGE_DIGEST", CONTAINER_IMAGE_DIGEST),
+        ("CONTAINER_NAME", CONTAINER_NAME),
+        ("POD_NAME", POD_NAME),
+        ("POD_NAMESPACE", POD_NAMESPACE),
+        ("POD_UID", POD_UID),
+        ("POD_SANDBOX", POD_SANDBOX),
+        ("SYSCALL", SYSCALL),
+    ];
+}
+
 pub const FIELD_KIND_INT: u32 = 1 << 0;
 pub const FIELD_KIND_EXACT: u32 = 1 << 1;
 pub const FIELD_KIND_PREFIX: u32 = 1 << 2;
@@ -183,6 +241,10 @@ pub fn abi_hash() -> u64 {
         MAX_EVENT_FIELDS,
     ] {
         h = fnv1a(h, &limit.to_le_bytes());
+    }
+    for (name, id) in context_field::ALL {
+        h = fnv1a(h, name.as_bytes());
+        h = fnv1a(h, &id.to_le_bytes());
     }
     for layout in LAYOUTS {
         h = fnv1a(h, layout.c_name.as_bytes());

@@ -27,6 +27,12 @@ fn c_header_and_rust_structs_have_the_same_layout() {
             );
         }
     }
+    for (name, _) in schema::abi::context_field::ALL {
+        let _ = writeln!(
+            probe,
+            "  printf(\"FIELD_{name} %d\\n\", (int)FIELD_{name});"
+        );
+    }
     probe.push_str("  return 0;\n}\n");
     let source = dir.path().join("probe.c");
     let binary = dir.path().join("probe");
@@ -55,6 +61,9 @@ fn c_header_and_rust_structs_have_the_same_layout() {
         for (field, offset) in layout.fields {
             let _ = writeln!(expected, "{}.{field} offset {offset}", layout.c_name);
         }
+    }
+    for (name, id) in schema::abi::context_field::ALL {
+        let _ = writeln!(expected, "FIELD_{name} {id}");
     }
     assert_eq!(output, expected, "C (left) and Rust (right) layouts differ");
 }

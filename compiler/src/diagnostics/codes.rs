@@ -67,6 +67,7 @@ table! {
     MisplacedWildcard "E216" "misplaced-wildcard" Error "a `*` that is not at the start or end of a string value";
     InvalidAction "E217" "invalid-action" Error "an action other than `log` or `print`";
     MissingOperator "E218" "missing-operator" Error "a filter without a comparison operator";
+    KernelLimit "E219" "kernel-limit" Error "a value or filter set exceeds what the kernel maps can hold";
     ValueTooLong "W301" "value-too-long" Warning "a string longer than the kernel field it is compared with";
     MixedEquality "W302" "mixed-equality" Warning "`=` and `!=` mixed on one field";
     ContainerConflict "W303" "container-conflict" Warning "`container` together with `not-container`";

@@ -1,0 +1,571 @@
+//! Lowering: every scope key, context field, argument type, wildcard form, numeric operator
+//! and `retval` form becomes the exact map entries the kernel evaluates. Entries are read
+//! back from the bytes and compared field by field.
+
+use bytemuck::{Pod, bytes_of, pod_read_unaligned};
+use compiler::lower::{Lowered, MapContents};
+use schema::abi::{self, EqBits, RangeEntry, context_field as cf, scope_bool as b, scope_dim as d};
+
+fn lowered(text: &str) -> Lowered {
+    let checked = compiler::check_text("lower.yaml", text);
+    assert_eq!(
+        checked.diagnostics.error_count(),
+        0,
+        "{}",
+        checked.render_plain(100)
+    );
+    match checked.lowered {
+        Some(l) => l,
+        None => panic!("nothing lowered"),
+    }
+}
+
+fn map<'a>(l: &'a Lowered, name: &str) -> &'a MapContents {
+    match l.map(name) {
+        Some(m) => m,
+        None => panic!("no map {name}"),
+    }
+}
+
+fn eq_of<K: Pod>(l: &Lowered, name: &str, key: &K) -> Option<EqBits> {
+    map(l, name)
+        .entries
+        .get(bytes_of(key))
+        .map(|v| pod_read_unaligned(v))
+}
+
+fn array<V: Pod>(l: &Lowered, name: &str) -> Vec<V> {
+    map(l, name)
+        .entries
+        .values()
+        .map(|v| pod_read_unaligned(v))
+        .collect()
+}
+
+fn scope_config(l: &Lowered) -> abi::ScopeConfig {
+    array::<abi::ScopeConfig>(l, "scope_config")[0]
+}
+
+fn policy(name: &str, scope: &[&str], rules: &str) -> String {
+    let scope: String = scope.iter().map(|s| format!("  - '{s}'\n")).collect();
+    format!("type: policy\nname: {name}\ndescription: d\nscope:\n{scope}rules:\n{rules}")
+}
+
+const CLOSE: &str = "  - event: close\n";
+
+fn eq(eq: u64, ne: u64) -> Option<EqBits> {
+    Some(EqBits { eq, ne })
+}
+
+#[test]
+fn scope_uid_equalities_set_eq_and_ne_bits_per_policy() {
+    let text = [
+        policy("a", &["uid=0,1000"], CLOSE),
+        policy("b", &["uid!=0"], CLOSE),
+    ]
+    .join("---\n");
+    let l = lowered(&text);
+    assert_eq!(eq_of(&l, "scope_uid", &0u32), eq(0b01, 0b10));
+    assert_eq!(eq_of(&l, "scope_uid", &1000u32), eq(0b01, 0));
+    assert_eq!(map(&l, "scope_uid").entries.len(), 2);
+    let c = scope_config(&l);
+    assert_eq!(c.policies, 0b11);
+    assert_eq!(c.eq_enabled[d::UID], 0b11);
+    // Only `b` (no `=` values) matches a uid missing from the map.
+    assert_eq!(c.eq_match_missing[d::UID], 0b10);
+    assert_eq!(c.ranged[d::UID], 0);
+}
+
+#[test]
+fn mixed_equality_keeps_both_kinds_and_the_default() {
+    let l = lowered(&policy("a", &["comm=bash", "comm!=zsh"], CLOSE));
+    assert_eq!(
+        eq_of(&l, "scope_comm", &abi::fixed::<16>(b"bash")),
+        eq(1, 0)
+    );
+    assert_eq!(eq_of(&l, "scope_comm", &abi::fixed::<16>(b"zsh")), eq(0, 1));
+    // A policy with `=` values does not match missing values, whatever its `!=`s.
+    assert_eq!(scope_config(&l).eq_match_missing[d::COMM], 0);
+}
+
+#[test]
+fn per_policy_ranges_become_one_interval_table() {
+    let text = [
+        policy("a", &["uid>=1000", "uid<2000"], CLOSE),
+        policy("b", &["uid>1500"], CLOSE),
+        policy("c", &["uid<=10", "uid=5000"], CLOSE),
+    ]
+    .join("---\n");
+    let l = lowered(&text);
+    let c = scope_config(&l);
+    assert_eq!(c.ranged[d::UID], 0b111);
+    let table: Vec<(u64, u64)> = array::<RangeEntry>(&l, "scope_ranges")
+        .iter()
+        .skip(c.range_first[d::UID] as usize)
+        .take(c.range_count[d::UID] as usize)
+        .map(|r| (r.start, r.bits))
+        .collect();
+    assert_eq!(
+        table,
+        vec![
+            (0, 0b100),
+            (11, 0),
+            (1000, 0b001),
+            (1501, 0b011),
+            (2000, 0b010)
+        ]
+    );
+    // `uid=5000` is still an equality of `c`, outside its range.
+    assert_eq!(eq_of(&l, "scope_uid", &5000u32), eq(0b100, 0));
+}
+
+#[test]
+fn empty_ranges_leave_no_bits() {
+    let checked = compiler::check_text("r.yaml", &policy("a", &["uid>1000", "uid<1001"], CLOSE));
+    let Some(l) = checked.lowered else {
+        panic!("not lowered")
+    };
+    let c = scope_config(&l);
+    assert_eq!(c.ranged[d::UID], 1);
+    let table = array::<RangeEntry>(&l, "scope_ranges");
+    assert!(table.iter().all(|r| r.bits == 0), "{table:?}");
+}
+
+#[test]
+fn every_numeric_scope_key_has_its_map_and_width() {
+    let l = lowered(&policy(
+        "a",
+        &["pid=42", "mntns=4026531840", "pidns!=4026531836", "tree=7"],
+        CLOSE,
+    ));
+    assert_eq!(eq_of(&l, "scope_pid", &42u32), eq(1, 0));
+    assert_eq!(eq_of(&l, "scope_mntns", &4026531840u64), eq(1, 0));
+    assert_eq!(eq_of(&l, "scope_pidns", &4026531836u64), eq(0, 1));
+    assert_eq!(eq_of(&l, "scope_tree", &7u32), eq(1, 0));
+    assert_eq!(map(&l, "scope_mntns").key_size, 8);
+    assert_eq!(map(&l, "scope_pid").key_size, 4);
+    // The kernel adds every descendant of a tree root at fork: the map has room for them.
+    assert_eq!(
+        map(&l, "scope_tree").max_entries,
+        1 + compiler::lower::TREE_RUNTIME_ENTRIES
+    );
+    let c = scope_config(&l);
+    for dim in [d::PID, d::MNTNS, d::PIDNS, d::TREE] {
+        assert_eq!(c.eq_enabled[dim], 1, "dim {dim}");
+    }
+    assert_eq!(c.eq_match_missing[d::PIDNS], 1);
+}
+
+#[test]
+fn string_scope_keys_use_fixed_kernel_buffers() {
+    let l = lowered(&policy("a", &["uts=web-1", "comm=bash"], CLOSE));
+    assert_eq!(
+        eq_of(&l, "scope_uts", &abi::fixed::<65>(b"web-1")),
+        eq(1, 0)
+    );
+    assert_eq!(map(&l, "scope_uts").key_size, 65);
+    assert_eq!(map(&l, "scope_comm").key_size, 16);
+}
+
+#[test]
+fn executables_key_on_mount_namespace_and_path() {
+    let l = lowered(&policy(
+        "a",
+        &[
+            "exec=/bin/sh",
+            "exec=host:/usr/bin/id",
+            "exec=4026531840:/x",
+            "exec!=/bin/ls",
+        ],
+        CLOSE,
+    ));
+    let key = |ns: u64, path: &[u8]| abi::ScopeExeKey {
+        mount_ns: ns,
+        path: abi::fixed(path),
+    };
+    assert_eq!(eq_of(&l, "scope_exe", &key(0, b"/bin/sh")), eq(1, 0));
+    assert_eq!(eq_of(&l, "scope_exe", &key(1, b"/usr/bin/id")), eq(1, 0));
+    assert_eq!(eq_of(&l, "scope_exe", &key(4026531840, b"/x")), eq(1, 0));
+    assert_eq!(eq_of(&l, "scope_exe", &key(0, b"/bin/ls")), eq(0, 1));
+}
+
+#[test]
+fn boolean_scope_conditions_and_follow() {
+    let text = [
+        policy("a", &["container", "follow"], CLOSE),
+        policy("b", &["not-container"], CLOSE),
+        policy("c", &["pid=new", "container=new"], CLOSE),
+        policy("d", &["pid!=new", "container=started"], CLOSE),
+    ]
+    .join("---\n");
+    let c = scope_config(&lowered(&text));
+    assert_eq!(c.bool_enabled[b::IN_CONTAINER], 0b0011);
+    assert_eq!(c.bool_expect[b::IN_CONTAINER], 0b0001);
+    assert_eq!(c.bool_enabled[b::NEW_PID], 0b1100);
+    assert_eq!(c.bool_expect[b::NEW_PID], 0b0100);
+    assert_eq!(c.bool_enabled[b::NEW_CONTAINER], 0b0100);
+    assert_eq!(c.bool_expect[b::NEW_CONTAINER], 0b0100);
+    assert_eq!(
+        (
+            c.bool_enabled[b::CONTAINER_STARTED],
+            c.bool_expect[b::CONTAINER_STARTED]
+        ),
+        (0b1000, 0b1000)
+    );
+    assert_eq!(c.follow, 0b0001);
+    assert_eq!(c.policies, 0b1111);
+}
+
+#[test]
+fn contradictory_scope_disables_the_policy() {
+    let checked = compiler::check_text(
+        "c.yaml",
+        &policy("a", &["container", "not-container"], CLOSE),
+    );
+    let Some(l) = checked.lowered else {
+        panic!("not lowered")
+    };
+    assert_eq!(scope_config(&l).policies, 0);
+}
+
+#[test]
+fn container_ids_are_left_to_userspace() {
+    let l = lowered(&policy("a", &["container=abc123"], CLOSE));
+    assert_eq!(l.userspace.len(), 1);
+    assert_eq!(l.userspace[0].field, "container");
+    assert_eq!(l.userspace[0].event, None);
+    assert_eq!(l.userspace[0].values, vec!["abc123".to_owned()]);
+    let c = scope_config(&l);
+    assert_eq!(
+        (
+            c.bool_enabled[b::IN_CONTAINER],
+            c.bool_expect[b::IN_CONTAINER]
+        ),
+        (1, 1)
+    );
+}
+
+fn field(l: &Lowered, event: u32, field: u16) -> abi::FieldConfig {
+    match map(l, "rule_fields").entries.get(bytes_of(&abi::FieldKey {
+        event,
+        field,
+        pad: 0,
+    })) {
+        Some(v) => pod_read_unaligned(v),
+        None => panic!("no field {field} for event {event}"),
+    }
+}
+
+fn event_config(l: &Lowered, id: u32) -> abi::EventConfig {
+    match map(l, "events").entries.get(id.to_le_bytes().as_slice()) {
+        Some(v) => pod_read_unaligned(v),
+        None => panic!("no event {id}"),
+    }
+}
+
+fn int_key(event: u32, field: u16, value: u64) -> abi::IntKey {
+    abi::IntKey {
+        event,
+        field,
+        pad: 0,
+        value,
+    }
+}
+
+#[test]
+fn events_list_their_policies_and_filtered_fields() {
+    let text = [
+        policy(
+            "a",
+            &["global"],
+            "  - event: openat\n    filters: [args.dirfd=-100, retval<0]\n  - event: close\n",
+        ),
+        policy(
+            "b",
+            &["global"],
+            "  - event: openat\n    filters: [uid=0]\n",
+        ),
+    ]
+    .join("---\n");
+    let l = lowered(&text);
+    let openat = event_config(&l, 257);
+    assert_eq!(openat.policies, 0b11);
+    assert_eq!(openat.userspace, 0);
+    assert_eq!(
+        &openat.fields[..openat.field_count as usize],
+        &[0, abi::FIELD_RETVAL, cf::UID]
+    );
+    assert_eq!(event_config(&l, 3).policies, 0b01);
+    assert_eq!(l.events, vec![(3, "close"), (257, "openat")]);
+    // Signed arguments are stored as their two's complement bits.
+    assert_eq!(
+        eq_of(&l, "rule_int", &int_key(257, 0, -100i64 as u64)),
+        eq(1, 0)
+    );
+    let dirfd = field(&l, 257, 0);
+    assert_eq!(dirfd.kinds, abi::FIELD_KIND_INT | abi::FIELD_KIND_SIGNED);
+    assert_eq!(
+        (dirfd.enabled, dirfd.match_missing, dirfd.ranged),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        eq_of(&l, "rule_int", &int_key(257, cf::UID, 0)),
+        eq(0b10, 0)
+    );
+}
+
+#[test]
+fn signed_retval_ranges_use_the_biased_order() {
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: close\n    filters: [retval<0, retval>=-5]\n",
+    ));
+    let retval = field(&l, 3, abi::FIELD_RETVAL);
+    assert_eq!(retval.ranged, 1);
+    let table: Vec<(u64, u64)> = array::<RangeEntry>(&l, "rule_ranges")
+        .iter()
+        .skip(retval.range_first as usize)
+        .take(retval.range_count as usize)
+        .map(|r| (r.start, r.bits))
+        .collect();
+    let biased = |v: i64| (v as u64) ^ (1 << 63);
+    assert_eq!(table, vec![(0, 0), (biased(-5), 1), (biased(0), 0)]);
+}
+
+#[test]
+fn only_not_equal_numbers_match_everything_else() {
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: close\n    filters: [retval!=0]\n",
+    ));
+    let retval = field(&l, 3, abi::FIELD_RETVAL);
+    assert_eq!(
+        (retval.enabled, retval.match_missing, retval.ranged),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        eq_of(&l, "rule_int", &int_key(3, abi::FIELD_RETVAL, 0)),
+        eq(0, 1)
+    );
+}
+
+#[test]
+fn every_numeric_operator_of_an_argument() {
+    for (filter, eqs, ranged) in [
+        ("args.fd=3", vec![(3u64, eq(1, 0))], false),
+        ("args.fd!=3", vec![(3, eq(0, 1))], false),
+        ("args.fd<3", vec![], true),
+        ("args.fd<=3", vec![], true),
+        ("args.fd>3", vec![], true),
+        ("args.fd>=3", vec![], true),
+    ] {
+        let l = lowered(&policy(
+            "a",
+            &["global"],
+            &format!("  - event: close\n    filters: ['{filter}']\n"),
+        ));
+        for (value, expected) in eqs {
+            assert_eq!(
+                eq_of(&l, "rule_int", &int_key(3, 0, value)),
+                expected,
+                "{filter}"
+            );
+        }
+        assert_eq!(field(&l, 3, 0).ranged == 1, ranged, "{filter}");
+    }
+}
+
+fn str_key(event: u32, field: u16, s: &[u8]) -> abi::StrKey {
+    abi::StrKey {
+        event,
+        field,
+        pad: 0,
+        str: abi::fixed(s),
+    }
+}
+
+fn lpm_key(event: u32, field: u16, s: &[u8]) -> abi::LpmStrKey {
+    abi::LpmStrKey {
+        prefixlen: (8 + s.len() as u32) * 8,
+        event,
+        field,
+        pad: 0,
+        str: abi::fixed(s),
+    }
+}
+
+#[test]
+fn string_arguments_in_all_four_forms() {
+    let rules = "  - event: openat\n    filters: ['args.pathname=/etc/shadow', 'args.pathname=/tmp/*', 'args.pathname=*.so', 'args.pathname!=*passwd*']\n";
+    let l = lowered(&policy("a", &["global"], rules));
+    assert_eq!(
+        eq_of(&l, "rule_str", &str_key(257, 1, b"/etc/shadow")),
+        eq(1, 0)
+    );
+    assert_eq!(
+        eq_of(&l, "rule_prefix", &lpm_key(257, 1, b"/tmp/")),
+        eq(1, 0)
+    );
+    // Suffixes are stored reversed: suffix matching becomes prefix matching.
+    assert_eq!(eq_of(&l, "rule_suffix", &lpm_key(257, 1, b"os.")), eq(1, 0));
+    let contains = array::<abi::ContainsEntry>(&l, "rule_contains");
+    assert_eq!(contains.len(), 1);
+    assert_eq!((contains[0].eq, contains[0].ne, contains[0].len), (0, 1, 6));
+    assert_eq!(&contains[0].str[..7], b"passwd\0");
+    let pathname = field(&l, 257, 1);
+    assert_eq!(
+        pathname.kinds,
+        abi::FIELD_KIND_EXACT
+            | abi::FIELD_KIND_PREFIX
+            | abi::FIELD_KIND_SUFFIX
+            | abi::FIELD_KIND_CONTAINS
+    );
+    assert_eq!((pathname.contains_first, pathname.contains_count), (0, 1));
+    assert_eq!(
+        map(&l, "rule_prefix").flags,
+        compiler::lower::BPF_F_NO_PREALLOC
+    );
+}
+
+#[test]
+fn overlapping_prefixes_carry_the_shorter_prefixes_bits() {
+    let text = [
+        policy(
+            "a",
+            &["global"],
+            "  - event: openat\n    filters: ['args.pathname=/tmp/*']\n",
+        ),
+        policy(
+            "b",
+            &["global"],
+            "  - event: openat\n    filters: ['args.pathname=/tmp/x/*']\n",
+        ),
+        policy(
+            "c",
+            &["global"],
+            "  - event: openat\n    filters: ['args.pathname!=/t*']\n",
+        ),
+    ]
+    .join("---\n");
+    let l = lowered(&text);
+    // The trie returns only the longest stored match: `/tmp/x/...` must also carry a's and c's bits.
+    assert_eq!(
+        eq_of(&l, "rule_prefix", &lpm_key(257, 1, b"/tmp/x/")),
+        eq(0b011, 0b100)
+    );
+    assert_eq!(
+        eq_of(&l, "rule_prefix", &lpm_key(257, 1, b"/tmp/")),
+        eq(0b001, 0b100)
+    );
+    assert_eq!(
+        eq_of(&l, "rule_prefix", &lpm_key(257, 1, b"/t")),
+        eq(0, 0b100)
+    );
+    assert_eq!(field(&l, 257, 1).match_missing, 0b100);
+}
+
+#[test]
+fn context_fields_lower_to_their_ids() {
+    let rules = "  - event: close\n    filters: [comm=bash, 'hostName=web-*', syscall=close, container, cgroupId>5]\n";
+    let l = lowered(&policy("a", &["global"], rules));
+    assert_eq!(
+        eq_of(&l, "rule_str", &str_key(3, cf::COMM, b"bash")),
+        eq(1, 0)
+    );
+    assert_eq!(
+        eq_of(&l, "rule_prefix", &lpm_key(3, cf::HOST_NAME, b"web-")),
+        eq(1, 0)
+    );
+    // Syscall names are compared by number.
+    assert_eq!(eq_of(&l, "rule_int", &int_key(3, cf::SYSCALL, 3)), eq(1, 0));
+    assert_eq!(
+        eq_of(&l, "rule_int", &int_key(3, cf::CONTAINER, 1)),
+        eq(1, 0)
+    );
+    assert_eq!(field(&l, 3, cf::CGROUP_ID).ranged, 1);
+}
+
+#[test]
+fn container_metadata_filters_are_marked_for_userspace() {
+    let l = lowered(&policy(
+        "a",
+        &["container"],
+        "  - event: close\n    filters: ['containerImage=nginx*', uid=0]\n",
+    ));
+    let close = event_config(&l, 3);
+    assert_eq!(close.userspace, 1);
+    assert_eq!(&close.fields[..close.field_count as usize], &[cf::UID]);
+    assert_eq!(l.userspace.len(), 1);
+    assert_eq!(l.userspace[0].event, Some(3));
+    assert_eq!(l.userspace[0].field, "containerImage");
+    assert_eq!(l.userspace[0].values, vec!["nginx*".to_owned()]);
+}
+
+#[test]
+fn probes_follow_the_events() {
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: close\n  - event: sched_process_exec\n  - event: security_file_open\n",
+    ));
+    assert!(
+        l.probes.contains(&"tp/syscalls/sys_exit_close".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    assert!(
+        l.probes.contains(&"tp/syscalls/sys_exit_openat".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    assert!(
+        l.probes.contains(&"tp_btf/sched_process_exec".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    let many: String = [
+        "read", "write", "close", "openat", "mmap", "kill", "dup", "pipe", "fork",
+    ]
+    .iter()
+    .map(|e| format!("  - event: {e}\n"))
+    .collect();
+    let l = lowered(&policy("a", &["global"], &many));
+    assert_eq!(
+        l.probes,
+        vec!["raw_tp/sys_enter".to_owned(), "raw_tp/sys_exit".to_owned()]
+    );
+}
+
+#[test]
+fn lowering_is_deterministic_and_sizes_follow_the_content() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/policies/overview.yaml"
+    ))
+    .unwrap_or_default();
+    let a = lowered(&text);
+    let b = lowered(&text);
+    assert_eq!(a, b);
+    for m in &a.maps {
+        assert!(
+            m.max_entries >= m.entries.len() as u32 && m.max_entries >= 1,
+            "{}",
+            m.name
+        );
+        for (k, v) in &m.entries {
+            assert_eq!(
+                (k.len() as u32, v.len() as u32),
+                (m.key_size, m.value_size),
+                "{}",
+                m.name
+            );
+        }
+    }
+    assert_eq!(
+        map(&a, "scope_uid").max_entries,
+        1,
+        "an unused map has the minimum size"
+    );
+}
