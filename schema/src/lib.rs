@@ -4,6 +4,7 @@
 
 pub mod abi;
 pub mod catalog;
+pub mod image;
 
 /// JSON Schema (draft 2020-12) of one policy document, in all three accepted forms.
 /// Editors' YAML language servers can use the file `schema/policy.schema.json` directly.
