@@ -10,7 +10,9 @@
 
 pub mod ast;
 pub mod diagnostics;
+pub mod encode;
 pub mod filter;
+pub mod inspect;
 pub mod ir;
 pub mod lower;
 pub mod parse;

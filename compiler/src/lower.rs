@@ -12,14 +12,12 @@ use std::collections::BTreeMap;
 use bytemuck::bytes_of;
 use schema::abi::{self, EqBits, RangeEntry};
 use schema::catalog::{ArgType, EventKind};
+use schema::image::MapType;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{ContextField, Filter, MountNs, Op, Policy, RuleField, ScopeKey, StrMatch, Value};
 
-pub const BPF_MAP_TYPE_HASH: u32 = 1;
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
-pub const BPF_F_NO_PREALLOC: u32 = 1;
+pub use schema::image::BPF_F_NO_PREALLOC;
 
 /// The process-tree map also receives every descendant at fork: room for them.
 pub const TREE_RUNTIME_ENTRIES: u32 = 65_536;
@@ -33,7 +31,7 @@ pub const MAX_PER_SYSCALL_PROBES: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapContents {
     pub name: &'static str,
-    pub map_type: u32,
+    pub map_type: MapType,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -283,7 +281,7 @@ fn hash_map<K: bytemuck::Pod>(
         .max(1);
     MapContents {
         name,
-        map_type: BPF_MAP_TYPE_HASH,
+        map_type: MapType::Hash,
         key_size: std::mem::size_of::<K>() as u32,
         value_size: std::mem::size_of::<EqBits>() as u32,
         max_entries,
@@ -307,7 +305,7 @@ fn array_map<V: bytemuck::Pod>(name: &'static str, values: &[V]) -> MapContents 
         .collect();
     MapContents {
         name,
-        map_type: BPF_MAP_TYPE_ARRAY,
+        map_type: MapType::Array,
         key_size: 4,
         value_size: std::mem::size_of::<V>() as u32,
         max_entries: (values.len() as u32).max(1),
@@ -867,7 +865,7 @@ fn assemble_rules(
         .collect();
     let lpm = |name, entries: BTreeMap<Vec<u8>, Vec<u8>>| MapContents {
         name,
-        map_type: BPF_MAP_TYPE_LPM_TRIE,
+        map_type: MapType::LpmTrie,
         key_size: std::mem::size_of::<abi::LpmStrKey>() as u32,
         value_size: std::mem::size_of::<EqBits>() as u32,
         max_entries: (entries.len() as u32).max(1),

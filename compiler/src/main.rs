@@ -1,24 +1,54 @@
-//! `tracee-compile`: checks policy files (`--check`) and compiles them into a map image.
-//! Exit status: 0 no errors, 1 policy errors (or warnings with `--deny-warnings`),
-//! 2 usage or I/O errors.
+//! `tracee-compile`: checks policy files (`--check`), compiles them into a map image
+//! (`-o FILE`), and shows what an image holds (`inspect`).
+//! Exit status: 0 no errors, 1 policy errors (or warnings with `--deny-warnings`) or a
+//! refused image, 2 usage or I/O errors.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use compiler::diagnostics::render::{self, Summary};
 
 #[derive(Parser)]
 #[command(
     name = "tracee-compile",
     version,
-    about = "Check Tracee-style security policies and compile them into a BPF map image"
+    about = "Check Tracee-style security policies and compile them into a BPF map image",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 #[command(
-    after_help = "Exit status: 0 no errors, 1 policy errors (or warnings with --deny-warnings), 2 usage or I/O errors.\nDiagnostic codes are explained in docs/diagnostics.md."
+    after_help = "Exit status: 0 no errors, 1 policy errors (or warnings with --deny-warnings), 2 usage or I/O errors.\nDiagnostic codes are explained in docs/diagnostics.md; the image format in docs/image-format.md."
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    compile: CompileArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what an image holds: header, policies, and every map entry as readable filters.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The image file written by `tracee-compile -o`.
+    #[arg(value_name = "IMAGE")]
+    image: PathBuf,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+    /// For each policy rule, which filters run in the kernel and which in userspace.
+    #[arg(long)]
+    explain: bool,
+}
+
+#[derive(Args)]
+struct CompileArgs {
     /// Policy files, or directories whose *.yaml, *.yml and *.json files are read (not recursively, in file-name order).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -27,7 +57,7 @@ struct Cli {
     #[arg(long)]
     check: bool,
 
-    /// The map image to write (required unless --check).
+    /// The map image to write (required unless --check). Written atomically; nothing is written when there are errors.
     #[arg(short, long, value_name = "FILE", required_unless_present = "check")]
     output: Option<PathBuf>,
 
@@ -65,6 +95,13 @@ enum Color {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Inspect(args)) => inspect(&args),
+        None => compile(&cli.compile),
+    }
+}
+
+fn compile(cli: &CompileArgs) -> ExitCode {
     let checked = match compiler::check_paths(&cli.paths) {
         Ok(checked) => checked,
         Err(err) => {
@@ -100,8 +137,10 @@ fn main() -> ExitCode {
                 out.push_str(&render::human(d, sources, color, width));
                 out.push('\n');
             }
-            out.push_str(&summary_line(&summary));
-            out.push('\n');
+            if cli.check || errors > 0 || warnings > 0 {
+                out.push_str(&summary_line(&summary));
+                out.push('\n');
+            }
             write_all(&mut std::io::stderr(), &out)
         }
         Format::Json => write_all(
@@ -123,17 +162,67 @@ fn main() -> ExitCode {
     if errors > 0 || (cli.deny_warnings && warnings > 0) {
         return ExitCode::from(1);
     }
-    if !cli.check {
-        let path = cli
-            .output
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        eprintln!(
-            "error: cannot write `{path}`: writing map images is not implemented yet; use --check to validate"
-        );
+    let (Some(path), Some(lowered)) = (&cli.output, &checked.lowered) else {
+        return ExitCode::SUCCESS;
+    };
+    let bytes = match compiler::encode::encode(&checked.policies, lowered) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("error: internal error, the image does not decode: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(err) = schema::image::write_atomic(path, &bytes) {
+        eprintln!("error: cannot write `{}`: {err}", path.display());
         return ExitCode::from(2);
     }
+    eprintln!(
+        "wrote {}: {} policies, {} events, {} map entries, {} bytes (kernel maps reserve {} bytes)",
+        path.display(),
+        checked.policies.len(),
+        lowered.events.len(),
+        lowered.entry_count(),
+        bytes.len(),
+        lowered.kernel_bytes()
+    );
     ExitCode::SUCCESS
+}
+
+fn inspect(args: &InspectArgs) -> ExitCode {
+    let bytes = match std::fs::read(&args.image) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("error: cannot read `{}`: {err}", args.image.display());
+            return ExitCode::from(2);
+        }
+    };
+    let image = match schema::image::decode(&bytes) {
+        Ok(image) => image,
+        Err(err) => {
+            eprintln!(
+                "error: `{}` is not a valid image: {err}",
+                args.image.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let report = compiler::inspect::report(&image, bytes.len());
+    let text = if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => json + "\n",
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        compiler::inspect::human(&report, args.explain)
+    };
+    if write_all(&mut std::io::stdout(), &text) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }
 
 fn summary_line(s: &Summary) -> String {

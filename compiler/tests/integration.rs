@@ -7,5 +7,6 @@ mod integration {
     pub mod docs;
     pub mod lower;
     pub mod properties;
+    pub mod roundtrip;
     pub mod snapshots;
 }

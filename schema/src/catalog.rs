@@ -89,3 +89,30 @@ static BY_NAME: LazyLock<HashMap<&'static str, &'static EventDef>> =
 pub fn event(name: &str) -> Option<&'static EventDef> {
     BY_NAME.get(name).copied()
 }
+
+/// Hash of every event's id, name, kind and arguments: an image refers to events by id, so
+/// the loader refuses an image built against another catalog.
+pub fn catalog_hash() -> u64 {
+    use crate::abi::{FNV_OFFSET, fnv1a};
+    let mut h = FNV_OFFSET;
+    for event in events() {
+        h = fnv1a(h, &event.id.to_le_bytes());
+        h = fnv1a(h, event.name.as_bytes());
+        h = fnv1a(h, format!("{:?}", event.kind).as_bytes());
+        for arg in event.args {
+            h = fnv1a(h, arg.name.as_bytes());
+            h = fnv1a(h, arg.c_type.as_bytes());
+            h = fnv1a(h, format!("{:?}", arg.ty).as_bytes());
+        }
+        h = fnv1a(h, b";");
+    }
+    h
+}
+
+static BY_ID: LazyLock<HashMap<u32, &'static EventDef>> =
+    LazyLock::new(|| events().iter().map(|e| (e.id, e)).collect());
+
+/// Looks an event up by its id.
+pub fn event_by_id(id: u32) -> Option<&'static EventDef> {
+    BY_ID.get(&id).copied()
+}
