@@ -569,3 +569,116 @@ fn lowering_is_deterministic_and_sizes_follow_the_content() {
         "an unused map has the minimum size"
     );
 }
+
+#[test]
+fn every_context_field_lowers_to_its_id_or_to_userspace() {
+    let kernel: &[(&str, u16, &str)] = &[
+        ("timestamp", cf::TIMESTAMP, "timestamp>5"),
+        ("processorId", cf::PROCESSOR_ID, "processorId=1"),
+        ("pid", cf::PID, "pid=2"),
+        ("tid", cf::TID, "tid=3"),
+        ("ppid", cf::PPID, "ppid=4"),
+        ("hostTid", cf::HOST_TID, "hostTid=5"),
+        ("hostPid", cf::HOST_PID, "hostPid=6"),
+        (
+            "hostParentProcessId",
+            cf::HOST_PPID,
+            "hostParentProcessId=7",
+        ),
+        ("uid", cf::UID, "uid=0"),
+        ("mntns", cf::MNTNS, "mntns=8"),
+        ("pidns", cf::PIDNS, "pidns=9"),
+        ("comm", cf::COMM, "comm=bash"),
+        ("hostName", cf::HOST_NAME, "hostName=h"),
+        ("cgroupId", cf::CGROUP_ID, "cgroupId=10"),
+        ("container", cf::CONTAINER, "container=true"),
+        ("host", cf::HOST, "host=true"),
+        ("syscall", cf::SYSCALL, "syscall=close"),
+    ];
+    for (name, id, filter) in kernel {
+        let l = lowered(&policy(
+            "a",
+            &["global"],
+            &format!("  - event: close\n    filters: ['{filter}']\n"),
+        ));
+        let close = event_config(&l, 3);
+        assert_eq!(
+            &close.fields[..close.field_count as usize],
+            &[*id],
+            "{name}"
+        );
+        assert_eq!(field(&l, 3, *id).enabled, 1, "{name}");
+        assert!(l.userspace.is_empty(), "{name}");
+    }
+    for filter in [
+        "containerId=abc",
+        "containerImage=nginx",
+        "containerImageDigest=sha256:1",
+        "containerName=web",
+        "podName=p",
+        "podNamespace=n",
+        "podUid=u",
+        "podSandbox=true",
+    ] {
+        let l = lowered(&policy(
+            "a",
+            &["container"],
+            &format!("  - event: close\n    filters: ['{filter}']\n"),
+        ));
+        let close = event_config(&l, 3);
+        assert_eq!((close.field_count, close.userspace), (0, 1), "{filter}");
+        assert_eq!(l.userspace.len(), 1, "{filter}");
+    }
+}
+
+#[test]
+fn every_argument_type_has_its_lookup_kind() {
+    // (event, filter, field id, kinds, equality key value)
+    let cases: &[(&str, &str, u16, u32)] = &[
+        (
+            "openat",
+            "args.dirfd=-100",
+            0,
+            abi::FIELD_KIND_INT | abi::FIELD_KIND_SIGNED,
+        ),
+        ("openat", "args.mode=0o600", 3, abi::FIELD_KIND_INT),
+        ("read", "args.count=4096", 2, abi::FIELD_KIND_INT),
+        ("read", "args.buf=0", 1, abi::FIELD_KIND_INT),
+        (
+            "openat",
+            "args.pathname=/etc/passwd",
+            1,
+            abi::FIELD_KIND_EXACT,
+        ),
+        (
+            "sched_process_exit",
+            "args.process_group_exit=true",
+            1,
+            abi::FIELD_KIND_INT,
+        ),
+    ];
+    for (event, filter, id, kinds) in cases {
+        let l = lowered(&policy(
+            "a",
+            &["global"],
+            &format!("  - event: {event}\n    filters: ['{filter}']\n"),
+        ));
+        let event_id = match schema::catalog::event(event) {
+            Some(e) => e.id,
+            None => panic!("{event}"),
+        };
+        assert_eq!(field(&l, event_id, *id).kinds, *kinds, "{filter}");
+    }
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: read\n    filters: ['args.count=18446744073709551615']\n",
+    ));
+    assert_eq!(eq_of(&l, "rule_int", &int_key(0, 2, u64::MAX)), eq(1, 0));
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: openat\n    filters: ['args.mode=0o600']\n",
+    ));
+    assert_eq!(eq_of(&l, "rule_int", &int_key(257, 3, 0o600)), eq(1, 0));
+}
