@@ -353,10 +353,14 @@ impl Parser<'_> {
             Form::Policy // refined by `crd_header`
         } else {
             let looks_plain = has("name") || has("scope") || has("rules");
-            let help = if looks_plain {
-                "add `type: policy` as the first line (the plain form)"
-            } else {
-                "start the document with `apiVersion: tracee.aquasec.com/v1beta1` and `kind: Policy`, or with `type: policy`"
+            let misspelled = entries
+                .iter()
+                .filter_map(|(k, _)| k.as_scalar())
+                .find_map(|k| closest(k, ["type", "apiVersion", "kind"]).map(|c| (k, c)));
+            let help = match misspelled {
+                Some((k, c)) => format!("`{k}` is not a header key: did you mean `{c}`?"),
+                None if looks_plain => "add `type: policy` as the first line (the plain form)".to_owned(),
+                None => "start the document with `apiVersion: tracee.aquasec.com/v1beta1` and `kind: Policy`, or with `type: policy`".to_owned(),
             };
             self.error(
                 Code::UnknownFormat,
@@ -364,7 +368,7 @@ impl Parser<'_> {
                     .to_owned(),
                 anchor,
                 "document starts here",
-                Some(help.to_owned()),
+                Some(help),
             );
             return None;
         };
@@ -543,6 +547,11 @@ impl Parser<'_> {
                     _ => format!("write `kind: {expected_kind}`"),
                 };
                 let message = match form {
+                    _ if k.eq_ignore_ascii_case(expected_kind) => {
+                        format!(
+                            "`kind: {k}` is spelled `{expected_kind}` (kinds are case-sensitive)"
+                        )
+                    }
                     Some(_) => format!("`kind: {k}` does not go with this `apiVersion`"),
                     None => format!("unsupported `kind`: `{k}`"),
                 };
@@ -580,6 +589,7 @@ impl Parser<'_> {
             return None;
         };
         let annotations = self.fields(value, "annotations", None)?;
+        let help = "add `description: what this policy is for` under `annotations:`";
         for (name, _, value) in &annotations.entries {
             if !matches!(value.kind, NodeKind::Scalar { .. } | NodeKind::Null) {
                 self.wrong_type(
