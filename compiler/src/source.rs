@@ -185,11 +185,15 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
     };
     let name = path.display().to_string();
     let file = fs::File::open(path).map_err(unreadable)?;
+    // Refuse by size before reading; `take` below still guards files that grow or lie.
+    let too_large = file.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES);
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    if !too_large {
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+    }
+    if too_large || bytes.len() as u64 > MAX_FILE_BYTES {
         let source = SourceFile::new(path.to_owned(), name, String::new());
         let diagnostic = Diagnostic::new(
             Code::FileTooLarge,

@@ -283,7 +283,7 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
         },
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
         alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 100_000,
+            max_total_replayed_events: 10_000,
         },
     };
     match serde_saphyr::from_multiple_with_options::<Spanned<RawNode>>(source, options) {

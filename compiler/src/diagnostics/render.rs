@@ -336,9 +336,15 @@ const MAX_SNIPPET_LINE: usize = 1000;
 /// Renders one diagnostic as a miette report (no colour when `color` is false).
 pub fn human(d: &Diagnostic, sources: &[SourceFile], color: bool, width: usize) -> String {
     let file = d.file.and_then(|f| sources.get(f));
+    let short_line =
+        |s: &SourceFile, offset: usize| s.line_range(s.line_of(offset)).len() <= MAX_SNIPPET_LINE;
     let drawable = |s: &&SourceFile| {
         d.span.as_ref().is_some_and(|span| {
-            !s.text.is_empty() && s.line_range(s.line_of(span.start)).len() <= MAX_SNIPPET_LINE
+            !s.text.is_empty()
+                && short_line(s, span.start)
+                && d.secondary
+                    .iter()
+                    .all(|(other, _)| short_line(s, other.start))
         })
     };
     let source = file.filter(drawable);
@@ -354,10 +360,15 @@ pub fn human(d: &Diagnostic, sources: &[SourceFile], color: bool, width: usize) 
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(width)
         .with_links(false);
-    let mut out = String::new();
-    if handler.render_report(&mut out, &report).is_err() {
-        out = format!("{}: {}\n", d.code.id(), d.message);
-    }
+    // miette is a dependency: whatever it does with odd input, a report must not panic.
+    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = String::new();
+        handler.render_report(&mut out, &report).map(|()| out)
+    }));
+    let mut out = match rendered {
+        Ok(Ok(out)) => out,
+        _ => format!("{}: {}\n", d.code.id(), d.message),
+    };
     // Without a drawn snippet, still say where.
     if source.is_none()
         && let Some(s) = file

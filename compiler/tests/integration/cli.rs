@@ -431,3 +431,20 @@ fn human_output_has_the_exact_label_and_help() {
         "{text}"
     );
 }
+
+/// A secondary label far right on a long line once made miette's padding panic (found by
+/// the benchmark helper); the report must render, without the snippet.
+#[test]
+fn labels_on_very_long_lines_render_without_panicking() {
+    let dir = tempdir();
+    let text = format!(
+        "{{\"x\": \"{}\", \"kind\": 1,\n \"kind\": 1}}\n",
+        "\t".repeat(16_384)
+    );
+    write(dir.path(), "tabs.json", &text);
+    let out = run(&["--check", "--color", "never", "tabs.json"], dir.path());
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("duplicate key `kind`"), "{text}");
+    assert!(text.contains("at tabs.json:2:2"), "{text}");
+}
