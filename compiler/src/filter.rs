@@ -43,32 +43,31 @@ impl<'t> Entry<'t> {
         }
     }
 
-    /// Source span of `text[range]`.
-    pub fn span(&self, range: Range<usize>) -> ByteSpan {
+    /// Byte offsets in the original value of the first and one past the last byte of
+    /// `text[range]`.
+    fn origin_range(&self, range: Range<usize>) -> (Option<usize>, Option<usize>) {
         let start = self.origin.get(range.start).copied();
         let end = range
             .end
             .checked_sub(1)
             .and_then(|last| self.origin.get(last))
             .map(|last| last + 1);
-        match (start, end) {
+        (start, end)
+    }
+
+    /// Source span of `text[range]`.
+    pub fn span(&self, range: Range<usize>) -> ByteSpan {
+        let end_of_value = self.source.value.len();
+        match self.origin_range(range) {
             (Some(start), Some(end)) if start < end => self.source.sub(start..end),
             (Some(start), _) => self.source.sub(start..start),
-            _ => self
-                .source
-                .sub(self.source.value.len()..self.source.value.len()),
+            _ => self.source.sub(end_of_value..end_of_value),
         }
     }
 
     /// The original text (spaces included) that `text[range]` came from.
     pub fn original(&self, range: Range<usize>) -> &str {
-        let start = self.origin.get(range.start).copied();
-        let end = range
-            .end
-            .checked_sub(1)
-            .and_then(|last| self.origin.get(last))
-            .map(|last| last + 1);
-        match (start, end) {
+        match self.origin_range(range) {
             (Some(start), Some(end)) => self.source.value.get(start..end).unwrap_or(""),
             _ => "",
         }

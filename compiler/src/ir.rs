@@ -123,6 +123,23 @@ pub enum ContextField {
     Syscall,
 }
 
+impl ContextField {
+    /// Container and pod metadata: known to the container runtime, not to the kernel.
+    pub fn from_container_runtime(self) -> bool {
+        matches!(
+            self,
+            ContextField::ContainerId
+                | ContextField::ContainerImage
+                | ContextField::ContainerImageDigest
+                | ContextField::ContainerName
+                | ContextField::PodName
+                | ContextField::PodNamespace
+                | ContextField::PodUid
+                | ContextField::PodSandbox
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RuleField {
     Context(ContextField),

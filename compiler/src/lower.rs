@@ -559,6 +559,9 @@ fn field_plan(field: RuleField) -> FieldPlan {
                 _ => FieldPlan::Str { id },
             }
         }
+        RuleField::Context(c) if c.from_container_runtime() => FieldPlan::Userspace {
+            reason: "container and pod metadata come from the container runtime, not the kernel",
+        },
         RuleField::Context(c) => match c {
             ContextField::Timestamp => uint(cf::TIMESTAMP, 64),
             ContextField::ProcessorId => uint(cf::PROCESSOR_ID, 32),
@@ -577,14 +580,7 @@ fn field_plan(field: RuleField) -> FieldPlan {
             ContextField::Syscall => uint(cf::SYSCALL, 32),
             ContextField::Comm => FieldPlan::Str { id: cf::COMM },
             ContextField::HostName => FieldPlan::Str { id: cf::HOST_NAME },
-            ContextField::ContainerId
-            | ContextField::ContainerImage
-            | ContextField::ContainerImageDigest
-            | ContextField::ContainerName
-            | ContextField::PodName
-            | ContextField::PodNamespace
-            | ContextField::PodUid
-            | ContextField::PodSandbox => FieldPlan::Userspace {
+            _ => FieldPlan::Userspace {
                 reason: "container and pod metadata come from the container runtime, not the kernel",
             },
         },

@@ -234,19 +234,7 @@ fn expected(policy: &Policy) -> Vec<String> {
         for (field, values) in grouped(&rule.filters) {
             let name = compiler::rule::field_name(field);
             let prefix = format!("rule {event} {name}");
-            let userspace = matches!(
-                field,
-                RuleField::Context(
-                    ContextField::ContainerId
-                        | ContextField::ContainerImage
-                        | ContextField::ContainerImageDigest
-                        | ContextField::ContainerName
-                        | ContextField::PodName
-                        | ContextField::PodNamespace
-                        | ContextField::PodUid
-                        | ContextField::PodSandbox
-                )
-            );
+            let userspace = matches!(field, RuleField::Context(c) if c.from_container_runtime());
             if userspace {
                 for f in rule.filters.iter().filter(|f| f.key == field) {
                     let vals: Vec<String> = f.values.iter().map(value_text).collect();
