@@ -1,0 +1,426 @@
+//! Rules -> `events`, `rule_fields` and the rule value maps (integers, strings, prefix and
+//! suffix tries, contains patterns, interval tables), and the probes the events need.
+
+use std::collections::BTreeMap;
+
+use bytemuck::bytes_of;
+use schema::abi::{self, EqBits, RangeEntry};
+use schema::catalog::{ArgType, EventKind};
+use schema::image::MapType;
+
+use super::*;
+use crate::ir::{ContextField, Filter, Op, Policy, RuleField, StrMatch, Value};
+
+/// Field id, value type and whether the kernel can decide a rule filter's field.
+enum FieldPlan {
+    Int {
+        id: u16,
+        signed: bool,
+        min: i128,
+        max: i128,
+    },
+    Str {
+        id: u16,
+    },
+    Userspace {
+        reason: &'static str,
+    },
+}
+
+fn field_plan(field: RuleField) -> FieldPlan {
+    use abi::context_field as cf;
+    let uint = |id, bits: u32| FieldPlan::Int {
+        id,
+        signed: false,
+        min: 0,
+        max: (1i128 << bits) - 1,
+    };
+    match field {
+        RuleField::Retval => FieldPlan::Int {
+            id: abi::FIELD_RETVAL,
+            signed: true,
+            min: i128::from(i64::MIN),
+            max: i128::from(i64::MAX),
+        },
+        RuleField::Arg { index, def } => {
+            let id = abi::FIELD_ARG_BASE + index as u16;
+            match def.ty {
+                ArgType::Int(bytes) => {
+                    let bits = u32::from(bytes) * 8;
+                    FieldPlan::Int {
+                        id,
+                        signed: true,
+                        min: -(1i128 << (bits - 1)),
+                        max: (1i128 << (bits - 1)) - 1,
+                    }
+                }
+                ArgType::UInt(bytes) => uint(id, u32::from(bytes) * 8),
+                ArgType::Pointer => uint(id, 64),
+                ArgType::Bool => uint(id, 1),
+                _ => FieldPlan::Str { id },
+            }
+        }
+        RuleField::Context(c) if c.from_container_runtime() => FieldPlan::Userspace {
+            reason: "container and pod metadata come from the container runtime, not the kernel",
+        },
+        RuleField::Context(c) => match c {
+            ContextField::Timestamp => uint(cf::TIMESTAMP, 64),
+            ContextField::ProcessorId => uint(cf::PROCESSOR_ID, 32),
+            ContextField::Pid => uint(cf::PID, 32),
+            ContextField::Tid => uint(cf::TID, 32),
+            ContextField::Ppid => uint(cf::PPID, 32),
+            ContextField::HostTid => uint(cf::HOST_TID, 32),
+            ContextField::HostPid => uint(cf::HOST_PID, 32),
+            ContextField::HostPpid => uint(cf::HOST_PPID, 32),
+            ContextField::Uid => uint(cf::UID, 32),
+            ContextField::MntNs => uint(cf::MNTNS, 64),
+            ContextField::PidNs => uint(cf::PIDNS, 64),
+            ContextField::CgroupId => uint(cf::CGROUP_ID, 64),
+            ContextField::Container => uint(cf::CONTAINER, 1),
+            ContextField::Host => uint(cf::HOST, 1),
+            ContextField::Syscall => uint(cf::SYSCALL, 32),
+            ContextField::Comm => FieldPlan::Str { id: cf::COMM },
+            ContextField::HostName => FieldPlan::Str { id: cf::HOST_NAME },
+            _ => FieldPlan::Userspace {
+                reason: "container and pod metadata come from the container runtime, not the kernel",
+            },
+        },
+    }
+}
+
+/// A filter value as an integer for the kernel (booleans 0/1, syscall names by number).
+fn int_of(value: &Value) -> Option<i128> {
+    match value {
+        Value::Int(v) => Some(*v),
+        Value::Bool(b) => Some(i128::from(*b)),
+        Value::Str(StrMatch::Exact(name)) => schema::catalog::event(name)
+            .filter(|e| e.kind == EventKind::Syscall)
+            .map(|e| i128::from(e.id)),
+        _ => None,
+    }
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Int(v) => v.to_string(),
+        Value::Str(StrMatch::Exact(s)) => s.clone(),
+        Value::Str(StrMatch::Prefix(s)) => format!("{s}*"),
+        Value::Str(StrMatch::Suffix(s)) => format!("*{s}"),
+        Value::Str(StrMatch::Contains(s)) => format!("*{s}*"),
+        Value::Bool(b) => b.to_string(),
+        Value::New => "new".to_owned(),
+        Value::Started => "started".to_owned(),
+        Value::Executable { path, .. } => path.clone(),
+    }
+}
+
+pub(super) struct RulesOut {
+    pub(super) maps: Vec<MapContents>,
+    pub(super) events: Vec<(u32, &'static str)>,
+    pub(super) probes: Vec<String>,
+}
+
+/// One field of one event's rules, across policies.
+struct FieldState {
+    config: abi::FieldConfig,
+    dim: DimState,
+    exact: EqMap,
+    prefix: Vec<(Vec<u8>, Op, u64)>,
+    suffix: Vec<(Vec<u8>, Op, u64)>,
+    contains: Vec<(Vec<u8>, Op, u64)>,
+}
+
+pub(super) fn lower_rules(
+    policies: &[Policy],
+    cx: &mut Ctx,
+    userspace: &mut Vec<UserspaceFilter>,
+) -> RulesOut {
+    let mut events: BTreeMap<u32, (abi::EventConfig, &'static str)> = BTreeMap::new();
+    let mut fields: BTreeMap<(u32, u16), FieldState> = BTreeMap::new();
+    for policy in policies {
+        let bit = bit(policy);
+        for rule in &policy.rules {
+            let event_id = rule.event.id;
+            let (event, _) = events
+                .entry(event_id)
+                .or_insert_with(|| (bytemuck::Zeroable::zeroed(), rule.event.name));
+            event.policies |= bit;
+            let mut seen: Vec<RuleField> = Vec::new();
+            for filter in &rule.filters {
+                if seen.contains(&filter.key) {
+                    continue;
+                }
+                seen.push(filter.key);
+                let same: Vec<&Filter<RuleField>> = rule
+                    .filters
+                    .iter()
+                    .filter(|f| f.key == filter.key)
+                    .collect();
+                let plan = field_plan(filter.key);
+                let id = match plan {
+                    FieldPlan::Userspace { reason } => {
+                        event.userspace |= bit;
+                        for f in &same {
+                            userspace.push(UserspaceFilter {
+                                policy: policy.id,
+                                event: Some(event_id),
+                                field: crate::rule::field_name(f.key),
+                                op: f.op,
+                                values: f.values.iter().map(value_text).collect(),
+                                reason,
+                            });
+                        }
+                        continue;
+                    }
+                    FieldPlan::Int { id, .. } | FieldPlan::Str { id } => id,
+                };
+                if !event.fields[..usize::from(event.field_count)].contains(&id) {
+                    if usize::from(event.field_count) == abi::MAX_EVENT_FIELDS {
+                        cx.limit(policy, &filter.span, format!("the rules for `{}` filter more than {} different fields", rule.event.name, abi::MAX_EVENT_FIELDS), "filter fewer fields of this event across the policies, or split the policies into several images");
+                        continue;
+                    }
+                    event.fields[usize::from(event.field_count)] = id;
+                    event.field_count += 1;
+                }
+                let state = fields.entry((event_id, id)).or_insert_with(|| FieldState {
+                    config: bytemuck::Zeroable::zeroed(),
+                    dim: DimState::new(),
+                    exact: EqMap::default(),
+                    prefix: Vec::new(),
+                    suffix: Vec::new(),
+                    contains: Vec::new(),
+                });
+                match plan {
+                    FieldPlan::Int {
+                        signed, min, max, ..
+                    } => {
+                        state.config.kinds |=
+                            abi::FIELD_KIND_INT | if signed { abi::FIELD_KIND_SIGNED } else { 0 };
+                        let ints: Vec<(Op, Value)> = same
+                            .iter()
+                            .flat_map(|f| {
+                                f.values
+                                    .iter()
+                                    .filter_map(move |v| int_of(v).map(|i| (f.op, Value::Int(i))))
+                            })
+                            .collect();
+                        let set = numeric_set(ints.iter().map(|(op, v)| (*op, v)));
+                        let key = |v: i128| {
+                            bytes_of(&abi::IntKey {
+                                event: event_id,
+                                field: id,
+                                pad: 0,
+                                value: raw_int(v),
+                            })
+                            .to_vec()
+                        };
+                        state.dim.add_numeric(&set, bit, signed, (min, max), key);
+                    }
+                    FieldPlan::Str { .. } => {
+                        state.dim.enabled |= bit;
+                        let mut has_eq = false;
+                        for f in &same {
+                            for value in &f.values {
+                                let Value::Str(m) = value else { continue };
+                                let text = crate::filter::str_len(m);
+                                if text >= abi::STR_MAX {
+                                    cx.limit(policy, &f.span, format!("string value is {text} bytes; the kernel compares at most {}", abi::STR_MAX - 1), "shorten the value (a prefix `...*` often says the same)");
+                                    continue;
+                                }
+                                has_eq |= f.op == Op::Eq;
+                                match m {
+                                    StrMatch::Exact(s) => {
+                                        state.config.kinds |= abi::FIELD_KIND_EXACT;
+                                        let key = abi::StrKey {
+                                            event: event_id,
+                                            field: id,
+                                            pad: 0,
+                                            str: abi::fixed(s.as_bytes()),
+                                        };
+                                        state.exact.add(bytes_of(&key).to_vec(), f.op, bit);
+                                    }
+                                    StrMatch::Prefix(s) => {
+                                        state.config.kinds |= abi::FIELD_KIND_PREFIX;
+                                        state.prefix.push((s.as_bytes().to_vec(), f.op, bit));
+                                    }
+                                    StrMatch::Suffix(s) => {
+                                        state.config.kinds |= abi::FIELD_KIND_SUFFIX;
+                                        state.suffix.push((s.bytes().rev().collect(), f.op, bit));
+                                    }
+                                    StrMatch::Contains(s) => {
+                                        state.config.kinds |= abi::FIELD_KIND_CONTAINS;
+                                        state.contains.push((s.as_bytes().to_vec(), f.op, bit));
+                                    }
+                                }
+                            }
+                        }
+                        if !has_eq {
+                            state.dim.match_missing |= bit;
+                        }
+                    }
+                    FieldPlan::Userspace { .. } => {}
+                }
+            }
+        }
+    }
+    assemble_rules(events, fields, policies, cx)
+}
+
+/// Bits of every stored pattern that is a prefix of `pattern` (itself included): an LPM
+/// trie returns only the longest stored match, so it must carry the shorter ones' bits.
+fn lpm_entries(
+    event: u32,
+    field: u16,
+    patterns: &[(Vec<u8>, Op, u64)],
+    out: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+) {
+    let mut keys: Vec<&Vec<u8>> = patterns.iter().map(|(p, _, _)| p).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let mut bits = EqBits { eq: 0, ne: 0 };
+        for (pattern, op, bit) in patterns {
+            if key.starts_with(pattern) {
+                match op {
+                    Op::Ne => bits.ne |= bit,
+                    _ => bits.eq |= bit,
+                }
+            }
+        }
+        let lpm = abi::LpmStrKey {
+            prefixlen: (abi::LPM_HEADER_BYTES + key.len() as u32) * 8,
+            event,
+            field,
+            pad: 0,
+            str: abi::fixed(key),
+        };
+        out.insert(bytes_of(&lpm).to_vec(), bytes_of(&bits).to_vec());
+    }
+}
+
+fn assemble_rules(
+    events: BTreeMap<u32, (abi::EventConfig, &'static str)>,
+    fields: BTreeMap<(u32, u16), FieldState>,
+    policies: &[Policy],
+    cx: &mut Ctx,
+) -> RulesOut {
+    let mut field_entries = BTreeMap::new();
+    let mut int_entries = BTreeMap::new();
+    let mut str_entries = BTreeMap::new();
+    let mut prefix_entries = BTreeMap::new();
+    let mut suffix_entries = BTreeMap::new();
+    let mut contains: Vec<abi::ContainsEntry> = Vec::new();
+    let mut ranges: Vec<RangeEntry> = Vec::new();
+    for ((event, field), state) in fields {
+        let mut config = state.config;
+        config.enabled = state.dim.enabled;
+        config.match_missing = state.dim.match_missing;
+        config.ranged = state.dim.ranged;
+        if state.dim.ranged != 0 {
+            let table = range_table(&state.dim.bounds);
+            config.range_first = ranges.len() as u32;
+            config.range_count = table.len() as u32;
+            ranges.extend(table);
+        }
+        if state.contains.len() > MAX_CONTAINS_PER_FIELD {
+            if let Some(policy) = policies
+                .iter()
+                .find(|p| state.contains.iter().any(|(_, _, b)| *b == bit(p)))
+            {
+                let span = policy.name_span.clone();
+                cx.limit(policy, &span, format!("more than {MAX_CONTAINS_PER_FIELD} `*...*` patterns on one field of event {event}"), "the kernel tries contains-patterns one by one: use prefixes/suffixes, or fewer patterns");
+            }
+        } else {
+            config.contains_first = contains.len() as u32;
+            config.contains_count = state.contains.len() as u32;
+            for (pattern, op, bit) in &state.contains {
+                contains.push(abi::ContainsEntry {
+                    eq: if *op == Op::Ne { 0 } else { *bit },
+                    ne: if *op == Op::Ne { *bit } else { 0 },
+                    len: pattern.len() as u32,
+                    pad: 0,
+                    str: abi::fixed(pattern),
+                });
+            }
+        }
+        int_entries.extend(eq_entries(state.dim.eq));
+        str_entries.extend(eq_entries(state.exact));
+        lpm_entries(event, field, &state.prefix, &mut prefix_entries);
+        lpm_entries(event, field, &state.suffix, &mut suffix_entries);
+        let key = abi::FieldKey {
+            event,
+            field,
+            pad: 0,
+        };
+        field_entries.insert(bytes_of(&key).to_vec(), bytes_of(&config).to_vec());
+    }
+    let event_list: Vec<(u32, &'static str)> =
+        events.iter().map(|(id, (_, name))| (*id, *name)).collect();
+    let event_entries: BTreeMap<Vec<u8>, Vec<u8>> = events
+        .iter()
+        .map(|(id, (config, _))| (id.to_le_bytes().to_vec(), bytes_of(config).to_vec()))
+        .collect();
+    let lpm = |name, entries: BTreeMap<Vec<u8>, Vec<u8>>| MapContents {
+        name,
+        map_type: MapType::LpmTrie,
+        key_size: std::mem::size_of::<abi::LpmStrKey>() as u32,
+        value_size: std::mem::size_of::<EqBits>() as u32,
+        max_entries: (entries.len() as u32).max(1),
+        flags: BPF_F_NO_PREALLOC,
+        entries,
+    };
+    let mut events_map = hash_map::<u32>("events", event_entries, 0);
+    events_map.value_size = std::mem::size_of::<abi::EventConfig>() as u32;
+    let mut fields_map = hash_map::<abi::FieldKey>("rule_fields", field_entries, 0);
+    fields_map.value_size = std::mem::size_of::<abi::FieldConfig>() as u32;
+    let maps = vec![
+        events_map,
+        fields_map,
+        hash_map::<abi::IntKey>("rule_int", int_entries, 0),
+        hash_map::<abi::StrKey>("rule_str", str_entries, 0),
+        lpm("rule_prefix", prefix_entries),
+        lpm("rule_suffix", suffix_entries),
+        array_map("rule_contains", &contains),
+        array_map("rule_ranges", &ranges),
+    ];
+    RulesOut {
+        probes: probes(&event_list),
+        events: event_list,
+        maps,
+    }
+}
+
+/// The kernel hooks the loader attaches: few syscalls get their own tracepoints, many share
+/// the raw `sys_enter`/`sys_exit` hooks (which cost every syscall).
+fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
+    let mut probes = Vec::new();
+    let mut syscalls: Vec<&str> = Vec::new();
+    for (_, name) in events {
+        match schema::catalog::event(name).map(|e| e.kind) {
+            Some(EventKind::Syscall) => syscalls.push(name),
+            Some(EventKind::Tracepoint) => probes.push(format!("tp_btf/{name}")),
+            Some(EventKind::Lsm) if *name == "security_file_open" => {
+                for open in ["open", "openat", "openat2", "creat", "open_by_handle_at"] {
+                    syscalls.push(open);
+                }
+            }
+            Some(EventKind::Lsm | EventKind::Derived) | None => {
+                probes.push(format!("derived/{name}"))
+            }
+        }
+    }
+    syscalls.sort_unstable();
+    syscalls.dedup();
+    if syscalls.len() > MAX_PER_SYSCALL_PROBES {
+        probes.push("raw_tp/sys_enter".to_owned());
+        probes.push("raw_tp/sys_exit".to_owned());
+    } else {
+        for name in syscalls {
+            probes.push(format!("tp/syscalls/sys_enter_{name}"));
+            probes.push(format!("tp/syscalls/sys_exit_{name}"));
+        }
+    }
+    probes.sort();
+    probes.dedup();
+    probes
+}
