@@ -43,6 +43,8 @@ pub struct PolicyView {
     pub actions: Vec<String>,
     /// The policy's filters as the maps encode them (canonical statements).
     pub filters: Vec<String>,
+    /// The scope dimensions the kernel checks for this policy (`global` when none).
+    pub scope_kernel: Vec<String>,
     /// Per rule: what the kernel decides and what userspace does.
     pub explain: Vec<RuleExplain>,
 }
@@ -446,6 +448,47 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
     out
 }
 
+/// Per policy: the scope dimensions the kernel checks.
+fn scope_kernel(image: &Image) -> Vec<Vec<String>> {
+    let maps = Maps { image };
+    let config: Option<abi::ScopeConfig> = maps.values("scope_config").into_iter().next();
+    (0..image.meta.policies.len())
+        .map(|p| {
+            let bit = 1u64 << p;
+            let Some(c) = config else { return Vec::new() };
+            let mut dims: Vec<String> = SCOPE_DIM_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(d, _)| c.eq_enabled[*d] & bit != 0)
+                .map(|(d, name)| {
+                    if c.ranged[d] & bit != 0 {
+                        format!("{name} (equality map, interval table)")
+                    } else {
+                        format!("{name} (equality map)")
+                    }
+                })
+                .collect();
+            dims.extend(
+                SCOPE_BOOL_NAMES
+                    .iter()
+                    .enumerate()
+                    .filter(|(d, _)| c.bool_enabled[*d] & bit != 0)
+                    .map(|(_, name)| format!("{name} (task state)")),
+            );
+            if c.follow & bit != 0 {
+                dims.push("follow (inherited at fork)".to_owned());
+            }
+            if c.policies & bit == 0 {
+                dims.push("never matches (contradictory scope)".to_owned());
+            }
+            if dims.is_empty() {
+                dims.push("global".to_owned());
+            }
+            dims
+        })
+        .collect()
+}
+
 /// Per policy and rule: the fields the kernel decides, and the userspace filters.
 fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
     let maps = Maps { image };
@@ -652,6 +695,7 @@ pub fn report(image: &Image, bytes: usize) -> Report {
     let policy_names: Vec<String> = image.meta.policies.iter().map(|p| p.name.clone()).collect();
     let filters = filters(image);
     let explain = explain(image);
+    let scopes = scope_kernel(image);
     let policies = image
         .meta
         .policies
@@ -664,6 +708,7 @@ pub fn report(image: &Image, bytes: usize) -> Report {
             actions: p.actions.clone(),
             filters: filters.get(i).cloned().unwrap_or_default(),
             explain: explain.get(i).cloned().unwrap_or_default(),
+            scope_kernel: scopes.get(i).cloned().unwrap_or_default(),
         })
         .collect();
     let maps: Vec<MapView> = image
@@ -747,6 +792,11 @@ pub fn human(report: &Report, explain: bool) -> String {
             }
         );
         if explain {
+            let _ = writeln!(
+                out,
+                "      scope, in the kernel: {}",
+                p.scope_kernel.join(", ")
+            );
             for rule in &p.explain {
                 let _ = writeln!(out, "      {}", rule.event);
                 for k in &rule.kernel {

@@ -382,6 +382,10 @@ fn inspect_explains_kernel_and_userspace_filters() {
     };
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
+        text.contains("scope, in the kernel: container (task state)"),
+        "{text}"
+    );
+    assert!(
         text.contains("kernel:    args.pathname (prefix trie)"),
         "{text}"
     );
