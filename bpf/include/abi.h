@@ -15,6 +15,9 @@
 #define ABI_MAX_POLICIES 64
 /* Longest string a filter compares: 255 bytes plus NUL. */
 #define ABI_STR_MAX 256
+/* LPM trie keys hold at most 4 + 256 bytes (the kernel's LPM_DATA_SIZE_MAX): after the
+ * 8-byte event/field header, 248 bytes of pattern. */
+#define ABI_LPM_STR_MAX 248
 #define ABI_COMM_LEN 16
 #define ABI_UTS_LEN 65
 #define ABI_PATH_MAX 256
@@ -168,7 +171,7 @@ struct lpm_str_key {
 	__u32 event;
 	__u16 field;
 	__u16 pad;
-	char str[ABI_STR_MAX];
+	char str[ABI_LPM_STR_MAX];
 };
 
 struct contains_entry {

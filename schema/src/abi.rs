@@ -9,6 +9,11 @@ use bytemuck::{Pod, Zeroable};
 
 pub const MAX_POLICIES: usize = 64;
 pub const STR_MAX: usize = 256;
+/// Pattern bytes of an LPM trie key: the kernel caps LPM keys at 4 + 256 bytes
+/// (`LPM_DATA_SIZE_MAX`), and the event/field header takes 8 of the 256.
+pub const LPM_STR_MAX: usize = 248;
+/// The largest LPM trie key the kernel creates a map for.
+pub const LPM_KEY_MAX: usize = 4 + 256;
 pub const COMM_LEN: usize = 16;
 pub const UTS_LEN: usize = 65;
 pub const PATH_MAX: usize = 256;
@@ -197,7 +202,7 @@ abi_struct!(IntKey / "int_key" { event: u32, field: u16, pad: u16, value: u64 })
 abi_struct!(StrKey / "str_key" { event: u32, field: u16, pad: u16, str: [u8; STR_MAX] });
 
 abi_struct!(
-    LpmStrKey / "lpm_str_key" { prefixlen: u32, event: u32, field: u16, pad: u16, str: [u8; STR_MAX] }
+    LpmStrKey / "lpm_str_key" { prefixlen: u32, event: u32, field: u16, pad: u16, str: [u8; LPM_STR_MAX] }
 );
 
 abi_struct!(
@@ -235,6 +240,7 @@ pub fn abi_hash() -> u64 {
     for limit in [
         MAX_POLICIES,
         STR_MAX,
+        LPM_STR_MAX,
         COMM_LEN,
         UTS_LEN,
         PATH_MAX,

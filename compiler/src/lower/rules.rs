@@ -223,8 +223,13 @@ pub(super) fn lower_rules(
                             for value in &f.values {
                                 let Value::Str(m) = value else { continue };
                                 let text = crate::filter::str_len(m);
+                                let affix = matches!(m, StrMatch::Prefix(_) | StrMatch::Suffix(_));
                                 if text >= abi::STR_MAX {
                                     cx.limit(policy, &f.span, format!("string value is {text} bytes; the kernel compares at most {}", abi::STR_MAX - 1), "shorten the value (a prefix `...*` often says the same)");
+                                    continue;
+                                }
+                                if affix && text > abi::LPM_STR_MAX {
+                                    cx.limit(policy, &f.span, format!("prefix/suffix pattern is {text} bytes; the kernel's prefix tries hold at most {}", abi::LPM_STR_MAX), "shorten the pattern: the first (or last) 248 bytes decide the match anyway");
                                     continue;
                                 }
                                 has_eq |= f.op == Op::Eq;
