@@ -130,3 +130,100 @@ proptest! {
         prop_assert_eq!(&filter.values, &vec![Value::Int(i128::from(v))]);
     }
 }
+
+/// Random valid policies (numeric and string scope keys, argument, context and retval
+/// filters with every operator and wildcard form) survive lowering, encoding and decoding:
+/// the image restates exactly the filters the IR holds.
+mod image_round_trip {
+    use super::*;
+
+    fn op() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["=", "!=", "<", "<=", ">", ">="])
+    }
+
+    fn eq_op() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["=", "!="])
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        "[a-z]{1,6}"
+    }
+
+    fn path_value() -> impl Strategy<Value = String> {
+        (
+            "/[a-z]{1,4}(/[a-z]{1,4}){0,2}",
+            prop::sample::select(vec!["", "*", "^*", "^*$"]),
+        )
+            .prop_map(|(p, form)| match form {
+                "*" => format!("{p}*"),
+                "^*" => format!("*{p}"),
+                "^*$" => format!("*{p}*"),
+                _ => p,
+            })
+    }
+
+    fn scope_entry() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (op(), 0u32..5000).prop_map(|(o, v)| format!("uid{o}{v}")),
+            (op(), 1u32..70000).prop_map(|(o, v)| format!("pid{o}{v}")),
+            (eq_op(), 1u64..u64::MAX).prop_map(|(o, v)| format!("mntns{o}{v}")),
+            (eq_op(), word()).prop_map(|(o, v)| format!("comm{o}{v}")),
+            (eq_op(), word()).prop_map(|(o, v)| format!("uts{o}{v}")),
+            (eq_op(), 1u32..70000).prop_map(|(o, v)| format!("tree{o}{v}")),
+            (eq_op(), "/[a-z]{1,8}").prop_map(|(o, v)| format!("executable{o}{v}")),
+            Just("follow".to_owned()),
+            Just("container".to_owned()),
+        ]
+    }
+
+    fn filter() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (op(), any::<i32>()).prop_map(|(o, v)| format!("args.dirfd{o}{v}")),
+            (op(), any::<u16>()).prop_map(|(o, v)| format!("args.mode{o}{v}")),
+            (eq_op(), path_value()).prop_map(|(o, v)| format!("args.pathname{o}{v}")),
+            (op(), any::<i64>()).prop_map(|(o, v)| format!("retval{o}{v}")),
+            (op(), any::<u32>()).prop_map(|(o, v)| format!("uid{o}{v}")),
+            (eq_op(), word()).prop_map(|(o, v)| format!("comm{o}{v}")),
+            (eq_op(), word()).prop_map(|(o, v)| format!("containerName{o}{v}")),
+        ]
+    }
+
+    fn policy(index: usize) -> impl Strategy<Value = String> {
+        (prop::collection::vec(scope_entry(), 0..4), prop::collection::vec(filter(), 0..6), any::<bool>()).prop_map(
+            move |(scope, filters, close)| {
+                let scope = if scope.is_empty() { vec!["global".to_owned()] } else { scope };
+                let scope: String = scope.iter().map(|s| format!("  - '{s}'\n")).collect();
+                let filters: String = filters.iter().map(|f| format!("      - '{f}'\n")).collect();
+                let close = if close { "  - event: close\n    filters: ['retval<0']\n" } else { "" };
+                format!(
+                    "type: policy\nname: p{index}\ndescription: d\nscope:\n{scope}rules:\n  - event: openat\n    filters:\n{filters}{close}"
+                )
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_policies_round_trip_through_the_image(a in policy(0), b in policy(1), c in policy(2)) {
+            let text = format!("{a}---\n{b}---\n{c}");
+            let checked = compiler::check_text("prop.yaml", &text);
+            prop_assume!(checked.diagnostics.error_count() == 0);
+            let Some(lowered) = &checked.lowered else { panic!("not lowered:\n{text}") };
+            let bytes = match compiler::encode::encode(&checked.policies, lowered) {
+                Ok(b) => b,
+                Err(e) => panic!("encode: {e}"),
+            };
+            let image = match schema::image::decode(&bytes) {
+                Ok(i) => i,
+                Err(e) => panic!("decode: {e}"),
+            };
+            let shown = compiler::inspect::filters(&image);
+            for (policy, got) in checked.policies.iter().zip(&shown) {
+                let want = super::super::roundtrip::expected(policy);
+                prop_assert_eq!(got, &want, "policy {}:\n{}", policy.name, text);
+            }
+        }
+    }
+}

@@ -156,7 +156,7 @@ fn grouped<K: PartialEq + Copy>(filters: &[Filter<K>]) -> Vec<(K, Vec<(Op, &Valu
 }
 
 /// What inspect must show for a policy, stated straight from the IR.
-fn expected(policy: &Policy) -> Vec<String> {
+pub fn expected(policy: &Policy) -> Vec<String> {
     let mut out = Vec::new();
     for (key, values) in grouped(&policy.scope) {
         let ints: Vec<(Op, &Value)> = values
