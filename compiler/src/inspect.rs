@@ -81,10 +81,18 @@ pub struct EntryView {
     pub value: String,
 }
 
+/// The bit of policy `p`; none for ids past 63 (a damaged or foreign image may claim them).
+fn bit(p: usize) -> u64 {
+    u32::try_from(p)
+        .ok()
+        .and_then(|p| 1u64.checked_shl(p))
+        .unwrap_or(0)
+}
+
 /// Names of the policies whose bits are set.
 fn names(bits: u64, policies: &[String]) -> String {
     let list: Vec<&str> = (0..64)
-        .filter(|i| bits & (1u64 << i) != 0)
+        .filter(|i| bits & bit(*i) != 0)
         .map(|i| policies.get(i).map_or("?", String::as_str))
         .collect();
     if list.is_empty() {
@@ -187,7 +195,7 @@ fn range_text(start: u64, signed: bool) -> String {
 fn intervals(table: &[RangeEntry], signed: bool) -> Vec<(usize, String, String)> {
     let mut out = Vec::new();
     for policy in 0..64 {
-        let bit = 1u64 << policy;
+        let bit = bit(policy);
         let mut low: Option<u64> = None;
         let mut high: Option<String> = None;
         for (i, entry) in table.iter().enumerate() {
@@ -239,7 +247,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = vec![Vec::new(); count];
     let mut push = |bits: u64, statement: String| {
         for (p, list) in out.iter_mut().enumerate() {
-            if bits & (1u64 << p) != 0 {
+            if bits & bit(p) != 0 {
                 list.push(statement.clone());
             }
         }
@@ -261,7 +269,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
                     .copied()
                     .collect();
                 for (p, low, high) in intervals(&table, false) {
-                    push(1 << p, format!("scope {name} in {low}..={high}"));
+                    push(bit(p), format!("scope {name} in {low}..={high}"));
                 }
             }
         }
@@ -347,7 +355,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
                 .copied()
                 .collect();
             for (p, low, high) in intervals(&table, signed) {
-                push(1 << p, format!("{prefix} in {low}..={high}"));
+                push(bit(p), format!("{prefix} in {low}..={high}"));
             }
         }
         for entry in contains
@@ -432,7 +440,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
             format!("rule {}", event_name(f.event))
         };
         push(
-            1u64 << f.policy,
+            bit(usize::from(f.policy)),
             format!(
                 "userspace {what} {} {} {}",
                 f.field,
@@ -454,7 +462,7 @@ fn scope_kernel(image: &Image) -> Vec<Vec<String>> {
     let config: Option<abi::ScopeConfig> = maps.values("scope_config").into_iter().next();
     (0..image.meta.policies.len())
         .map(|p| {
-            let bit = 1u64 << p;
+            let bit = bit(p);
             let Some(c) = config else { return Vec::new() };
             let mut dims: Vec<String> = SCOPE_DIM_NAMES
                 .iter()
@@ -500,7 +508,7 @@ fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
     let events = maps.entries::<u32, abi::EventConfig>("events");
     (0..image.meta.policies.len())
         .map(|p| {
-            let bit = 1u64 << p;
+            let bit = bit(p);
             events
                 .iter()
                 .filter(|(_, c)| c.policies & bit != 0)

@@ -227,3 +227,57 @@ mod image_round_trip {
         }
     }
 }
+
+/// `inspect` reads images it did not write (damaged, foreign, hand-made): any decodable
+/// image, whatever its entry bytes and metadata claim, is shown without a panic.
+mod inspect_hostile {
+    use super::*;
+    use schema::image::{Image, UserspaceFilter};
+
+    fn base() -> Image {
+        let checked = compiler::check_text("seed.yaml", SEED);
+        let Some(lowered) = &checked.lowered else {
+            panic!("seed not lowered")
+        };
+        compiler::encode::image(&checked.policies, lowered)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_entry_bytes_and_metadata_are_shown(
+            noise in prop::collection::vec(any::<u8>(), 1..4096),
+            extra_policies in 0usize..100,
+            filter_policy: u8,
+            filter_event: u32,
+        ) {
+            let mut image = base();
+            let mut i = 0;
+            for map in &mut image.maps {
+                for (key, value) in &mut map.entries {
+                    for b in key.iter_mut().chain(value.iter_mut()) {
+                        *b ^= noise[i % noise.len()];
+                        i += 1;
+                    }
+                }
+            }
+            for n in 0..extra_policies {
+                let mut p = image.meta.policies[0].clone();
+                p.name = format!("extra-{n}");
+                image.meta.policies.push(p);
+            }
+            image.meta.userspace_filters.push(UserspaceFilter {
+                policy: filter_policy,
+                event: filter_event,
+                field: "containerName".to_owned(),
+                op: "=".to_owned(),
+                values: vec!["x".to_owned()],
+                reason: "test".to_owned(),
+            });
+            let report = compiler::inspect::report(&image, 0);
+            let _ = compiler::inspect::human(&report, true);
+            let _ = serde_json::to_string(&report);
+        }
+    }
+}
