@@ -1,0 +1,83 @@
+//! The image's maps install into this kernel: every entry of the bundled policies' image is
+//! read back from the kernel maps. Needs root (BPF); outside CI it skips loudly without it.
+
+use std::mem::MaybeUninit;
+use std::path::Path;
+
+fn can_bpf() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if root {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true: the BPF tests must run, as root");
+    }
+    eprintln!("\n*** SKIPPED: not root, cannot load BPF programs (run as root, as CI does) ***\n");
+    false
+}
+
+fn bundled_image() -> schema::image::Image {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/policies");
+    let checked = match compiler::check_paths(&[dir]) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let Some(lowered) = &checked.lowered else {
+        panic!("bundled policies do not lower")
+    };
+    compiler::encode::image(&checked.policies, lowered)
+}
+
+#[test]
+fn every_image_entry_is_in_the_kernel_maps() {
+    if !can_bpf() {
+        return;
+    }
+    let image = bundled_image();
+    let mut storage = MaybeUninit::uninit();
+    let (skel, installed) = match loader::install(&image, &mut storage) {
+        Ok(x) => x,
+        Err(e) => panic!("install: {e}"),
+    };
+    let expected: usize = image.maps.iter().map(|m| m.entries.len()).sum();
+    assert_eq!(installed.entries, expected);
+    assert_eq!(installed.maps, image.maps.len());
+    assert!(expected > 100, "the bundled image should fill the maps");
+    for map in &image.maps {
+        for (key, value) in &map.entries {
+            let got = match loader::lookup(&skel, &map.name, key) {
+                Ok(v) => v,
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(got.as_ref(), Some(value), "map {} key {key:02x?}", map.name);
+        }
+    }
+}
+
+#[test]
+fn images_for_other_layouts_or_catalogs_are_refused_before_loading() {
+    if !can_bpf() {
+        return;
+    }
+    let mut image = bundled_image();
+    image.abi_hash ^= 1;
+    let mut storage = MaybeUninit::uninit();
+    let err = match loader::install(&image, &mut storage) {
+        Ok(_) => panic!("an image for another layout was installed"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("recompile"), "{err}");
+
+    let mut image = bundled_image();
+    image.maps.retain(|m| m.name != "rule_int");
+    let mut storage = MaybeUninit::uninit();
+    match loader::install(&image, &mut storage) {
+        Ok(_) => panic!("an image without rule_int was installed"),
+        Err(e) => assert!(e.to_string().contains("`rule_int` is missing"), "{e}"),
+    }
+}
