@@ -182,4 +182,47 @@ struct contains_entry {
 	char str[ABI_STR_MAX];
 };
 
+/* Argument encodings in an event record (arg_header.kind). */
+#define ARG_KIND_INT 1       /* 8 bytes, two's complement */
+#define ARG_KIND_UINT 2      /* 8 bytes */
+#define ARG_KIND_STR 3       /* len bytes, no NUL */
+#define ARG_KIND_BYTES 4     /* len bytes */
+#define ARG_KIND_STR_ARRAY 5 /* repeated { __u16 len; bytes } */
+#define ARG_KIND_SOCKADDR 6  /* the raw struct sockaddr */
+#define ARG_KIND_BOOL 7      /* 1 byte */
+
+/* One event in the ring buffer: this header, then args_size bytes of arguments, each an
+ * arg_header followed by len bytes. */
+struct event_record {
+	__u64 timestamp_ns; /* CLOCK_BOOTTIME */
+	__u64 matched_policies;
+	__u64 mntns;
+	__u64 pidns;
+	__u64 cgroup_id;
+	__s64 retval;
+	__u32 event_id;
+	__u32 cpu;
+	__u32 pid; /* in the task's pid namespace */
+	__u32 tid;
+	__u32 ppid;
+	__u32 host_pid;
+	__u32 host_tid;
+	__u32 host_ppid;
+	__u32 uid;
+	__u32 syscall; /* the syscall the event came from, or 0xffffffff */
+	__u16 args_size;
+	__u8 args_num;
+	__u8 flags;
+	__u32 pad0;
+	char comm[ABI_COMM_LEN];
+	char uts[ABI_UTS_LEN];
+	char pad1[7];
+};
+
+struct arg_header {
+	__u8 index; /* position in the event's argument list (the catalog) */
+	__u8 kind;
+	__u16 len;
+};
+
 #endif /* TRACEE_ABI_H */

@@ -209,6 +209,48 @@ abi_struct!(
     ContainsEntry / "contains_entry" { eq: u64, ne: u64, len: u32, pad: u32, str: [u8; STR_MAX] }
 );
 
+/// Argument encodings in an event record (`arg_header.kind`).
+pub mod arg_kind {
+    pub const INT: u8 = 1;
+    pub const UINT: u8 = 2;
+    pub const STR: u8 = 3;
+    pub const BYTES: u8 = 4;
+    pub const STR_ARRAY: u8 = 5;
+    pub const SOCKADDR: u8 = 6;
+    pub const BOOL: u8 = 7;
+}
+
+abi_struct!(
+    /// One event in the ring buffer, followed by `args_size` bytes of arguments.
+    EventRecord / "event_record" {
+        timestamp_ns: u64,
+        matched_policies: u64,
+        mntns: u64,
+        pidns: u64,
+        cgroup_id: u64,
+        retval: i64,
+        event_id: u32,
+        cpu: u32,
+        pid: u32,
+        tid: u32,
+        ppid: u32,
+        host_pid: u32,
+        host_tid: u32,
+        host_ppid: u32,
+        uid: u32,
+        syscall: u32,
+        args_size: u16,
+        args_num: u8,
+        flags: u8,
+        pad0: u32,
+        comm: [u8; COMM_LEN],
+        uts: [u8; UTS_LEN],
+        pad1: [u8; 7],
+    }
+);
+
+abi_struct!(ArgHeader / "arg_header" { index: u8, kind: u8, len: u16 });
+
 /// Every ABI struct, in header order.
 pub const LAYOUTS: &[Layout] = &[
     EqBits::LAYOUT,
@@ -222,6 +264,8 @@ pub const LAYOUTS: &[Layout] = &[
     StrKey::LAYOUT,
     LpmStrKey::LAYOUT,
     ContainsEntry::LAYOUT,
+    EventRecord::LAYOUT,
+    ArgHeader::LAYOUT,
 ];
 
 /// FNV-1a, 64 bit: a stable hash with no dependency, for layouts and the catalog.

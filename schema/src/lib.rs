@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod catalog;
 pub mod image;
+pub mod record;
 
 /// JSON Schema (draft 2020-12) of one policy document, in all three accepted forms.
 /// Editors' YAML language servers can use the file `schema/policy.schema.json` directly.

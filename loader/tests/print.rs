@@ -1,0 +1,100 @@
+//! Printing: records become Tracee-shaped JSON lines and table rows (no kernel needed).
+
+use bytemuck::Zeroable;
+use schema::abi::EventRecord;
+use schema::record::{Arg, ArgValue, decode, encode};
+use serde_json::Value;
+
+fn record() -> schema::record::Record {
+    let mut h = EventRecord::zeroed();
+    h.timestamp_ns = 5_000_000_000;
+    h.matched_policies = 0b101;
+    h.event_id = 257;
+    h.syscall = 257;
+    h.cpu = 1;
+    h.pid = 10;
+    h.tid = 11;
+    h.ppid = 9;
+    h.host_pid = 1010;
+    h.host_tid = 1011;
+    h.host_ppid = 1009;
+    h.uid = 1000;
+    h.mntns = 4026531841;
+    h.pidns = 4026531836;
+    h.cgroup_id = 77;
+    h.retval = 3;
+    h.comm = schema::abi::fixed(b"cat");
+    h.uts = schema::abi::fixed(b"web-1");
+    let args = [
+        Arg {
+            index: 0,
+            value: ArgValue::Int(-100),
+        },
+        Arg {
+            index: 1,
+            value: ArgValue::Str("/tmp/x".into()),
+        },
+        Arg {
+            index: 2,
+            value: ArgValue::Int(0),
+        },
+    ];
+    match decode(&encode(&h, &args)) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn json_lines_use_tracee_field_names() {
+    let policies = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    let line = loader::print::json(&record(), &policies, 1_700_000_000_000_000_000);
+    let v: Value = match serde_json::from_str(&line) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}: {line}"),
+    };
+    assert_eq!(v["timestamp"], 1_700_000_005_000_000_000i64);
+    assert_eq!(v["processorId"], 1);
+    assert_eq!(v["processId"], 10);
+    assert_eq!(v["threadId"], 11);
+    assert_eq!(v["parentProcessId"], 9);
+    assert_eq!(v["hostProcessId"], 1010);
+    assert_eq!(v["hostThreadId"], 1011);
+    assert_eq!(v["hostParentProcessId"], 1009);
+    assert_eq!(v["userId"], 1000);
+    assert_eq!(v["mountNamespace"], 4026531841u64);
+    assert_eq!(v["pidNamespace"], 4026531836u64);
+    assert_eq!(v["processName"], "cat");
+    assert_eq!(v["hostName"], "web-1");
+    assert_eq!(v["cgroupId"], 77);
+    assert_eq!(v["eventId"], "257");
+    assert_eq!(v["eventName"], "openat");
+    assert_eq!(v["matchedPolicies"], serde_json::json!(["a", "c"]));
+    assert_eq!(v["argsNum"], 3);
+    assert_eq!(v["returnValue"], 3);
+    assert_eq!(v["syscall"], "openat");
+    assert_eq!(
+        v["args"],
+        serde_json::json!([
+            {"name": "dirfd", "type": "int", "value": -100},
+            {"name": "pathname", "type": "const char*", "value": "/tmp/x"},
+            {"name": "flags", "type": "int", "value": 0},
+        ])
+    );
+}
+
+#[test]
+fn table_rows_have_tracee_columns() {
+    let row = loader::print::table(&record(), 0);
+    assert!(
+        row.starts_with(
+            "00:00:05:000000  1000   cat              10      11      3                openat"
+        ),
+        "{row}"
+    );
+    assert!(
+        row.ends_with("dirfd: -100, pathname: \"/tmp/x\", flags: 0"),
+        "{row}"
+    );
+    assert!(loader::print::TABLE_HEADER.starts_with("TIME"));
+}
