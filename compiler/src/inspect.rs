@@ -106,11 +106,6 @@ fn read<T: Pod>(bytes: &[u8]) -> Option<T> {
     (bytes.len() == std::mem::size_of::<T>()).then(|| pod_read_unaligned(bytes))
 }
 
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
-}
-
 fn mount_ns(ns: u64) -> String {
     match ns {
         0 => String::new(),
@@ -321,12 +316,16 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
             let Some(bits) = read::<EqBits>(&bits) else {
                 continue;
             };
-            let text = c_string(&key);
+            let text = schema::abi::c_str(&key);
             eq_statements(&|op| format!("scope {name} {op} {text}"), bits);
         }
     }
     for (key, bits) in maps.entries::<abi::ScopeExeKey, EqBits>("scope_exe") {
-        let text = format!("{}{}", mount_ns(key.mount_ns), c_string(&key.path));
+        let text = format!(
+            "{}{}",
+            mount_ns(key.mount_ns),
+            schema::abi::c_str(&key.path)
+        );
         eq_statements(&|op| format!("scope executable {op} {text}"), bits);
     }
     // Rules.
@@ -363,7 +362,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
             .skip(config.contains_first as usize)
             .take(config.contains_count as usize)
         {
-            let text = c_string(&entry.str);
+            let text = schema::abi::c_str(&entry.str);
             push(entry.eq, format!("{prefix} = *{text}*"));
             push(entry.ne, format!("{prefix} != *{text}*"));
         }
@@ -389,7 +388,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
         );
     }
     for (key, bits) in maps.entries::<abi::StrKey, EqBits>("rule_str") {
-        let value = c_string(&key.str);
+        let value = schema::abi::c_str(&key.str);
         eq_statements(
             format!(
                 "rule {} {} {{op}} {value}",
@@ -583,9 +582,9 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
             let key = match map.name.as_str() {
                 "scope_uid" | "scope_pid" | "scope_tree" => read::<u32>(k).map(|x| x.to_string()),
                 "scope_mntns" | "scope_pidns" => read::<u64>(k).map(|x| x.to_string()),
-                "scope_uts" | "scope_comm" => Some(c_string(k)),
+                "scope_uts" | "scope_comm" => Some(schema::abi::c_str(k)),
                 "scope_exe" => read::<abi::ScopeExeKey>(k)
-                    .map(|e| format!("{}{}", mount_ns(e.mount_ns), c_string(&e.path))),
+                    .map(|e| format!("{}{}", mount_ns(e.mount_ns), schema::abi::c_str(&e.path))),
                 "events" => read::<u32>(k).map(event_name),
                 "rule_fields" => read::<abi::FieldKey>(k)
                     .map(|f| format!("{} {}", event_name(f.event), field_name(f.event, f.field))),
@@ -602,7 +601,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                         "{} {} {}",
                         event_name(s.event),
                         field_name(s.event, s.field),
-                        c_string(&s.str)
+                        schema::abi::c_str(&s.str)
                     )
                 }),
                 "rule_prefix" | "rule_suffix" => read::<abi::LpmStrKey>(k).map(|s| {
@@ -655,7 +654,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                 "rule_contains" => read::<abi::ContainsEntry>(v).map(|c| {
                     format!(
                         "*{}*  = {}  != {}",
-                        c_string(&c.str),
+                        schema::abi::c_str(&c.str),
                         names(c.eq, policies),
                         names(c.ne, policies)
                     )

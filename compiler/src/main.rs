@@ -189,24 +189,14 @@ fn compile(cli: &CompileArgs) -> ExitCode {
 }
 
 fn inspect(args: &InspectArgs) -> ExitCode {
-    let bytes = match std::fs::read(&args.image) {
-        Ok(bytes) => bytes,
+    let (image, size) = match schema::image::read_file(&args.image) {
+        Ok(read) => read,
         Err(err) => {
-            eprintln!("error: cannot read `{}`: {err}", args.image.display());
-            return ExitCode::from(2);
+            eprintln!("error: {err}");
+            return ExitCode::from(image_exit_code(&err));
         }
     };
-    let image = match schema::image::decode(&bytes) {
-        Ok(image) => image,
-        Err(err) => {
-            eprintln!(
-                "error: `{}` is not a valid image: {err}",
-                args.image.display()
-            );
-            return ExitCode::from(1);
-        }
-    };
-    let report = compiler::inspect::report(&image, bytes.len());
+    let report = compiler::inspect::report(&image, size);
     let text = if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => json + "\n",
@@ -222,6 +212,13 @@ fn inspect(args: &InspectArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+fn image_exit_code(err: &schema::image::ReadError) -> u8 {
+    match err {
+        schema::image::ReadError::Io { .. } => 2,
+        schema::image::ReadError::Invalid { .. } => 1,
     }
 }
 

@@ -21,20 +21,14 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let bytes = match std::fs::read(&cli.image) {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            eprintln!("error: cannot read `{}`: {err}", cli.image.display());
+    let image = match schema::image::read_file(&cli.image) {
+        Ok((image, _)) => image,
+        Err(err @ schema::image::ReadError::Io { .. }) => {
+            eprintln!("error: {err}");
             return ExitCode::from(2);
         }
-    };
-    let image = match schema::image::decode(&bytes) {
-        Ok(image) => image,
         Err(err) => {
-            eprintln!(
-                "error: `{}` is not a valid image: {err}",
-                cli.image.display()
-            );
+            eprintln!("error: {err}");
             return ExitCode::from(1);
         }
     };

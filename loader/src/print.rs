@@ -13,11 +13,6 @@ pub fn matched_names(bits: u64, policies: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn c_str(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
-}
-
 #[derive(Serialize)]
 struct JsonArg {
     name: String,
@@ -62,7 +57,7 @@ fn sockaddr(bytes: &[u8]) -> serde_json::Value {
             "sin_addr": format!("{a}.{b}.{c}.{d}"),
         }),
         (Some(1), [_, _, path @ ..]) => {
-            serde_json::json!({"sa_family": "AF_UNIX", "sun_path": c_str(path)})
+            serde_json::json!({"sa_family": "AF_UNIX", "sun_path": schema::abi::c_str(path)})
         }
         (Some(f), _) => serde_json::json!({"sa_family": f.to_string()}),
         (None, _) => serde_json::Value::Null,
@@ -119,8 +114,8 @@ pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> Stri
         user_id: h.uid,
         mount_namespace: h.mntns,
         pid_namespace: h.pidns,
-        process_name: c_str(&h.comm),
-        host_name: c_str(&h.uts),
+        process_name: schema::abi::c_str(&h.comm),
+        host_name: schema::abi::c_str(&h.uts),
         event_id: h.event_id.to_string(),
         event_name: event_name(h.event_id),
         matched_policies: matched_names(h.matched_policies, policies),
@@ -152,7 +147,7 @@ pub fn table(record: &Record, boot_to_epoch_ns: i64) -> String {
     format!(
         "{hours:02}:{minutes:02}:{seconds:02}:{micros:06}  {:<6} {:<16} {:<7} {:<7} {:<16} {:<20} {}",
         h.uid,
-        c_str(&h.comm),
+        schema::abi::c_str(&h.comm),
         h.pid,
         h.tid,
         h.retval,

@@ -307,6 +307,12 @@ pub fn abi_hash() -> u64 {
     h
 }
 
+/// The text of a zero-padded fixed buffer, up to its first NUL.
+pub fn c_str(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
 /// A string as a zero-padded fixed buffer (the caller checked it fits).
 pub fn fixed<const N: usize>(s: &[u8]) -> [u8; N] {
     let mut out = [0u8; N];

@@ -925,3 +925,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
+
+/// Why an image file could not be used: unreadable (exit status 2 in the tools) or not a
+/// valid image (exit status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{path}` is not a valid image: {source}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: ImageError,
+    },
+}
+
+/// Reads and decodes an image file; also returns its size in bytes.
+pub fn read_file(path: &Path) -> Result<(Image, usize), ReadError> {
+    let name = || path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: name(),
+        source,
+    })?;
+    let image = decode(&bytes).map_err(|source| ReadError::Invalid {
+        path: name(),
+        source,
+    })?;
+    Ok((image, bytes.len()))
+}
