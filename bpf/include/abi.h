@@ -22,6 +22,7 @@
 #define ABI_UTS_LEN 65
 #define ABI_PATH_MAX 256
 #define ABI_MAX_EVENT_FIELDS 16
+#define ABI_MAX_SYSCALL_ARGS 6
 
 /* Scope dimensions looked up in an equality map (index into scope_config arrays). */
 enum abi_scope_dim {
@@ -130,8 +131,18 @@ struct event_config {
 	__u64 userspace;
 	__u16 field_count;
 	__u16 fields[ABI_MAX_EVENT_FIELDS];
-	__u16 pad[3];
+	/* How a syscall's arguments are captured (the catalog's types, set by the compiler). */
+	__u8 arg_count;
+	__u8 flags; /* EVENT_FLAG_* */
+	__u8 arg_kinds[ABI_MAX_SYSCALL_ARGS]; /* ARG_KIND_* */
+	__u8 arg_sizes[ABI_MAX_SYSCALL_ARGS]; /* integer width in bytes */
 };
+
+/* event_config.flags */
+/* An argument lives in user memory (string, array, socket address): read it at entry. */
+#define EVENT_FLAG_ENTRY (1U << 0)
+/* The syscall never returns (exit, exit_group): emit at entry, return value 0. */
+#define EVENT_FLAG_EMIT_AT_ENTRY (1U << 1)
 
 struct field_key {
 	__u32 event;
@@ -223,6 +234,13 @@ struct arg_header {
 	__u8 index; /* position in the event's argument list (the catalog) */
 	__u8 kind;
 	__u16 len;
+};
+
+/* Per-CPU counters of the `stats` map, summed by the loader. */
+enum abi_stat {
+	STAT_SUBMITTED = 0, /* records written to the ring buffer */
+	STAT_LOST = 1,      /* records dropped: the ring buffer was full */
+	STAT_COUNT = 4,
 };
 
 #endif /* TRACEE_ABI_H */

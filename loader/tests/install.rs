@@ -33,6 +33,67 @@ fn bundled_image() -> schema::image::Image {
     compiler::encode::image(&checked.policies, lowered)
 }
 
+fn plan(image: &schema::image::Image) -> loader::Plan {
+    match loader::Plan::from_probes(&image.meta.probes) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Every program of the object passes the verifier of this kernel (not only those the
+/// bundled policies happen to need).
+#[test]
+fn every_program_loads() {
+    if !can_bpf() {
+        return;
+    }
+    let image = bundled_image();
+    let probes: Vec<String> = [
+        "tp_btf/sys_enter",
+        "tp_btf/sys_exit",
+        "tp/syscalls/sys_enter_openat",
+        "tp/syscalls/sys_exit_openat",
+        "tp_btf/sched_process_fork",
+        "tp_btf/sched_process_exec",
+        "tp_btf/sched_process_exit",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let plan = match loader::Plan::from_probes(&probes) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let mut storage = MaybeUninit::uninit();
+    if let Err(e) = loader::install(&image, &plan, loader::DEFAULT_RING_BYTES, &mut storage) {
+        panic!("install with every program: {e}");
+    }
+}
+
+#[test]
+fn unknown_probes_and_bad_ring_sizes_are_refused() {
+    let err = loader::Plan::from_probes(&["kprobe/do_sys_open".to_owned()]);
+    assert!(
+        matches!(&err, Err(e) if e.to_string().contains("kprobe/do_sys_open")),
+        "{err:?}"
+    );
+    let plan = match loader::Plan::from_probes(&["derived/dropped_executable".to_owned()]) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(plan.unsupported, vec!["dropped_executable".to_owned()]);
+    assert!(plan.hooks.is_empty());
+    if !can_bpf() {
+        return;
+    }
+    let image = bundled_image();
+    let mut storage = MaybeUninit::uninit();
+    match loader::install(&image, &plan, 3 << 20, &mut storage) {
+        Ok(_) => panic!("a 3 MiB ring buffer was accepted"),
+        Err(e) => assert!(e.to_string().contains("power of two"), "{e}"),
+    }
+}
+
 #[test]
 fn every_image_entry_is_in_the_kernel_maps() {
     if !can_bpf() {
@@ -40,7 +101,12 @@ fn every_image_entry_is_in_the_kernel_maps() {
     }
     let image = bundled_image();
     let mut storage = MaybeUninit::uninit();
-    let (skel, installed) = match loader::install(&image, &mut storage) {
+    let (skel, installed) = match loader::install(
+        &image,
+        &plan(&image),
+        loader::DEFAULT_RING_BYTES,
+        &mut storage,
+    ) {
         Ok(x) => x,
         Err(e) => panic!("install: {e}"),
     };
@@ -67,7 +133,12 @@ fn images_for_other_layouts_or_catalogs_are_refused_before_loading() {
     let mut image = bundled_image();
     image.abi_hash ^= 1;
     let mut storage = MaybeUninit::uninit();
-    let err = match loader::install(&image, &mut storage) {
+    let err = match loader::install(
+        &image,
+        &plan(&image),
+        loader::DEFAULT_RING_BYTES,
+        &mut storage,
+    ) {
         Ok(_) => panic!("an image for another layout was installed"),
         Err(e) => e.to_string(),
     };
@@ -76,7 +147,12 @@ fn images_for_other_layouts_or_catalogs_are_refused_before_loading() {
     let mut image = bundled_image();
     image.maps.retain(|m| m.name != "rule_int");
     let mut storage = MaybeUninit::uninit();
-    match loader::install(&image, &mut storage) {
+    match loader::install(
+        &image,
+        &plan(&image),
+        loader::DEFAULT_RING_BYTES,
+        &mut storage,
+    ) {
         Ok(_) => panic!("an image without rule_int was installed"),
         Err(e) => assert!(e.to_string().contains("`rule_int` is missing"), "{e}"),
     }

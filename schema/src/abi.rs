@@ -18,6 +18,19 @@ pub const COMM_LEN: usize = 16;
 pub const UTS_LEN: usize = 65;
 pub const PATH_MAX: usize = 256;
 pub const MAX_EVENT_FIELDS: usize = 16;
+pub const MAX_SYSCALL_ARGS: usize = 6;
+
+/// `event_config.flags`: an argument lives in user memory, so it is read at syscall entry.
+pub const EVENT_FLAG_ENTRY: u8 = 1 << 0;
+/// `event_config.flags`: the syscall never returns (exit, exit_group): emitted at entry.
+pub const EVENT_FLAG_EMIT_AT_ENTRY: u8 = 1 << 1;
+
+/// Per-CPU counters of the BPF `stats` map (`enum abi_stat`).
+pub mod stat {
+    pub const SUBMITTED: u32 = 0;
+    pub const LOST: u32 = 1;
+    pub const COUNT: u32 = 4;
+}
 
 /// Scope dimensions looked up in an equality map (`enum abi_scope_dim`).
 pub mod scope_dim {
@@ -177,7 +190,10 @@ abi_struct!(
         userspace: u64,
         field_count: u16,
         fields: [u16; MAX_EVENT_FIELDS],
-        pad: [u16; 3],
+        arg_count: u8,
+        flags: u8,
+        arg_kinds: [u8; MAX_SYSCALL_ARGS],
+        arg_sizes: [u8; MAX_SYSCALL_ARGS],
     }
 );
 
@@ -268,6 +284,29 @@ pub const LAYOUTS: &[Layout] = &[
     ArgHeader::LAYOUT,
 ];
 
+/// Constants the BPF programs and Rust both use, by their C names (checked by the drift test).
+pub const CONSTANTS: &[(&str, u64)] = &[
+    ("ABI_MAX_SYSCALL_ARGS", MAX_SYSCALL_ARGS as u64),
+    ("EVENT_FLAG_ENTRY", EVENT_FLAG_ENTRY as u64),
+    ("EVENT_FLAG_EMIT_AT_ENTRY", EVENT_FLAG_EMIT_AT_ENTRY as u64),
+    ("STAT_SUBMITTED", stat::SUBMITTED as u64),
+    ("STAT_LOST", stat::LOST as u64),
+    ("STAT_COUNT", stat::COUNT as u64),
+    ("FIELD_KIND_INT", FIELD_KIND_INT as u64),
+    ("FIELD_KIND_EXACT", FIELD_KIND_EXACT as u64),
+    ("FIELD_KIND_PREFIX", FIELD_KIND_PREFIX as u64),
+    ("FIELD_KIND_SUFFIX", FIELD_KIND_SUFFIX as u64),
+    ("FIELD_KIND_CONTAINS", FIELD_KIND_CONTAINS as u64),
+    ("FIELD_KIND_SIGNED", FIELD_KIND_SIGNED as u64),
+    ("ARG_KIND_INT", arg_kind::INT as u64),
+    ("ARG_KIND_UINT", arg_kind::UINT as u64),
+    ("ARG_KIND_STR", arg_kind::STR as u64),
+    ("ARG_KIND_BYTES", arg_kind::BYTES as u64),
+    ("ARG_KIND_STR_ARRAY", arg_kind::STR_ARRAY as u64),
+    ("ARG_KIND_SOCKADDR", arg_kind::SOCKADDR as u64),
+    ("ARG_KIND_BOOL", arg_kind::BOOL as u64),
+];
+
 /// FNV-1a, 64 bit: a stable hash with no dependency, for layouts and the catalog.
 pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |h, b| {
@@ -289,6 +328,7 @@ pub fn abi_hash() -> u64 {
         UTS_LEN,
         PATH_MAX,
         MAX_EVENT_FIELDS,
+        MAX_SYSCALL_ARGS,
     ] {
         h = fnv1a(h, &limit.to_le_bytes());
     }

@@ -33,6 +33,12 @@ fn c_header_and_rust_structs_have_the_same_layout() {
             "  printf(\"FIELD_{name} %d\\n\", (int)FIELD_{name});"
         );
     }
+    for (name, _) in schema::abi::CONSTANTS {
+        let _ = writeln!(
+            probe,
+            "  printf(\"{name} %llu\\n\", (unsigned long long){name});"
+        );
+    }
     probe.push_str("  return 0;\n}\n");
     let source = dir.path().join("probe.c");
     let binary = dir.path().join("probe");
@@ -64,6 +70,9 @@ fn c_header_and_rust_structs_have_the_same_layout() {
     }
     for (name, id) in schema::abi::context_field::ALL {
         let _ = writeln!(expected, "FIELD_{name} {id}");
+    }
+    for (name, value) in schema::abi::CONSTANTS {
+        let _ = writeln!(expected, "{name} {value}");
     }
     assert_eq!(output, expected, "C (left) and Rust (right) layouts differ");
 }

@@ -260,15 +260,23 @@ impl Ctx<'_> {
 pub fn lower(policies: &[Policy], diags: &mut Diagnostics) -> Lowered {
     let mut cx = Ctx { diags };
     let mut userspace = Vec::new();
-    let scope = scope::lower_scope(policies, &mut cx, &mut userspace);
+    let (scope, lineage) = scope::lower_scope(policies, &mut cx, &mut userspace);
     let rules = rules::lower_rules(policies, &mut cx, &mut userspace);
     let mut maps = scope;
     maps.extend(rules.maps);
+    let mut probes = rules.probes;
+    // `tree` and `follow` learn new processes at fork and forget them at exit.
+    if lineage {
+        probes.push("tp_btf/sched_process_fork".to_owned());
+        probes.push("tp_btf/sched_process_exit".to_owned());
+        probes.sort();
+        probes.dedup();
+    }
     Lowered {
         maps,
         userspace,
         events: rules.events,
-        probes: rules.probes,
+        probes,
     }
 }
 

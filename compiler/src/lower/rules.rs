@@ -363,7 +363,11 @@ fn assemble_rules(
         events.iter().map(|(id, (_, name))| (*id, *name)).collect();
     let event_entries: BTreeMap<Vec<u8>, Vec<u8>> = events
         .iter()
-        .map(|(id, (config, _))| (id.to_le_bytes().to_vec(), bytes_of(config).to_vec()))
+        .map(|(id, (config, name))| {
+            let mut config = *config;
+            capture_plan(name, &mut config);
+            (id.to_le_bytes().to_vec(), bytes_of(&config).to_vec())
+        })
         .collect();
     let lpm = |name, entries: BTreeMap<Vec<u8>, Vec<u8>>| MapContents {
         name,
@@ -395,18 +399,64 @@ fn assemble_rules(
     }
 }
 
-/// The kernel hooks the loader attaches: few syscalls get their own tracepoints, many share
-/// the raw `sys_enter`/`sys_exit` hooks (which cost every syscall).
+/// Syscalls that never return to user space: their events are emitted at entry.
+const NO_RETURN: &[&str] = &["exit", "exit_group"];
+
+/// The syscalls whose exit reports `security_file_open` (the opened fd's file).
+pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat", "open_by_handle_at"];
+
+/// How the kernel captures a syscall's arguments: each one's kind and width from the
+/// catalog, and whether any lives in user memory (then it is read at entry, before the
+/// syscall can change it).
+fn capture_plan(name: &str, config: &mut abi::EventConfig) {
+    use abi::arg_kind as k;
+    let Some(def) = schema::catalog::event(name).filter(|e| e.kind == EventKind::Syscall) else {
+        return;
+    };
+    for (i, arg) in def.args.iter().take(abi::MAX_SYSCALL_ARGS).enumerate() {
+        let (kind, size) = match arg.ty {
+            ArgType::Int(n) => (k::INT, n),
+            ArgType::UInt(n) => (k::UINT, n),
+            ArgType::Bool => (k::BOOL, 1),
+            ArgType::Str => (k::STR, 0),
+            ArgType::StrArray => (k::STR_ARRAY, 0),
+            ArgType::SockAddr => (k::SOCKADDR, 0),
+            // Buffers and int arrays are shown as their address, like other pointers.
+            ArgType::Pointer | ArgType::Bytes | ArgType::IntArray => (k::UINT, 8),
+        };
+        if matches!(kind, k::STR | k::STR_ARRAY | k::SOCKADDR) {
+            config.flags |= abi::EVENT_FLAG_ENTRY;
+        }
+        config.arg_kinds[i] = kind;
+        config.arg_sizes[i] = size;
+        config.arg_count = i as u8 + 1;
+    }
+    if NO_RETURN.contains(&name) {
+        config.flags |= abi::EVENT_FLAG_EMIT_AT_ENTRY;
+    }
+}
+
+/// The kernel hooks the loader attaches. Few syscalls get their own tracepoints (an exit
+/// hook each, an entry hook only where arguments must be read at entry); many share the
+/// generic `sys_enter`/`sys_exit` hooks, which cost every syscall.
 fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
     let mut probes = Vec::new();
-    let mut syscalls: Vec<&str> = Vec::new();
+    // (syscall, needs entry, needs exit)
+    let mut syscalls: Vec<(&str, bool, bool)> = Vec::new();
     for (_, name) in events {
         match schema::catalog::event(name).map(|e| e.kind) {
-            Some(EventKind::Syscall) => syscalls.push(name),
+            Some(EventKind::Syscall) => {
+                let mut plan: abi::EventConfig = bytemuck::Zeroable::zeroed();
+                capture_plan(name, &mut plan);
+                let at_entry = plan.flags & abi::EVENT_FLAG_EMIT_AT_ENTRY != 0;
+                let entry =
+                    plan.flags & (abi::EVENT_FLAG_ENTRY | abi::EVENT_FLAG_EMIT_AT_ENTRY) != 0;
+                syscalls.push((name, entry, !at_entry));
+            }
             Some(EventKind::Tracepoint) => probes.push(format!("tp_btf/{name}")),
             Some(EventKind::Lsm) if *name == "security_file_open" => {
-                for open in ["open", "openat", "openat2", "creat", "open_by_handle_at"] {
-                    syscalls.push(open);
+                for open in OPEN_FAMILY {
+                    syscalls.push((open, true, true));
                 }
             }
             Some(EventKind::Lsm | EventKind::Derived) | None => {
@@ -415,14 +465,31 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
         }
     }
     syscalls.sort_unstable();
-    syscalls.dedup();
-    if syscalls.len() > MAX_PER_SYSCALL_PROBES {
-        probes.push("raw_tp/sys_enter".to_owned());
-        probes.push("raw_tp/sys_exit".to_owned());
+    let mut merged: Vec<(&str, bool, bool)> = Vec::new();
+    for (name, entry, exit) in syscalls {
+        match merged.last_mut() {
+            Some(last) if last.0 == name => {
+                last.1 |= entry;
+                last.2 |= exit;
+            }
+            _ => merged.push((name, entry, exit)),
+        }
+    }
+    if merged.len() > MAX_PER_SYSCALL_PROBES {
+        if merged.iter().any(|s| s.1) {
+            probes.push("tp_btf/sys_enter".to_owned());
+        }
+        if merged.iter().any(|s| s.2) {
+            probes.push("tp_btf/sys_exit".to_owned());
+        }
     } else {
-        for name in syscalls {
-            probes.push(format!("tp/syscalls/sys_enter_{name}"));
-            probes.push(format!("tp/syscalls/sys_exit_{name}"));
+        for (name, entry, exit) in merged {
+            if entry {
+                probes.push(format!("tp/syscalls/sys_enter_{name}"));
+            }
+            if exit {
+                probes.push(format!("tp/syscalls/sys_exit_{name}"));
+            }
         }
     }
     probes.sort();

@@ -10,7 +10,7 @@ pub(super) fn lower_scope(
     policies: &[Policy],
     cx: &mut Ctx,
     userspace: &mut Vec<UserspaceFilter>,
-) -> Vec<MapContents> {
+) -> (Vec<MapContents>, bool) {
     use abi::{scope_bool as b, scope_dim as d};
     let mut config: abi::ScopeConfig = bytemuck::Zeroable::zeroed();
     let mut dims: Vec<DimState> = (0..d::COUNT).map(|_| DimState::new()).collect();
@@ -199,5 +199,6 @@ pub(super) fn lower_scope(
     }
     maps.push(array_map("scope_ranges", &ranges));
     maps.insert(0, array_map("scope_config", &[config]));
-    maps
+    let lineage = config.follow != 0 || config.eq_enabled[d::TREE] != 0;
+    (maps, lineage)
 }

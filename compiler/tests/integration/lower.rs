@@ -525,6 +525,33 @@ fn probes_follow_the_events() {
         "{:?}",
         l.probes
     );
+    // close has only integer arguments: read at exit, no entry hook; openat's path is read
+    // at entry (security_file_open needs it).
+    assert!(
+        !l.probes.contains(&"tp/syscalls/sys_enter_close".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    assert!(
+        l.probes
+            .contains(&"tp/syscalls/sys_enter_openat".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    // exit_group never returns: entry only.
+    let l = lowered(&policy("a", &["global"], "  - event: exit_group\n"));
+    assert_eq!(
+        l.probes,
+        vec!["tp/syscalls/sys_enter_exit_group".to_owned()]
+    );
+    // tree and follow learn processes at fork and exit.
+    let l = lowered(&policy("a", &["follow", "comm=sh"], "  - event: close\n"));
+    assert!(
+        l.probes.contains(&"tp_btf/sched_process_fork".to_owned())
+            && l.probes.contains(&"tp_btf/sched_process_exit".to_owned()),
+        "{:?}",
+        l.probes
+    );
     let many: String = [
         "read", "write", "close", "openat", "mmap", "kill", "dup", "pipe", "fork",
     ]
@@ -534,7 +561,27 @@ fn probes_follow_the_events() {
     let l = lowered(&policy("a", &["global"], &many));
     assert_eq!(
         l.probes,
-        vec!["raw_tp/sys_enter".to_owned(), "raw_tp/sys_exit".to_owned()]
+        vec!["tp_btf/sys_enter".to_owned(), "tp_btf/sys_exit".to_owned()]
+    );
+}
+
+#[test]
+fn events_carry_the_argument_capture_plan() {
+    use schema::abi::{EVENT_FLAG_ENTRY, arg_kind};
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: close\n  - event: openat\n",
+    ));
+    let close = event_config(&l, 3);
+    assert_eq!((close.arg_count, close.flags), (1, 0));
+    assert_eq!((close.arg_kinds[0], close.arg_sizes[0]), (arg_kind::INT, 4));
+    let openat = event_config(&l, 257);
+    assert_eq!(openat.arg_count, 4);
+    assert_eq!(openat.flags & EVENT_FLAG_ENTRY, EVENT_FLAG_ENTRY);
+    assert_eq!(
+        &openat.arg_kinds[..4],
+        &[arg_kind::INT, arg_kind::STR, arg_kind::INT, arg_kind::UINT]
     );
 }
 

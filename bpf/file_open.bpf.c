@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * security_file_open without an LSM hook (fentry/lsm programs are refused on the target
+ * kernels): at the exit of an open-family syscall the returned fd is resolved through
+ * task->files to its struct file, whose dentries give the full path. Only events whose
+ * policy and scope already matched pay for the walk.
+ */
+#include "tracee.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PATH_HALF 4096
+#define MAX_PATH_COMPONENTS 64
+#define NAME_MAX_LEN 255
+
+static __always_inline struct key_scratch *keys(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_keys, &zero);
+}
+
+struct path_walk {
+	struct key_scratch *k;
+};
+
+/* One component: "/name" before what is written, or a step up across a mount. */
+static long path_step(__u64 i, struct path_walk *ctx)
+{
+	struct key_scratch *k = ctx->k;
+	if (!k)
+		return 1;
+	struct walk_state *w = &k->walk;
+	struct dentry *dentry = (struct dentry *)w->dentry;
+	struct vfsmount *vfsmnt = (struct vfsmount *)w->vfsmnt;
+	struct mount *mnt = (struct mount *)w->mnt;
+	struct mount *mnt_parent = (struct mount *)w->mnt_parent;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		if (dentry != mnt_root || mnt == mnt_parent)
+			return 1; /* the root of the namespace (or an unmounted tree) */
+		w->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = (__u64)mnt_parent;
+		w->mnt_parent = (__u64)BPF_CORE_READ(mnt_parent, mnt_parent);
+		w->vfsmnt = (__u64)mnt_parent + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	if (len > NAME_MAX_LEN)
+		len = NAME_MAX_LEN;
+	__u32 off = w->off;
+	if (off < len + 1)
+		return 1;
+	off -= len + 1;
+	off &= PATH_HALF - 1;
+	k->path[off] = '/';
+	bpf_probe_read_kernel(&k->path[off + 1], len & NAME_MAX_LEN, name);
+	w->off = off;
+	w->dentry = (__u64)parent;
+	return 0;
+}
+
+/* Walks from the dentry to the root, crossing mounts, writing "/name" components backwards
+ * so the path ends at the middle of the scratch buffer. */
+__noinline int put_path(struct pending *p, __u32 index, __u64 path_addr)
+{
+	struct key_scratch *k = keys();
+	if (!p || !k)
+		return 0;
+	struct path *path = (struct path *)path_addr;
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct mount *mnt = (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	k->walk.dentry = (__u64)BPF_CORE_READ(path, dentry);
+	k->walk.vfsmnt = (__u64)vfsmnt;
+	k->walk.mnt = (__u64)mnt;
+	k->walk.mnt_parent = (__u64)BPF_CORE_READ(mnt, mnt_parent);
+	k->walk.off = PATH_HALF;
+	struct path_walk ctx = { .k = k };
+	bpf_loop(MAX_PATH_COMPONENTS, path_step, &ctx, 0);
+	__u32 off = k->walk.off;
+	if (off >= PATH_HALF) {
+		off = PATH_HALF - 1;
+		k->path[off] = '/';
+	}
+	off &= PATH_HALF - 1;
+	return append_str(p, index, &k->path[off], PATH_HALF - off);
+}
+
+static __always_inline __u64 inode_ctime(struct inode *inode)
+{
+	__u64 sec = 0, nsec = 0;
+	if (bpf_core_field_exists(inode->i_ctime_sec)) {
+		sec = BPF_CORE_READ(inode, i_ctime_sec);
+		/* The top bits of i_ctime_nsec are multigrain-timestamp flags (6.13+). */
+		nsec = BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff;
+	} else if (bpf_core_field_exists(((struct inode___pre611 *)inode)->__i_ctime)) {
+		struct inode___pre611 *old = (void *)inode;
+		sec = BPF_CORE_READ(old, __i_ctime.tv_sec);
+		nsec = BPF_CORE_READ(old, __i_ctime.tv_nsec);
+	} else {
+		struct inode___pre66 *old = (void *)inode;
+		sec = BPF_CORE_READ(old, i_ctime.tv_sec);
+		nsec = BPF_CORE_READ(old, i_ctime.tv_nsec);
+	}
+	return sec * 1000000000ULL + nsec;
+}
+
+__noinline int file_open_event(struct pending *sys, __u64 fd)
+{
+	if (!sys)
+		return 0;
+	__u32 id = EVENT_SECURITY_FILE_OPEN;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev)
+		return 0;
+	__u64 candidates = sys->scope & ev->policies;
+	if (!candidates)
+		return 0;
+	__u32 slot = SCRATCH_FILE_OPEN;
+	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
+	if (!q)
+		return 0;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	if (fd >= max_fds)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = 0;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return 0;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	begin_event(q, id, sys->event);
+	put_path(q, 0, (__u64)&file->f_path);
+	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)BPF_CORE_READ(file, f_flags));
+	put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+	put_int(q, 3, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+	put_int(q, 4, ARG_KIND_UINT, inode_ctime(inode));
+	int arg = open_path_arg(sys->event);
+	if (arg >= 0 && arg < MAX_ARGS) {
+		__u32 off = sys->str_off[arg];
+		if (off <= ARGS_BUF)
+			append_str(q, 5, &sys->args[off], sys->str_len[arg]);
+	}
+	return emit(q, rules_eval(q, id, candidates));
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Trimmed vmlinux.h: only the kernel types and fields the programs read, each struct marked
+ * preserve_access_index so every field access is a CO-RE relocation that libbpf resolves
+ * against the running kernel's BTF (/sys/kernel/btf/vmlinux) at load time. Field order and
+ * padding here do not matter; names do. Regenerate nothing: add a field here when a program
+ * needs it (`bpftool btf dump file /sys/kernel/btf/vmlinux format c` shows the real layout).
+ * UAPI types and constants (BPF map types, flags) come from <linux/bpf.h>.
+ */
+#ifndef __VMLINUX_H__
+#define __VMLINUX_H__
+
+#include <linux/types.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef _Bool bool;
+typedef int pid_t;
+typedef __u32 dev_t;
+typedef __s64 time64_t;
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+/* x86-64 register names; bpf_tracing.h's PT_REGS_PARMn use them with __TARGET_ARCH_x86. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di;
+	unsigned long orig_ax, ip, cs, flags, sp, ss;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct mnt_namespace {
+	struct ns_common ns;
+};
+
+struct pid_namespace {
+	unsigned int level;
+	struct ns_common ns;
+};
+
+struct new_utsname {
+	char nodename[65];
+};
+
+struct uts_namespace {
+	struct new_utsname name;
+};
+
+struct nsproxy {
+	struct uts_namespace *uts_ns;
+	struct mnt_namespace *mnt_ns;
+	struct pid_namespace *pid_ns_for_children;
+};
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+};
+
+struct qstr {
+	u32 len;
+	const unsigned char *name;
+};
+
+struct super_block {
+	dev_t s_dev;
+};
+
+struct timespec64 {
+	time64_t tv_sec;
+	long tv_nsec;
+};
+
+struct inode {
+	unsigned short i_mode;
+	unsigned long i_ino;
+	struct super_block *i_sb;
+	time64_t i_ctime_sec;
+	u32 i_ctime_nsec;
+};
+
+/* Before 6.6 the change time was a timespec64 named i_ctime, in 6.6-6.10 __i_ctime. */
+struct inode___pre66 {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___pre611 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+	struct inode *d_inode;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct file {
+	struct path f_path;
+	struct inode *f_inode;
+	unsigned int f_flags;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+	unsigned long env_start;
+	unsigned long env_end;
+};
+
+struct task_struct {
+	unsigned int flags;
+	int exit_code;
+	pid_t pid;
+	pid_t tgid;
+	u64 start_time;
+	struct task_struct *real_parent;
+	struct task_struct *group_leader;
+	struct pid *thread_pid;
+	struct nsproxy *nsproxy;
+	struct files_struct *files;
+	struct mm_struct *mm;
+	char comm[16];
+};
+
+struct linux_binprm {
+	struct file *file;
+	struct file *interpreter;
+	int argc;
+	int envc;
+	const char *filename;
+	const char *interp;
+};
+
+#pragma clang attribute pop
+
+#endif /* __VMLINUX_H__ */

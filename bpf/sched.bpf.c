@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Process lifecycle: sched_process_fork/exec/exit from the sched BTF tracepoints, and the
+ * `tree`/`follow` bookkeeping that rides on fork and exit. */
+#include "tracee.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PF_KTHREAD 0x00200000
+
+static __always_inline void put_i32(struct pending *p, __u32 index, __s32 v)
+{
+	put_int(p, index, ARG_KIND_INT, (__u64)(__s64)v);
+}
+
+/* tid, ns tid, pid, ns pid, start time of a task: five arguments from `index` on. */
+static __always_inline void put_task(struct pending *p, __u32 index, struct task_struct *t)
+{
+	put_i32(p, index, BPF_CORE_READ(t, pid));
+	put_i32(p, index + 1, ns_nr(BPF_CORE_READ(t, thread_pid)));
+	put_i32(p, index + 2, BPF_CORE_READ(t, tgid));
+	put_i32(p, index + 3, ns_nr(BPF_CORE_READ(t, group_leader, thread_pid)));
+	put_int(p, index + 4, ARG_KIND_UINT, BPF_CORE_READ(t, start_time));
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 child_tid = BPF_CORE_READ(child, pid);
+	__u32 child_pid = BPF_CORE_READ(child, tgid);
+	if (child_tid == child_pid)
+		lineage_fork(child_pid);
+
+	__u32 id = EVENT_SCHED_PROCESS_FORK;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev)
+		return 0;
+	__u64 scope = scope_eval(ev->policies);
+	if (!scope)
+		return 0;
+	struct pending *p = scratch_event(SCRATCH_EVENT);
+	if (!p)
+		return 0;
+	begin_event(p, id, NO_SYSCALL);
+	put_task(p, 0, parent);
+	put_task(p, 5, child);
+	put_task(p, 10, BPF_CORE_READ(child, group_leader, real_parent));
+	put_task(p, 15, BPF_CORE_READ(child, group_leader));
+	return emit(p, rules_eval(p, id, scope));
+}
+
+struct argv_walk {
+	struct pending *p;
+	__u64 start;
+	__u64 end;
+	__u32 cursor;
+};
+
+static long argv_step(__u64 i, struct argv_walk *w)
+{
+	struct pending *p = w->p;
+	__u32 cursor = w->cursor;
+	if (!p || w->start >= w->end || cursor > ARGS_BUF - 2)
+		return 1;
+	long n = bpf_probe_read_user_str(&p->args[cursor + 2], ARGV_CAP + 1, (const void *)w->start);
+	if (n <= 0)
+		return 1;
+	w->start += n;
+	__u16 len = n - 1;
+	if (len > ARGV_CAP)
+		len = ARGV_CAP;
+	if (cursor + 2 + len > ARGS_BUF)
+		return 1;
+	__builtin_memcpy(&p->args[cursor], &len, 2);
+	w->cursor = cursor + 2 + len;
+	return 0;
+}
+
+/* argv of the new program: argc NUL-terminated strings from mm->arg_start on. */
+static __always_inline void put_argv(struct pending *p, __u32 index, struct task_struct *task,
+				     int argc)
+{
+	__u32 off = p->used;
+	if (off > ARGS_BUF - sizeof(struct arg_header))
+		return;
+	struct argv_walk w = {
+		.p = p,
+		.start = BPF_CORE_READ(task, mm, arg_start),
+		.end = BPF_CORE_READ(task, mm, arg_end),
+		.cursor = off + sizeof(struct arg_header),
+	};
+	bpf_loop(argc < ARGV_MAX ? argc : ARGV_MAX, argv_step, &w, 0);
+	__u32 cursor = w.cursor;
+	struct arg_header h = { .index = index, .kind = ARG_KIND_STR_ARRAY,
+				.len = cursor - off - sizeof(struct arg_header) };
+	__builtin_memcpy(&p->args[off], &h, sizeof(h));
+	p->used = cursor;
+	p->rec.args_num += 1;
+}
+
+static __always_inline __u64 ctime_of(struct inode *inode)
+{
+	/* The top bits of i_ctime_nsec are multigrain-timestamp flags (6.13+). */
+	return BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL +
+	       (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 id = EVENT_SCHED_PROCESS_EXEC;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev)
+		return 0;
+	__u64 scope = scope_eval(ev->policies);
+	if (!scope)
+		return 0;
+	struct pending *p = scratch_event(SCRATCH_EVENT);
+	if (!p)
+		return 0;
+	begin_event(p, id, NO_SYSCALL);
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	put_kernel_str(p, 0, (__u64)BPF_CORE_READ(bprm, filename));
+	put_path(p, 1, (__u64)&file->f_path);
+	put_int(p, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+	put_int(p, 3, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+	put_int(p, 4, ARG_KIND_UINT, ctime_of(inode));
+	put_int(p, 5, ARG_KIND_UINT, BPF_CORE_READ(inode, i_mode));
+	put_argv(p, 10, task, BPF_CORE_READ(bprm, argc));
+	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
+	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
+	return emit(p, rules_eval(p, id, scope));
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
+{
+	if (group_dead)
+		lineage_exit(bpf_get_current_pid_tgid() >> 32);
+	__u32 id = EVENT_SCHED_PROCESS_EXIT;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev)
+		return 0;
+	__u64 scope = scope_eval(ev->policies);
+	if (!scope)
+		return 0;
+	struct pending *p = scratch_event(SCRATCH_EVENT);
+	if (!p)
+		return 0;
+	begin_event(p, id, NO_SYSCALL);
+	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, exit_code));
+	put_int(p, 1, ARG_KIND_BOOL, group_dead);
+	return emit(p, rules_eval(p, id, scope));
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Scope: which policies admit the current task. One lookup per dimension some policy uses,
+ * cheapest first; stops as soon as no candidate is left. `tree` and `follow` learn new
+ * processes at fork (lineage_fork) and forget them at exit.
+ */
+#include "tracee.bpf.h"
+#include "range.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline __u64 eq_dim(struct scope_config *sc, int dim, void *map, void *key,
+				    __u64 value)
+{
+	__u64 enabled = sc->eq_enabled[dim];
+	if (!enabled)
+		return ~0ULL;
+	__u64 range = 0;
+	if (sc->ranged[dim])
+		range = range_bits(&scope_ranges, sc->range_first[dim], sc->range_count[dim], value);
+	return dimension(bpf_map_lookup_elem(map, key), enabled, sc->eq_match_missing[dim],
+			 sc->ranged[dim], range);
+}
+
+__noinline __u64 scope_eval(__u64 candidates)
+{
+	__u32 zero = 0;
+	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
+	if (!sc)
+		return 0;
+	__u64 result = candidates & sc->policies;
+	if (!result)
+		return 0;
+
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 host_pid = pid_tgid >> 32;
+	/* Processes adopted by `follow` policies pass those policies whatever their scope. */
+	__u64 adopted = 0;
+	if (sc->follow) {
+		__u64 *f = bpf_map_lookup_elem(&followed, &host_pid);
+		if (f)
+			adopted = *f & sc->follow;
+	}
+
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	result &= eq_dim(sc, SCOPE_UID, &scope_uid, &uid, uid) | adopted;
+	if (!result)
+		return 0;
+	result &= eq_dim(sc, SCOPE_PID, &scope_pid, &host_pid, host_pid) | adopted;
+	result &= eq_dim(sc, SCOPE_TREE, &scope_tree, &host_pid, host_pid) | adopted;
+	if (!result)
+		return 0;
+	if (sc->eq_enabled[SCOPE_COMM]) {
+		char comm[ABI_COMM_LEN] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		result &= eq_dim(sc, SCOPE_COMM, &scope_comm, comm, 0) | adopted;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (sc->eq_enabled[SCOPE_MNTNS]) {
+		__u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		result &= eq_dim(sc, SCOPE_MNTNS, &scope_mntns, &ns, ns) | adopted;
+	}
+	if (sc->eq_enabled[SCOPE_PIDNS]) {
+		__u64 ns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+		result &= eq_dim(sc, SCOPE_PIDNS, &scope_pidns, &ns, ns) | adopted;
+	}
+	if (!result)
+		return 0;
+	if (sc->eq_enabled[SCOPE_UTS]) {
+		char uts[ABI_UTS_LEN] = {};
+		struct uts_namespace *ns = BPF_CORE_READ(task, nsproxy, uts_ns);
+		bpf_probe_read_kernel_str(uts, sizeof(uts), &ns->name.nodename);
+		result &= eq_dim(sc, SCOPE_UTS, &scope_uts, uts, 0) | adopted;
+	}
+	if (sc->eq_enabled[SCOPE_EXE]) {
+		/* The executable path is recorded at exec (issue 5); until then no path is known,
+		 * so only policies that admit a missing value pass. */
+		struct scope_exe_key key = {};
+		result &= eq_dim(sc, SCOPE_EXE, &scope_exe, &key, 0) | adopted;
+	}
+	/* Container conditions need cgroup detection (issue 5): every task counts as on the
+	 * host, not new, not in a new or started container. */
+	for (int i = 0; i < SCOPE_BOOL_DIMS; i++) {
+		__u64 enabled = sc->bool_enabled[i];
+		__u64 pass = ~sc->bool_expect[i]; /* the condition is false */
+		result &= pass | ~enabled | adopted;
+	}
+	return result;
+}
+
+__noinline int lineage_fork(__u32 child_pid)
+{
+	__u32 zero = 0;
+	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
+	if (!sc)
+		return 0;
+	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+	if (sc->eq_enabled[SCOPE_TREE]) {
+		struct eq_bits *b = bpf_map_lookup_elem(&scope_tree, &parent);
+		if (b) {
+			struct eq_bits copy = *b;
+			bpf_map_update_elem(&scope_tree, &child_pid, &copy, BPF_ANY);
+		}
+	}
+	if (sc->follow) {
+		/* The child follows every `follow` policy whose scope admits the parent now. */
+		__u64 bits = scope_eval(sc->follow) & sc->follow;
+		if (bits)
+			bpf_map_update_elem(&followed, &child_pid, &bits, BPF_ANY);
+	}
+	return 0;
+}
+
+__noinline int lineage_exit(__u32 pid)
+{
+	bpf_map_delete_elem(&followed, &pid);
+	bpf_map_delete_elem(&scope_tree, &pid);
+	return 0;
+}

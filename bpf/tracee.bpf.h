@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Shared by every .bpf.c: the maps (defined once, in maps.bpf.c, and `extern` elsewhere; the
+ * libbpf linker joins them), the event under construction, and the global functions each
+ * concern exports. Global (non-static, __noinline) functions are verified once on their
+ * own, which keeps the verifier's work small (bpf/prototype/README.md: 13k instead of 90k
+ * instructions for one string field).
+ */
+#ifndef TRACEE_BPF_H
+#define TRACEE_BPF_H
+
+#include "vmlinux.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "abi.h"
+
+#ifdef TRACEE_DEFINE_MAPS
+#define TRACEE_MAP
+#else
+#define TRACEE_MAP extern
+#endif
+
+/* ---- image maps: written by the loader from the image; sizes come from the image ---- */
+
+#define IMAGE_HASH(name, key_t, value_t)                                                \
+	TRACEE_MAP struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);                                         \
+		__uint(max_entries, 1);                                                  \
+		__type(key, key_t);                                                      \
+		__type(value, value_t);                                                  \
+	} name SEC(".maps")
+
+#define IMAGE_ARRAY(name, value_t)                                                      \
+	TRACEE_MAP struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                        \
+		__uint(max_entries, 1);                                                  \
+		__type(key, __u32);                                                      \
+		__type(value, value_t);                                                  \
+	} name SEC(".maps")
+
+#define IMAGE_LPM(name)                                                                 \
+	TRACEE_MAP struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                     \
+		__uint(max_entries, 1);                                                  \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                    \
+		__type(key, struct lpm_str_key);                                         \
+		__type(value, struct eq_bits);                                           \
+	} name SEC(".maps")
+
+typedef char comm_key_t[ABI_COMM_LEN];
+typedef char uts_key_t[ABI_UTS_LEN];
+
+IMAGE_ARRAY(scope_config, struct scope_config);
+IMAGE_HASH(scope_uid, __u32, struct eq_bits);
+IMAGE_HASH(scope_pid, __u32, struct eq_bits);
+IMAGE_HASH(scope_mntns, __u64, struct eq_bits);
+IMAGE_HASH(scope_pidns, __u64, struct eq_bits);
+IMAGE_HASH(scope_uts, uts_key_t, struct eq_bits);
+IMAGE_HASH(scope_comm, comm_key_t, struct eq_bits);
+IMAGE_HASH(scope_tree, __u32, struct eq_bits);
+IMAGE_HASH(scope_exe, struct scope_exe_key, struct eq_bits);
+IMAGE_ARRAY(scope_ranges, struct range_entry);
+IMAGE_HASH(events, __u32, struct event_config);
+IMAGE_HASH(rule_fields, struct field_key, struct field_config);
+IMAGE_HASH(rule_int, struct int_key, struct eq_bits);
+IMAGE_HASH(rule_str, struct str_key, struct eq_bits);
+IMAGE_LPM(rule_prefix);
+IMAGE_LPM(rule_suffix);
+IMAGE_ARRAY(rule_contains, struct contains_entry);
+IMAGE_ARRAY(rule_ranges, struct range_entry);
+
+/* ---- runtime maps: kernel state, not in the image (the loader's RUNTIME_MAPS) ---- */
+
+/* Largest string argument recorded (NUL excluded), string-array element, arguments area. */
+#define STR_CAP 1024
+#define ARGV_CAP 256
+#define ARGV_MAX 32
+#define ARGS_BUF 4096
+/* Reads may run past ARGS_BUF by one string; the record never includes those bytes. */
+#define ARGS_SLACK (STR_CAP + 16)
+#define MAX_ARGS 32 /* argument slots per event (sched_process_fork has 20) */
+#define STR_NONE 0xffff
+
+enum pending_state {
+	PENDING_NONE = 0,
+	PENDING_ARMED = 1, /* captured at syscall entry, waiting for the exit */
+};
+
+/*
+ * One event being built. Arguments are appended to `args` in the record's TLV format, so
+ * `rec` + `args` is exactly the ring-buffer record; `ints`/`str_off` index them for the
+ * rule filters.
+ */
+struct pending {
+	__u32 event;
+	__u32 state;
+	__u64 scope; /* policies whose scope matched */
+	__u64 ints[MAX_ARGS];
+	__u16 str_off[MAX_ARGS]; /* offset of string i's bytes in args, STR_NONE if none */
+	__u16 str_len[MAX_ARGS];
+	__u32 used; /* bytes of args in use */
+	__u32 pad;
+	struct event_record rec;
+	__u8 args[ARGS_BUF + ARGS_SLACK];
+};
+
+/* Syscall arguments captured at entry wait here until the exit (per task, created on
+ * first use, freed with the task). */
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending);
+} pending_store SEC(".maps");
+
+/* Events built and sent in one program run: [0] syscall exit / sched events,
+ * [1] security_file_open (built while [0] or the task's pending record is in use). */
+#define SCRATCH_EVENT 0
+#define SCRATCH_FILE_OPEN 1
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct pending);
+} scratch_events SEC(".maps");
+
+/* Lookup keys for string filters: bytes 4.. of `fwd` double as a struct str_key, bytes
+ * 0..259 as the prefix trie key; `rev` is the reversed string for the suffix trie. */
+struct str_scratch {
+	__u32 prefixlen;
+	__u32 event;
+	__u16 field;
+	__u16 pad;
+	char str[ABI_STR_MAX + 8];
+};
+
+/* Loop state kept in map memory rather than on the stack: the verifier does not track
+ * map contents, so a bpf_loop callback over it is verified once, not per iteration. */
+struct walk_state {
+	__u64 dentry;
+	__u64 vfsmnt;
+	__u64 mnt;
+	__u64 mnt_parent;
+	__u32 off;
+	__u32 pad;
+};
+
+struct key_scratch {
+	struct walk_state walk;
+	struct str_scratch fwd;
+	struct str_scratch rev;
+	char path[2 * 4096]; /* the dentry walk builds paths backwards from the middle */
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct key_scratch);
+} scratch_keys SEC(".maps");
+
+/* Processes that `follow` policies adopted: host pid -> policy bits. */
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} followed SEC(".maps");
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24); /* the loader sets the size */
+} rb SEC(".maps");
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* ---- event ids outside the syscall range (schema catalog) ---- */
+#define EVENT_SCHED_PROCESS_FORK 712
+#define EVENT_SCHED_PROCESS_EXEC 713
+#define EVENT_SCHED_PROCESS_EXIT 714
+#define EVENT_SECURITY_FILE_OPEN 730
+#define NO_SYSCALL 0xffffffff
+
+/* x86-64 syscall numbers of the open family (security_file_open). */
+#define NR_open 2
+#define NR_creat 85
+#define NR_openat 257
+#define NR_open_by_handle_at 304
+#define NR_openat2 437
+
+/* Index of the path argument of an open-family syscall, or -1 (open_by_handle_at). */
+static __always_inline int open_path_arg(__u32 nr)
+{
+	switch (nr) {
+	case NR_open:
+	case NR_creat:
+		return 0;
+	case NR_openat:
+	case NR_openat2:
+		return 1;
+	case NR_open_by_handle_at:
+		return -1;
+	}
+	return -2; /* not an open-family syscall */
+}
+
+static __always_inline void count_stat(__u32 stat)
+{
+	__u64 *c = bpf_map_lookup_elem(&stats, &stat);
+	if (c)
+		*c += 1;
+}
+
+/* The task's number in its own (innermost) pid namespace. */
+static __always_inline __u32 ns_nr(struct pid *pid)
+{
+	unsigned int level = BPF_CORE_READ(pid, level);
+	int nr = 0;
+	bpf_core_read(&nr, sizeof(nr), &pid->numbers[level].nr);
+	return nr;
+}
+
+static __always_inline struct pending *scratch_event(__u32 slot)
+{
+	return bpf_map_lookup_elem(&scratch_events, &slot);
+}
+
+/* ---- appending arguments (struct arg_header + bytes) ---- */
+
+static __always_inline void header(struct pending *p, __u32 off, __u32 index, __u32 kind,
+				   __u32 len)
+{
+	struct arg_header h = { .index = index, .kind = kind, .len = len };
+	if (off > ARGS_BUF - sizeof(h))
+		return;
+	__builtin_memcpy(&p->args[off], &h, sizeof(h));
+}
+
+static __always_inline void counted(struct pending *p, __u32 index, __u32 end)
+{
+	p->used = end;
+	p->rec.args_size = end;
+	p->rec.args_num += 1;
+	(void)index;
+}
+
+/* Appends `n` string bytes already written after a header at `off` (n counts the NUL the
+ * read helpers copy, or is <= 0 when the read failed: then an empty string). */
+static __always_inline void finish_str(struct pending *p, __u32 index, __u32 off, long n)
+{
+	__u32 len = n > 0 ? n - 1 : 0;
+	__u32 start = off + sizeof(struct arg_header);
+	if (len > STR_CAP)
+		len = STR_CAP;
+	if (start + len > ARGS_BUF)
+		len = ARGS_BUF - start;
+	header(p, off, index, ARG_KIND_STR, len);
+	p->str_off[index] = start;
+	p->str_len[index] = len;
+	counted(p, index, start + len);
+}
+
+/* Appends a string copied from kernel memory (program memory included). */
+static __always_inline int append_str(struct pending *p, __u32 index, const void *src, __u32 len)
+{
+	if (index >= MAX_ARGS)
+		return 0;
+	__u32 off = p->used;
+	if (off > ARGS_BUF - sizeof(struct arg_header))
+		return 0;
+	barrier_var(len); /* keep clang from folding the bound into `off` math */
+	if (len > STR_CAP)
+		len = STR_CAP;
+	long n = 1;
+	if (len > 0 && !bpf_probe_read_kernel(&p->args[off + sizeof(struct arg_header)], len, src))
+		n = len + 1;
+	finish_str(p, index, off, n);
+	return 0;
+}
+
+/* ---- global functions, one concern per file ---- */
+
+/* scope.bpf.c: the candidate policies whose scope admits the current task. */
+__u64 scope_eval(__u64 candidates);
+/* scope.bpf.c: tree/follow bookkeeping for a new process (current is the parent). */
+int lineage_fork(__u32 child_pid);
+int lineage_exit(__u32 pid);
+/* context.bpf.c: reset `p` for `event` and fill the record header from the current task. */
+int begin_event(struct pending *p, __u32 event, __u32 syscall);
+/* capture.bpf.c: append arguments. */
+int put_int(struct pending *p, __u32 index, __u32 kind, __u64 value);
+int put_user_str(struct pending *p, __u32 index, __u64 user_ptr);
+int put_kernel_str(struct pending *p, __u32 index, __u64 kernel_ptr);
+int capture_syscall_args(struct pending *p, struct event_config *cfg);
+/* filter.bpf.c: the policies whose rule filters pass. */
+__u64 rules_eval(struct pending *p, __u32 event, __u64 policies);
+/* output.bpf.c: send the record with these matched policies. */
+int emit(struct pending *p, __u64 matched);
+/* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */
+int file_open_event(struct pending *sys, __u64 fd);
+/* file_open.bpf.c: a path's full name into the argument slot. */
+int put_path(struct pending *p, __u32 index, __u64 path);
+
+#endif /* TRACEE_BPF_H */

@@ -1,0 +1,172 @@
+//! The consumer: drains the ring buffer on a short timer (records arrive without wakeups),
+//! decodes each record, applies what only userspace can decide, and prints.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use libbpf_rs::RingBufferBuilder;
+use schema::image::Image;
+
+use crate::{LoadError, TraceeSkel, libbpf, print};
+
+/// How often the ring buffer is drained when no wakeup came: the longest an event waits.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub output: Output,
+    pub max_events: Option<u64>,
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Events written to the output.
+    pub printed: u64,
+    /// Records whose policies all need a filter this loader cannot decide.
+    pub filtered: u64,
+    /// Records that did not decode (a loader/program mismatch; never expected).
+    pub malformed: u64,
+    /// The output was closed (a pipe reader went away).
+    pub output_closed: bool,
+}
+
+/// Policies (bits) per event whose rule has a filter only userspace can decide. This
+/// loader has no container runtime metadata yet, so those policies never match there.
+pub fn undecidable(image: &Image) -> HashMap<u32, u64> {
+    let mut bits: HashMap<u32, u64> = HashMap::new();
+    for filter in &image.meta.userspace_filters {
+        if filter.event != u32::MAX && filter.policy < 64 {
+            *bits.entry(filter.event).or_default() |= 1u64 << filter.policy;
+        }
+    }
+    bits
+}
+
+/// CLOCK_REALTIME - CLOCK_BOOTTIME: turns the programs' boot-time stamps into wall time.
+pub fn boot_to_epoch_ns() -> i64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let ns = |t: rustix::time::Timespec| t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec;
+    ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Boottime))
+}
+
+struct State<'w> {
+    out: &'w mut dyn Write,
+    summary: Summary,
+    error: Option<io::Error>,
+    done: bool,
+}
+
+/// Prints events until `stop` is set, the duration passes, `max_events` are printed or the
+/// output closes. Write errors other than a closed output are returned.
+pub fn run(
+    skel: &TraceeSkel<'_>,
+    image: &Image,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<Summary, LoadError> {
+    let policies: Vec<String> = image.meta.policies.iter().map(|p| p.name.clone()).collect();
+    let undecidable = undecidable(image);
+    let offset = boot_to_epoch_ns();
+    let deadline = options.duration.map(|d| Instant::now() + d);
+    let state = RefCell::new(State {
+        out,
+        summary: Summary::default(),
+        error: None,
+        done: false,
+    });
+    if options.output == Output::Table {
+        let mut s = state.borrow_mut();
+        let _ = writeln!(s.out, "{}", print::TABLE_HEADER);
+    }
+    let mut builder = RingBufferBuilder::new();
+    builder
+        .add(&skel.maps.rb, |data: &[u8]| {
+            let mut s = state.borrow_mut();
+            if s.done {
+                return -1;
+            }
+            let mut record = match schema::record::decode(data) {
+                Ok(r) => r,
+                Err(_) => {
+                    s.summary.malformed += 1;
+                    return 0;
+                }
+            };
+            let h = &mut record.header;
+            if let Some(bits) = undecidable.get(&h.event_id) {
+                h.matched_policies &= !bits;
+                if h.matched_policies == 0 {
+                    s.summary.filtered += 1;
+                    return 0;
+                }
+            }
+            let line = match options.output {
+                Output::Json => print::json(&record, &policies, offset),
+                Output::Table => print::table(&record, offset),
+            };
+            if let Err(e) = writeln!(s.out, "{line}") {
+                s.done = true;
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    s.summary.output_closed = true;
+                } else {
+                    s.error = Some(e);
+                }
+                return -1;
+            }
+            s.summary.printed += 1;
+            if options
+                .max_events
+                .is_some_and(|max| s.summary.printed >= max)
+            {
+                s.done = true;
+                return -1;
+            }
+            0
+        })
+        .map_err(libbpf("set up the ring buffer reader"))?;
+    let ring = builder
+        .build()
+        .map_err(libbpf("set up the ring buffer reader"))?;
+    loop {
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        // Interrupted polls (a signal) and a callback asking to stop surface as errors here;
+        // the state says which.
+        let _ = ring.poll(DRAIN_INTERVAL);
+        let _ = ring.consume();
+        let mut s = state.borrow_mut();
+        let flushed = if s.done { Ok(()) } else { s.out.flush() };
+        if let Err(e) = flushed {
+            s.done = true;
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                s.summary.output_closed = true;
+            } else {
+                s.error = Some(e);
+            }
+        }
+        if s.done {
+            break;
+        }
+    }
+    drop(ring);
+    let mut s = state.into_inner();
+    if !s.summary.output_closed {
+        let _ = s.out.flush();
+    }
+    match s.error.take() {
+        Some(e) => Err(LoadError::Kernel(format!("writing events: {e}"))),
+        None => Ok(s.summary),
+    }
+}
