@@ -258,8 +258,9 @@ pub fn install<'obj>(
     Ok((skel, installed))
 }
 
-/// Per-syscall tracepoints are found through tracefs; mount it when the host has not.
-/// Returns whether this call mounted it (then `unmount_tracefs` undoes it at exit).
+/// Per-syscall tracepoints are found through tracefs; mount it when the host has not. It
+/// stays mounted (as on most hosts): another loader may be using it, and an unmount would
+/// pull it from under that one. Returns whether this call mounted it.
 pub fn ensure_tracefs() -> Result<bool, LoadError> {
     let dir = Path::new("/sys/kernel/tracing");
     if dir.join("events").exists() || Path::new("/sys/kernel/debug/tracing/events").exists() {
@@ -275,12 +276,6 @@ pub fn ensure_tracefs() -> Result<bool, LoadError> {
         ));
     }
     Ok(true)
-}
-
-pub fn unmount_tracefs() {
-    let _ = std::process::Command::new("umount")
-        .args(["-l", "/sys/kernel/tracing"])
-        .status();
 }
 
 /// Attaches every hook of the plan. The links detach when dropped.

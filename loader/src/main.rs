@@ -104,19 +104,16 @@ fn main() -> ExitCode {
         .hooks
         .iter()
         .any(|h| matches!(h, Hook::SyscallTracepoint { .. }));
-    let mounted_tracefs = if needs_tracefs {
+    if needs_tracefs {
         match loader::ensure_tracefs() {
-            Ok(mounted) => mounted,
+            Ok(true) => eprintln!(
+                "tracee-load: mounted tracefs at /sys/kernel/tracing (per-syscall tracepoints need it)"
+            ),
+            Ok(false) => {}
             Err(err) => return fail(1, err),
         }
-    } else {
-        false
-    };
-    let code = serve(&cli, &image, &plan, ring_bytes, duration, &stop, started);
-    if mounted_tracefs {
-        loader::unmount_tracefs();
     }
-    code
+    serve(&cli, &image, &plan, ring_bytes, duration, &stop, started)
 }
 
 fn serve(

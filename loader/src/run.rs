@@ -140,6 +140,8 @@ pub fn run(
         .map_err(libbpf("set up the ring buffer reader"))?;
     loop {
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            // What the programs sent before the stop is still printed.
+            let _ = ring.consume();
             break;
         }
         // Interrupted polls (a signal) and a callback asking to stop surface as errors here;

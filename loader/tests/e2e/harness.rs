@@ -1,0 +1,343 @@
+//! Runs the real `tracee-load` binary on compiled policies: start it with `--output json`,
+//! wait for `attached` on stderr, trigger real activity, stop it with SIGTERM and look at
+//! every printed event.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Root is needed to load BPF programs. In CI (CI=true) the tests must run, so not being
+/// root fails them; elsewhere they skip with a loud message.
+pub fn can_bpf() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if root {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true: the end-to-end BPF tests must run, as root");
+    }
+    eprintln!("\n*** SKIPPED: not root, cannot load BPF programs (run as root, as CI does) ***\n");
+    false
+}
+
+/// A scratch directory under /tmp unique to one test, and markers unique within it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    counter: AtomicU32,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = match tempfile::Builder::new()
+            .prefix("tracee-e2e-")
+            .tempdir_in("/tmp")
+        {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        // Other users (setpriv tests) must reach files in it.
+        let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
+        Scratch {
+            dir,
+            counter: AtomicU32::new(0),
+        }
+    }
+
+    /// A new file path under the scratch dir (created, world-readable).
+    pub fn file(&self, name: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("{n}-{name}"));
+        if let Err(e) = std::fs::write(&path, b"x\n") {
+            panic!("write {}: {e}", path.display());
+        }
+        let _ = Command::new("chmod").arg("644").arg(&path).status();
+        path
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Compiles policy documents (file name, YAML) into an image file in `dir`.
+pub fn compile(dir: &Path, policies: &[(&str, &str)]) -> PathBuf {
+    let src = dir.join("policies");
+    let _ = std::fs::create_dir_all(&src);
+    for (name, text) in policies {
+        if let Err(e) = std::fs::write(src.join(name), text) {
+            panic!("write policy: {e}");
+        }
+    }
+    compile_paths(dir, &[src])
+}
+
+pub fn compile_paths(dir: &Path, paths: &[PathBuf]) -> PathBuf {
+    let checked = match compiler::check_paths(paths) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let Some(lowered) = &checked.lowered else {
+        panic!("policies do not compile:\n{}", checked.render_plain(100));
+    };
+    let image = compiler::encode::image(&checked.policies, lowered);
+    let out = dir.join("rules.bin");
+    if let Err(e) = schema::image::write_atomic(&out, &schema::image::encode(&image)) {
+        panic!("write image: {e}");
+    }
+    out
+}
+
+pub struct Tracer {
+    child: Child,
+    stdout: Option<JoinHandle<Vec<String>>>,
+    stderr: Option<JoinHandle<Vec<String>>>,
+}
+
+/// What a finished run printed.
+pub struct Run {
+    pub events: Vec<Value>,
+    pub stderr: Vec<String>,
+    pub status: std::process::ExitStatus,
+}
+
+pub fn loader() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracee-load"))
+}
+
+impl Tracer {
+    /// Starts `tracee-load --output json IMAGE ARGS` and waits for `attached`.
+    pub fn start(image: &Path, args: &[&str]) -> Tracer {
+        let mut cmd = loader();
+        cmd.arg("--output").arg("json").arg(image).args(args);
+        Tracer::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> Tracer {
+        let mut child = match cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!("spawn tracee-load: {e}"),
+        };
+        let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+            panic!("no pipes");
+        };
+        let (tx, rx) = mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("attached") {
+                    let _ = tx.send(true);
+                }
+                lines.push(line);
+            }
+            let _ = tx.send(false);
+            lines
+        });
+        let stdout = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        let tracer = Tracer {
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        };
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(true) => tracer,
+            _ => {
+                let run = tracer.stop();
+                panic!(
+                    "tracee-load did not attach ({}):\n{}",
+                    run.status,
+                    run.stderr.join("\n")
+                );
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then everything it printed.
+    pub fn stop(mut self) -> Run {
+        signal(self.child.id(), "TERM");
+        self.finish()
+    }
+
+    /// Waits for it to exit on its own (--max-events, --duration, closed output).
+    pub fn finish(&mut self) -> Run {
+        let (status, lines, stderr) = self.finish_lines();
+        let events = lines
+            .iter()
+            .map(|l| match serde_json::from_str::<Value>(l) {
+                Ok(v) => v,
+                Err(e) => panic!("not a JSON line ({e}): {l}"),
+            })
+            .collect();
+        Run {
+            events,
+            stderr,
+            status,
+        }
+    }
+
+    /// Waits for the exit: status, stdout lines, stderr lines.
+    pub fn finish_lines(&mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+        let status = match self.child.wait() {
+            Ok(s) => s,
+            Err(e) => panic!("wait: {e}"),
+        };
+        let lines = self
+            .stdout
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (status, lines, stderr)
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Runs a command to completion (the activity under test).
+pub fn run(program: &str, args: &[&str]) {
+    match Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => {}
+        Err(e) => panic!("run {program}: {e}"),
+    }
+}
+
+/// Runs a command to completion and returns its pid (events carry it as hostProcessId).
+pub fn run_pid(program: &str, args: &[&str]) -> u64 {
+    let mut child = match Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("run {program}: {e}"),
+    };
+    let pid = u64::from(child.id());
+    let _ = child.wait();
+    pid
+}
+
+pub fn sh(script: &str) {
+    run("sh", &["-c", script]);
+}
+
+impl Run {
+    /// Exited 0 with the summary line, and nothing was lost.
+    pub fn assert_clean(&self) {
+        assert!(
+            self.status.success(),
+            "exit {}: {}",
+            self.status,
+            self.stderr.join("\n")
+        );
+        let summary = self
+            .stderr
+            .iter()
+            .find(|l| l.contains("events printed"))
+            .unwrap_or_else(|| panic!("no summary line: {}", self.stderr.join("\n")));
+        assert!(summary.contains(" 0 lost"), "{summary}");
+    }
+
+    /// Events named `event` with an argument `arg` whose value is the string `value`.
+    pub fn with_arg(&self, event: &str, arg: &str, value: &str) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["eventName"] == event && arg_str(e, arg).as_deref() == Some(value))
+            .collect()
+    }
+
+    pub fn named(&self, event: &str) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["eventName"] == event)
+            .collect()
+    }
+}
+
+pub fn arg<'a>(event: &'a Value, name: &str) -> Option<&'a Value> {
+    event["args"]
+        .as_array()?
+        .iter()
+        .find(|a| a["name"] == name)
+        .map(|a| &a["value"])
+}
+
+pub fn arg_str(event: &Value, name: &str) -> Option<String> {
+    arg(event, name).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+pub fn policies_of(event: &Value) -> Vec<String> {
+    event["matchedPolicies"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A policy document in the current form.
+pub fn policy(name: &str, scope: &[&str], rules: &str) -> String {
+    let scope: String = scope.iter().map(|s| format!("    - {s}\n")).collect();
+    format!(
+        "apiVersion: tracee.aquasec.com/v1beta1\nkind: Policy\nmetadata:\n  name: {name}\n  annotations:\n    description: e2e\nspec:\n  scope:\n{scope}  rules:\n{rules}"
+    )
+}
+
+/// The namespace id of this process (`/proc/self/ns/<kind>` is `kind:[id]`).
+pub fn own_ns(kind: &str) -> u64 {
+    let link = match std::fs::read_link(format!("/proc/self/ns/{kind}")) {
+        Ok(l) => l.to_string_lossy().into_owned(),
+        Err(e) => panic!("read ns: {e}"),
+    };
+    link.trim_start_matches(&format!("{kind}:["))
+        .trim_end_matches(']')
+        .parse()
+        .unwrap_or_else(|e| panic!("ns id of {link}: {e}"))
+}

@@ -1,0 +1,642 @@
+//! End to end, as root on the real kernel: compile policies, run `tracee-load --output json`,
+//! make real syscalls/execs under real uids and namespaces, and check what it printed, both
+//! the events that must appear and those that must not.
+
+mod harness;
+
+use harness::*;
+
+fn root_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The bundled seed policy (testdata/policies/overview.yaml): file opens under /tmp, execs
+/// by root, failed closes.
+#[test]
+fn seed_policy_opens_execs_and_closes() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile_paths(
+        s.path(),
+        &[root_dir().join("testdata/policies/overview.yaml")],
+    );
+    let under_tmp = s.file("seed-open.txt");
+    let outside = tempfile::Builder::new()
+        .prefix("tracee-e2e-")
+        .tempdir_in("/var/tmp")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outside_file = outside.path().join("seed-outside.txt");
+    let _ = std::fs::write(&outside_file, "x");
+    let t = Tracer::start(&image, &[]);
+    run("cat", &[&under_tmp.to_string_lossy()]);
+    run("cat", &[&outside_file.to_string_lossy()]);
+    run("/bin/sh", &["-c", ":", "seed-exec-as-root"]);
+    run(
+        "setpriv",
+        &[
+            "--reuid",
+            "4321",
+            "--regid",
+            "4321",
+            "--clear-groups",
+            "/bin/sh",
+            "-c",
+            ":",
+            "seed-exec-as-4321",
+        ],
+    );
+    let closer = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import os\ntry:\n  os.close(-1)\nexcept OSError:\n  pass\nos.close(os.open('/dev/null', 0))",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+
+    // open under /tmp: one security_file_open with every field; elsewhere: none.
+    let opens = run.with_arg(
+        "security_file_open",
+        "pathname",
+        &under_tmp.to_string_lossy(),
+    );
+    assert_eq!(opens.len(), 1, "{:#?}", run.named("security_file_open"));
+    let open = opens[0];
+    assert_eq!(open["processName"], "cat");
+    assert_eq!(open["syscall"], "openat");
+    assert_eq!(policies_of(open), vec!["overview-policy"]);
+    assert_eq!(
+        arg_str(open, "syscall_pathname").as_deref(),
+        Some(&*under_tmp.to_string_lossy())
+    );
+    let meta = std::fs::metadata(&under_tmp).unwrap_or_else(|e| panic!("{e}"));
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        arg(open, "inode").and_then(|v| v.as_u64()),
+        Some(meta.ino())
+    );
+    let ctime_ns = meta.ctime() as u64 * 1_000_000_000 + meta.ctime_nsec() as u64;
+    assert_eq!(arg(open, "ctime").and_then(|v| v.as_u64()), Some(ctime_ns));
+    assert!(
+        run.with_arg(
+            "security_file_open",
+            "pathname",
+            &outside_file.to_string_lossy()
+        )
+        .is_empty(),
+        "an open outside /tmp was reported"
+    );
+
+    // exec by root: reported with argv; by uid 4321: not.
+    let execs = run.named("sched_process_exec");
+    let argv_has = |e: &serde_json::Value, word: &str| {
+        arg(e, "argv")
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| a.iter().any(|w| w == word))
+    };
+    let by_root: Vec<_> = execs
+        .iter()
+        .filter(|e| argv_has(e, "seed-exec-as-root"))
+        .collect();
+    assert_eq!(by_root.len(), 1, "{execs:#?}");
+    assert_eq!(by_root[0]["userId"], 0);
+    assert_eq!(
+        arg_str(by_root[0], "pathname").as_deref(),
+        Some("/usr/bin/dash")
+    );
+    assert!(
+        !execs.iter().any(|e| argv_has(e, "seed-exec-as-4321")
+            && arg_str(e, "cmdpath").as_deref() == Some("/bin/sh")),
+        "an exec by uid 4321 was reported: {execs:#?}"
+    );
+    // setpriv itself ran as root: its exec is reported (the filter is on the uid, not argv).
+    assert!(
+        execs
+            .iter()
+            .any(|e| argv_has(e, "seed-exec-as-4321") && e["processName"] == "setpriv")
+    );
+
+    // close(-1) fails and is reported; the close of a real fd is not.
+    let closes: Vec<_> = run
+        .named("close")
+        .into_iter()
+        .filter(|e| e["hostProcessId"] == closer)
+        .collect();
+    assert!(
+        closes
+            .iter()
+            .any(|e| e["returnValue"] == -9 && arg(e, "fd").and_then(|v| v.as_i64()) == Some(-1)),
+        "{closes:#?}"
+    );
+    assert!(
+        closes.iter().all(|e| e["returnValue"] != 0),
+        "a successful close was reported: {closes:#?}"
+    );
+}
+
+#[test]
+fn scope_uid_and_comm() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let rules = "    - event: openat\n";
+    let image = compile(
+        s.path(),
+        &[
+            ("uid.yaml", &policy("by-uid", &["uid=4321"], rules)),
+            ("comm.yaml", &policy("by-comm", &["comm=e2ecommcat"], rules)),
+        ],
+    );
+    let renamed_cat = s.path().join("e2ecommcat");
+    if let Err(e) = std::fs::copy("/bin/cat", &renamed_cat) {
+        panic!("{e}");
+    }
+    let (a, b, c) = (s.file("uid-a"), s.file("uid-b"), s.file("comm-c"));
+    let t = Tracer::start(&image, &[]);
+    let setpriv = [
+        "--reuid",
+        "4321",
+        "--regid",
+        "4321",
+        "--clear-groups",
+        "cat",
+    ];
+    run(
+        "setpriv",
+        &[&setpriv[..], &[&*a.to_string_lossy()]].concat(),
+    );
+    run("cat", &[&b.to_string_lossy()]);
+    run(&renamed_cat.to_string_lossy(), &[&c.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    let by_a = run.with_arg("openat", "pathname", &a.to_string_lossy());
+    assert_eq!(by_a.len(), 1, "{:#?}", run.events);
+    assert_eq!(by_a[0]["userId"], 4321);
+    assert_eq!(policies_of(by_a[0]), vec!["by-uid"]);
+    assert!(
+        run.with_arg("openat", "pathname", &b.to_string_lossy())
+            .is_empty()
+    );
+    let by_c = run.with_arg("openat", "pathname", &c.to_string_lossy());
+    assert_eq!(by_c.len(), 1);
+    assert_eq!(by_c[0]["processName"], "e2ecommcat");
+    assert_eq!(policies_of(by_c[0]), vec!["by-comm"]);
+    assert!(
+        run.events
+            .iter()
+            .all(|e| e["userId"] == 4321 || e["processName"] == "e2ecommcat")
+    );
+}
+
+/// A process started before the loader, chosen by pid; its siblings are not.
+#[test]
+fn scope_pid_and_tree() {
+    if !can_bpf() {
+        return;
+    }
+    use std::io::Write;
+    let s = Scratch::new();
+    let (mine, child_file, other) = (
+        s.file("pid-mine"),
+        s.file("tree-child"),
+        s.file("pid-other"),
+    );
+    // Waits for a line, opens its file, then runs a child that opens another.
+    let script = format!(
+        "import sys, subprocess\nsys.stdin.readline()\nopen({:?}).close()\nsubprocess.run(['cat', {:?}], stdout=subprocess.DEVNULL)\n",
+        mine.to_string_lossy(),
+        child_file.to_string_lossy()
+    );
+    let mut waiting = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = waiting.id();
+    let rules = "    - event: openat\n";
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "pid.yaml",
+                &policy("by-pid", &[&format!("pid={pid}")], rules),
+            ),
+            (
+                "tree.yaml",
+                &policy("by-tree", &[&format!("tree={pid}")], rules),
+            ),
+        ],
+    );
+    let t = Tracer::start(&image, &[]);
+    if let Some(stdin) = waiting.stdin.as_mut() {
+        let _ = stdin.write_all(b"go\n");
+    }
+    let _ = waiting.wait();
+    run("cat", &[&other.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    let own = run.with_arg("openat", "pathname", &mine.to_string_lossy());
+    assert_eq!(own.len(), 1, "{:#?}", run.events);
+    assert_eq!(own[0]["hostProcessId"], pid);
+    assert_eq!(policies_of(own[0]), vec!["by-pid", "by-tree"]);
+    let child = run.with_arg("openat", "pathname", &child_file.to_string_lossy());
+    assert_eq!(child.len(), 1, "{:#?}", run.events);
+    assert_eq!(child[0]["hostParentProcessId"], pid);
+    assert_eq!(policies_of(child[0]), vec!["by-tree"]);
+    assert!(
+        run.with_arg("openat", "pathname", &other.to_string_lossy())
+            .is_empty()
+    );
+}
+
+/// Mount, pid and UTS namespaces created with unshare.
+#[test]
+fn scope_namespaces() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let (host_mnt, host_pid) = (own_ns("mnt"), own_ns("pid"));
+    let rules = "    - event: openat\n";
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "a.yaml",
+                &policy("other-mntns", &[&format!("mntns!={host_mnt}")], rules),
+            ),
+            (
+                "b.yaml",
+                &policy("other-pidns", &[&format!("pidns!={host_pid}")], rules),
+            ),
+            (
+                "c.yaml",
+                &policy(
+                    "host-mntns",
+                    &[&format!("mntns={host_mnt}"), "comm=cat"],
+                    rules,
+                ),
+            ),
+            ("d.yaml", &policy("uts", &["uts=e2e-uts-name"], rules)),
+        ],
+    );
+    let (m, p, u, u2, h) = (
+        s.file("ns-mnt"),
+        s.file("ns-pid"),
+        s.file("ns-uts"),
+        s.file("ns-uts-other"),
+        s.file("ns-host"),
+    );
+    let t = Tracer::start(&image, &[]);
+    run("unshare", &["-m", "cat", &m.to_string_lossy()]);
+    run("unshare", &["-p", "-f", "cat", &p.to_string_lossy()]);
+    sh(&format!(
+        "unshare -u sh -c 'hostname e2e-uts-name; cat {}; true'",
+        u.display()
+    ));
+    sh(&format!(
+        "unshare -u sh -c 'hostname e2e-other; cat {}; true'",
+        u2.display()
+    ));
+    run("cat", &[&h.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    let one = |path: &std::path::Path| {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        found[0].clone()
+    };
+    let ev = one(&m);
+    assert_ne!(ev["mountNamespace"], host_mnt);
+    assert_eq!(policies_of(&ev), vec!["other-mntns"]);
+    let ev = one(&p);
+    assert_ne!(ev["pidNamespace"], host_pid);
+    assert_eq!(ev["processId"], 1, "cat is pid 1 of its new pid namespace");
+    assert_eq!(policies_of(&ev), vec!["other-pidns", "host-mntns"]);
+    let ev = one(&u);
+    assert_eq!(ev["hostName"], "e2e-uts-name");
+    assert_eq!(policies_of(&ev), vec!["host-mntns", "uts"]);
+    let ev = one(&u2);
+    assert_eq!(policies_of(&ev), vec!["host-mntns"]);
+    let ev = one(&h);
+    assert_eq!(policies_of(&ev), vec!["host-mntns"]);
+}
+
+/// `follow`: children of a process in scope are in scope, whatever their own comm.
+#[test]
+fn scope_follow() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let leader = s.path().join("e2efollow");
+    if let Err(e) = std::fs::copy("/bin/dash", &leader) {
+        panic!("{e}");
+    }
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "f.yaml",
+                &policy(
+                    "followed",
+                    &["comm=e2efollow", "follow"],
+                    "    - event: openat\n",
+                ),
+            ),
+            (
+                "n.yaml",
+                &policy(
+                    "not-followed",
+                    &["comm=e2enofollow"],
+                    "    - event: openat\n",
+                ),
+            ),
+        ],
+    );
+    let nofollow = s.path().join("e2enofollow");
+    if let Err(e) = std::fs::copy("/bin/dash", &nofollow) {
+        panic!("{e}");
+    }
+    let (a, b) = (s.file("follow-child"), s.file("nofollow-child"));
+    let t = Tracer::start(&image, &[]);
+    run(
+        &leader.to_string_lossy(),
+        &["-c", &format!("cat {}; true", a.display())],
+    );
+    run(
+        &nofollow.to_string_lossy(),
+        &["-c", &format!("cat {}; true", b.display())],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let child = run.with_arg("openat", "pathname", &a.to_string_lossy());
+    assert_eq!(child.len(), 1, "{:#?}", run.events);
+    assert_eq!(child[0]["processName"], "cat");
+    assert_eq!(policies_of(child[0]), vec!["followed"]);
+    assert!(
+        run.with_arg("openat", "pathname", &b.to_string_lossy())
+            .is_empty()
+    );
+}
+
+/// Several policies at once, argument filters of each kind and return values.
+#[test]
+fn argument_filters_retval_and_matched_policies() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let exact = s.file("exact.txt");
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "1.yaml",
+                &policy(
+                    "prefix",
+                    &["global"],
+                    &format!(
+                        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n"
+                    ),
+                ),
+            ),
+            (
+                "2.yaml",
+                &policy(
+                    "suffix",
+                    &["global"],
+                    "    - event: openat\n      filters:\n        - args.pathname=*.e2emulti\n",
+                ),
+            ),
+            (
+                "3.yaml",
+                &policy(
+                    "exact",
+                    &["global"],
+                    &format!(
+                        "    - event: openat\n      filters:\n        - args.pathname={}\n",
+                        exact.display()
+                    ),
+                ),
+            ),
+            (
+                "4.yaml",
+                &policy(
+                    "failed",
+                    &["global"],
+                    &format!(
+                        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n        - retval<0\n"
+                    ),
+                ),
+            ),
+            (
+                "5.yaml",
+                &policy(
+                    "signal-zero",
+                    &["global"],
+                    "    - event: kill\n      filters:\n        - args.sig=0\n        - args.pid>1\n",
+                ),
+            ),
+        ],
+    );
+    let multi = s.file("both.e2emulti");
+    let outside_dir = tempfile::Builder::new()
+        .prefix("tracee-e2e-")
+        .tempdir_in("/var/tmp")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let suffix_only = outside_dir.path().join("only.e2emulti");
+    let _ = std::fs::write(&suffix_only, "x");
+    let missing = s.path().join("missing.txt");
+    let t = Tracer::start(&image, &[]);
+    for path in [&multi, &suffix_only, &exact, &missing] {
+        run("cat", &[&path.to_string_lossy()]);
+    }
+    let killer = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import os\nos.kill(os.getpid(), 0)\nos.kill(os.getpid(), 18)",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let policies = |path: &std::path::Path| {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        policies_of(found[0])
+    };
+    assert_eq!(policies(&multi), vec!["prefix", "suffix"]);
+    assert_eq!(policies(&suffix_only), vec!["suffix"]);
+    assert_eq!(policies(&exact), vec!["prefix", "exact"]);
+    assert_eq!(policies(&missing), vec!["prefix", "failed"]);
+    let missing_ev = run.with_arg("openat", "pathname", &missing.to_string_lossy());
+    assert_eq!(missing_ev[0]["returnValue"], -2);
+    let kills: Vec<_> = run
+        .named("kill")
+        .into_iter()
+        .filter(|e| e["hostProcessId"] == killer)
+        .collect();
+    assert_eq!(kills.len(), 1, "{kills:#?}");
+    assert_eq!(arg(kills[0], "sig").and_then(|v| v.as_i64()), Some(0));
+}
+
+/// More than 8 syscalls: the generic sys_enter/sys_exit hooks instead of per-syscall
+/// tracepoints; same events.
+#[test]
+fn generic_syscall_hooks() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let mut rules = format!(
+        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n    - event: close\n      filters:\n        - retval!=0\n"
+    );
+    for e in [
+        "read", "write", "mmap", "dup", "pipe", "fork", "getpid", "kill",
+    ] {
+        rules.push_str(&format!(
+            "    - event: {e}\n      filters:\n        - uid=4321\n"
+        ));
+    }
+    let image = compile(
+        s.path(),
+        &[("g.yaml", &policy("generic", &["global"], &rules))],
+    );
+    let loaded = schema::image::read_file(&image)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0;
+    assert!(
+        loaded.meta.probes.contains(&"tp_btf/sys_exit".to_owned()),
+        "{:?}",
+        loaded.meta.probes
+    );
+    let f = s.file("generic.txt");
+    let t = Tracer::start(&image, &[]);
+    run("cat", &[&f.to_string_lossy()]);
+    let closer = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import os\ntry:\n  os.close(-1)\nexcept OSError:\n  pass",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    assert_eq!(
+        run.with_arg("openat", "pathname", &f.to_string_lossy())
+            .len(),
+        1
+    );
+    assert!(
+        run.named("close")
+            .iter()
+            .any(|e| e["hostProcessId"] == closer && e["returnValue"] == -9)
+    );
+    assert!(
+        run.named("read").is_empty() && run.named("getpid").is_empty(),
+        "uid filter leaked"
+    );
+}
+
+/// --max-events and --duration stop it; SIGINT exits 0; a closed stdout ends it cleanly;
+/// the table output has Tracee's columns.
+#[test]
+fn lifecycle_and_outputs() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[(
+            "l.yaml",
+            &policy(
+                "life",
+                &["global"],
+                &format!("    - event: openat\n      filters:\n        - args.pathname={dir}/*\n"),
+            ),
+        )],
+    );
+    let files: Vec<_> = (0..5).map(|i| s.file(&format!("life-{i}"))).collect();
+
+    // --max-events 3: exits by itself after three.
+    let mut t = Tracer::start(&image, &["--max-events", "3"]);
+    for f in &files {
+        run("cat", &[&f.to_string_lossy()]);
+    }
+    let done = t.finish();
+    done.assert_clean();
+    assert_eq!(done.events.len(), 3);
+
+    // --duration: exits by itself.
+    let started = std::time::Instant::now();
+    let mut t = Tracer::start(&image, &["--duration", "0.5"]);
+    let done = t.finish();
+    done.assert_clean();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // SIGINT: exit 0 with the summary.
+    let t = Tracer::start(&image, &[]);
+    run("cat", &[&files[0].to_string_lossy()]);
+    signal(t.pid(), "INT");
+    let mut t = t;
+    let done = t.finish();
+    done.assert_clean();
+    assert_eq!(done.events.len(), 1);
+
+    // Table output: header and one row per event.
+    let mut cmd = loader();
+    cmd.arg(&image);
+    let t = Tracer::spawn(cmd);
+    run("cat", &[&files[1].to_string_lossy()]);
+    signal(t.pid(), "TERM");
+    let mut t = t;
+    let (status, lines, stderr) = t.finish_lines();
+    assert!(status.success(), "{stderr:?}");
+    assert!(
+        lines[0].starts_with("TIME") && lines[0].contains("EVENT"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("openat") && l.contains(&*files[1].to_string_lossy())),
+        "{lines:?}"
+    );
+
+    // A closed stdout: the reader goes away, the loader ends cleanly on the next event.
+    let mut child = loader()
+        .arg("--output")
+        .arg("json")
+        .arg(&image)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    for line in lines.by_ref() {
+        if line.map(|l| l.contains("attached")).unwrap_or(false) {
+            break;
+        }
+    }
+    drop(child.stdout.take());
+    for _ in 0..3 {
+        for f in &files {
+            run("cat", &[&f.to_string_lossy()]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(status.success(), "{status}: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("output closed")), "{rest:?}");
+}
