@@ -197,12 +197,11 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 	return (eq | (def & ~ne)) | ~fc->enabled;
 }
 
-__noinline __u64 rules_eval(struct pending *p, __u32 event, __u64 policies)
+/* `ev` is events[event], which the caller has looked up already. */
+__noinline __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event,
+			    __u64 policies)
 {
-	if (!p)
-		return 0;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &event);
-	if (!ev)
+	if (!p || !ev)
 		return 0;
 	__u64 result = policies & ev->policies;
 	__u32 count = ev->field_count;

@@ -45,7 +45,7 @@ int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *chil
 	put_task(p, 5, child);
 	put_task(p, 10, BPF_CORE_READ(child, group_leader, real_parent));
 	put_task(p, 15, BPF_CORE_READ(child, group_leader));
-	return emit(p, rules_eval(p, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope));
 }
 
 struct argv_walk {
@@ -129,7 +129,7 @@ int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	put_argv(p, 10, task, BPF_CORE_READ(bprm, argc));
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
 	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
-	return emit(p, rules_eval(p, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope));
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -150,5 +150,5 @@ int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
 	begin_event(p, id, NO_SYSCALL);
 	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, exit_code));
 	put_int(p, 1, ARG_KIND_BOOL, group_dead);
-	return emit(p, rules_eval(p, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope));
 }

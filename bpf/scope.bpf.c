@@ -32,20 +32,23 @@ __noinline __u64 scope_eval(__u64 candidates)
 	if (!result)
 		return 0;
 
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 host_pid = pid_tgid >> 32;
 	/* Processes adopted by `follow` policies pass those policies whatever their scope. */
 	__u64 adopted = 0;
+	__u32 host_pid = 0;
+	if (sc->follow | sc->eq_enabled[SCOPE_PID] | sc->eq_enabled[SCOPE_TREE])
+		host_pid = bpf_get_current_pid_tgid() >> 32;
 	if (sc->follow) {
 		__u64 *f = bpf_map_lookup_elem(&followed, &host_pid);
 		if (f)
 			adopted = *f & sc->follow;
 	}
 
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	result &= eq_dim(sc, SCOPE_UID, &scope_uid, &uid, uid) | adopted;
-	if (!result)
-		return 0;
+	if (sc->eq_enabled[SCOPE_UID]) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+		result &= eq_dim(sc, SCOPE_UID, &scope_uid, &uid, uid) | adopted;
+		if (!result)
+			return 0;
+	}
 	result &= eq_dim(sc, SCOPE_PID, &scope_pid, &host_pid, host_pid) | adopted;
 	result &= eq_dim(sc, SCOPE_TREE, &scope_tree, &host_pid, host_pid) | adopted;
 	if (!result)
@@ -57,19 +60,18 @@ __noinline __u64 scope_eval(__u64 candidates)
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (sc->eq_enabled[SCOPE_MNTNS]) {
-		__u64 ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		__u64 ns = task->nsproxy->mnt_ns->ns.inum;
 		result &= eq_dim(sc, SCOPE_MNTNS, &scope_mntns, &ns, ns) | adopted;
 	}
 	if (sc->eq_enabled[SCOPE_PIDNS]) {
-		__u64 ns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+		__u64 ns = task->nsproxy->pid_ns_for_children->ns.inum;
 		result &= eq_dim(sc, SCOPE_PIDNS, &scope_pidns, &ns, ns) | adopted;
 	}
 	if (!result)
 		return 0;
 	if (sc->eq_enabled[SCOPE_UTS]) {
 		char uts[ABI_UTS_LEN] = {};
-		struct uts_namespace *ns = BPF_CORE_READ(task, nsproxy, uts_ns);
-		bpf_probe_read_kernel_str(uts, sizeof(uts), &ns->name.nodename);
+		bpf_probe_read_kernel_str(uts, sizeof(uts), task->nsproxy->uts_ns->name.nodename);
 		result &= eq_dim(sc, SCOPE_UTS, &scope_uts, uts, 0) | adopted;
 	}
 	if (sc->eq_enabled[SCOPE_EXE]) {

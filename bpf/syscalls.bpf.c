@@ -14,30 +14,43 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define ENTRY_FLAGS (EVENT_FLAG_ENTRY | EVENT_FLAG_EMIT_AT_ENTRY)
 
+/* The registers: the tp_btf argument, or the task's saved user registers. */
+static __always_inline struct pt_regs *user_regs(struct pt_regs *regs)
+{
+	return regs ? regs : (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 static __always_inline void raw_args(struct pending *p, struct pt_regs *regs)
 {
-	p->ints[0] = BPF_CORE_READ(regs, di);
-	p->ints[1] = BPF_CORE_READ(regs, si);
-	p->ints[2] = BPF_CORE_READ(regs, dx);
-	p->ints[3] = BPF_CORE_READ(regs, r10);
-	p->ints[4] = BPF_CORE_READ(regs, r8);
-	p->ints[5] = BPF_CORE_READ(regs, r9);
+	regs = user_regs(regs);
+	/* BTF pointers (tp_btf argument, bpf_task_pt_regs): plain loads. */
+	p->ints[0] = regs->di;
+	p->ints[1] = regs->si;
+	p->ints[2] = regs->dx;
+	p->ints[3] = regs->r10;
+	p->ints[4] = regs->r8;
+	p->ints[5] = regs->r9;
+}
+
+static __always_inline struct syscall_gate *gate_of(__u32 nr)
+{
+	return bpf_map_lookup_elem(&syscall_gate, &nr);
 }
 
 static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 {
-	struct event_config *ev = bpf_map_lookup_elem(&events, &nr);
-	int path_arg = open_path_arg(nr);
-	struct event_config *fo = 0;
-	if (path_arg != -2) {
-		__u32 id = EVENT_SECURITY_FILE_OPEN;
-		fo = bpf_map_lookup_elem(&events, &id);
-	}
-	if (!fo && (!ev || !(ev->flags & ENTRY_FLAGS)))
+	struct syscall_gate *gate = gate_of(nr);
+	if (!gate)
 		return 0;
-	__u64 scope = scope_eval((ev ? ev->policies : 0) | (fo ? fo->policies : 0));
+	__u64 file_open = gate->file_open_policies;
+	if (!file_open && !(gate->flags & ENTRY_FLAGS))
+		return 0; /* not selected, or read entirely at exit */
+	__u64 scope = scope_eval(gate->policies | file_open);
 	if (!scope)
 		return 0;
+	struct event_config *ev = 0;
+	if (scope & gate->policies)
+		ev = bpf_map_lookup_elem(&events, &nr);
 
 	if (ev && (ev->flags & EVENT_FLAG_EMIT_AT_ENTRY)) {
 		struct pending *p = scratch_event(SCRATCH_EVENT);
@@ -46,7 +59,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		begin_event(p, nr, nr);
 		raw_args(p, regs);
 		capture_syscall_args(p, ev);
-		return emit(p, rules_eval(p, nr, scope));
+		return emit(p, rules_eval(p, ev, nr, scope));
 	}
 	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -54,6 +67,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		return 0;
 	begin_event(p, nr, nr);
 	raw_args(p, regs);
+	int path_arg = open_path_arg(nr);
 	if (ev)
 		capture_syscall_args(p, ev);
 	else if (path_arg >= 0 && path_arg < ABI_MAX_SYSCALL_ARGS)
@@ -65,34 +79,38 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 
 static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs)
 {
-	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
-	if (p && p->state == PENDING_ARMED) {
-		p->state = PENDING_NONE;
-		if (p->event == nr) {
-			struct event_config *ev = bpf_map_lookup_elem(&events, &nr);
-			if (ev && (p->scope & ev->policies)) {
-				p->rec.retval = ret;
-				emit(p, rules_eval(p, nr, p->scope));
-			}
-			if (ret >= 0 && open_path_arg(nr) != -2)
-				file_open_event(p, ret);
-			return 0;
-		}
-	}
-	struct event_config *ev = bpf_map_lookup_elem(&events, &nr);
-	if (!ev || (ev->flags & ENTRY_FLAGS))
+	struct syscall_gate *gate = gate_of(nr);
+	if (!gate)
 		return 0;
-	__u64 scope = scope_eval(ev->policies);
+	__u64 file_open = gate->file_open_policies;
+	if (file_open || (gate->flags & ENTRY_FLAGS)) {
+		struct pending *p =
+			bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
+		if (!p || p->state != PENDING_ARMED || p->event != nr)
+			return 0;
+		p->state = PENDING_NONE;
+		if (p->scope & gate->policies) {
+			p->rec.retval = ret;
+			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->scope));
+		}
+		if (ret >= 0 && (p->scope & file_open))
+			file_open_event(p, ret);
+		return 0;
+	}
+	if (!gate->policies)
+		return 0;
+	__u64 scope = scope_eval(gate->policies);
 	if (!scope)
 		return 0;
-	p = scratch_event(SCRATCH_EVENT);
-	if (!p)
+	struct event_config *ev = bpf_map_lookup_elem(&events, &nr);
+	struct pending *p = scratch_event(SCRATCH_EVENT);
+	if (!ev || !p)
 		return 0;
 	begin_event(p, nr, nr);
 	raw_args(p, regs);
 	capture_syscall_args(p, ev);
 	p->rec.retval = ret;
-	return emit(p, rules_eval(p, nr, scope));
+	return emit(p, rules_eval(p, ev, nr, scope));
 }
 
 /* ---- generic hooks ---- */
@@ -106,7 +124,7 @@ int BPF_PROG(tr_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tr_sys_exit, struct pt_regs *regs, long ret)
 {
-	return syscall_exit(BPF_CORE_READ(regs, orig_ax), ret, regs);
+	return syscall_exit(regs->orig_ax, ret, regs);
 }
 
 /* ---- per-syscall tracepoints (the format of every syscalls/sys_{enter,exit}_X) ---- */
@@ -128,13 +146,13 @@ struct syscall_exit_ctx {
 SEC("tracepoint")
 int tr_tp_enter(struct syscall_enter_ctx *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	return syscall_enter(ctx->nr, regs);
+	/* The registers are fetched only once the event is selected (user_regs). */
+	return syscall_enter(ctx->nr, 0);
 }
 
 SEC("tracepoint")
 int tr_tp_exit(struct syscall_exit_ctx *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	return syscall_exit(ctx->nr, ctx->ret, regs);
+	return syscall_exit(ctx->nr, ctx->ret, 0);
 }
+

@@ -63,6 +63,7 @@ IMAGE_HASH(scope_comm, comm_key_t, struct eq_bits);
 IMAGE_HASH(scope_tree, __u32, struct eq_bits);
 IMAGE_HASH(scope_exe, struct scope_exe_key, struct eq_bits);
 IMAGE_ARRAY(scope_ranges, struct range_entry);
+IMAGE_ARRAY(syscall_gate, struct syscall_gate);
 IMAGE_HASH(events, __u32, struct event_config);
 IMAGE_HASH(rule_fields, struct field_key, struct field_config);
 IMAGE_HASH(rule_int, struct int_key, struct eq_bits);
@@ -301,7 +302,7 @@ int put_user_str(struct pending *p, __u32 index, __u64 user_ptr);
 int put_kernel_str(struct pending *p, __u32 index, __u64 kernel_ptr);
 int capture_syscall_args(struct pending *p, struct event_config *cfg);
 /* filter.bpf.c: the policies whose rule filters pass. */
-__u64 rules_eval(struct pending *p, __u32 event, __u64 policies);
+__u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 policies);
 /* output.bpf.c: send the record with these matched policies. */
 int emit(struct pending *p, __u64 matched);
 /* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */

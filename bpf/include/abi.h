@@ -23,6 +23,8 @@
 #define ABI_PATH_MAX 256
 #define ABI_MAX_EVENT_FIELDS 16
 #define ABI_MAX_SYSCALL_ARGS 6
+/* syscall_gate covers syscall numbers 0..ABI_SYSCALL_GATE_SIZE-1. */
+#define ABI_SYSCALL_GATE_SIZE 512
 
 /* Scope dimensions looked up in an equality map (index into scope_config arrays). */
 enum abi_scope_dim {
@@ -143,6 +145,15 @@ struct event_config {
 #define EVENT_FLAG_ENTRY (1U << 0)
 /* The syscall never returns (exit, exit_group): emit at entry, return value 0. */
 #define EVENT_FLAG_EMIT_AT_ENTRY (1U << 1)
+
+/* syscall_gate[nr]: the first thing a syscall hook reads, an array slot (no hashing), so a
+ * syscall no policy selects costs one load. */
+struct syscall_gate {
+	__u64 policies;           /* policies with a rule for the syscall's own event */
+	__u64 file_open_policies; /* policies with a security_file_open rule (open family) */
+	__u32 flags;              /* the syscall event's EVENT_FLAG_* */
+	__u32 pad;
+};
 
 struct field_key {
 	__u32 event;

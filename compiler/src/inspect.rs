@@ -585,7 +585,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                 "scope_uts" | "scope_comm" => Some(schema::abi::c_str(k)),
                 "scope_exe" => read::<abi::ScopeExeKey>(k)
                     .map(|e| format!("{}{}", mount_ns(e.mount_ns), schema::abi::c_str(&e.path))),
-                "events" => read::<u32>(k).map(event_name),
+                "events" | "syscall_gate" => read::<u32>(k).map(event_name),
                 "rule_fields" => read::<abi::FieldKey>(k)
                     .map(|f| format!("{} {}", event_name(f.event), field_name(f.event, f.field))),
                 "rule_int" => read::<abi::IntKey>(k).map(|i| {
@@ -627,6 +627,14 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                 "scope_config" => {
                     read::<abi::ScopeConfig>(v).map(|c| scope_config_text(&c, policies))
                 }
+                "syscall_gate" => read::<abi::SyscallGate>(v).map(|g| {
+                    format!(
+                        "policies {}  security_file_open {}  flags {:#x}",
+                        names(g.policies, policies),
+                        names(g.file_open_policies, policies),
+                        g.flags
+                    )
+                }),
                 "events" => read::<abi::EventConfig>(v).map(|c| {
                     let fields: Vec<String> = c.fields
                         [..usize::from(c.field_count).min(abi::MAX_EVENT_FIELDS)]

@@ -1,8 +1,10 @@
 //! Events as the user sees them: one JSON object per line with Tracee's field names, or a
 //! table row with Tracee's columns (time, uid, comm, pid, tid, ret, event, args).
 
+use std::borrow::Cow;
+
 use schema::catalog;
-use schema::record::{ArgValue, Record};
+use schema::record::{Arg, ArgValue, Record};
 use serde::Serialize;
 
 /// Names of the policies an event matched, from the image's policy table (bit = position).
@@ -21,10 +23,12 @@ struct JsonArg {
     value: serde_json::Value,
 }
 
-/// Tracee's event JSON (era 1 field names and order).
+/// Tracee's event JSON (era 1 field names and order), borrowing from the record: the
+/// consumer writes a million of these a second, so nothing here allocates per event
+/// except string and array arguments.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonEvent {
+struct JsonEvent<'a> {
     timestamp: i64,
     processor_id: u32,
     process_id: u32,
@@ -37,15 +41,111 @@ struct JsonEvent {
     user_id: u32,
     mount_namespace: u64,
     pid_namespace: u64,
-    process_name: String,
-    host_name: String,
-    event_id: String,
-    event_name: String,
-    matched_policies: Vec<String>,
+    process_name: Cow<'a, str>,
+    host_name: Cow<'a, str>,
+    event_id: Displayed<u32>,
+    event_name: EventName,
+    matched_policies: Matched<'a>,
     args_num: u8,
     return_value: i64,
-    syscall: String,
-    args: Vec<JsonArg>,
+    syscall: SyscallName,
+    args: Args<'a>,
+}
+
+/// A value serialized as the string of its Display (Tracee's eventId is a string).
+struct Displayed<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Displayed<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+struct EventName(u32);
+
+impl Serialize for EventName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match catalog::event_by_id(self.0) {
+            Some(e) => s.serialize_str(e.name),
+            None => s.collect_str(&self.0),
+        }
+    }
+}
+
+struct SyscallName(u32);
+
+impl Serialize for SyscallName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == u32::MAX {
+            return s.serialize_str("");
+        }
+        EventName(self.0).serialize(s)
+    }
+}
+
+struct Matched<'a> {
+    bits: u64,
+    policies: &'a [String],
+}
+
+impl Serialize for Matched<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for (i, name) in self.policies.iter().enumerate().take(64) {
+            if self.bits & (1u64 << i) != 0 {
+                seq.serialize_element(name)?;
+            }
+        }
+        seq.end()
+    }
+}
+
+struct Args<'a>(&'a Record);
+
+impl Serialize for Args<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        let event = catalog::event_by_id(self.0.header.event_id);
+        let mut seq = s.serialize_seq(Some(self.0.args.len()))?;
+        for arg in &self.0.args {
+            let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
+            struct One<'b>(Option<&'b catalog::ArgDef>, &'b Arg);
+            impl Serialize for One<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut st = s.serialize_struct("arg", 3)?;
+                    match self.0 {
+                        Some(d) => st.serialize_field("name", d.name)?,
+                        None => st.serialize_field("name", &format!("arg{}", self.1.index))?,
+                    }
+                    st.serialize_field("type", self.0.map_or("", |d| d.c_type))?;
+                    st.serialize_field("value", &Value(&self.1.value))?;
+                    st.end()
+                }
+            }
+            seq.serialize_element(&One(def, arg))?;
+        }
+        seq.end()
+    }
+}
+
+struct Value<'a>(&'a ArgValue);
+
+impl Serialize for Value<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        match self.0 {
+            ArgValue::Int(v) => s.serialize_i64(*v),
+            ArgValue::UInt(v) => s.serialize_u64(*v),
+            ArgValue::Str(v) => s.serialize_str(v),
+            ArgValue::Bytes(b) => {
+                s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            ArgValue::StrArray(items) => items.serialize(s),
+            ArgValue::SockAddr(b) => sockaddr(b).serialize(s),
+            ArgValue::Bool(b) => s.serialize_bool(*b),
+        }
+    }
 }
 
 fn sockaddr(bytes: &[u8]) -> serde_json::Value {
@@ -65,16 +165,7 @@ fn sockaddr(bytes: &[u8]) -> serde_json::Value {
 }
 
 fn arg_json(value: &ArgValue) -> serde_json::Value {
-    use base64::Engine as _;
-    match value {
-        ArgValue::Int(v) => (*v).into(),
-        ArgValue::UInt(v) => (*v).into(),
-        ArgValue::Str(s) => s.clone().into(),
-        ArgValue::Bytes(b) => base64::engine::general_purpose::STANDARD.encode(b).into(),
-        ArgValue::StrArray(items) => items.clone().into(),
-        ArgValue::SockAddr(b) => sockaddr(b),
-        ArgValue::Bool(b) => (*b).into(),
-    }
+    serde_json::to_value(Value(value)).unwrap_or(serde_json::Value::Null)
 }
 
 /// The record's arguments named and typed by the catalog.
@@ -98,8 +189,148 @@ fn event_name(id: u32) -> String {
     catalog::event_by_id(id).map_or_else(|| id.to_string(), |e| e.name.to_owned())
 }
 
-/// One JSON line. `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
-pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
+/// A fixed, zero-padded buffer's text up to its first NUL, borrowed when it is UTF-8.
+fn fixed_str(bytes: &[u8]) -> Cow<'_, str> {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
+}
+
+/// A JSON string: copied as-is when it needs no escaping (the usual case), else escaped
+/// by serde_json.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn arg_value(out: &mut Vec<u8>, value: &ArgValue) {
+    match value {
+        ArgValue::Int(v) => num(out, *v),
+        ArgValue::UInt(v) => num(out, *v),
+        ArgValue::Str(v) => json_str(out, v),
+        ArgValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        ArgValue::StrArray(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_str(out, item);
+            }
+            out.push(b']');
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, &Value(other));
+        }
+    }
+}
+
+/// Appends one JSON line (with its newline): the consumer's hot path, a million times a
+/// second, so keys are written as prepared bytes and numbers with itoa; the field names and
+/// order are those of `JsonEvent` (a test checks both give the same object).
+/// `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
+pub fn write_json(
+    out: &mut Vec<u8>,
+    record: &Record,
+    policies: &[String],
+    boot_to_epoch_ns: i64,
+) -> std::io::Result<()> {
+    let h = &record.header;
+    out.extend_from_slice(b"{\"timestamp\":");
+    num(
+        out,
+        (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
+    );
+    out.extend_from_slice(b",\"processorId\":");
+    num(out, h.cpu);
+    out.extend_from_slice(b",\"processId\":");
+    num(out, h.pid);
+    out.extend_from_slice(b",\"cgroupId\":");
+    num(out, h.cgroup_id);
+    out.extend_from_slice(b",\"threadId\":");
+    num(out, h.tid);
+    out.extend_from_slice(b",\"parentProcessId\":");
+    num(out, h.ppid);
+    out.extend_from_slice(b",\"hostProcessId\":");
+    num(out, h.host_pid);
+    out.extend_from_slice(b",\"hostThreadId\":");
+    num(out, h.host_tid);
+    out.extend_from_slice(b",\"hostParentProcessId\":");
+    num(out, h.host_ppid);
+    out.extend_from_slice(b",\"userId\":");
+    num(out, h.uid);
+    out.extend_from_slice(b",\"mountNamespace\":");
+    num(out, h.mntns);
+    out.extend_from_slice(b",\"pidNamespace\":");
+    num(out, h.pidns);
+    out.extend_from_slice(b",\"processName\":");
+    json_str(out, &fixed_str(&h.comm));
+    out.extend_from_slice(b",\"hostName\":");
+    json_str(out, &fixed_str(&h.uts));
+    out.extend_from_slice(b",\"eventId\":\"");
+    num(out, h.event_id);
+    out.extend_from_slice(b"\",\"eventName\":");
+    let event = catalog::event_by_id(h.event_id);
+    match event {
+        Some(e) => json_str(out, e.name),
+        None => json_str(out, &h.event_id.to_string()),
+    }
+    out.extend_from_slice(b",\"matchedPolicies\":[");
+    let mut first = true;
+    for (i, name) in policies.iter().enumerate().take(64) {
+        if h.matched_policies & (1u64 << i) != 0 {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            json_str(out, name);
+        }
+    }
+    out.extend_from_slice(b"],\"argsNum\":");
+    num(out, h.args_num);
+    out.extend_from_slice(b",\"returnValue\":");
+    num(out, h.retval);
+    out.extend_from_slice(b",\"syscall\":");
+    if h.syscall == u32::MAX {
+        out.extend_from_slice(b"\"\"");
+    } else if h.syscall == h.event_id && event.is_some() {
+        json_str(out, event.map_or("", |e| e.name));
+    } else {
+        json_str(out, &event_name(h.syscall));
+    }
+    out.extend_from_slice(b",\"args\":[");
+    for (i, arg) in record.args.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
+        out.extend_from_slice(b"{\"name\":");
+        match def {
+            Some(d) => json_str(out, d.name),
+            None => json_str(out, &format!("arg{}", arg.index)),
+        }
+        out.extend_from_slice(b",\"type\":");
+        json_str(out, def.map_or("", |d| d.c_type));
+        out.extend_from_slice(b",\"value\":");
+        arg_value(out, &arg.value);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}\n");
+    Ok(())
+}
+
+/// The same line through serde (the reference `write_json` is tested against).
+pub fn json_reference(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
     let h = &record.header;
     let event = JsonEvent {
         timestamp: (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
@@ -114,21 +345,28 @@ pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> Stri
         user_id: h.uid,
         mount_namespace: h.mntns,
         pid_namespace: h.pidns,
-        process_name: schema::abi::c_str(&h.comm),
-        host_name: schema::abi::c_str(&h.uts),
-        event_id: h.event_id.to_string(),
-        event_name: event_name(h.event_id),
-        matched_policies: matched_names(h.matched_policies, policies),
+        process_name: fixed_str(&h.comm),
+        host_name: fixed_str(&h.uts),
+        event_id: Displayed(h.event_id),
+        event_name: EventName(h.event_id),
+        matched_policies: Matched {
+            bits: h.matched_policies,
+            policies,
+        },
         args_num: h.args_num,
         return_value: h.retval,
-        syscall: if h.syscall == u32::MAX {
-            String::new()
-        } else {
-            event_name(h.syscall)
-        },
-        args: named_args(record),
+        syscall: SyscallName(h.syscall),
+        args: Args(record),
     };
     serde_json::to_string(&event).unwrap_or_default()
+}
+
+/// One JSON line (no newline).
+pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
+    let mut out = Vec::with_capacity(512);
+    let _ = write_json(&mut out, record, policies, boot_to_epoch_ns);
+    out.pop();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 pub const TABLE_HEADER: &str = "TIME             UID    COMM             PID     TID     RET              EVENT                ARGS";

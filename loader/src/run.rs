@@ -15,6 +15,9 @@ use crate::{LoadError, TraceeSkel, libbpf, print};
 /// How often the ring buffer is drained when no wakeup came: the longest an event waits.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Formatted output is handed to the writer in chunks of about this size.
+const BATCH_BYTES: usize = 1 << 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     Table,
@@ -61,6 +64,9 @@ pub fn boot_to_epoch_ns() -> i64 {
 
 struct State<'w> {
     out: &'w mut dyn Write,
+    /// Lines are formatted here and written out in large chunks: one write per event
+    /// through the output's dynamic dispatch would cost more than the formatting.
+    batch: Vec<u8>,
     summary: Summary,
     error: Option<io::Error>,
     done: bool,
@@ -81,6 +87,7 @@ pub fn run(
     let deadline = options.duration.map(|d| Instant::now() + d);
     let state = RefCell::new(State {
         out,
+        batch: Vec::with_capacity(BATCH_BYTES + 4096),
         summary: Summary::default(),
         error: None,
         done: false,
@@ -104,25 +111,39 @@ pub fn run(
                 }
             };
             let h = &mut record.header;
-            if let Some(bits) = undecidable.get(&h.event_id) {
+            let bits = if undecidable.is_empty() {
+                None
+            } else {
+                undecidable.get(&h.event_id)
+            };
+            if let Some(bits) = bits {
                 h.matched_policies &= !bits;
                 if h.matched_policies == 0 {
                     s.summary.filtered += 1;
                     return 0;
                 }
             }
-            let line = match options.output {
-                Output::Json => print::json(&record, &policies, offset),
-                Output::Table => print::table(&record, offset),
-            };
-            if let Err(e) = writeln!(s.out, "{line}") {
-                s.done = true;
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    s.summary.output_closed = true;
-                } else {
-                    s.error = Some(e);
+            let State { out, batch, .. } = &mut *s;
+            match options.output {
+                Output::Json => {
+                    let _ = print::write_json(batch, &record, &policies, offset);
                 }
-                return -1;
+                Output::Table => {
+                    let _ = writeln!(batch, "{}", print::table(&record, offset));
+                }
+            }
+            if batch.len() >= BATCH_BYTES {
+                let written = out.write_all(batch);
+                batch.clear();
+                if let Err(e) = written {
+                    s.done = true;
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        s.summary.output_closed = true;
+                    } else {
+                        s.error = Some(e);
+                    }
+                    return -1;
+                }
             }
             s.summary.printed += 1;
             if options
@@ -149,7 +170,14 @@ pub fn run(
         let _ = ring.poll(DRAIN_INTERVAL);
         let _ = ring.consume();
         let mut s = state.borrow_mut();
-        let flushed = if s.done { Ok(()) } else { s.out.flush() };
+        let flushed = if s.done {
+            Ok(())
+        } else {
+            let State { out, batch, .. } = &mut *s;
+            let written = out.write_all(batch).and_then(|()| out.flush());
+            batch.clear();
+            written
+        };
         if let Err(e) = flushed {
             s.done = true;
             if e.kind() == io::ErrorKind::BrokenPipe {
@@ -164,8 +192,17 @@ pub fn run(
     }
     drop(ring);
     let mut s = state.into_inner();
-    if !s.summary.output_closed {
-        let _ = s.out.flush();
+    let last = if s.summary.output_closed || s.error.is_some() {
+        Ok(())
+    } else {
+        s.out.write_all(&s.batch).and_then(|()| s.out.flush())
+    };
+    if let Err(e) = last {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            s.summary.output_closed = true;
+        } else {
+            s.error = Some(e);
+        }
     }
     match s.error.take() {
         Some(e) => Err(LoadError::Kernel(format!("writing events: {e}"))),

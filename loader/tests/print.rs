@@ -98,3 +98,78 @@ fn table_rows_have_tracee_columns() {
     );
     assert!(loader::print::TABLE_HEADER.starts_with("TIME"));
 }
+
+/// The hand-written JSON writer (the consumer's hot path) produces the same object as the
+/// serde reference, for every kind of argument and for strings that need escaping.
+#[test]
+fn fast_json_writer_matches_the_serde_reference() {
+    let policies = vec!["p0".to_owned(), "quote\"d".to_owned(), "p2".to_owned()];
+    let mut variants = Vec::new();
+    variants.push(record());
+    let mut r = record();
+    r.header.comm = schema::abi::fixed("tab\tné\"\\".as_bytes());
+    r.header.uts = schema::abi::fixed(b"\x01host");
+    r.header.syscall = u32::MAX;
+    r.header.event_id = 713;
+    r.header.matched_policies = 0b11;
+    r.args = vec![
+        Arg {
+            index: 0,
+            value: ArgValue::Str("a\"b\\c\nd ünï".into()),
+        },
+        Arg {
+            index: 10,
+            value: ArgValue::StrArray(vec!["ls".into(), "-l\"".into()]),
+        },
+        Arg {
+            index: 3,
+            value: ArgValue::UInt(u64::MAX),
+        },
+    ];
+    variants.push(r);
+    let mut r = record();
+    r.header.event_id = 99_999;
+    r.header.syscall = 3;
+    r.header.retval = i64::MIN;
+    r.args = vec![
+        Arg {
+            index: 7,
+            value: ArgValue::Bytes(vec![0x7f, b'E', b'L', b'F']),
+        },
+        Arg {
+            index: 1,
+            value: ArgValue::SockAddr(vec![2, 0, 0x1f, 0x90, 127, 0, 0, 1]),
+        },
+        Arg {
+            index: 2,
+            value: ArgValue::Bool(true),
+        },
+        Arg {
+            index: 4,
+            value: ArgValue::Int(i64::MIN),
+        },
+    ];
+    variants.push(r);
+    for r in &variants {
+        let fast = loader::print::json(r, &policies, 42);
+        let reference = loader::print::json_reference(r, &policies, 42);
+        let a: Value = match serde_json::from_str(&fast) {
+            Ok(v) => v,
+            Err(e) => panic!("fast writer gave invalid JSON ({e}): {fast}"),
+        };
+        let b: Value = match serde_json::from_str(&reference) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(a, b);
+        // Same key order as Tracee's (and the reference's).
+        let keys = |v: &Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(fast.find("\"timestamp\""), Some(1));
+        assert!(fast.ends_with("]}"), "{fast}");
+        assert_eq!(keys(&a).len(), 21);
+    }
+}

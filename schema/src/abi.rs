@@ -19,6 +19,8 @@ pub const UTS_LEN: usize = 65;
 pub const PATH_MAX: usize = 256;
 pub const MAX_EVENT_FIELDS: usize = 16;
 pub const MAX_SYSCALL_ARGS: usize = 6;
+/// `syscall_gate` covers syscall numbers below this.
+pub const SYSCALL_GATE_SIZE: u32 = 512;
 
 /// `event_config.flags`: an argument lives in user memory, so it is read at syscall entry.
 pub const EVENT_FLAG_ENTRY: u8 = 1 << 0;
@@ -197,6 +199,16 @@ abi_struct!(
     }
 );
 
+abi_struct!(
+    /// `syscall_gate[nr]`: the policies a syscall hook serves, read before any hashing.
+    SyscallGate / "syscall_gate" {
+        policies: u64,
+        file_open_policies: u64,
+        flags: u32,
+        pad: u32,
+    }
+);
+
 abi_struct!(FieldKey / "field_key" { event: u32, field: u16, pad: u16 });
 
 abi_struct!(
@@ -274,6 +286,7 @@ pub const LAYOUTS: &[Layout] = &[
     ScopeConfig::LAYOUT,
     ScopeExeKey::LAYOUT,
     EventConfig::LAYOUT,
+    SyscallGate::LAYOUT,
     FieldKey::LAYOUT,
     FieldConfig::LAYOUT,
     IntKey::LAYOUT,
@@ -287,6 +300,7 @@ pub const LAYOUTS: &[Layout] = &[
 /// Constants the BPF programs and Rust both use, by their C names (checked by the drift test).
 pub const CONSTANTS: &[(&str, u64)] = &[
     ("ABI_MAX_SYSCALL_ARGS", MAX_SYSCALL_ARGS as u64),
+    ("ABI_SYSCALL_GATE_SIZE", SYSCALL_GATE_SIZE as u64),
     ("EVENT_FLAG_ENTRY", EVENT_FLAG_ENTRY as u64),
     ("EVENT_FLAG_EMIT_AT_ENTRY", EVENT_FLAG_EMIT_AT_ENTRY as u64),
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),

@@ -378,11 +378,46 @@ fn assemble_rules(
         flags: BPF_F_NO_PREALLOC,
         entries,
     };
+    let mut gates: BTreeMap<u32, abi::SyscallGate> = BTreeMap::new();
+    for (id, (config, name)) in &events {
+        let mut plan = *config;
+        capture_plan(name, &mut plan);
+        match schema::catalog::event(name).map(|e| e.kind) {
+            Some(EventKind::Syscall) if *id < abi::SYSCALL_GATE_SIZE => {
+                let gate = gates.entry(*id).or_insert_with(bytemuck::Zeroable::zeroed);
+                gate.policies |= config.policies;
+                gate.flags |= u32::from(plan.flags);
+            }
+            Some(EventKind::Lsm) if *name == "security_file_open" => {
+                for open in OPEN_FAMILY {
+                    if let Some(nr) = schema::catalog::event(open).map(|e| e.id) {
+                        let gate = gates.entry(nr).or_insert_with(bytemuck::Zeroable::zeroed);
+                        gate.file_open_policies |= config.policies;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let gate_entries = gates
+        .iter()
+        .map(|(nr, gate)| (nr.to_le_bytes().to_vec(), bytes_of(gate).to_vec()))
+        .collect();
+    let gate_map = MapContents {
+        name: "syscall_gate",
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: std::mem::size_of::<abi::SyscallGate>() as u32,
+        max_entries: abi::SYSCALL_GATE_SIZE,
+        flags: 0,
+        entries: gate_entries,
+    };
     let mut events_map = hash_map::<u32>("events", event_entries, 0);
     events_map.value_size = std::mem::size_of::<abi::EventConfig>() as u32;
     let mut fields_map = hash_map::<abi::FieldKey>("rule_fields", field_entries, 0);
     fields_map.value_size = std::mem::size_of::<abi::FieldConfig>() as u32;
     let maps = vec![
+        gate_map,
         events_map,
         fields_map,
         hash_map::<abi::IntKey>("rule_int", int_entries, 0),
