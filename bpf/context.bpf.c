@@ -8,7 +8,7 @@ __noinline int begin_event(struct pending *p, __u32 event, __u32 syscall)
 {
 	if (!p)
 		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct event_record *r = &p->rec;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 

@@ -50,6 +50,12 @@ static __always_inline int int_value(struct pending *p, __u16 field, __u64 *v)
 	return 0;
 }
 
+/* A global function, so the search is verified once. */
+__noinline __u64 rule_range(__u32 first, __u32 count, __u64 value)
+{
+	return range_bits(&rule_ranges, first, count, value);
+}
+
 __noinline __u64 int_field(struct pending *p, __u32 event, __u16 field, struct field_config *fc)
 {
 	if (!p || !fc)
@@ -61,7 +67,7 @@ __noinline __u64 int_field(struct pending *p, __u32 event, __u16 field, struct f
 	__u64 range = 0;
 	if (fc->ranged) {
 		__u64 biased = fc->kinds & FIELD_KIND_SIGNED ? v ^ (1ULL << 63) : v;
-		range = range_bits(&rule_ranges, fc->range_first, fc->range_count, biased);
+		range = rule_range(fc->range_first, fc->range_count, biased);
 	}
 	return dimension(bpf_map_lookup_elem(&rule_int, &key), fc->enabled, fc->match_missing,
 			 fc->ranged, range);
@@ -69,15 +75,16 @@ __noinline __u64 int_field(struct pending *p, __u32 event, __u16 field, struct f
 
 struct reverse {
 	struct key_scratch *k;
-	__u32 n;
 };
 
+/* The length lives in map memory (k->walk.off): the verifier does not track it, so the
+ * callback is verified once instead of once per possible length. */
 static long reverse_step(__u64 i, struct reverse *rv)
 {
 	struct key_scratch *k = rv->k;
 	if (!k || i >= ABI_LPM_STR_MAX)
 		return 1;
-	k->rev.str[i & 255] = k->path[(rv->n - 1 - i) & 255];
+	k->rev.str[i & 255] = k->path[(k->walk.off - 1 - i) & 255];
 	return 0;
 }
 
@@ -178,7 +185,8 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 		barrier_var(tail);
 		if (n > 0 && n <= ABI_LPM_STR_MAX && tail <= sizeof(struct pending) - ABI_LPM_STR_MAX)
 			bpf_probe_read_kernel(k->path, n, (char *)p + tail);
-		struct reverse rv = { .k = k, .n = n };
+		k->walk.off = n;
+		struct reverse rv = { .k = k };
 		bpf_loop(n, reverse_step, &rv, 0);
 		b = bpf_map_lookup_elem(&rule_suffix, r);
 		if (b) {

@@ -9,6 +9,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* One global function per table, so the search is verified once, not per dimension. */
+__noinline __u64 scope_range(__u32 first, __u32 count, __u64 value)
+{
+	return range_bits(&scope_ranges, first, count, value);
+}
+
 static __always_inline __u64 eq_dim(struct scope_config *sc, int dim, void *map, void *key,
 				    __u64 value)
 {
@@ -17,7 +23,7 @@ static __always_inline __u64 eq_dim(struct scope_config *sc, int dim, void *map,
 		return ~0ULL;
 	__u64 range = 0;
 	if (sc->ranged[dim])
-		range = range_bits(&scope_ranges, sc->range_first[dim], sc->range_count[dim], value);
+		range = scope_range(sc->range_first[dim], sc->range_count[dim], value);
 	return dimension(bpf_map_lookup_elem(map, key), enabled, sc->eq_match_missing[dim],
 			 sc->ranged[dim], range);
 }
@@ -58,7 +64,7 @@ __noinline __u64 scope_eval(__u64 candidates)
 		bpf_get_current_comm(comm, sizeof(comm));
 		result &= eq_dim(sc, SCOPE_COMM, &scope_comm, comm, 0) | adopted;
 	}
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	if (sc->eq_enabled[SCOPE_MNTNS]) {
 		__u64 ns = task->nsproxy->mnt_ns->ns.inum;
 		result &= eq_dim(sc, SCOPE_MNTNS, &scope_mntns, &ns, ns) | adopted;

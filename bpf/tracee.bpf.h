@@ -167,6 +167,7 @@ TRACEE_MAP struct {
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory only when `follow` is used */
 	__type(key, __u32);
 	__type(value, __u64);
 } followed SEC(".maps");
@@ -218,6 +219,19 @@ static __always_inline void count_stat(__u32 stat)
 	__u64 *c = bpf_map_lookup_elem(&stats, &stat);
 	if (c)
 		*c += 1;
+}
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * The current task as an untrusted BTF pointer: its fields are still plain loads (cheap to
+ * run, unlike a probe read each), but the verifier does not check every loaded pointer
+ * for trust, which it does by looking a type up by name in the kernel's BTF, a linear
+ * scan per load that made loading the programs several times slower.
+ */
+static __always_inline struct task_struct *current_task(void)
+{
+	return bpf_rdonly_cast(bpf_get_current_task_btf(), bpf_core_type_id_kernel(struct task_struct));
 }
 
 /* The task's number in its own (innermost) pid namespace. */
