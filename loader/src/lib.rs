@@ -67,12 +67,25 @@ pub enum LoadError {
         "--ring-buffer-mb: the ring buffer must be a power of two of at least 1 MiB, got {0} bytes"
     )]
     RingSize(u64),
-    #[error("{step}: {source}")]
+    #[error("{step}: {source}{}", hint(source))]
     Libbpf {
         step: String,
         #[source]
         source: libbpf_rs::Error,
     },
+}
+
+/// What to do about the kernel refusals users meet.
+fn hint(source: &libbpf_rs::Error) -> &'static str {
+    match source.kind() {
+        libbpf_rs::ErrorKind::PermissionDenied => {
+            " (run as root: loading BPF programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)"
+        }
+        libbpf_rs::ErrorKind::NotFound => {
+            " (the kernel lacks this hook or type: tracee-load needs Linux 5.15+ with BTF, tp_btf and task storage)"
+        }
+        _ => "",
+    }
 }
 
 fn libbpf(step: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> LoadError {

@@ -1,0 +1,14 @@
+# Sourced by scripts/test and scripts/demo: installs the system packages the build needs when
+# they are missing. clang builds the BPF objects, libbpf-sys builds libbpf against libelf and
+# zlib (found with pkg-config), <asm/types.h> comes from linux-libc-dev, and the layout test
+# compiles bpf/include/abi.h with gcc. The end-to-end tests also use python3, setpriv and
+# unshare (util-linux) and hostname, all in a base Debian.
+packages=(clang libelf-dev zlib1g-dev pkg-config make gcc linux-libc-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
