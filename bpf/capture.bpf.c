@@ -8,24 +8,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-__noinline int put_int(struct pending *p, __u32 index, __u32 kind, __u64 value)
-{
-	if (!p || index >= MAX_ARGS)
-		return 0;
-	__u32 off = p->used;
-	__u32 size = kind == ARG_KIND_BOOL ? 1 : 8;
-	if (off > ARGS_BUF - sizeof(struct arg_header) - 8)
-		return 0;
-	header(p, off, index, kind, size);
-	if (size == 1)
-		p->args[off + sizeof(struct arg_header)] = value != 0;
-	else
-		__builtin_memcpy(&p->args[off + sizeof(struct arg_header)], &value, 8);
-	p->ints[index] = value;
-	counted(p, index, off + sizeof(struct arg_header) + size);
-	return 0;
-}
-
 __noinline int put_user_str(struct pending *p, __u32 index, __u64 user_ptr)
 {
 	if (!p || index >= MAX_ARGS)

@@ -6,6 +6,7 @@
  * policy and scope already matched pay for the walk.
  */
 #include "tracee.bpf.h"
+#include "context.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

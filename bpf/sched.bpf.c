@@ -2,6 +2,7 @@
 /* Process lifecycle: sched_process_fork/exec/exit from the sched BTF tracepoints, and the
  * `tree`/`follow` bookkeeping that rides on fork and exit. */
 #include "tracee.bpf.h"
+#include "context.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

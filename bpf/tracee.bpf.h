@@ -163,6 +163,22 @@ TRACEE_MAP struct {
 	__type(value, struct key_scratch);
 } scratch_keys SEC(".maps");
 
+/* Per CPU, per scope dimension: the last value looked up and its bits (scope.bpf.c). */
+struct dim_memo {
+	__u64 key;
+	__u64 eq;
+	__u64 ne;
+	__u32 found;
+	__u32 valid;
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCOPE_EQ_DIMS);
+	__type(key, __u32);
+	__type(value, struct dim_memo);
+} scope_memo SEC(".maps");
+
 /* Processes that `follow` policies adopted: host pid -> policy bits. */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -301,6 +317,24 @@ static __always_inline int append_str(struct pending *p, __u32 index, const void
 	return 0;
 }
 
+static __always_inline int put_int(struct pending *p, __u32 index, __u32 kind, __u64 value)
+{
+	if (!p || index >= MAX_ARGS)
+		return 0;
+	__u32 off = p->used;
+	__u32 size = kind == ARG_KIND_BOOL ? 1 : 8;
+	if (off > ARGS_BUF - sizeof(struct arg_header) - 8)
+		return 0;
+	header(p, off, index, kind, size);
+	if (size == 1)
+		p->args[off + sizeof(struct arg_header)] = value != 0;
+	else
+		__builtin_memcpy(&p->args[off + sizeof(struct arg_header)], &value, 8);
+	p->ints[index] = value;
+	counted(p, index, off + sizeof(struct arg_header) + size);
+	return 0;
+}
+
 /* ---- global functions, one concern per file ---- */
 
 /* scope.bpf.c: the candidate policies whose scope admits the current task. */
@@ -308,10 +342,7 @@ __u64 scope_eval(__u64 candidates);
 /* scope.bpf.c: tree/follow bookkeeping for a new process (current is the parent). */
 int lineage_fork(__u32 child_pid);
 int lineage_exit(__u32 pid);
-/* context.bpf.c: reset `p` for `event` and fill the record header from the current task. */
-int begin_event(struct pending *p, __u32 event, __u32 syscall);
 /* capture.bpf.c: append arguments. */
-int put_int(struct pending *p, __u32 index, __u32 kind, __u64 value);
 int put_user_str(struct pending *p, __u32 index, __u64 user_ptr);
 int put_kernel_str(struct pending *p, __u32 index, __u64 kernel_ptr);
 int capture_syscall_args(struct pending *p, struct event_config *cfg);

@@ -7,7 +7,6 @@ use std::process::Command;
 /// Compiled and linked in this order; maps.bpf.c holds the one definition of every map.
 const SOURCES: &[&str] = &[
     "maps.bpf.c",
-    "context.bpf.c",
     "scope.bpf.c",
     "capture.bpf.c",
     "filter.bpf.c",
@@ -21,6 +20,7 @@ const HEADERS: &[&str] = &[
     "include/vmlinux.h",
     "tracee.bpf.h",
     "range.bpf.h",
+    "context.bpf.h",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

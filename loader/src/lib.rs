@@ -27,6 +27,7 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "pending_store",
     "scratch_events",
     "scratch_keys",
+    "scope_memo",
     "followed",
     "rb",
     "stats",

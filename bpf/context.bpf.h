@@ -1,10 +1,15 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The record header: who did it, where, when. Read only for events that passed the scope. */
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The record header: who did it, where, when. Read only for events that passed the scope.
+ * Inline, not a global function: on CPUs with return-thunk mitigations (SRSO "Safe RET")
+ * every call and return in the hot path costs tens of ns.
+ */
+#ifndef TRACEE_CONTEXT_BPF_H
+#define TRACEE_CONTEXT_BPF_H
+
 #include "tracee.bpf.h"
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-__noinline int begin_event(struct pending *p, __u32 event, __u32 syscall)
+static __always_inline int begin_event(struct pending *p, __u32 event, __u32 syscall)
 {
 	if (!p)
 		return 0;
@@ -55,3 +60,5 @@ __noinline int begin_event(struct pending *p, __u32 event, __u32 syscall)
 	bpf_probe_read_kernel_str(r->uts, sizeof(r->uts), ns->uts_ns->name.nodename);
 	return 0;
 }
+
+#endif /* TRACEE_CONTEXT_BPF_H */
