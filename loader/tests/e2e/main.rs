@@ -443,6 +443,14 @@ fn argument_filters_retval_and_matched_policies() {
                     "    - event: kill\n      filters:\n        - args.sig=0\n        - args.pid>1\n",
                 ),
             ),
+            (
+                "6.yaml",
+                &policy(
+                    "contains",
+                    &["global"],
+                    "    - event: openat\n      filters:\n        - args.pathname=*e2emid*\n",
+                ),
+            ),
         ],
     );
     let multi = s.file("both.e2emulti");
@@ -453,8 +461,9 @@ fn argument_filters_retval_and_matched_policies() {
     let suffix_only = outside_dir.path().join("only.e2emulti");
     let _ = std::fs::write(&suffix_only, "x");
     let missing = s.path().join("missing.txt");
+    let middle = s.file("a-e2emid-b.txt");
     let t = Tracer::start(&image, &[]);
-    for path in [&multi, &suffix_only, &exact, &missing] {
+    for path in [&multi, &suffix_only, &exact, &missing, &middle] {
         run("cat", &[&path.to_string_lossy()]);
     }
     let killer = run_pid(
@@ -475,6 +484,7 @@ fn argument_filters_retval_and_matched_policies() {
     assert_eq!(policies(&suffix_only), vec!["suffix"]);
     assert_eq!(policies(&exact), vec!["prefix", "exact"]);
     assert_eq!(policies(&missing), vec!["prefix", "failed"]);
+    assert_eq!(policies(&middle), vec!["prefix", "contains"]);
     let missing_ev = run.with_arg("openat", "pathname", &missing.to_string_lossy());
     assert_eq!(missing_ev[0]["returnValue"], -2);
     let kills: Vec<_> = run
