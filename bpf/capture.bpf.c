@@ -8,31 +8,31 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-__noinline int put_user_str(struct pending *p, __u32 index, __u64 user_ptr)
+/* A NUL-terminated string read with `read` (the user or the kernel variant). */
+static __always_inline int put_read_str(struct pending *p, __u32 index, __u64 ptr, int user)
 {
 	if (!p || index >= MAX_ARGS)
 		return 0;
 	__u32 off = p->used;
 	if (off > ARGS_BUF - sizeof(struct arg_header))
 		return 0;
-	long n = bpf_probe_read_user_str(&p->args[off + sizeof(struct arg_header)], STR_CAP + 1,
-					 (const void *)user_ptr);
-	p->ints[index] = user_ptr;
+	void *dst = &p->args[off + sizeof(struct arg_header)];
+	long n = user ? bpf_probe_read_user_str(dst, STR_CAP + 1, (const void *)ptr)
+		      : bpf_probe_read_kernel_str(dst, STR_CAP + 1, (const void *)ptr);
+	if (user)
+		p->ints[index] = ptr;
 	finish_str(p, index, off, n);
 	return 0;
 }
 
+__noinline int put_user_str(struct pending *p, __u32 index, __u64 user_ptr)
+{
+	return put_read_str(p, index, user_ptr, 1);
+}
+
 __noinline int put_kernel_str(struct pending *p, __u32 index, __u64 kernel_ptr)
 {
-	if (!p || index >= MAX_ARGS)
-		return 0;
-	__u32 off = p->used;
-	if (off > ARGS_BUF - sizeof(struct arg_header))
-		return 0;
-	long n = bpf_probe_read_kernel_str(&p->args[off + sizeof(struct arg_header)],
-					   STR_CAP + 1, (const void *)kernel_ptr);
-	finish_str(p, index, off, n);
-	return 0;
+	return put_read_str(p, index, kernel_ptr, 0);
 }
 
 struct str_array_walk {
@@ -51,14 +51,7 @@ static long str_array_step(__u64 i, struct str_array_walk *w)
 	if (bpf_probe_read_user(&elem, sizeof(elem), (const void *)(w->user_ptr + i * 8)) || !elem)
 		return 1;
 	long n = bpf_probe_read_user_str(&p->args[cursor + 2], ARGV_CAP + 1, elem);
-	__u16 len = n > 0 ? n - 1 : 0;
-	if (len > ARGV_CAP)
-		len = ARGV_CAP;
-	if (cursor + 2 + len > ARGS_BUF)
-		return 1;
-	__builtin_memcpy(&p->args[cursor], &len, 2);
-	w->cursor = cursor + 2 + len;
-	return 0;
+	return array_element(p, &w->cursor, n);
 }
 
 /* argv/envp: { __u16 len; bytes } per element, at most ARGV_MAX elements. */

@@ -23,6 +23,23 @@ static __always_inline void put_task(struct pending *p, __u32 index, struct task
 	put_int(p, index + 4, ARG_KIND_UINT, BPF_CORE_READ(t, start_time));
 }
 
+/* The common start of a sched event: is it selected, does the scope admit the task. Fills
+ * the record header; NULL when the event goes no further. */
+static __always_inline struct pending *start_event(__u32 id, struct event_config **ev,
+						   __u64 *scope)
+{
+	*ev = bpf_map_lookup_elem(&events, &id);
+	if (!*ev)
+		return 0;
+	*scope = scope_eval((*ev)->policies);
+	if (!*scope)
+		return 0;
+	struct pending *p = scratch_event(SCRATCH_EVENT);
+	if (p)
+		begin_event(p, id, NO_SYSCALL);
+	return p;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -32,16 +49,11 @@ int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *chil
 		lineage_fork(child_pid);
 
 	__u32 id = EVENT_SCHED_PROCESS_FORK;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
-		return 0;
-	__u64 scope = scope_eval(ev->policies);
-	if (!scope)
-		return 0;
-	struct pending *p = scratch_event(SCRATCH_EVENT);
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope);
 	if (!p)
 		return 0;
-	begin_event(p, id, NO_SYSCALL);
 	put_task(p, 0, parent);
 	put_task(p, 5, child);
 	put_task(p, 10, BPF_CORE_READ(child, group_leader, real_parent));
@@ -66,14 +78,7 @@ static long argv_step(__u64 i, struct argv_walk *w)
 	if (n <= 0)
 		return 1;
 	w->start += n;
-	__u16 len = n - 1;
-	if (len > ARGV_CAP)
-		len = ARGV_CAP;
-	if (cursor + 2 + len > ARGS_BUF)
-		return 1;
-	__builtin_memcpy(&p->args[cursor], &len, 2);
-	w->cursor = cursor + 2 + len;
-	return 0;
+	return array_element(p, &w->cursor, n);
 }
 
 /* argv of the new program: argc NUL-terminated strings from mm->arg_start on. */
@@ -109,16 +114,11 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 id = EVENT_SCHED_PROCESS_EXEC;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
-		return 0;
-	__u64 scope = scope_eval(ev->policies);
-	if (!scope)
-		return 0;
-	struct pending *p = scratch_event(SCRATCH_EVENT);
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope);
 	if (!p)
 		return 0;
-	begin_event(p, id, NO_SYSCALL);
 	struct file *file = BPF_CORE_READ(bprm, file);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	put_kernel_str(p, 0, (__u64)BPF_CORE_READ(bprm, filename));
@@ -139,16 +139,11 @@ int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
 	if (group_dead)
 		lineage_exit(bpf_get_current_pid_tgid() >> 32);
 	__u32 id = EVENT_SCHED_PROCESS_EXIT;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
-		return 0;
-	__u64 scope = scope_eval(ev->policies);
-	if (!scope)
-		return 0;
-	struct pending *p = scratch_event(SCRATCH_EVENT);
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope);
 	if (!p)
 		return 0;
-	begin_event(p, id, NO_SYSCALL);
 	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, exit_code));
 	put_int(p, 1, ARG_KIND_BOOL, group_dead);
 	return emit(p, rules_eval(p, ev, id, scope));

@@ -335,6 +335,22 @@ static __always_inline int put_int(struct pending *p, __u32 index, __u32 kind, _
 	return 0;
 }
 
+/* One element of a string array, just read after a u16 length slot at *cursor (n counts
+ * the NUL, as the read helpers return it): writes the length, advances the cursor.
+ * Returns 1 (stop) when the array is full. */
+static __always_inline long array_element(struct pending *p, __u32 *cursor, long n)
+{
+	__u32 at = *cursor;
+	__u16 len = n > 0 ? n - 1 : 0;
+	if (len > ARGV_CAP)
+		len = ARGV_CAP;
+	if (at > ARGS_BUF - 2 || at + 2 + len > ARGS_BUF)
+		return 1;
+	__builtin_memcpy(&p->args[at], &len, 2);
+	*cursor = at + 2 + len;
+	return 0;
+}
+
 /* ---- global functions, one concern per file ---- */
 
 /* scope.bpf.c: the candidate policies whose scope admits the current task. */

@@ -72,6 +72,19 @@ struct State<'w> {
     done: bool,
 }
 
+impl State<'_> {
+    /// The output refused a write: a closed pipe ends the run cleanly, anything else is an
+    /// error to report.
+    fn write_failed(&mut self, e: io::Error) {
+        self.done = true;
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            self.summary.output_closed = true;
+        } else {
+            self.error = Some(e);
+        }
+    }
+}
+
 /// Prints events until `stop` is set, the duration passes, `max_events` are printed or the
 /// output closes. Write errors other than a closed output are returned.
 pub fn run(
@@ -136,12 +149,7 @@ pub fn run(
                 let written = out.write_all(batch);
                 batch.clear();
                 if let Err(e) = written {
-                    s.done = true;
-                    if e.kind() == io::ErrorKind::BrokenPipe {
-                        s.summary.output_closed = true;
-                    } else {
-                        s.error = Some(e);
-                    }
+                    s.write_failed(e);
                     return -1;
                 }
             }
@@ -179,12 +187,7 @@ pub fn run(
             written
         };
         if let Err(e) = flushed {
-            s.done = true;
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                s.summary.output_closed = true;
-            } else {
-                s.error = Some(e);
-            }
+            s.write_failed(e);
         }
         if s.done {
             break;
@@ -198,11 +201,7 @@ pub fn run(
         s.out.write_all(&s.batch).and_then(|()| s.out.flush())
     };
     if let Err(e) = last {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            s.summary.output_closed = true;
-        } else {
-            s.error = Some(e);
-        }
+        s.write_failed(e);
     }
     match s.error.take() {
         Some(e) => Err(LoadError::Kernel(format!("writing events: {e}"))),

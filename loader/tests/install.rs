@@ -4,22 +4,11 @@
 use std::mem::MaybeUninit;
 use std::path::Path;
 
-fn can_bpf() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true: the BPF tests must run, as root");
-    }
-    eprintln!("\n*** SKIPPED: not root, cannot load BPF programs (run as root, as CI does) ***\n");
-    false
-}
+#[path = "e2e/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use harness::can_bpf;
 
 fn bundled_image() -> schema::image::Image {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/policies");
