@@ -650,3 +650,65 @@ fn lifecycle_and_outputs() {
     assert!(status.success(), "{status}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("output closed")), "{rest:?}");
 }
+
+/// A rule with a filter only userspace can decide (container metadata): this loader has no
+/// container runtime metadata yet, so the policy never matches, says so at start, and the
+/// events only it matched are counted in the summary, not printed.
+#[test]
+fn userspace_filters_are_not_matched_without_metadata() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "a.yaml",
+                &policy(
+                    "needs-metadata",
+                    &["global"],
+                    &format!(
+                        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n        - containerImage=nginx\n"
+                    ),
+                ),
+            ),
+            (
+                "b.yaml",
+                &policy(
+                    "plain",
+                    &["global"],
+                    "    - event: openat\n      filters:\n        - args.pathname=*.e2eboth\n",
+                ),
+            ),
+        ],
+    );
+    let (both, only_a) = (s.file("x.e2eboth"), s.file("y.only"));
+    let t = Tracer::start(&image, &[]);
+    run("cat", &[&both.to_string_lossy()]);
+    run("cat", &[&only_a.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    let printed = run.with_arg("openat", "pathname", &both.to_string_lossy());
+    assert_eq!(printed.len(), 1, "{:#?}", run.events);
+    assert_eq!(policies_of(printed[0]), vec!["plain"]);
+    assert!(
+        run.with_arg("openat", "pathname", &only_a.to_string_lossy())
+            .is_empty()
+    );
+    assert!(
+        run.stderr
+            .iter()
+            .any(|l| l.contains("needs-metadata") && l.contains("containerImage")),
+        "{:?}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .iter()
+            .any(|l| l.contains("needing container metadata not printed")),
+        "{:?}",
+        run.stderr
+    );
+}
