@@ -712,3 +712,52 @@ fn userspace_filters_are_not_matched_without_metadata() {
         run.stderr
     );
 }
+
+/// Every syscall of the catalog in one policy: the image holds them all, the generic hooks
+/// serve them, and a process doing ordinary work shows each syscall it made, with its
+/// arguments named by the catalog and `exit_group` (which never returns) at entry.
+#[test]
+fn every_catalog_syscall_at_once() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let rules: String = schema::catalog::events()
+        .iter()
+        .filter(|e| e.kind == schema::catalog::EventKind::Syscall)
+        .map(|e| format!("    - event: {}\n", e.name))
+        .collect();
+    let image = compile(
+        s.path(),
+        &[(
+            "all.yaml",
+            &policy("all-syscalls", &["comm=e2eallsys"], &rules),
+        )],
+    );
+    let program = s.path().join("e2eallsys");
+    if let Err(e) = std::fs::copy("/bin/cat", &program) {
+        panic!("{e}");
+    }
+    let f = s.file("allsys.txt");
+    let t = Tracer::start(&image, &[]);
+    run(&program.to_string_lossy(), &[&f.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    assert!(run.events.iter().all(|e| e["processName"] == "e2eallsys"));
+    let names: std::collections::BTreeSet<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    for expected in ["openat", "read", "write", "close", "mmap", "exit_group"] {
+        assert!(
+            names.contains(expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let open = run.with_arg("openat", "pathname", &f.to_string_lossy());
+    assert_eq!(open.len(), 1);
+    assert!(open[0]["returnValue"].as_i64().is_some_and(|fd| fd >= 0));
+    let exit = run.named("exit_group");
+    assert_eq!(arg(exit[0], "status").and_then(|v| v.as_i64()), Some(0));
+}
