@@ -81,20 +81,21 @@ static long argv_step(__u64 i, struct argv_walk *w)
 	return array_element(p, &w->cursor, n);
 }
 
-/* argv of the new program: argc NUL-terminated strings from mm->arg_start on. */
-static __always_inline void put_argv(struct pending *p, __u32 index, struct task_struct *task,
-				     int argc)
+/* argv or envp of the new program: `count` NUL-terminated strings from `start` on (the
+ * mm's arg_start or env_start), at most ARGV_MAX. */
+static __always_inline void put_strings(struct pending *p, __u32 index, __u64 start, __u64 end,
+					int count)
 {
 	__u32 off = p->used;
 	if (off > ARGS_BUF - sizeof(struct arg_header))
 		return;
 	struct argv_walk w = {
 		.p = p,
-		.start = BPF_CORE_READ(task, mm, arg_start),
-		.end = BPF_CORE_READ(task, mm, arg_end),
+		.start = start,
+		.end = end,
 		.cursor = off + sizeof(struct arg_header),
 	};
-	bpf_loop(argc < ARGV_MAX ? argc : ARGV_MAX, argv_step, &w, 0);
+	bpf_loop(count < ARGV_MAX ? count : ARGV_MAX, argv_step, &w, 0);
 	__u32 cursor = w.cursor;
 	struct arg_header h = { .index = index, .kind = ARG_KIND_STR_ARRAY,
 				.len = cursor - off - sizeof(struct arg_header) };
@@ -110,8 +111,7 @@ static __always_inline __u64 ctime_of(struct inode *inode)
 	       (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline int exec_event(struct task_struct *task, struct linux_binprm *bprm)
 {
 	__u32 id = EVENT_SCHED_PROCESS_EXEC;
 	struct event_config *ev;
@@ -127,10 +127,41 @@ int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	put_int(p, 3, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
 	put_int(p, 4, ARG_KIND_UINT, ctime_of(inode));
 	put_int(p, 5, ARG_KIND_UINT, BPF_CORE_READ(inode, i_mode));
-	put_argv(p, 10, task, BPF_CORE_READ(bprm, argc));
+	put_strings(p, 10, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
+		    BPF_CORE_READ(bprm, argc));
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
 	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
 	return emit(p, rules_eval(p, ev, id, scope));
+}
+
+/* security_bprm_check without an LSM hook: from the same tracepoint, so it sees the execs
+ * that succeeded (the LSM hook also sees those that fail later), in the new program's
+ * context (comm is already the new one). */
+static __always_inline int bprm_check_event(struct task_struct *task, struct linux_binprm *bprm)
+{
+	__u32 id = EVENT_SECURITY_BPRM_CHECK;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope);
+	if (!p)
+		return 0;
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	put_path(p, 0, (__u64)&file->f_path);
+	put_int(p, 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+	put_int(p, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+	put_strings(p, 3, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
+		    BPF_CORE_READ(bprm, argc));
+	put_strings(p, 4, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
+		    BPF_CORE_READ(bprm, envc));
+	return emit(p, rules_eval(p, ev, id, scope));
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	exec_event(task, bprm);
+	return bprm_check_event(task, bprm);
 }
 
 SEC("tp_btf/sched_process_exit")

@@ -494,6 +494,10 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
                     syscalls.push((open, true, true));
                 }
             }
+            // Built from the exec tracepoint (the LSM hook is not available to us).
+            Some(EventKind::Lsm) if *name == "security_bprm_check" => {
+                probes.push("tp_btf/sched_process_exec".to_owned())
+            }
             Some(EventKind::Lsm | EventKind::Derived) | None => {
                 probes.push(format!("derived/{name}"))
             }

@@ -761,3 +761,70 @@ fn every_catalog_syscall_at_once() {
     let exit = run.named("exit_group");
     assert_eq!(arg(exit[0], "status").and_then(|v| v.as_i64()), Some(0));
 }
+
+/// security_bprm_check, built from the exec tracepoint: the executed file with its inode,
+/// argv and envp; a filter on the path selects it.
+#[test]
+fn security_bprm_check_from_exec() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let program = s.path().join("e2ebprm");
+    if let Err(e) = std::fs::copy("/bin/true", &program) {
+        panic!("{e}");
+    }
+    let image = compile(
+        s.path(),
+        &[(
+            "b.yaml",
+            &policy(
+                "bprm",
+                &["global"],
+                &format!(
+                    "    - event: security_bprm_check\n      filters:\n        - args.pathname={}\n",
+                    program.display()
+                ),
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    match std::process::Command::new(&program)
+        .arg("e2e-bprm-arg")
+        .env_clear()
+        .env("E2E_BPRM_ENV", "yes")
+        .status()
+    {
+        Ok(_) => {}
+        Err(e) => panic!("{e}"),
+    }
+    run("/bin/true", &["not-this-one"]);
+    let run = t.stop();
+    run.assert_clean();
+    let found = run.named("security_bprm_check");
+    assert_eq!(found.len(), 1, "{:#?}", run.events);
+    let ev = found[0];
+    assert_eq!(
+        arg_str(ev, "pathname").as_deref(),
+        Some(&*program.to_string_lossy())
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&program).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(arg(ev, "inode").and_then(|v| v.as_u64()), Some(meta.ino()));
+    let strings = |name: &str| -> Vec<String> {
+        arg(ev, name)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(strings("argv")[1..], ["e2e-bprm-arg".to_owned()]);
+    assert!(
+        strings("envp").contains(&"E2E_BPRM_ENV=yes".to_owned()),
+        "{:?}",
+        strings("envp")
+    );
+}
