@@ -95,6 +95,9 @@ __noinline int put_user_sockaddr(struct pending *p, __u32 index, __u64 user_ptr)
 		return 0;
 	header(p, off, index, ARG_KIND_SOCKADDR, len);
 	p->ints[index] = user_ptr;
+	/* Where the bytes are, for events derived from this syscall (security_socket_connect). */
+	p->str_off[index] = off + sizeof(struct arg_header);
+	p->str_len[index] = len;
 	counted(p, index, off + sizeof(struct arg_header) + len);
 	return 0;
 }

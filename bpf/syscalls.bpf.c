@@ -39,15 +39,28 @@ static __always_inline struct syscall_gate *gate_of(__u32 nr)
 	return bpf_map_lookup_elem(&syscall_gate, &nr);
 }
 
+/* What a syscall must read at entry for the event derived from it when its own event is
+ * not selected (then capture_syscall_args reads everything). */
+static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 derived_event)
+{
+	if (derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
+		put_user_sockaddr(p, 1, p->ints[1]);
+		return;
+	}
+	int path_arg = open_path_arg(nr);
+	if (path_arg >= 0 && path_arg < ABI_MAX_SYSCALL_ARGS)
+		put_user_str(p, path_arg, p->ints[path_arg]);
+}
+
 static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 {
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
 		return 0;
-	__u64 file_open = gate->file_open_policies;
-	if (!file_open && !(gate->flags & ENTRY_FLAGS))
+	__u64 derived = gate->derived_policies;
+	if (!derived && !(gate->flags & ENTRY_FLAGS))
 		return 0; /* not selected, or read entirely at exit */
-	__u64 scope = scope_eval(gate->policies | file_open);
+	__u64 scope = scope_eval(gate->policies | derived);
 	if (!scope)
 		return 0;
 	struct event_config *ev = 0;
@@ -69,11 +82,10 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		return 0;
 	begin_event(p, nr, nr);
 	raw_args(p, regs);
-	int path_arg = open_path_arg(nr);
 	if (ev)
 		capture_syscall_args(p, ev);
-	else if (path_arg >= 0 && path_arg < ABI_MAX_SYSCALL_ARGS)
-		put_user_str(p, path_arg, p->ints[path_arg]);
+	else
+		derived_entry(p, nr, gate->derived_event);
 	p->scope = scope;
 	p->state = PENDING_ARMED;
 	return 0;
@@ -84,8 +96,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
 		return 0;
-	__u64 file_open = gate->file_open_policies;
-	if (file_open || (gate->flags & ENTRY_FLAGS)) {
+	__u64 derived = gate->derived_policies;
+	if (derived || (gate->flags & ENTRY_FLAGS)) {
 		struct pending *p =
 			bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
 		if (!p || p->state != PENDING_ARMED || p->event != nr)
@@ -95,8 +107,14 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 			p->rec.retval = ret;
 			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->scope));
 		}
-		if (ret >= 0 && (p->scope & file_open))
-			file_open_event(p, ret);
+		if (p->scope & derived) {
+			if (gate->derived_event == EVENT_SECURITY_FILE_OPEN) {
+				if (ret >= 0)
+					file_open_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
+				socket_connect_event(p, ret);
+			}
+		}
 		return 0;
 	}
 	if (!gate->policies)

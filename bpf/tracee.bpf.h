@@ -206,6 +206,7 @@ TRACEE_MAP struct {
 #define EVENT_SCHED_PROCESS_EXIT 714
 #define EVENT_SECURITY_BPRM_CHECK 729
 #define EVENT_SECURITY_FILE_OPEN 730
+#define EVENT_SECURITY_SOCKET_CONNECT 734
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -214,6 +215,10 @@ TRACEE_MAP struct {
 #define NR_openat 257
 #define NR_open_by_handle_at 304
 #define NR_openat2 437
+#define NR_connect 42
+
+/* The largest socket address captured (sockaddr_un). */
+#define SOCKADDR_MAX 128
 
 /* Index of the path argument of an open-family syscall, or -1 (open_by_handle_at). */
 static __always_inline int open_path_arg(__u32 nr)
@@ -352,6 +357,25 @@ static __always_inline long array_element(struct pending *p, __u32 *cursor, long
 	return 0;
 }
 
+/* Appends a socket address copied from kernel memory (another event's captured bytes). */
+static __always_inline int append_sockaddr(struct pending *p, __u32 index, const void *src,
+					   __u32 len)
+{
+	if (index >= MAX_ARGS)
+		return 0;
+	__u32 off = p->used;
+	if (off > ARGS_BUF - sizeof(struct arg_header) - SOCKADDR_MAX)
+		return 0;
+	barrier_var(len);
+	if (len > SOCKADDR_MAX)
+		len = SOCKADDR_MAX;
+	if (len > 0 && bpf_probe_read_kernel(&p->args[off + sizeof(struct arg_header)], len, src))
+		len = 0;
+	header(p, off, index, ARG_KIND_SOCKADDR, len);
+	counted(p, index, off + sizeof(struct arg_header) + len);
+	return 0;
+}
+
 /* ---- global functions, one concern per file ---- */
 
 /* scope.bpf.c: the candidate policies whose scope admits the current task. */
@@ -362,6 +386,7 @@ int lineage_exit(__u32 pid);
 /* capture.bpf.c: append arguments. */
 int put_user_str(struct pending *p, __u32 index, __u64 user_ptr);
 int put_kernel_str(struct pending *p, __u32 index, __u64 kernel_ptr);
+int put_user_sockaddr(struct pending *p, __u32 index, __u64 user_ptr);
 int capture_syscall_args(struct pending *p, struct event_config *cfg);
 /* filter.bpf.c: the policies whose rule filters pass. */
 __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 policies);
@@ -369,6 +394,8 @@ __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 
 int emit(struct pending *p, __u64 matched);
 /* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */
 int file_open_event(struct pending *sys, __u64 fd);
+/* net.bpf.c: security_socket_connect for a connect syscall. */
+int socket_connect_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */
 int put_path(struct pending *p, __u32 index, __u64 path);
 

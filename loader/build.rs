@@ -12,6 +12,7 @@ const SOURCES: &[&str] = &[
     "filter.bpf.c",
     "output.bpf.c",
     "file_open.bpf.c",
+    "net.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",
 ];

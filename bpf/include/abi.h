@@ -149,10 +149,11 @@ struct event_config {
 /* syscall_gate[nr]: the first thing a syscall hook reads, an array slot (no hashing), so a
  * syscall no policy selects costs one load. */
 struct syscall_gate {
-	__u64 policies;           /* policies with a rule for the syscall's own event */
-	__u64 file_open_policies; /* policies with a security_file_open rule (open family) */
-	__u32 flags;              /* the syscall event's EVENT_FLAG_* */
-	__u32 pad;
+	__u64 policies;         /* policies with a rule for the syscall's own event */
+	__u64 derived_policies; /* policies with a rule for the event it also reports */
+	__u32 derived_event;    /* security_file_open (open family), security_socket_connect
+				 * (connect), or 0 */
+	__u32 flags;            /* the syscall event's EVENT_FLAG_* */
 };
 
 struct field_key {

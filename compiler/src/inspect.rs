@@ -629,9 +629,14 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                 }
                 "syscall_gate" => read::<abi::SyscallGate>(v).map(|g| {
                     format!(
-                        "policies {}  security_file_open {}  flags {:#x}",
+                        "policies {}  {} {}  flags {:#x}",
                         names(g.policies, policies),
-                        names(g.file_open_policies, policies),
+                        if g.derived_event == 0 {
+                            "derived".to_owned()
+                        } else {
+                            event_name(g.derived_event)
+                        },
+                        names(g.derived_policies, policies),
                         g.flags
                     )
                 }),

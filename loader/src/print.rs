@@ -156,6 +156,17 @@ fn sockaddr(bytes: &[u8]) -> serde_json::Value {
             "sin_port": u16::from_be_bytes([*p0, *p1]).to_string(),
             "sin_addr": format!("{a}.{b}.{c}.{d}"),
         }),
+        (Some(10), [_, _, p0, p1, f0, f1, f2, f3, rest @ ..]) if rest.len() >= 20 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&rest[..16]);
+            serde_json::json!({
+                "sa_family": "AF_INET6",
+                "sin6_port": u16::from_be_bytes([*p0, *p1]).to_string(),
+                "sin6_flowinfo": u32::from_be_bytes([*f0, *f1, *f2, *f3]).to_string(),
+                "sin6_addr": std::net::Ipv6Addr::from(octets).to_string(),
+                "sin6_scope_id": u32::from_le_bytes([rest[16], rest[17], rest[18], rest[19]]).to_string(),
+            })
+        }
         (Some(1), [_, _, path @ ..]) => {
             serde_json::json!({"sa_family": "AF_UNIX", "sun_path": schema::abi::c_str(path)})
         }

@@ -203,9 +203,9 @@ abi_struct!(
     /// `syscall_gate[nr]`: the policies a syscall hook serves, read before any hashing.
     SyscallGate / "syscall_gate" {
         policies: u64,
-        file_open_policies: u64,
+        derived_policies: u64,
+        derived_event: u32,
         flags: u32,
-        pad: u32,
     }
 );
 

@@ -388,11 +388,12 @@ fn assemble_rules(
                 gate.policies |= config.policies;
                 gate.flags |= u32::from(plan.flags);
             }
-            Some(EventKind::Lsm) if *name == "security_file_open" => {
-                for open in OPEN_FAMILY {
-                    if let Some(nr) = schema::catalog::event(open).map(|e| e.id) {
+            Some(EventKind::Lsm) => {
+                for source in derived_sources(name) {
+                    if let Some(nr) = schema::catalog::event(source).map(|e| e.id) {
                         let gate = gates.entry(nr).or_insert_with(bytemuck::Zeroable::zeroed);
-                        gate.file_open_policies |= config.policies;
+                        gate.derived_policies |= config.policies;
+                        gate.derived_event = *id;
                     }
                 }
             }
@@ -439,6 +440,16 @@ const NO_RETURN: &[&str] = &["exit", "exit_group"];
 
 /// The syscalls whose exit reports `security_file_open` (the opened fd's file).
 pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat", "open_by_handle_at"];
+
+/// The syscalls an LSM event is built from (entry and exit hooks), where the kernel offers
+/// no LSM program type: each such syscall reports at most one of these events.
+pub fn derived_sources(event: &str) -> &'static [&'static str] {
+    match event {
+        "security_file_open" => OPEN_FAMILY,
+        "security_socket_connect" => &["connect"],
+        _ => &[],
+    }
+}
 
 /// How the kernel captures a syscall's arguments: each one's kind and width from the
 /// catalog, and whether any lives in user memory (then it is read at entry, before the
@@ -489,9 +500,9 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
                 syscalls.push((name, entry, !at_entry));
             }
             Some(EventKind::Tracepoint) => probes.push(format!("tp_btf/{name}")),
-            Some(EventKind::Lsm) if *name == "security_file_open" => {
-                for open in OPEN_FAMILY {
-                    syscalls.push((open, true, true));
+            Some(EventKind::Lsm) if !derived_sources(name).is_empty() => {
+                for source in derived_sources(name) {
+                    syscalls.push((source, true, true));
                 }
             }
             // Built from the exec tracepoint (the LSM hook is not available to us).

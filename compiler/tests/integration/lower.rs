@@ -538,6 +538,20 @@ fn probes_follow_the_events() {
         "{:?}",
         l.probes
     );
+    // LSM events built from syscalls and tracepoints.
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: security_socket_connect\n  - event: security_bprm_check\n",
+    ));
+    assert_eq!(
+        l.probes,
+        vec![
+            "tp/syscalls/sys_enter_connect".to_owned(),
+            "tp/syscalls/sys_exit_connect".to_owned(),
+            "tp_btf/sched_process_exec".to_owned(),
+        ]
+    );
     // exit_group never returns: entry only.
     let l = lowered(&policy("a", &["global"], "  - event: exit_group\n"));
     assert_eq!(

@@ -828,3 +828,92 @@ fn security_bprm_check_from_exec() {
         strings("envp")
     );
 }
+
+/// security_socket_connect, built from connect: the remote address decoded for IPv4, IPv6
+/// and unix sockets; a connect on a fd that is not a socket is not reported (the LSM hook
+/// would not run either).
+#[test]
+fn security_socket_connect_from_connect() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "c.yaml",
+            &policy(
+                "connects",
+                &["global"],
+                "    - event: security_socket_connect\n",
+            ),
+        )],
+    );
+    let unix_path = s.path().join("e2e.sock");
+    let script = format!(
+        r#"
+import os, socket
+srv4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM); srv4.bind(("127.0.0.1", 0)); srv4.listen(1)
+srv6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); srv6.bind(("::1", 0)); srv6.listen(1)
+srvu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); srvu.bind({unix:?}); srvu.listen(1)
+print(srv4.getsockname()[1], srv6.getsockname()[1], flush=True)
+for family, addr in ((socket.AF_INET, srv4.getsockname()), (socket.AF_INET6, srv6.getsockname()[:2]), (socket.AF_UNIX, {unix:?})):
+    c = socket.socket(family, socket.SOCK_STREAM); c.connect(addr); c.close()
+import ctypes
+f = open("/dev/null")
+to_port_7 = bytes([2, 0, 0, 7, 127, 0, 0, 1]) + bytes(8)
+assert ctypes.CDLL(None, use_errno=True).connect(f.fileno(), to_port_7, 16) == -1
+"#,
+        unix = unix_path.to_string_lossy()
+    );
+    let t = Tracer::start(&image, &[]);
+    let out = match std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ports: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let run = t.stop();
+    run.assert_clean();
+    let connects = run.named("security_socket_connect");
+    let addr = |family: &str| {
+        connects
+            .iter()
+            .filter_map(|e| arg(e, "remote_addr"))
+            .find(|a| a["sa_family"] == family)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {family} connect in {connects:#?}"))
+    };
+    let v4 = addr("AF_INET");
+    assert_eq!(v4["sin_addr"], "127.0.0.1");
+    assert_eq!(v4["sin_port"], ports[0]);
+    let v6 = addr("AF_INET6");
+    assert_eq!(v6["sin6_addr"], "::1");
+    assert_eq!(v6["sin6_port"], ports[1]);
+    let unix = addr("AF_UNIX");
+    assert_eq!(unix["sun_path"], *unix_path.to_string_lossy());
+    assert!(connects.iter().all(|e| e["syscall"] == "connect"));
+    // connect on /dev/null's fd fails with ENOTSOCK before the LSM hook would run.
+    assert!(
+        !connects
+            .iter()
+            .filter_map(|e| arg(e, "remote_addr"))
+            .any(|a| a["sin_port"] == "7"),
+        "{connects:#?}"
+    );
+    assert!(connects.iter().all(|e| {
+        arg(e, "sockfd")
+            .and_then(|v| v.as_i64())
+            .is_some_and(|fd| fd >= 0)
+    }));
+}
