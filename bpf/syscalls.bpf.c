@@ -76,16 +76,28 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		capture_syscall_args(p, ev);
 		return emit(p, rules_eval(p, ev, nr, scope));
 	}
+	if (gate->derived_event == EVENT_MAGIC_WRITE && !ev) {
+		/* Most writes append or go to pipes and sockets: turned away before any record
+		 * is started. */
+		struct pt_regs *r = user_regs(regs);
+		if (!magic_write_qualifies(nr, r->di, r->r10))
+			return 0;
+	}
 	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!p)
 		return 0;
 	begin_event(p, nr, nr);
 	raw_args(p, regs);
+	if (gate->derived_event == EVENT_MAGIC_WRITE) {
+		/* Most writes append or go to pipes: those are not armed at all. */
+		if (!magic_write_entry(p, nr) && !ev)
+			return 0;
+	} else if (!ev) {
+		derived_entry(p, nr, gate->derived_event);
+	}
 	if (ev)
 		capture_syscall_args(p, ev);
-	else
-		derived_entry(p, nr, gate->derived_event);
 	p->scope = scope;
 	p->state = PENDING_ARMED;
 	return 0;
@@ -113,6 +125,9 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 					file_open_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
 				socket_connect_event(p, ret);
+			} else if (gate->derived_event == EVENT_MAGIC_WRITE) {
+				if ((long)ret > 0 && p->magic_len)
+					magic_write_event(p, ret);
 			}
 		}
 		return 0;

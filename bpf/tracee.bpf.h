@@ -83,6 +83,7 @@ IMAGE_ARRAY(rule_ranges, struct range_entry);
 /* Reads may run past ARGS_BUF by one string; the record never includes those bytes. */
 #define ARGS_SLACK (STR_CAP + 16)
 #define MAX_ARGS 32 /* argument slots per event (sched_process_fork has 20) */
+#define MAGIC_LEN 24 /* magic_write's `bytes` (Tracee: the first 20) */
 #define STR_NONE 0xffff
 
 enum pending_state {
@@ -104,6 +105,11 @@ struct pending {
 	__u16 str_len[MAX_ARGS];
 	__u32 used; /* bytes of args in use */
 	__u32 pad;
+	/* The first bytes a write-family syscall writes at offset 0 of a regular file
+	 * (magic_write), read at entry; magic_len 0: the write does not qualify. */
+	__u8 magic[MAGIC_LEN];
+	__u32 magic_len;
+	__u32 pad2;
 	struct event_record rec;
 	__u8 args[ARGS_BUF + ARGS_SLACK];
 };
@@ -207,6 +213,8 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_BPRM_CHECK 729
 #define EVENT_SECURITY_FILE_OPEN 730
 #define EVENT_SECURITY_SOCKET_CONNECT 734
+#define EVENT_MAGIC_WRITE 725
+#define EVENT_DROPPED_EXECUTABLE 6022
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -216,6 +224,11 @@ TRACEE_MAP struct {
 #define NR_open_by_handle_at 304
 #define NR_openat2 437
 #define NR_connect 42
+#define NR_write 1
+#define NR_pwrite64 18
+#define NR_writev 20
+#define NR_pwritev 296
+#define NR_pwritev2 328
 
 /* The largest socket address captured (sockaddr_un). */
 #define SOCKADDR_MAX 128
@@ -394,6 +407,12 @@ __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 
 int emit(struct pending *p, __u64 matched);
 /* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */
 int file_open_event(struct pending *sys, __u64 fd);
+/* write.bpf.c: does this write-family syscall start at offset 0 of a regular file? Then
+ * its first bytes go to p->magic (at entry). */
+int magic_write_entry(struct pending *p, __u32 nr);
+int magic_write_qualifies(__u32 nr, __u64 fd, __u64 pos);
+/* write.bpf.c: magic_write and dropped_executable at the exit of a qualifying write. */
+int magic_write_event(struct pending *sys, __u64 ret);
 /* net.bpf.c: security_socket_connect for a connect syscall. */
 int socket_connect_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */

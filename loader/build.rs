@@ -13,6 +13,7 @@ const SOURCES: &[&str] = &[
     "output.bpf.c",
     "file_open.bpf.c",
     "net.bpf.c",
+    "write.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",
 ];

@@ -75,6 +75,7 @@ struct qstr {
 
 struct super_block {
 	dev_t s_dev;
+	unsigned long s_magic;
 };
 
 struct timespec64 {
@@ -85,6 +86,7 @@ struct timespec64 {
 struct inode {
 	unsigned short i_mode;
 	unsigned long i_ino;
+	s64 i_size;
 	struct super_block *i_sb;
 	time64_t i_ctime_sec;
 	u32 i_ctime_nsec;
@@ -124,6 +126,7 @@ struct file {
 	struct path f_path;
 	struct inode *f_inode;
 	unsigned int f_flags;
+	s64 f_pos;
 };
 
 struct fdtable {

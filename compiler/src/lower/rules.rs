@@ -388,12 +388,12 @@ fn assemble_rules(
                 gate.policies |= config.policies;
                 gate.flags |= u32::from(plan.flags);
             }
-            Some(EventKind::Lsm) => {
+            Some(EventKind::Lsm | EventKind::Derived) => {
                 for source in derived_sources(name) {
                     if let Some(nr) = schema::catalog::event(source).map(|e| e.id) {
                         let gate = gates.entry(nr).or_insert_with(bytemuck::Zeroable::zeroed);
                         gate.derived_policies |= config.policies;
-                        gate.derived_event = *id;
+                        gate.derived_event = derived_family(name).unwrap_or(*id);
                     }
                 }
             }
@@ -447,8 +447,23 @@ pub fn derived_sources(event: &str) -> &'static [&'static str] {
     match event {
         "security_file_open" => OPEN_FAMILY,
         "security_socket_connect" => &["connect"],
+        "magic_write" | "dropped_executable" => WRITE_FAMILY,
         _ => &[],
     }
+}
+
+/// The write-family syscalls magic_write and dropped_executable are built from.
+pub const WRITE_FAMILY: &[&str] = &["write", "writev", "pwrite64", "pwritev", "pwritev2"];
+
+/// The event id a derived event's syscalls are gated under: both write-family events share
+/// magic_write's (the kernel builds dropped_executable from a qualifying magic_write).
+fn derived_family(name: &str) -> Option<u32> {
+    let family = if name == "dropped_executable" {
+        "magic_write"
+    } else {
+        name
+    };
+    schema::catalog::event(family).map(|e| e.id)
 }
 
 /// How the kernel captures a syscall's arguments: each one's kind and width from the
@@ -500,7 +515,7 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
                 syscalls.push((name, entry, !at_entry));
             }
             Some(EventKind::Tracepoint) => probes.push(format!("tp_btf/{name}")),
-            Some(EventKind::Lsm) if !derived_sources(name).is_empty() => {
+            Some(EventKind::Lsm | EventKind::Derived) if !derived_sources(name).is_empty() => {
                 for source in derived_sources(name) {
                     syscalls.push((source, true, true));
                 }

@@ -129,10 +129,33 @@ fn numeric(prefix: &str, values: &[(Op, &Value)], (min, max): (i128, i128), out:
     }
 }
 
+/// A prefix (suffix) pattern that extends a shorter prefix (suffix) pattern of the same
+/// policy with the same operator can never change the outcome, and the image cannot tell it
+/// apart: the trie entry of the longer one carries the shorter one's bits, which inspect
+/// subtracts (docs/image-format.md). inspect shows only the shorter one.
+fn covered(op: Op, v: &Value, values: &[(Op, &Value)]) -> bool {
+    let Value::Str(this) = v else { return false };
+    values.iter().any(|(o, other)| {
+        *o == op
+            && match (this, other) {
+                (StrMatch::Prefix(long), Value::Str(StrMatch::Prefix(short))) => {
+                    long.len() > short.len() && long.starts_with(short.as_str())
+                }
+                (StrMatch::Suffix(long), Value::Str(StrMatch::Suffix(short))) => {
+                    long.len() > short.len() && long.ends_with(short.as_str())
+                }
+                _ => false,
+            }
+    })
+}
+
 fn strings(prefix: &str, values: &[(Op, &Value)], capacity: usize, out: &mut Vec<String>) {
     let mut has_eq = false;
     for (op, v) in values {
         has_eq |= *op == Op::Eq;
+        if covered(*op, v, values) {
+            continue;
+        }
         let text = value_text(v);
         if text.len() < capacity {
             out.push(format!("{prefix} {} {text}", op.as_str()));

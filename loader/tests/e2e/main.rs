@@ -867,10 +867,14 @@ assert ctypes.CDLL(None, use_errno=True).connect(f.fileno(), to_port_7, 16) == -
         unix = unix_path.to_string_lossy()
     );
     let t = Tracer::start(&image, &[]);
-    let out = match std::process::Command::new("python3")
+    let child = std::process::Command::new("python3")
         .args(["-c", &script])
-        .output()
-    {
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.id();
+    let out = match child.wait_with_output() {
         Ok(o) => o,
         Err(e) => panic!("{e}"),
     };
@@ -885,7 +889,12 @@ assert ctypes.CDLL(None, use_errno=True).connect(f.fileno(), to_port_7, 16) == -
         .collect();
     let run = t.stop();
     run.assert_clean();
-    let connects = run.named("security_socket_connect");
+    // Other processes connect too (name service lookups): only this script's.
+    let connects: Vec<_> = run
+        .named("security_socket_connect")
+        .into_iter()
+        .filter(|e| e["hostProcessId"] == pid)
+        .collect();
     let addr = |family: &str| {
         connects
             .iter()
@@ -916,4 +925,114 @@ assert ctypes.CDLL(None, use_errno=True).connect(f.fileno(), to_port_7, 16) == -
             .and_then(|v| v.as_i64())
             .is_some_and(|fd| fd >= 0)
     }));
+}
+
+/// magic_write and dropped_executable from the write family: an ELF header written to a new
+/// file is both; a text file is a magic_write only; an append to a non-empty file and a
+/// write to a pipe are neither; a pwrite at offset 0 and a writev count.
+#[test]
+fn magic_write_and_dropped_executable() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "m.yaml",
+                &policy(
+                    "magic",
+                    &["global"],
+                    &format!(
+                        "    - event: magic_write\n      filters:\n        - args.pathname={dir}/*\n"
+                    ),
+                ),
+            ),
+            (
+                "d.yaml",
+                &policy("dropped", &["global"], "    - event: dropped_executable\n"),
+            ),
+        ],
+    );
+    let (elf, text, appended, pwritten, vectored) = (
+        s.path().join("dropped.bin"),
+        s.path().join("notes.txt"),
+        s.file("appended.txt"),
+        s.path().join("pwritten.txt"),
+        s.path().join("vectored.txt"),
+    );
+    let script = format!(
+        r#"
+import os
+def fresh(p): return os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+fd = fresh({elf:?}); os.write(fd, b"\x7fELF\x02\x01\x01" + bytes(60)); os.close(fd)
+fd = fresh({text:?}); os.write(fd, b"hello, world\n"); os.close(fd)
+fd = os.open({appended:?}, os.O_WRONLY | os.O_APPEND); os.write(fd, b"\x7fELF more"); os.close(fd)
+fd = fresh({pwritten:?}); os.pwrite(fd, b"PWRITE-AT-0", 0); os.pwrite(fd, b"later", 100); os.close(fd)
+fd = fresh({vectored:?}); os.writev(fd, [b"VEC", b"TOR"]); os.close(fd)
+r, w = os.pipe(); os.write(w, b"\x7fELF through a pipe")
+"#,
+        elf = elf.to_string_lossy(),
+        text = text.to_string_lossy(),
+        appended = appended.to_string_lossy(),
+        pwritten = pwritten.to_string_lossy(),
+        vectored = vectored.to_string_lossy(),
+    );
+    let t = Tracer::start(&image, &[]);
+    let out = match std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let magic =
+        |path: &std::path::Path| run.with_arg("magic_write", "pathname", &path.to_string_lossy());
+    let bytes = |e: &serde_json::Value| {
+        use base64::Engine as _;
+        let text = arg_str(e, "bytes").unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap_or_default()
+    };
+    let m = magic(&elf);
+    assert_eq!(m.len(), 1, "{:#?}", run.events);
+    assert!(bytes(m[0]).starts_with(b"\x7fELF\x02\x01\x01"));
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&elf).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        arg(m[0], "inode").and_then(|v| v.as_u64()),
+        Some(meta.ino())
+    );
+    let m = magic(&text);
+    assert_eq!(m.len(), 1);
+    assert_eq!(bytes(m[0]), b"hello, world\n");
+    assert!(magic(&appended).is_empty(), "an append to a non-empty file");
+    let m = magic(&pwritten);
+    assert_eq!(m.len(), 1, "only the pwrite at offset 0");
+    assert_eq!(bytes(m[0]), b"PWRITE-AT-0");
+    let m = magic(&vectored);
+    assert_eq!(m.len(), 1);
+    assert_eq!(bytes(m[0]), b"VEC", "the first iovec");
+    // Other tests may drop executables elsewhere meanwhile: only this directory's count.
+    let dropped: Vec<_> = run
+        .named("dropped_executable")
+        .into_iter()
+        .filter(|e| arg_str(e, "path").is_some_and(|p| p.starts_with(&dir)))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{dropped:#?}");
+    assert_eq!(
+        arg_str(dropped[0], "path").as_deref(),
+        Some(&*elf.to_string_lossy())
+    );
+    assert_eq!(policies_of(dropped[0]), vec!["dropped"]);
 }

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * magic_write and dropped_executable from the write-family syscalls (write, writev,
+ * pwrite64, pwritev, pwritev2). At entry, only a write that starts at offset 0 of a regular
+ * file (with O_APPEND: of an empty one) keeps going, and its first bytes are read from user
+ * memory; at exit, if the write succeeded, magic_write reports them and, when they start
+ * with the ELF magic and the file is not on a memory-only filesystem, dropped_executable
+ * reports the file. Everything else costs the write a few loads.
+ */
+#include "tracee.bpf.h"
+#include "context.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+#define O_APPEND 02000
+#define TMPFS_MAGIC 0x01021994
+#define RAMFS_MAGIC 0x858458f6
+#define HUGETLBFS_MAGIC 0x958458f6
+
+struct iovec_user {
+	__u64 base;
+	__u64 len;
+};
+
+/* The open file behind fd, as an untrusted BTF pointer (plain loads), or NULL; *raw gets
+ * its address as a number (for the global functions that take one). */
+static __always_inline struct file *file_of(__u64 fd, __u64 *raw)
+{
+	struct task_struct *task = current_task();
+	struct fdtable *fdt = task->files->fdt;
+	if (fd >= fdt->max_fds)
+		return 0;
+	__u64 file = 0;
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+	*raw = file;
+	if (!file)
+		return 0;
+	return bpf_rdonly_cast((void *)file, bpf_core_type_id_kernel(struct file));
+}
+
+/* &file->f_path as a number. */
+static __always_inline __u64 path_of(__u64 raw_file)
+{
+	return raw_file + bpf_core_field_offset(struct file, f_path);
+}
+
+/* Does the write start at offset 0 of a regular file? `pos` is the offset argument of
+ * pwrite64/pwritev/pwritev2 (the 4th register). */
+__noinline int magic_write_qualifies(__u32 nr, __u64 fd, __u64 pos)
+{
+	__u64 raw;
+	struct file *file = file_of(fd, &raw);
+	if (!file)
+		return 0;
+	struct inode *inode = file->f_inode;
+	if ((inode->i_mode & S_IFMT) != S_IFREG)
+		return 0;
+	if (nr == NR_pwrite64)
+		return pos == 0;
+	/* pwritev/pwritev2: pos_l; -1 (pwritev2) means "the file position", like writev. */
+	if ((nr == NR_pwritev || nr == NR_pwritev2) && (__s64)pos != -1)
+		return pos == 0;
+	if (file->f_flags & O_APPEND)
+		return inode->i_size == 0;
+	return file->f_pos == 0;
+}
+
+__noinline int magic_write_entry(struct pending *p, __u32 nr)
+{
+	if (!p)
+		return 0;
+	p->magic_len = 0;
+	if (!magic_write_qualifies(nr, p->ints[0], p->ints[3]))
+		return 0;
+	__u64 buf = p->ints[1];
+	__u64 count = p->ints[2];
+	if (nr == NR_writev || nr == NR_pwritev || nr == NR_pwritev2) {
+		struct iovec_user first = {};
+		if (!count || bpf_probe_read_user(&first, sizeof(first), (const void *)buf))
+			return 0;
+		buf = first.base;
+		count = first.len;
+	}
+	__u32 n = count < MAGIC_LEN ? count : MAGIC_LEN;
+	barrier_var(n);
+	if (n == 0 || n > MAGIC_LEN || bpf_probe_read_user(p->magic, n, (const void *)buf))
+		return 0;
+	p->magic_len = n;
+	return 1;
+}
+
+static __always_inline int is_elf(struct pending *sys)
+{
+	return sys->magic_len >= 4 && sys->magic[0] == 0x7f && sys->magic[1] == 'E' &&
+	       sys->magic[2] == 'L' && sys->magic[3] == 'F';
+}
+
+__noinline int magic_write_event(struct pending *sys, __u64 ret)
+{
+	if (!sys)
+		return 0;
+	__u64 raw;
+	struct file *file = file_of(sys->ints[0], &raw);
+	if (!file)
+		return 0;
+	struct inode *inode = file->f_inode;
+	__u32 slot = SCRATCH_FILE_OPEN;
+	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
+	if (!q)
+		return 0;
+
+	__u32 id = EVENT_MAGIC_WRITE;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	__u64 candidates = ev ? sys->scope & ev->policies : 0;
+	if (candidates) {
+		begin_event(q, id, sys->event);
+		put_path(q, 0, path_of(raw));
+		__u32 off = q->used;
+		__u32 n = sys->magic_len;
+		if (n > MAGIC_LEN)
+			n = MAGIC_LEN;
+		if (off <= ARGS_BUF - sizeof(struct arg_header) - MAGIC_LEN) {
+			struct arg_header h = { .index = 1, .kind = ARG_KIND_BYTES, .len = n };
+			__builtin_memcpy(&q->args[off], &h, sizeof(h));
+			bpf_probe_read_kernel(&q->args[off + sizeof(h)], MAGIC_LEN, sys->magic);
+			q->used = off + sizeof(h) + n;
+			q->rec.args_num += 1;
+		}
+		put_int(q, 2, ARG_KIND_UINT, inode->i_sb->s_dev);
+		put_int(q, 3, ARG_KIND_UINT, inode->i_ino);
+		emit(q, rules_eval(q, ev, id, candidates));
+	}
+
+	id = EVENT_DROPPED_EXECUTABLE;
+	ev = bpf_map_lookup_elem(&events, &id);
+	candidates = ev ? sys->scope & ev->policies : 0;
+	if (!candidates || !is_elf(sys))
+		return 0;
+	unsigned long magic = inode->i_sb->s_magic;
+	if (magic == TMPFS_MAGIC || magic == RAMFS_MAGIC || magic == HUGETLBFS_MAGIC)
+		return 0;
+	begin_event(q, id, sys->event);
+	put_path(q, 0, path_of(raw));
+	return emit(q, rules_eval(q, ev, id, candidates));
+}
