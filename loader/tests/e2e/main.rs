@@ -512,7 +512,7 @@ fn generic_syscall_hooks() {
         "read", "write", "mmap", "dup", "pipe", "fork", "getpid", "kill",
     ] {
         rules.push_str(&format!(
-            "    - event: {e}\n      filters:\n        - uid=4321\n"
+            "    - event: {e}\n      filters:\n        - uid=4999\n"
         ));
     }
     let image = compile(
