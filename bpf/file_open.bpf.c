@@ -112,14 +112,9 @@ __noinline int file_open_event(struct pending *sys, __u64 fd)
 	if (!sys)
 		return 0;
 	__u32 id = EVENT_SECURITY_FILE_OPEN;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
-		return 0;
-	__u64 candidates = sys->scope & ev->policies;
-	if (!candidates)
-		return 0;
-	__u32 slot = SCRATCH_FILE_OPEN;
-	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, id, &ev, &candidates);
 	if (!q)
 		return 0;
 
@@ -135,7 +130,6 @@ __noinline int file_open_event(struct pending *sys, __u64 fd)
 		return 0;
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 
-	begin_event(q, id, sys->event);
 	put_path(q, 0, (__u64)&file->f_path);
 	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)BPF_CORE_READ(file, f_flags));
 	put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));

@@ -22,17 +22,11 @@ __noinline int socket_connect_event(struct pending *sys, __u64 ret)
 	if (err == -EBADF || err == -ENOTSOCK || err == -EFAULT)
 		return 0;
 	__u32 id = EVENT_SECURITY_SOCKET_CONNECT;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
-		return 0;
-	__u64 candidates = sys->scope & ev->policies;
-	if (!candidates)
-		return 0;
-	__u32 slot = SCRATCH_FILE_OPEN;
-	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, id, &ev, &candidates);
 	if (!q)
 		return 0;
-	begin_event(q, id, sys->event);
 	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
 	__u32 off = sys->str_off[1];
 	if (off <= ARGS_BUF)

@@ -111,6 +111,25 @@ static __always_inline __u64 ctime_of(struct inode *inode)
 	       (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
 }
 
+/* The executed file: its full path, dev and inode as three arguments from `index` on. */
+static __always_inline struct inode *put_exec_file(struct pending *p, __u32 index,
+						   struct linux_binprm *bprm)
+{
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	put_path(p, index, (__u64)&file->f_path);
+	put_int(p, index + 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+	put_int(p, index + 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+	return inode;
+}
+
+static __always_inline void put_argv(struct pending *p, __u32 index, struct task_struct *task,
+				     struct linux_binprm *bprm)
+{
+	put_strings(p, index, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
+		    BPF_CORE_READ(bprm, argc));
+}
+
 static __always_inline int exec_event(struct task_struct *task, struct linux_binprm *bprm)
 {
 	__u32 id = EVENT_SCHED_PROCESS_EXEC;
@@ -119,16 +138,11 @@ static __always_inline int exec_event(struct task_struct *task, struct linux_bin
 	struct pending *p = start_event(id, &ev, &scope);
 	if (!p)
 		return 0;
-	struct file *file = BPF_CORE_READ(bprm, file);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	put_kernel_str(p, 0, (__u64)BPF_CORE_READ(bprm, filename));
-	put_path(p, 1, (__u64)&file->f_path);
-	put_int(p, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
-	put_int(p, 3, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+	struct inode *inode = put_exec_file(p, 1, bprm);
 	put_int(p, 4, ARG_KIND_UINT, ctime_of(inode));
 	put_int(p, 5, ARG_KIND_UINT, BPF_CORE_READ(inode, i_mode));
-	put_strings(p, 10, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
-		    BPF_CORE_READ(bprm, argc));
+	put_argv(p, 10, task, bprm);
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
 	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
 	return emit(p, rules_eval(p, ev, id, scope));
@@ -145,13 +159,8 @@ static __always_inline int bprm_check_event(struct task_struct *task, struct lin
 	struct pending *p = start_event(id, &ev, &scope);
 	if (!p)
 		return 0;
-	struct file *file = BPF_CORE_READ(bprm, file);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	put_path(p, 0, (__u64)&file->f_path);
-	put_int(p, 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
-	put_int(p, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
-	put_strings(p, 3, BPF_CORE_READ(task, mm, arg_start), BPF_CORE_READ(task, mm, arg_end),
-		    BPF_CORE_READ(bprm, argc));
+	put_exec_file(p, 0, bprm);
+	put_argv(p, 3, task, bprm);
 	put_strings(p, 4, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
 		    BPF_CORE_READ(bprm, envc));
 	return emit(p, rules_eval(p, ev, id, scope));

@@ -106,16 +106,10 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 	if (!file)
 		return 0;
 	struct inode *inode = file->f_inode;
-	__u32 slot = SCRATCH_FILE_OPEN;
-	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
-	if (!q)
-		return 0;
-
-	__u32 id = EVENT_MAGIC_WRITE;
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	__u64 candidates = ev ? sys->scope & ev->policies : 0;
-	if (candidates) {
-		begin_event(q, id, sys->event);
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_MAGIC_WRITE, &ev, &candidates);
+	if (q) {
 		put_path(q, 0, path_of(raw));
 		__u32 off = q->used;
 		__u32 n = sys->magic_len;
@@ -130,18 +124,17 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 		}
 		put_int(q, 2, ARG_KIND_UINT, inode->i_sb->s_dev);
 		put_int(q, 3, ARG_KIND_UINT, inode->i_ino);
-		emit(q, rules_eval(q, ev, id, candidates));
+		emit(q, rules_eval(q, ev, EVENT_MAGIC_WRITE, candidates));
 	}
 
-	id = EVENT_DROPPED_EXECUTABLE;
-	ev = bpf_map_lookup_elem(&events, &id);
-	candidates = ev ? sys->scope & ev->policies : 0;
-	if (!candidates || !is_elf(sys))
+	if (!is_elf(sys))
 		return 0;
 	unsigned long magic = inode->i_sb->s_magic;
 	if (magic == TMPFS_MAGIC || magic == RAMFS_MAGIC || magic == HUGETLBFS_MAGIC)
 		return 0;
-	begin_event(q, id, sys->event);
+	q = begin_derived(sys, EVENT_DROPPED_EXECUTABLE, &ev, &candidates);
+	if (!q)
+		return 0;
 	put_path(q, 0, path_of(raw));
-	return emit(q, rules_eval(q, ev, id, candidates));
+	return emit(q, rules_eval(q, ev, EVENT_DROPPED_EXECUTABLE, candidates));
 }
