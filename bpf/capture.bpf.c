@@ -20,7 +20,7 @@ static __always_inline int put_read_str(struct pending *p, __u32 index, __u64 pt
 	long n = user ? bpf_probe_read_user_str(dst, STR_CAP + 1, (const void *)ptr)
 		      : bpf_probe_read_kernel_str(dst, STR_CAP + 1, (const void *)ptr);
 	if (user)
-		p->ints[index] = ptr;
+		p->ints[arg_slot(index)] = ptr;
 	finish_str(p, index, off, n);
 	return 0;
 }
@@ -67,7 +67,7 @@ __noinline int put_user_str_array(struct pending *p, __u32 index, __u64 user_ptr
 	bpf_loop(ARGV_MAX, str_array_step, &w, 0);
 	__u32 cursor = w.cursor;
 	header(p, off, index, ARG_KIND_STR_ARRAY, cursor - off - sizeof(struct arg_header));
-	p->ints[index] = user_ptr;
+	p->ints[arg_slot(index)] = user_ptr;
 	counted(p, index, cursor);
 	return 0;
 }
@@ -94,10 +94,10 @@ __noinline int put_user_sockaddr(struct pending *p, __u32 index, __u64 user_ptr)
 	if (off + sizeof(struct arg_header) + len > ARGS_BUF)
 		return 0;
 	header(p, off, index, ARG_KIND_SOCKADDR, len);
-	p->ints[index] = user_ptr;
+	p->ints[arg_slot(index)] = user_ptr;
 	/* Where the bytes are, for events derived from this syscall (security_socket_connect). */
-	p->str_off[index] = off + sizeof(struct arg_header);
-	p->str_len[index] = len;
+	p->str_off[arg_slot(index)] = off + sizeof(struct arg_header);
+	p->str_len[arg_slot(index)] = len;
 	counted(p, index, off + sizeof(struct arg_header) + len);
 	return 0;
 }

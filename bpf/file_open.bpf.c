@@ -63,12 +63,9 @@ static long path_step(__u64 i, struct path_walk *ctx)
 }
 
 /* Walks from the dentry to the root, crossing mounts, writing "/name" components backwards
- * so the path ends at the middle of the scratch buffer. */
-__noinline int put_path(struct pending *p, __u32 index, __u64 path_addr)
+ * so the path ends at the middle of the scratch buffer; returns where it starts. */
+static __always_inline __u32 walk_path(struct key_scratch *k, __u64 path_addr)
 {
-	struct key_scratch *k = keys();
-	if (!p || !k)
-		return 0;
 	struct path *path = (struct path *)path_addr;
 	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
 	struct mount *mnt = (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
@@ -84,8 +81,35 @@ __noinline int put_path(struct pending *p, __u32 index, __u64 path_addr)
 		off = PATH_HALF - 1;
 		k->path[off] = '/';
 	}
-	off &= PATH_HALF - 1;
+	return off & (PATH_HALF - 1);
+}
+
+__noinline int put_path(struct pending *p, __u32 index, __u64 path_addr)
+{
+	struct key_scratch *k = keys();
+	if (!p || !k)
+		return 0;
+	__u32 off = walk_path(k, path_addr);
 	return append_str(p, index, &k->path[off], PATH_HALF - off);
+}
+
+__noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
+{
+	struct key_scratch *k = keys();
+	if (!ts || !k)
+		return 0;
+	__u32 off = walk_path(k, path_addr);
+	__u32 len = PATH_HALF - off;
+	__builtin_memset(&ts->exe, 0, sizeof(ts->exe));
+	ts->exe.mount_ns = mntns;
+	ts->exe_known = 0;
+	/* Longer paths cannot equal a policy's (at most ABI_PATH_MAX - 1 bytes). */
+	barrier_var(len);
+	if (len == 0 || len >= ABI_PATH_MAX)
+		return 0;
+	bpf_probe_read_kernel(ts->exe.path, len, &k->path[off]);
+	ts->exe_known = 1;
+	return 0;
 }
 
 static __always_inline __u64 inode_ctime(struct inode *inode)

@@ -40,6 +40,14 @@ static __always_inline struct pending *start_event(__u32 id, struct event_config
 	return p;
 }
 
+/* Is some policy's scope an `executable` one (then binaries are recorded and inherited)? */
+static __always_inline int exe_scoped(void)
+{
+	__u32 zero = 0;
+	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
+	return sc && sc->eq_enabled[SCOPE_EXE];
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -47,6 +55,18 @@ int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *chil
 	__u32 child_pid = BPF_CORE_READ(child, tgid);
 	if (child_tid == child_pid)
 		lineage_fork(child_pid);
+	if (exe_scoped()) {
+		/* A child runs its parent's binary until it execs its own. */
+		struct pending *from = bpf_task_storage_get(&pending_store, parent, 0, 0);
+		if (from && from->exe_known) {
+			struct pending *to = bpf_task_storage_get(&pending_store, child, 0,
+								  BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (to) {
+				__builtin_memcpy(&to->exe, &from->exe, sizeof(to->exe));
+				to->exe_known = 1;
+			}
+		}
+	}
 
 	__u32 id = EVENT_SCHED_PROCESS_FORK;
 	struct event_config *ev;
@@ -169,6 +189,14 @@ static __always_inline int bprm_check_event(struct task_struct *task, struct lin
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
+	if (exe_scoped()) {
+		struct pending *ts = bpf_task_storage_get(&pending_store, task, 0,
+							  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		struct file *file = BPF_CORE_READ(bprm, file);
+		if (ts)
+			record_exe(ts, (__u64)&file->f_path,
+				   BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum));
+	}
 	exec_event(task, bprm);
 	return bprm_check_event(task, bprm);
 }

@@ -60,6 +60,43 @@ static __always_inline __u64 memo_dim(struct scope_config *sc, int dim, void *ma
 			 sc->ranged[dim], range);
 }
 
+/* The host's mount namespace id (the loader reads /proc/1/ns/mnt): `host:` executables. */
+const volatile __u64 host_mntns = 0;
+
+/*
+ * `executable`: the task's binary, recorded at exec and inherited at fork, looked up for
+ * policies that name any mount namespace (key 0), the task's by id, and `host:` (key 1)
+ * when the task's is the host's. A task whose binary is unknown (it started before the loader
+ * and has not exec'd since) is a missing value.
+ */
+static __always_inline __u64 exe_dim(struct scope_config *sc)
+{
+	__u32 zero = 0;
+	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &zero);
+	struct pending *ts = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
+	struct eq_bits bits = {};
+	int found = 0;
+	if (k && ts && ts->exe_known) {
+		__builtin_memcpy(&k->exe, &ts->exe, sizeof(k->exe));
+		__u64 ns = k->exe.mount_ns;
+		/* Any namespace (0), this one by id, and `host:` (1) when it is the host's. */
+		__u64 keys[3] = { 0, ns, ns == host_mntns ? 1 : 0 };
+		for (int i = 0; i < 3; i++) {
+			if (i == 2 && !keys[2])
+				break;
+			k->exe.mount_ns = keys[i];
+			struct eq_bits *b = bpf_map_lookup_elem(&scope_exe, &k->exe);
+			if (b) {
+				bits.eq |= b->eq;
+				bits.ne |= b->ne;
+				found = 1;
+			}
+		}
+	}
+	return dimension(found ? &bits : 0, sc->eq_enabled[SCOPE_EXE],
+			 sc->eq_match_missing[SCOPE_EXE], sc->ranged[SCOPE_EXE], 0);
+}
+
 __noinline __u64 scope_eval(__u64 candidates)
 {
 	__u32 zero = 0;
@@ -112,12 +149,8 @@ __noinline __u64 scope_eval(__u64 candidates)
 		bpf_probe_read_kernel_str(uts, sizeof(uts), task->nsproxy->uts_ns->name.nodename);
 		result &= eq_dim(sc, SCOPE_UTS, &scope_uts, uts, 0) | adopted;
 	}
-	if (sc->eq_enabled[SCOPE_EXE]) {
-		/* The executable path is recorded at exec (issue 5); until then no path is known,
-		 * so only policies that admit a missing value pass. */
-		struct scope_exe_key key = {};
-		result &= eq_dim(sc, SCOPE_EXE, &scope_exe, &key, 0) | adopted;
-	}
+	if (sc->eq_enabled[SCOPE_EXE])
+		result &= exe_dim(sc) | adopted;
 	/* Container conditions need cgroup detection (issue 5): every task counts as on the
 	 * host, not new, not in a new or started container. */
 	for (int i = 0; i < SCOPE_BOOL_DIMS; i++) {
@@ -130,6 +163,7 @@ __noinline __u64 scope_eval(__u64 candidates)
 
 __noinline int lineage_fork(__u32 child_pid)
 {
+	/* (The executable is inherited by exe_fork, which has the child task.) */
 	__u32 zero = 0;
 	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
 	if (!sc)

@@ -109,7 +109,10 @@ struct pending {
 	 * (magic_write), read at entry; magic_len 0: the write does not qualify. */
 	__u8 magic[MAGIC_LEN];
 	__u32 magic_len;
-	__u32 pad2;
+	/* Task storage only: the task's executable (recorded at exec, inherited at fork) and
+	 * its mount namespace, for the `executable` scope. Never reset by begin_event. */
+	__u32 exe_known;
+	struct scope_exe_key exe;
 	struct event_record rec;
 	__u8 args[ARGS_BUF + ARGS_SLACK];
 };
@@ -157,6 +160,7 @@ struct walk_state {
 
 struct key_scratch {
 	struct walk_state walk;
+	struct scope_exe_key exe; /* scope_exe lookup key */
 	struct str_scratch fwd;
 	struct str_scratch rev;
 	char path[2 * 4096]; /* the dentry walk builds paths backwards from the middle */
@@ -285,6 +289,14 @@ static __always_inline struct pending *scratch_event(__u32 slot)
 
 /* ---- appending arguments (struct arg_header + bytes) ---- */
 
+/* An argument slot index the verifier can bound wherever clang reloads it from (a check
+ * made earlier in the function is not always visible on the register used). */
+static __always_inline __u32 arg_slot(__u32 index)
+{
+	barrier_var(index);
+	return index & (MAX_ARGS - 1);
+}
+
 static __always_inline void header(struct pending *p, __u32 off, __u32 index, __u32 kind,
 				   __u32 len)
 {
@@ -313,8 +325,8 @@ static __always_inline void finish_str(struct pending *p, __u32 index, __u32 off
 	if (start + len > ARGS_BUF)
 		len = ARGS_BUF - start;
 	header(p, off, index, ARG_KIND_STR, len);
-	p->str_off[index] = start;
-	p->str_len[index] = len;
+	p->str_off[arg_slot(index)] = start;
+	p->str_len[arg_slot(index)] = len;
 	counted(p, index, start + len);
 }
 
@@ -349,7 +361,7 @@ static __always_inline int put_int(struct pending *p, __u32 index, __u32 kind, _
 		p->args[off + sizeof(struct arg_header)] = value != 0;
 	else
 		__builtin_memcpy(&p->args[off + sizeof(struct arg_header)], &value, 8);
-	p->ints[index] = value;
+	p->ints[arg_slot(index)] = value;
 	counted(p, index, off + sizeof(struct arg_header) + size);
 	return 0;
 }
@@ -413,6 +425,9 @@ int magic_write_entry(struct pending *p, __u32 nr);
 int magic_write_qualifies(__u32 nr, __u64 fd, __u64 pos);
 /* write.bpf.c: magic_write and dropped_executable at the exit of a qualifying write. */
 int magic_write_event(struct pending *sys, __u64 ret);
+/* file_open.bpf.c: the executed file's path (and this mount namespace) into the task's
+ * storage, for the `executable` scope. */
+int record_exe(struct pending *ts, __u64 path, __u64 mntns);
 /* net.bpf.c: security_socket_connect for a connect syscall. */
 int socket_connect_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */

@@ -197,6 +197,7 @@ pub fn install<'obj>(
         .map_err(libbpf("open the BPF object"))?;
     if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
         rodata.wakeup_bytes = u64::from(ring_bytes / 4);
+        rodata.host_mntns = host_mntns();
     }
     let wanted = plan.programs();
     // TRACEE_LOAD_VERIFIER_STATS=1: the verifier's statistics per program on stderr.
@@ -270,6 +271,23 @@ pub fn install<'obj>(
         installed.entries += section.entries.len();
     }
     Ok((skel, installed))
+}
+
+/// The host's mount namespace id for `executable=host:...` scopes: PID 1's
+/// (`/proc/1/ns/mnt` is `mnt:[ID]`), or, where that is not readable (sandboxes deny it even
+/// to root), the loader's own; 0 when neither is (then no namespace counts as the host's).
+fn host_mntns() -> u64 {
+    let id = |path: &str| {
+        std::fs::read_link(path).ok().and_then(|l| {
+            l.to_string_lossy()
+                .strip_prefix("mnt:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse().ok())
+        })
+    };
+    id("/proc/1/ns/mnt")
+        .or_else(|| id("/proc/self/ns/mnt"))
+        .unwrap_or(0)
 }
 
 /// Per-syscall tracepoints are found through tracefs; mount it when the host has not. It

@@ -260,18 +260,23 @@ impl Ctx<'_> {
 pub fn lower(policies: &[Policy], diags: &mut Diagnostics) -> Lowered {
     let mut cx = Ctx { diags };
     let mut userspace = Vec::new();
-    let (scope, lineage) = scope::lower_scope(policies, &mut cx, &mut userspace);
+    let (scope, hooks) = scope::lower_scope(policies, &mut cx, &mut userspace);
     let rules = rules::lower_rules(policies, &mut cx, &mut userspace);
     let mut maps = scope;
     maps.extend(rules.maps);
     let mut probes = rules.probes;
-    // `tree` and `follow` learn new processes at fork and forget them at exit.
-    if lineage {
+    // `tree` and `follow` learn new processes at fork and forget them at exit; `executable`
+    // records binaries at exec and hands them down at fork.
+    if hooks.lineage {
         probes.push("tp_btf/sched_process_fork".to_owned());
         probes.push("tp_btf/sched_process_exit".to_owned());
-        probes.sort();
-        probes.dedup();
     }
+    if hooks.executables {
+        probes.push("tp_btf/sched_process_exec".to_owned());
+        probes.push("tp_btf/sched_process_fork".to_owned());
+    }
+    probes.sort();
+    probes.dedup();
     Lowered {
         maps,
         userspace,

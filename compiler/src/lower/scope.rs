@@ -6,11 +6,19 @@ use schema::abi::{self, RangeEntry};
 use super::*;
 use crate::ir::{Filter, MountNs, Op, Policy, ScopeKey, StrMatch, Value};
 
+/// Hooks the scope needs whatever the rules select.
+pub(super) struct Hooks {
+    /// `tree`/`follow`: processes are learned at fork and forgotten at exit.
+    pub(super) lineage: bool,
+    /// `executable`: binaries are recorded at exec and inherited at fork.
+    pub(super) executables: bool,
+}
+
 pub(super) fn lower_scope(
     policies: &[Policy],
     cx: &mut Ctx,
     userspace: &mut Vec<UserspaceFilter>,
-) -> (Vec<MapContents>, bool) {
+) -> (Vec<MapContents>, Hooks) {
     use abi::{scope_bool as b, scope_dim as d};
     let mut config: abi::ScopeConfig = bytemuck::Zeroable::zeroed();
     let mut dims: Vec<DimState> = (0..d::COUNT).map(|_| DimState::new()).collect();
@@ -200,5 +208,12 @@ pub(super) fn lower_scope(
     maps.push(array_map("scope_ranges", &ranges));
     maps.insert(0, array_map("scope_config", &[config]));
     let lineage = config.follow != 0 || config.eq_enabled[d::TREE] != 0;
-    (maps, lineage)
+    let executables = config.eq_enabled[d::EXE] != 0;
+    (
+        maps,
+        Hooks {
+            lineage,
+            executables,
+        },
+    )
 }

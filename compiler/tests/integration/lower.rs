@@ -552,6 +552,18 @@ fn probes_follow_the_events() {
             "tp_btf/sched_process_exec".to_owned(),
         ]
     );
+    // executable scopes record binaries at exec and hand them down at fork.
+    let l = lowered(&policy(
+        "a",
+        &["executable=/usr/bin/curl"],
+        "  - event: close\n",
+    ));
+    assert!(
+        l.probes.contains(&"tp_btf/sched_process_exec".to_owned())
+            && l.probes.contains(&"tp_btf/sched_process_fork".to_owned()),
+        "{:?}",
+        l.probes
+    );
     // exit_group never returns: entry only.
     let l = lowered(&policy("a", &["global"], "  - event: exit_group\n"));
     assert_eq!(

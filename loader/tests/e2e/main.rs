@@ -1036,3 +1036,65 @@ r, w = os.pipe(); os.write(w, b"\x7fELF through a pipe")
     );
     assert_eq!(policies_of(dropped[0]), vec!["dropped"]);
 }
+
+/// `executable`: the binary recorded at exec selects the process, with and without the
+/// `host:` prefix, and a forked child that has not exec'd runs its parent's binary; another
+/// binary, or the same one in another mount namespace's policy, does not match.
+#[test]
+fn scope_executable() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let shell = s.path().join("e2eexe-sh");
+    if let Err(e) = std::fs::copy("/bin/dash", &shell) {
+        panic!("{e}");
+    }
+    let exe = shell.to_string_lossy().into_owned();
+    let rules = "    - event: openat\n";
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "a.yaml",
+                &policy("any-ns", &[&format!("executable={exe}")], rules),
+            ),
+            (
+                "b.yaml",
+                &policy("host-ns", &[&format!("executable=host:{exe}")], rules),
+            ),
+            (
+                "c.yaml",
+                &policy("other-ns", &[&format!("executable=12345:{exe}")], rules),
+            ),
+        ],
+    );
+    let (own, forked, other) = (s.file("exe-own"), s.file("exe-forked"), s.file("exe-other"));
+    let t = Tracer::start(&image, &[]);
+    run(
+        &exe,
+        &[
+            "-c",
+            &format!(
+                "true < {}; (true < {}); true",
+                own.display(),
+                forked.display()
+            ),
+        ],
+    );
+    run(
+        "/bin/dash",
+        &["-c", &format!("true < {}; true", other.display())],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    for path in [&own, &forked] {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        assert_eq!(policies_of(found[0]), vec!["any-ns", "host-ns"]);
+    }
+    assert!(
+        run.with_arg("openat", "pathname", &other.to_string_lossy())
+            .is_empty()
+    );
+}
