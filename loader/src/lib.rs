@@ -343,6 +343,85 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError
     Ok(links)
 }
 
+/// `tree` scopes name processes by pid; their descendants that already exist are not seen
+/// forking, so they are added from /proc: every process gets the bits of all its ancestors
+/// (and itself) that a policy names, so nested trees of different policies combine. Run it
+/// before attaching and again after (a fork in between is caught by one or the other).
+/// Returns how many processes it added or widened.
+pub fn seed_tree(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, LoadError> {
+    use schema::abi::EqBits;
+    let Some(section) = image.map("scope_tree") else {
+        return Ok(0);
+    };
+    let roots: std::collections::HashMap<u32, EqBits> = section
+        .entries
+        .iter()
+        .filter_map(|(k, v)| {
+            let pid = u32::from_le_bytes(k.as_slice().try_into().ok()?);
+            let bits: EqBits = bytemuck::try_pod_read_unaligned(v).ok()?;
+            Some((pid, bits))
+        })
+        .collect();
+    if roots.is_empty() {
+        return Ok(0);
+    }
+    let parents = process_parents();
+    let mut changed = 0;
+    for &pid in parents.keys() {
+        let mut bits = EqBits { eq: 0, ne: 0 };
+        let mut at = pid;
+        // Bounded: /proc may change under us and form no chain to 1.
+        for _ in 0..4096 {
+            if let Some(root) = roots.get(&at) {
+                bits.eq |= root.eq;
+                bits.ne |= root.ne;
+            }
+            match parents.get(&at) {
+                Some(&parent) if parent > 0 && parent != at => at = parent,
+                _ => break,
+            }
+        }
+        if (bits.eq | bits.ne) == 0 || roots.get(&pid) == Some(&bits) {
+            continue;
+        }
+        skel.maps
+            .scope_tree
+            .update(&pid.to_le_bytes(), bytemuck::bytes_of(&bits), MapFlags::ANY)
+            .map_err(libbpf("add an existing descendant to scope_tree"))?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// pid -> parent pid of every process in /proc (the 4th field of /proc/PID/stat, after the
+/// parenthesized comm, which may itself hold spaces and parentheses).
+fn process_parents() -> std::collections::HashMap<u32, u32> {
+    let mut parents = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return parents;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.insert(pid, ppid);
+        }
+    }
+    parents
+}
+
 /// Reads one entry back from the kernel (for tests and diagnostics).
 pub fn lookup(skel: &TraceeSkel<'_>, map: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let Some(found) = skel.object().maps().find(|m| m.name() == OsStr::new(map)) else {

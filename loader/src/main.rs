@@ -130,10 +130,16 @@ fn serve(
         Ok(done) => done,
         Err(err) => return fail(1, err),
     };
+    if let Err(err) = loader::seed_tree(&skel, image) {
+        return fail(1, err);
+    }
     let links = match loader::attach(&skel, plan) {
         Ok(links) => links,
         Err(err) => return fail(1, err),
     };
+    if let Err(err) = loader::seed_tree(&skel, image) {
+        return fail(1, err);
+    }
     eprintln!(
         "tracee-load: attached {} hooks for {} events of {} policies ({} map entries) in {} ms",
         links.len(),

@@ -1098,3 +1098,56 @@ fn scope_executable() {
             .is_empty()
     );
 }
+
+/// `tree` covers descendants that existed before the loader started (seeded from /proc):
+/// the grandchild forked afterwards by a pre-existing child of the named process matches.
+#[test]
+fn scope_tree_seeded_from_proc() {
+    if !can_bpf() {
+        return;
+    }
+    use std::io::Write;
+    let s = Scratch::new();
+    let marker = s.file("seeded-grandchild");
+    // The named process starts a child that waits for a line, then runs cat (a fork after
+    // the loader attached, from a process that existed before).
+    let script = format!(
+        "import subprocess, sys\nc = subprocess.Popen(['sh', '-c', 'read x; cat {}'], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)\nprint(c.pid, flush=True)\nsys.stdin.readline()\nc.communicate(b'go\\n')\n",
+        marker.display()
+    );
+    let mut parent = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut line = String::new();
+    if let Some(out) = parent.stdout.as_mut() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+    }
+    let child: u32 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("child pid {line:?}: {e}"));
+    let image = compile(
+        s.path(),
+        &[(
+            "t.yaml",
+            &policy(
+                "seeded",
+                &[&format!("tree={}", parent.id())],
+                "    - event: openat\n",
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    if let Some(stdin) = parent.stdin.as_mut() {
+        let _ = stdin.write_all(b"go\n");
+    }
+    let _ = parent.wait();
+    let run = t.stop();
+    run.assert_clean();
+    let found = run.with_arg("openat", "pathname", &marker.to_string_lossy());
+    assert_eq!(found.len(), 1, "{:#?}", run.events);
+    assert_eq!(found[0]["hostParentProcessId"], child);
+}
