@@ -151,11 +151,14 @@ __noinline __u64 scope_eval(__u64 candidates)
 	}
 	if (sc->eq_enabled[SCOPE_EXE])
 		result &= exe_dim(sc) | adopted;
-	/* Container conditions need cgroup detection (issue 5): every task counts as on the
-	 * host, not new, not in a new or started container. */
+	/* In a container: from the cgroup (containers.bpf.c). New pids, new and started
+	 * containers are not tracked yet: those conditions count as false. */
 	for (int i = 0; i < SCOPE_BOOL_DIMS; i++) {
 		__u64 enabled = sc->bool_enabled[i];
-		__u64 pass = ~sc->bool_expect[i]; /* the condition is false */
+		if (!enabled)
+			continue;
+		int holds = i == SCOPE_IN_CONTAINER ? in_container() : 0;
+		__u64 pass = holds ? sc->bool_expect[i] : ~sc->bool_expect[i];
 		result &= pass | ~enabled | adopted;
 	}
 	return result;

@@ -189,6 +189,15 @@ TRACEE_MAP struct {
 	__type(value, struct dim_memo);
 } scope_memo SEC(".maps");
 
+/* Container cgroups (v2 ids), found at start by the loader and learned at cgroup_mkdir. */
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u32);
+} containers SEC(".maps");
+
 /* Processes that `follow` policies adopted: host pid -> policy bits. */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -428,6 +437,8 @@ int magic_write_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: the executed file's path (and this mount namespace) into the task's
  * storage, for the `executable` scope. */
 int record_exe(struct pending *ts, __u64 path, __u64 mntns);
+/* containers.bpf.c: is the current task in a container's cgroup (or below one)? */
+int in_container(void);
 /* net.bpf.c: security_socket_connect for a connect syscall. */
 int socket_connect_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */

@@ -14,6 +14,7 @@ const SOURCES: &[&str] = &[
     "file_open.bpf.c",
     "net.bpf.c",
     "write.bpf.c",
+    "containers.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",
 ];

@@ -172,10 +172,22 @@ struct cred {
 
 struct kernfs_node {
 	u64 id;
+	const char *name;
+	struct kernfs_node *__parent;
+};
+
+/* Before 6.15 the parent pointer was `parent`. */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct cgroup_root {
+	int hierarchy_id;
 };
 
 struct cgroup {
 	struct kernfs_node *kn;
+	struct cgroup_root *root;
 };
 
 struct css_set {

@@ -28,6 +28,7 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "scratch_events",
     "scratch_keys",
     "scope_memo",
+    "containers",
     "followed",
     "rb",
     "stats",
@@ -120,6 +121,7 @@ impl Plan {
                 "tp_btf/sched_process_fork" => Hook::Btf("tr_sched_fork"),
                 "tp_btf/sched_process_exec" => Hook::Btf("tr_sched_exec"),
                 "tp_btf/sched_process_exit" => Hook::Btf("tr_sched_exit"),
+                "tp_btf/cgroup_mkdir" => Hook::Btf("tr_cgroup_mkdir"),
                 p if p.starts_with("derived/") => {
                     plan.unsupported.push(p["derived/".len()..].to_owned());
                     continue;
@@ -329,6 +331,7 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError
             "tr_tp_exit" => &progs.tr_tp_exit,
             "tr_sched_fork" => &progs.tr_sched_fork,
             "tr_sched_exec" => &progs.tr_sched_exec,
+            "tr_cgroup_mkdir" => &progs.tr_cgroup_mkdir,
             _ => &progs.tr_sched_exit,
         };
         let link = match hook {
@@ -391,6 +394,66 @@ pub fn seed_tree(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, LoadErro
         changed += 1;
     }
     Ok(changed)
+}
+
+/// A container runtime's cgroup name: it holds a 64-hex-digit container id
+/// (`docker-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`, `libpod-<id>.scope`,
+/// or `<id>` itself). The BPF program applies the same rule to cgroups created later.
+pub fn is_container_cgroup(name: &str) -> bool {
+    let mut run = 0;
+    for b in name.bytes() {
+        run = if b.is_ascii_digit() || (b'a'..=b'f').contains(&b) {
+            run + 1
+        } else {
+            0
+        };
+        if run >= 64 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Container cgroups that exist already, from the cgroup v2 tree (at /sys/fs/cgroup, or
+/// /sys/fs/cgroup/unified on hybrid hosts): a v2 cgroup's id is its directory's inode
+/// number. Returns how many it found.
+pub fn seed_containers(skel: &TraceeSkel<'_>) -> Result<usize, LoadError> {
+    use std::os::unix::fs::MetadataExt;
+    let root = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("cgroup.controllers").exists());
+    let Some(root) = root else {
+        return Ok(0);
+    };
+    let mut found = 0;
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_dir() {
+                continue;
+            }
+            if is_container_cgroup(&entry.file_name().to_string_lossy()) {
+                skel.maps
+                    .containers
+                    .update(
+                        &meta.ino().to_le_bytes(),
+                        &1u32.to_le_bytes(),
+                        MapFlags::ANY,
+                    )
+                    .map_err(libbpf("record an existing container cgroup"))?;
+                found += 1;
+            }
+            if depth < 16 {
+                stack.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// pid -> parent pid of every process in /proc (the 4th field of /proc/PID/stat, after the

@@ -133,11 +133,25 @@ fn serve(
     if let Err(err) = loader::seed_tree(&skel, image) {
         return fail(1, err);
     }
+    let containers = plan.hooks.contains(&Hook::Btf("tr_cgroup_mkdir"));
+    if let Err(err) = containers
+        .then(|| loader::seed_containers(&skel))
+        .transpose()
+    {
+        return fail(1, err);
+    }
     let links = match loader::attach(&skel, plan) {
         Ok(links) => links,
         Err(err) => return fail(1, err),
     };
+    // Again after attaching: what appeared in between is caught by one or the other.
     if let Err(err) = loader::seed_tree(&skel, image) {
+        return fail(1, err);
+    }
+    if let Err(err) = containers
+        .then(|| loader::seed_containers(&skel))
+        .transpose()
+    {
         return fail(1, err);
     }
     eprintln!(

@@ -173,3 +173,26 @@ fn fast_json_writer_matches_the_serde_reference() {
         assert_eq!(keys(&a).len(), 21);
     }
 }
+
+/// The runtimes' container cgroup names (the BPF program applies the same rule).
+#[test]
+fn container_cgroup_names() {
+    let id = "0123456789abcdef".repeat(4);
+    for name in [
+        format!("docker-{id}.scope"),
+        format!("cri-containerd-{id}.scope"),
+        format!("crio-{id}.scope"),
+        format!("libpod-{id}.scope"),
+        id.clone(),
+    ] {
+        assert!(loader::is_container_cgroup(&name), "{name}");
+    }
+    for name in [
+        "system.slice".to_owned(),
+        "user-1000.slice".to_owned(),
+        format!("docker-{}.scope", &id[..63]),
+        format!("docker-{}.scope", id.to_uppercase()),
+    ] {
+        assert!(!loader::is_container_cgroup(&name), "{name}");
+    }
+}

@@ -271,6 +271,9 @@ pub fn lower(policies: &[Policy], diags: &mut Diagnostics) -> Lowered {
         probes.push("tp_btf/sched_process_fork".to_owned());
         probes.push("tp_btf/sched_process_exit".to_owned());
     }
+    if hooks.containers {
+        probes.push("tp_btf/cgroup_mkdir".to_owned());
+    }
     if hooks.executables {
         probes.push("tp_btf/sched_process_exec".to_owned());
         probes.push("tp_btf/sched_process_fork".to_owned());

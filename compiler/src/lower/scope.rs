@@ -12,6 +12,8 @@ pub(super) struct Hooks {
     pub(super) lineage: bool,
     /// `executable`: binaries are recorded at exec and inherited at fork.
     pub(super) executables: bool,
+    /// `container`/`not-container`: container cgroups are learned as they are created.
+    pub(super) containers: bool,
 }
 
 pub(super) fn lower_scope(
@@ -209,11 +211,13 @@ pub(super) fn lower_scope(
     maps.insert(0, array_map("scope_config", &[config]));
     let lineage = config.follow != 0 || config.eq_enabled[d::TREE] != 0;
     let executables = config.eq_enabled[d::EXE] != 0;
+    let containers = config.bool_enabled[b::IN_CONTAINER] != 0;
     (
         maps,
         Hooks {
             lineage,
             executables,
+            containers,
         },
     )
 }

@@ -552,6 +552,13 @@ fn probes_follow_the_events() {
             "tp_btf/sched_process_exec".to_owned(),
         ]
     );
+    // container scopes learn container cgroups as they are created.
+    let l = lowered(&policy("a", &["container"], "  - event: close\n"));
+    assert!(
+        l.probes.contains(&"tp_btf/cgroup_mkdir".to_owned()),
+        "{:?}",
+        l.probes
+    );
     // executable scopes record binaries at exec and hand them down at fork.
     let l = lowered(&policy(
         "a",

@@ -1151,3 +1151,64 @@ fn scope_tree_seeded_from_proc() {
     assert_eq!(found.len(), 1, "{:#?}", run.events);
     assert_eq!(found[0]["hostParentProcessId"], child);
 }
+
+/// `container` / `not-container` from cgroups: a process moved into a cgroup named like a
+/// docker container's (`docker-<64 hex>.scope`) is in a container, whether the cgroup
+/// existed before the loader started (found at start) or was created after (learned at
+/// cgroup_mkdir); a sibling outside is on the host.
+#[test]
+fn container_scopes_from_cgroups() {
+    if !can_bpf() {
+        return;
+    }
+    let v2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("cgroup.controllers").exists())
+        .unwrap_or_else(|| panic!("no cgroup v2 hierarchy mounted"));
+    let s = Scratch::new();
+    let base = v2.join(format!("tracee-e2e-{}", std::process::id()));
+    let id = |n: u8| format!("{:064x}", u128::from(n) * 0x1234_5678_9abc_def1);
+    let before = base.join(format!("docker-{}.scope", id(1)));
+    let after = base.join(format!("docker-{}.scope", id(2)));
+    if let Err(e) = std::fs::create_dir_all(&before) {
+        panic!("create {}: {e}", before.display());
+    }
+    let dir = s.path().to_string_lossy().into_owned();
+    let rules = format!("    - event: openat\n      filters:\n        - args.pathname={dir}/*\n");
+    let image = compile(
+        s.path(),
+        &[
+            ("a.yaml", &policy("in-container", &["container"], &rules)),
+            ("b.yaml", &policy("on-host", &["not-container"], &rules)),
+        ],
+    );
+    let (m1, m2, m3) = (s.file("cg-before"), s.file("cg-after"), s.file("cg-host"));
+    let t = Tracer::start(&image, &[]);
+    if let Err(e) = std::fs::create_dir_all(&after) {
+        panic!("create {}: {e}", after.display());
+    }
+    let inside = |cg: &std::path::Path, marker: &std::path::Path| {
+        sh(&format!(
+            "echo $$ > {}/cgroup.procs && cat {}",
+            cg.display(),
+            marker.display()
+        ))
+    };
+    inside(&before, &m1);
+    inside(&after, &m2);
+    run("cat", &[&m3.to_string_lossy()]);
+    let run = t.stop();
+    let _ = std::fs::remove_dir(&before);
+    let _ = std::fs::remove_dir(&after);
+    let _ = std::fs::remove_dir(&base);
+    run.assert_clean();
+    let policies = |path: &std::path::Path| {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        policies_of(found[0])
+    };
+    assert_eq!(policies(&m1), vec!["in-container"]);
+    assert_eq!(policies(&m2), vec!["in-container"]);
+    assert_eq!(policies(&m3), vec!["on-host"]);
+}
