@@ -20,6 +20,7 @@ static __always_inline int begin_event(struct pending *p, __u32 event, __u32 sys
 	p->state = PENDING_NONE;
 	p->used = 0;
 	p->magic_len = 0;
+	p->unlink_known = 0;
 	for (int i = 0; i < MAX_ARGS; i++)
 		p->str_off[i] = STR_NONE;
 

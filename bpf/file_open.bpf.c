@@ -93,6 +93,50 @@ __noinline int put_path(struct pending *p, __u32 index, __u64 path_addr)
 	return append_str(p, index, &k->path[off], PATH_HALF - off);
 }
 
+__noinline int put_abs_path(struct pending *p, __u32 index, struct pending *sys, __u32 arg,
+			    __u64 dirfd)
+{
+	struct key_scratch *k = keys();
+	if (!p || !sys || !k || arg >= MAX_ARGS)
+		return 0;
+	__u32 at = sys->str_off[arg & (MAX_ARGS - 1)];
+	__u32 len = sys->str_len[arg & (MAX_ARGS - 1)];
+	if (at > ARGS_BUF || len > STR_CAP)
+		return 0;
+	/* Absolute already: as given. */
+	if (len > 0 && sys->args[at & (ARGS_BUF - 1)] == '/')
+		return append_str(p, index, &sys->args[at & (ARGS_BUF - 1)], len);
+	/* Relative: the directory (fd, or the working directory) walked, then "/name". */
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 dir_path;
+	if ((int)dirfd == AT_FDCWD) {
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+		dir_path = (__u64)&fs->pwd;
+	} else {
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		if (dirfd >= BPF_CORE_READ(fdt, max_fds))
+			return 0;
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		struct file *file = 0;
+		bpf_probe_read_kernel(&file, sizeof(file), &fds[dirfd]);
+		if (!file)
+			return 0;
+		dir_path = (__u64)&file->f_path;
+	}
+	__u32 off = walk_path(k, dir_path);
+	/* The directory ends at PATH_HALF; "/name" follows. The root directory ("/" alone)
+	 * is skipped so the result is "/name", not "//name". */
+	__u32 n = len;
+	barrier_var(n);
+	if (n > STR_CAP)
+		return 0;
+	k->path[PATH_HALF] = '/';
+	bpf_probe_read_kernel(&k->path[PATH_HALF + 1], n, &sys->args[at & (ARGS_BUF - 1)]);
+	__u32 start = off == PATH_HALF - 1 ? PATH_HALF : off;
+	start &= 2 * PATH_HALF - 1;
+	return append_str(p, index, &k->path[start], PATH_HALF + 1 + n - start);
+}
+
 __noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
 {
 	struct key_scratch *k = keys();

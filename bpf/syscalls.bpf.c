@@ -47,6 +47,11 @@ static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 der
 		put_user_sockaddr(p, 1, p->ints[1]);
 		return;
 	}
+	if (derived_event == EVENT_SECURITY_INODE_UNLINK) {
+		int arg = nr == NR_unlinkat ? 1 : 0;
+		put_user_str(p, arg, p->ints[arg]);
+		return;
+	}
 	int path_arg = open_path_arg(nr);
 	if (path_arg >= 0 && path_arg < ABI_MAX_SYSCALL_ARGS)
 		put_user_str(p, path_arg, p->ints[path_arg]);
@@ -125,6 +130,9 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 					file_open_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
 				socket_connect_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
+				if (ret == 0)
+					inode_unlink_event(p);
 			} else if (gate->derived_event == EVENT_MAGIC_WRITE) {
 				if ((long)ret > 0 && p->magic_len)
 					magic_write_event(p, ret);

@@ -109,6 +109,11 @@ struct pending {
 	 * (magic_write), read at entry; magic_len 0: the write does not qualify. */
 	__u8 magic[MAGIC_LEN];
 	__u32 magic_len;
+	/* The unlinked inode, when a filesystem tracepoint saw it (security_inode_unlink). */
+	__u32 unlink_known;
+	__u32 unlink_dev;
+	__u64 unlink_ino;
+	__u64 unlink_ctime;
 	/* Task storage only: the task's executable (recorded at exec, inherited at fork) and
 	 * its mount namespace, for the `executable` scope. Never reset by begin_event. */
 	__u32 exe_known;
@@ -227,6 +232,7 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_FILE_OPEN 730
 #define EVENT_SECURITY_SOCKET_CONNECT 734
 #define EVENT_MAGIC_WRITE 725
+#define EVENT_SECURITY_INODE_UNLINK 731
 #define EVENT_DROPPED_EXECUTABLE 6022
 #define NO_SYSCALL 0xffffffff
 
@@ -238,6 +244,9 @@ TRACEE_MAP struct {
 #define NR_openat2 437
 #define NR_connect 42
 #define NR_write 1
+#define NR_unlink 87
+#define NR_unlinkat 263
+#define AT_FDCWD -100
 #define NR_pwrite64 18
 #define NR_writev 20
 #define NR_pwritev 296
@@ -439,6 +448,11 @@ int magic_write_event(struct pending *sys, __u64 ret);
 int record_exe(struct pending *ts, __u64 path, __u64 mntns);
 /* containers.bpf.c: is the current task in a container's cgroup (or below one)? */
 int in_container(void);
+/* unlink.bpf.c: security_inode_unlink at the exit of a successful unlink/unlinkat. */
+int inode_unlink_event(struct pending *sys);
+/* file_open.bpf.c: the absolute path of a path argument (relative ones resolved against
+ * the directory fd or the working directory) into the argument slot. */
+int put_abs_path(struct pending *p, __u32 index, struct pending *sys, __u32 arg, __u64 dirfd);
 /* net.bpf.c: security_socket_connect for a connect syscall. */
 int socket_connect_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */

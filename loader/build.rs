@@ -15,6 +15,7 @@ const SOURCES: &[&str] = &[
     "net.bpf.c",
     "write.bpf.c",
     "containers.bpf.c",
+    "unlink.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",
 ];

@@ -145,6 +145,10 @@ struct mm_struct {
 	unsigned long env_end;
 };
 
+struct fs_struct {
+	struct path pwd;
+};
+
 struct task_struct {
 	unsigned int flags;
 	int exit_code;
@@ -158,6 +162,7 @@ struct task_struct {
 	const struct cred *cred;
 	struct css_set *cgroups;
 	struct files_struct *files;
+	struct fs_struct *fs;
 	struct mm_struct *mm;
 	char comm[16];
 };

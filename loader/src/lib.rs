@@ -109,6 +109,17 @@ pub enum Hook {
 pub struct Plan {
     pub hooks: Vec<Hook>,
     pub unsupported: Vec<String>,
+    /// Events produced with less than usual on this kernel, and why.
+    pub degraded: Vec<String>,
+}
+
+/// Does the running kernel have this (BTF) tracepoint?
+fn kernel_has_tracepoint(name: &str) -> bool {
+    let Ok(btf) = libbpf_rs::btf::Btf::from_vmlinux() else {
+        return false;
+    };
+    btf.type_by_name::<libbpf_rs::btf::types::Typedef<'_>>(&format!("btf_trace_{name}"))
+        .is_some()
 }
 
 impl Plan {
@@ -122,6 +133,15 @@ impl Plan {
                 "tp_btf/sched_process_exec" => Hook::Btf("tr_sched_exec"),
                 "tp_btf/sched_process_exit" => Hook::Btf("tr_sched_exit"),
                 "tp_btf/cgroup_mkdir" => Hook::Btf("tr_cgroup_mkdir"),
+                // Optional: only kernels with ext4 have it (security_inode_unlink's inode).
+                "tp_btf/ext4_unlink_enter" => {
+                    if kernel_has_tracepoint("ext4_unlink_enter") {
+                        Hook::Btf("tr_ext4_unlink")
+                    } else {
+                        plan.degraded.push("security_inode_unlink: this kernel has no ext4_unlink_enter tracepoint, so inode, dev and ctime are 0".to_owned());
+                        continue;
+                    }
+                }
                 p if p.starts_with("derived/") => {
                     plan.unsupported.push(p["derived/".len()..].to_owned());
                     continue;
@@ -332,6 +352,7 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError
             "tr_sched_fork" => &progs.tr_sched_fork,
             "tr_sched_exec" => &progs.tr_sched_exec,
             "tr_cgroup_mkdir" => &progs.tr_cgroup_mkdir,
+            "tr_ext4_unlink" => &progs.tr_ext4_unlink,
             _ => &progs.tr_sched_exit,
         };
         let link = match hook {

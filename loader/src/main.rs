@@ -74,6 +74,9 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(err) => return fail(1, err),
     };
+    for note in &plan.degraded {
+        eprintln!("tracee-load: warning: {note}");
+    }
     for event in &plan.unsupported {
         eprintln!(
             "tracee-load: warning: event `{event}` is not produced by this loader yet; rules selecting it print nothing"

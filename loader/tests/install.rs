@@ -45,6 +45,8 @@ fn every_program_loads() {
         "tp_btf/sched_process_fork",
         "tp_btf/sched_process_exec",
         "tp_btf/sched_process_exit",
+        "tp_btf/cgroup_mkdir",
+        "tp_btf/ext4_unlink_enter",
     ]
     .iter()
     .map(|s| s.to_string())

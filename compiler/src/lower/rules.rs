@@ -447,6 +447,7 @@ pub fn derived_sources(event: &str) -> &'static [&'static str] {
     match event {
         "security_file_open" => OPEN_FAMILY,
         "security_socket_connect" => &["connect"],
+        "security_inode_unlink" => &["unlink", "unlinkat"],
         "magic_write" | "dropped_executable" => WRITE_FAMILY,
         _ => &[],
     }
@@ -518,6 +519,10 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
             Some(EventKind::Lsm | EventKind::Derived) if !derived_sources(name).is_empty() => {
                 for source in derived_sources(name) {
                     syscalls.push((source, true, true));
+                }
+                // The unlinked inode, where the filesystem has a tracepoint (optional).
+                if *name == "security_inode_unlink" {
+                    probes.push("tp_btf/ext4_unlink_enter".to_owned());
                 }
             }
             // Built from the exec tracepoint (the LSM hook is not available to us).

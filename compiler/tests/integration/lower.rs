@@ -542,13 +542,18 @@ fn probes_follow_the_events() {
     let l = lowered(&policy(
         "a",
         &["global"],
-        "  - event: security_socket_connect\n  - event: security_bprm_check\n",
+        "  - event: security_socket_connect\n  - event: security_bprm_check\n  - event: security_inode_unlink\n",
     ));
     assert_eq!(
         l.probes,
         vec![
             "tp/syscalls/sys_enter_connect".to_owned(),
+            "tp/syscalls/sys_enter_unlink".to_owned(),
+            "tp/syscalls/sys_enter_unlinkat".to_owned(),
             "tp/syscalls/sys_exit_connect".to_owned(),
+            "tp/syscalls/sys_exit_unlink".to_owned(),
+            "tp/syscalls/sys_exit_unlinkat".to_owned(),
+            "tp_btf/ext4_unlink_enter".to_owned(),
             "tp_btf/sched_process_exec".to_owned(),
         ]
     );
