@@ -17,6 +17,8 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{Op, Policy, Value};
 
 mod rules;
+
+pub use rules::event_source;
 mod scope;
 
 pub use schema::image::BPF_F_NO_PREALLOC;

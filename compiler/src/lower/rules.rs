@@ -453,6 +453,41 @@ pub fn derived_sources(event: &str) -> &'static [&'static str] {
     }
 }
 
+/// Where tracee-load takes an event from in the kernel, for docs/events.md (the hooks are
+/// those `probes` chooses; docs/loader.md says what each event misses compared with Tracee).
+pub fn event_source(name: &str) -> String {
+    let list = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (schema::catalog::event(name).map(|e| e.kind), name) {
+        (Some(EventKind::Syscall), _) => {
+            "its syscall tracepoints, or the generic `sys_enter`/`sys_exit`".to_owned()
+        }
+        (Some(EventKind::Tracepoint), _) => format!("`tp_btf/{name}`"),
+        (_, "security_bprm_check") => "`tp_btf/sched_process_exec`".to_owned(),
+        (_, "security_file_open") => format!(
+            "exit of {}: the returned fd's file, dentries walked",
+            list(OPEN_FAMILY)
+        ),
+        (_, "security_inode_unlink") => {
+            "entry and exit of `unlink`, `unlinkat`; the inode from `ext4_unlink_enter`".to_owned()
+        }
+        (_, "security_socket_connect") => "entry and exit of `connect`".to_owned(),
+        (_, "magic_write") => format!(
+            "entry and exit of {}: writes at offset 0 of regular files",
+            list(WRITE_FAMILY)
+        ),
+        (_, "dropped_executable") => {
+            "a `magic_write` of an ELF header, not on a memory filesystem".to_owned()
+        }
+        _ => "not produced yet".to_owned(),
+    }
+}
+
 /// The write-family syscalls magic_write and dropped_executable are built from.
 pub const WRITE_FAMILY: &[&str] = &["write", "writev", "pwrite64", "pwritev", "pwritev2"];
 

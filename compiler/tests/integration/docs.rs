@@ -162,8 +162,13 @@ fn render_events() -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "## Events");
     let _ = writeln!(out);
-    let _ = writeln!(out, "| id | event | kind | arguments |");
-    let _ = writeln!(out, "|---:|---|---|---|");
+    let _ = writeln!(
+        out,
+        "**source**: where `tracee-load` takes the event from in the kernel (tracepoints only;\nno kprobe, fentry or LSM program). What each one sees and misses compared with Tracee's:\n[loader.md](loader.md#how-events-are-produced)."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| id | event | kind | arguments | source |");
+    let _ = writeln!(out, "|---:|---|---|---|---|");
     for event in events {
         let args = if event.args.is_empty() {
             "(none)".to_owned()
@@ -177,10 +182,11 @@ fn render_events() -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {args} |",
+            "| {} | `{}` | {} | {args} | {} |",
             event.id,
             event.name,
-            kind_name(event.kind)
+            kind_name(event.kind),
+            compiler::lower::event_source(event.name)
         );
     }
     out
