@@ -107,18 +107,12 @@ __noinline int put_abs_path(struct pending *p, __u32 index, struct pending *sys,
 	if (len > 0 && sys->args[at & (ARGS_BUF - 1)] == '/')
 		return append_str(p, index, &sys->args[at & (ARGS_BUF - 1)], len);
 	/* Relative: the directory (fd, or the working directory) walked, then "/name". */
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 dir_path;
 	if ((int)dirfd == AT_FDCWD) {
-		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+		struct fs_struct *fs = BPF_CORE_READ(bpf_get_current_task_btf(), fs);
 		dir_path = (__u64)&fs->pwd;
 	} else {
-		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-		if (dirfd >= BPF_CORE_READ(fdt, max_fds))
-			return 0;
-		struct file **fds = BPF_CORE_READ(fdt, fd);
-		struct file *file = 0;
-		bpf_probe_read_kernel(&file, sizeof(file), &fds[dirfd]);
+		struct file *file = (struct file *)fd_file(dirfd);
 		if (!file)
 			return 0;
 		dir_path = (__u64)&file->f_path;
@@ -156,24 +150,6 @@ __noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
 	return 0;
 }
 
-static __always_inline __u64 inode_ctime(struct inode *inode)
-{
-	__u64 sec = 0, nsec = 0;
-	if (bpf_core_field_exists(inode->i_ctime_sec)) {
-		sec = BPF_CORE_READ(inode, i_ctime_sec);
-		/* The top bits of i_ctime_nsec are multigrain-timestamp flags (6.13+). */
-		nsec = BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff;
-	} else if (bpf_core_field_exists(((struct inode___pre611 *)inode)->__i_ctime)) {
-		struct inode___pre611 *old = (void *)inode;
-		sec = BPF_CORE_READ(old, __i_ctime.tv_sec);
-		nsec = BPF_CORE_READ(old, __i_ctime.tv_nsec);
-	} else {
-		struct inode___pre66 *old = (void *)inode;
-		sec = BPF_CORE_READ(old, i_ctime.tv_sec);
-		nsec = BPF_CORE_READ(old, i_ctime.tv_nsec);
-	}
-	return sec * 1000000000ULL + nsec;
-}
 
 __noinline int file_open_event(struct pending *sys, __u64 fd)
 {
@@ -186,14 +162,7 @@ __noinline int file_open_event(struct pending *sys, __u64 fd)
 	if (!q)
 		return 0;
 
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-	if (fd >= max_fds)
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = 0;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	struct file *file = (struct file *)fd_file(fd);
 	if (!file)
 		return 0;
 	struct inode *inode = BPF_CORE_READ(file, f_inode);

@@ -124,13 +124,6 @@ static __always_inline void put_strings(struct pending *p, __u32 index, __u64 st
 	p->rec.args_num += 1;
 }
 
-static __always_inline __u64 ctime_of(struct inode *inode)
-{
-	/* The top bits of i_ctime_nsec are multigrain-timestamp flags (6.13+). */
-	return BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL +
-	       (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
-}
-
 /* The executed file: its full path, dev and inode as three arguments from `index` on. */
 static __always_inline struct inode *put_exec_file(struct pending *p, __u32 index,
 						   struct linux_binprm *bprm)
@@ -160,7 +153,7 @@ static __always_inline int exec_event(struct task_struct *task, struct linux_bin
 		return 0;
 	put_kernel_str(p, 0, (__u64)BPF_CORE_READ(bprm, filename));
 	struct inode *inode = put_exec_file(p, 1, bprm);
-	put_int(p, 4, ARG_KIND_UINT, ctime_of(inode));
+	put_int(p, 4, ARG_KIND_UINT, inode_ctime(inode));
 	put_int(p, 5, ARG_KIND_UINT, BPF_CORE_READ(inode, i_mode));
 	put_argv(p, 10, task, bprm);
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));

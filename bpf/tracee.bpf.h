@@ -291,6 +291,37 @@ static __always_inline struct task_struct *current_task(void)
 	return bpf_rdonly_cast(bpf_get_current_task_btf(), bpf_core_type_id_kernel(struct task_struct));
 }
 
+/* The open file behind one of the current task's fds, as an address; 0 if none. */
+static __always_inline __u64 fd_file(__u64 fd)
+{
+	struct fdtable *fdt = current_task()->files->fdt;
+	if (fd >= fdt->max_fds)
+		return 0;
+	__u64 file = 0;
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+	return file;
+}
+
+/* An inode's change time in ns, across the kernels' three layouts of it. */
+static __always_inline __u64 inode_ctime(struct inode *inode)
+{
+	__u64 sec = 0, nsec = 0;
+	if (bpf_core_field_exists(inode->i_ctime_sec)) {
+		sec = BPF_CORE_READ(inode, i_ctime_sec);
+		/* The top bits of i_ctime_nsec are multigrain-timestamp flags (6.13+). */
+		nsec = BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff;
+	} else if (bpf_core_field_exists(((struct inode___pre611 *)inode)->__i_ctime)) {
+		struct inode___pre611 *old = (void *)inode;
+		sec = BPF_CORE_READ(old, __i_ctime.tv_sec);
+		nsec = BPF_CORE_READ(old, __i_ctime.tv_nsec);
+	} else {
+		struct inode___pre66 *old = (void *)inode;
+		sec = BPF_CORE_READ(old, i_ctime.tv_sec);
+		nsec = BPF_CORE_READ(old, i_ctime.tv_nsec);
+	}
+	return sec * 1000000000ULL + nsec;
+}
+
 /* The task's number in its own (innermost) pid namespace. */
 static __always_inline __u32 ns_nr(struct pid *pid)
 {

@@ -38,9 +38,7 @@ int BPF_PROG(tr_ext4_unlink, struct inode *parent, struct dentry *dentry)
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	p->unlink_ino = BPF_CORE_READ(inode, i_ino);
 	p->unlink_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	/* The top bits of i_ctime_nsec are multigrain-timestamp flags (6.13+). */
-	p->unlink_ctime = BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL +
-			  (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
+	p->unlink_ctime = inode_ctime(inode);
 	p->unlink_known = 1;
 	return 0;
 }

@@ -28,12 +28,7 @@ struct iovec_user {
  * its address as a number (for the global functions that take one). */
 static __always_inline struct file *file_of(__u64 fd, __u64 *raw)
 {
-	struct task_struct *task = current_task();
-	struct fdtable *fdt = task->files->fdt;
-	if (fd >= fdt->max_fds)
-		return 0;
-	__u64 file = 0;
-	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+	__u64 file = fd_file(fd);
 	*raw = file;
 	if (!file)
 		return 0;
