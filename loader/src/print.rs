@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use schema::catalog;
-use schema::record::{Arg, ArgValue, Record};
+use schema::record::{ArgValue, Record};
 use serde::Serialize;
 
 /// Names of the policies an event matched, from the image's policy table (bit = position).
@@ -21,112 +21,6 @@ struct JsonArg {
     #[serde(rename = "type")]
     ty: String,
     value: serde_json::Value,
-}
-
-/// Tracee's event JSON (era 1 field names and order), borrowing from the record: the
-/// consumer writes a million of these a second, so nothing here allocates per event
-/// except string and array arguments.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonEvent<'a> {
-    timestamp: i64,
-    processor_id: u32,
-    process_id: u32,
-    cgroup_id: u64,
-    thread_id: u32,
-    parent_process_id: u32,
-    host_process_id: u32,
-    host_thread_id: u32,
-    host_parent_process_id: u32,
-    user_id: u32,
-    mount_namespace: u64,
-    pid_namespace: u64,
-    process_name: Cow<'a, str>,
-    host_name: Cow<'a, str>,
-    event_id: Displayed<u32>,
-    event_name: EventName,
-    matched_policies: Matched<'a>,
-    args_num: u8,
-    return_value: i64,
-    syscall: SyscallName,
-    args: Args<'a>,
-}
-
-/// A value serialized as the string of its Display (Tracee's eventId is a string).
-struct Displayed<T>(T);
-
-impl<T: std::fmt::Display> Serialize for Displayed<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
-}
-
-struct EventName(u32);
-
-impl Serialize for EventName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match catalog::event_by_id(self.0) {
-            Some(e) => s.serialize_str(e.name),
-            None => s.collect_str(&self.0),
-        }
-    }
-}
-
-struct SyscallName(u32);
-
-impl Serialize for SyscallName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 == u32::MAX {
-            return s.serialize_str("");
-        }
-        EventName(self.0).serialize(s)
-    }
-}
-
-struct Matched<'a> {
-    bits: u64,
-    policies: &'a [String],
-}
-
-impl Serialize for Matched<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(None)?;
-        for (i, name) in self.policies.iter().enumerate().take(64) {
-            if self.bits & (1u64 << i) != 0 {
-                seq.serialize_element(name)?;
-            }
-        }
-        seq.end()
-    }
-}
-
-struct Args<'a>(&'a Record);
-
-impl Serialize for Args<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeSeq, SerializeStruct};
-        let event = catalog::event_by_id(self.0.header.event_id);
-        let mut seq = s.serialize_seq(Some(self.0.args.len()))?;
-        for arg in &self.0.args {
-            let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
-            struct One<'b>(Option<&'b catalog::ArgDef>, &'b Arg);
-            impl Serialize for One<'_> {
-                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    let mut st = s.serialize_struct("arg", 3)?;
-                    match self.0 {
-                        Some(d) => st.serialize_field("name", d.name)?,
-                        None => st.serialize_field("name", &format!("arg{}", self.1.index))?,
-                    }
-                    st.serialize_field("type", self.0.map_or("", |d| d.c_type))?;
-                    st.serialize_field("value", &Value(&self.1.value))?;
-                    st.end()
-                }
-            }
-            seq.serialize_element(&One(def, arg))?;
-        }
-        seq.end()
-    }
 }
 
 struct Value<'a>(&'a ArgValue);
@@ -250,12 +144,7 @@ fn arg_value(out: &mut Vec<u8>, value: &ArgValue) {
 /// second, so keys are written as prepared bytes and numbers with itoa; the field names and
 /// order are those of `JsonEvent` (a test checks both give the same object).
 /// `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
-pub fn write_json(
-    out: &mut Vec<u8>,
-    record: &Record,
-    policies: &[String],
-    boot_to_epoch_ns: i64,
-) -> std::io::Result<()> {
+pub fn write_json(out: &mut Vec<u8>, record: &Record, policies: &[String], boot_to_epoch_ns: i64) {
     let h = &record.header;
     out.extend_from_slice(b"{\"timestamp\":");
     num(
@@ -337,45 +226,42 @@ pub fn write_json(
         out.push(b'}');
     }
     out.extend_from_slice(b"]}\n");
-    Ok(())
 }
 
-/// The same line through serde (the reference `write_json` is tested against).
+/// The same event built as a plain serde_json object: the reference the hand-written
+/// `write_json` is tested against.
 pub fn json_reference(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
     let h = &record.header;
-    let event = JsonEvent {
-        timestamp: (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
-        processor_id: h.cpu,
-        process_id: h.pid,
-        cgroup_id: h.cgroup_id,
-        thread_id: h.tid,
-        parent_process_id: h.ppid,
-        host_process_id: h.host_pid,
-        host_thread_id: h.host_tid,
-        host_parent_process_id: h.host_ppid,
-        user_id: h.uid,
-        mount_namespace: h.mntns,
-        pid_namespace: h.pidns,
-        process_name: fixed_str(&h.comm),
-        host_name: fixed_str(&h.uts),
-        event_id: Displayed(h.event_id),
-        event_name: EventName(h.event_id),
-        matched_policies: Matched {
-            bits: h.matched_policies,
-            policies,
-        },
-        args_num: h.args_num,
-        return_value: h.retval,
-        syscall: SyscallName(h.syscall),
-        args: Args(record),
-    };
-    serde_json::to_string(&event).unwrap_or_default()
+    serde_json::json!({
+        "timestamp": (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
+        "processorId": h.cpu,
+        "processId": h.pid,
+        "cgroupId": h.cgroup_id,
+        "threadId": h.tid,
+        "parentProcessId": h.ppid,
+        "hostProcessId": h.host_pid,
+        "hostThreadId": h.host_tid,
+        "hostParentProcessId": h.host_ppid,
+        "userId": h.uid,
+        "mountNamespace": h.mntns,
+        "pidNamespace": h.pidns,
+        "processName": fixed_str(&h.comm),
+        "hostName": fixed_str(&h.uts),
+        "eventId": h.event_id.to_string(),
+        "eventName": event_name(h.event_id),
+        "matchedPolicies": matched_names(h.matched_policies, policies),
+        "argsNum": h.args_num,
+        "returnValue": h.retval,
+        "syscall": if h.syscall == u32::MAX { String::new() } else { event_name(h.syscall) },
+        "args": named_args(record),
+    })
+    .to_string()
 }
 
 /// One JSON line (no newline).
 pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
     let mut out = Vec::with_capacity(512);
-    let _ = write_json(&mut out, record, policies, boot_to_epoch_ns);
+    write_json(&mut out, record, policies, boot_to_epoch_ns);
     out.pop();
     String::from_utf8(out).unwrap_or_default()
 }

@@ -139,7 +139,7 @@ pub fn run(
             let State { out, batch, .. } = &mut *s;
             match options.output {
                 Output::Json => {
-                    let _ = print::write_json(batch, &record, &policies, offset);
+                    print::write_json(batch, &record, &policies, offset);
                 }
                 Output::Table => {
                     let _ = writeln!(batch, "{}", print::table(&record, offset));
