@@ -341,3 +341,9 @@ pub fn own_ns(kind: &str) -> u64 {
         .parse()
         .unwrap_or_else(|e| panic!("ns id of {link}: {e}"))
 }
+
+/// One rule of a policy document: the event and its filters.
+pub fn rule(event: &str, filters: &[&str]) -> String {
+    let filters: String = filters.iter().map(|f| format!("        - {f}\n")).collect();
+    format!("    - event: {event}\n      filters:\n{filters}")
+}

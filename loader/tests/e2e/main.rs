@@ -401,9 +401,7 @@ fn argument_filters_retval_and_matched_policies() {
                 &policy(
                     "prefix",
                     &["global"],
-                    &format!(
-                        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n"
-                    ),
+                    &rule("openat", &[&format!("args.pathname={dir}/*")]),
                 ),
             ),
             (
@@ -411,7 +409,7 @@ fn argument_filters_retval_and_matched_policies() {
                 &policy(
                     "suffix",
                     &["global"],
-                    "    - event: openat\n      filters:\n        - args.pathname=*.e2emulti\n",
+                    &rule("openat", &["args.pathname=*.e2emulti"]),
                 ),
             ),
             (
@@ -430,9 +428,7 @@ fn argument_filters_retval_and_matched_policies() {
                 &policy(
                     "failed",
                     &["global"],
-                    &format!(
-                        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n        - retval<0\n"
-                    ),
+                    &rule("openat", &[&format!("args.pathname={dir}/*"), "retval<0"]),
                 ),
             ),
             (
@@ -440,7 +436,7 @@ fn argument_filters_retval_and_matched_policies() {
                 &policy(
                     "signal-zero",
                     &["global"],
-                    "    - event: kill\n      filters:\n        - args.sig=0\n        - args.pid>1\n",
+                    &rule("kill", &["args.sig=0", "args.pid>1"]),
                 ),
             ),
             (
@@ -448,7 +444,7 @@ fn argument_filters_retval_and_matched_policies() {
                 &policy(
                     "contains",
                     &["global"],
-                    "    - event: openat\n      filters:\n        - args.pathname=*e2emid*\n",
+                    &rule("openat", &["args.pathname=*e2emid*"]),
                 ),
             ),
         ],
@@ -571,7 +567,7 @@ fn lifecycle_and_outputs() {
             &policy(
                 "life",
                 &["global"],
-                &format!("    - event: openat\n      filters:\n        - args.pathname={dir}/*\n"),
+                &rule("openat", &[&format!("args.pathname={dir}/*")]),
             ),
         )],
     );
@@ -669,8 +665,9 @@ fn userspace_filters_are_not_matched_without_metadata() {
                 &policy(
                     "needs-metadata",
                     &["global"],
-                    &format!(
-                        "    - event: openat\n      filters:\n        - args.pathname={dir}/*\n        - containerImage=nginx\n"
+                    &rule(
+                        "openat",
+                        &[&format!("args.pathname={dir}/*"), "containerImage=nginx"],
                     ),
                 ),
             ),
@@ -679,7 +676,7 @@ fn userspace_filters_are_not_matched_without_metadata() {
                 &policy(
                     "plain",
                     &["global"],
-                    "    - event: openat\n      filters:\n        - args.pathname=*.e2eboth\n",
+                    &rule("openat", &["args.pathname=*.e2eboth"]),
                 ),
             ),
         ],
@@ -945,9 +942,7 @@ fn magic_write_and_dropped_executable() {
                 &policy(
                     "magic",
                     &["global"],
-                    &format!(
-                        "    - event: magic_write\n      filters:\n        - args.pathname={dir}/*\n"
-                    ),
+                    &rule("magic_write", &[&format!("args.pathname={dir}/*")]),
                 ),
             ),
             (
@@ -1175,7 +1170,7 @@ fn container_scopes_from_cgroups() {
         panic!("create {}: {e}", before.display());
     }
     let dir = s.path().to_string_lossy().into_owned();
-    let rules = format!("    - event: openat\n      filters:\n        - args.pathname={dir}/*\n");
+    let rules = rule("openat", &[&format!("args.pathname={dir}/*")]);
     let image = compile(
         s.path(),
         &[
@@ -1231,8 +1226,9 @@ fn security_inode_unlink_from_unlink() {
             &policy(
                 "unlinks",
                 &["global"],
-                &format!(
-                    "    - event: security_inode_unlink\n      filters:\n        - args.pathname={dir}/*\n"
+                &rule(
+                    "security_inode_unlink",
+                    &[&format!("args.pathname={dir}/*")],
                 ),
             ),
         )],
