@@ -3,8 +3,12 @@
  * Containers, told by their cgroups: the common runtimes name a container's cgroup after its
  * 64-hex-digit id (docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope,
  * libpod-<id>.scope, or <id> under docker/ or kubepods/ with the cgroupfs driver). Those that
- * exist at start are found by the loader in the cgroup v2 tree; new ones are learned here as
+ * exist at start are found by the loader in the cgroup trees; new ones are learned here as
  * they are created. A task is in a container when its cgroup or an ancestor is one.
+ *
+ * On hosts with cgroup v1 hierarchies (legacy or hybrid), runtimes may put containers only
+ * there: the loader then names one v1 controller (cpuset first, as Tracee) whose hierarchy
+ * is also searched. Its cgroups are keyed with V1_KEY set: kernfs ids are per hierarchy.
  */
 #include "tracee.bpf.h"
 
@@ -13,6 +17,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ID_DIGITS 64
 #define NAME_MAX_SCAN 255
 #define MAX_DEPTH 8
+#define V1_KEY (1ULL << 63)
+
+/* The v1 hierarchy searched too (0: none), and its controller's index in css_set.subsys
+ * (the order of /proc/cgroups). Set by the loader. */
+const volatile __u32 v1_hierarchy = 0;
+const volatile __u32 v1_subsys = 0;
 
 struct hex_scan {
 	struct key_scratch *k;
@@ -46,8 +56,9 @@ static __always_inline struct kernfs_node *parent_of(struct kernfs_node *kn)
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(tr_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
-	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
-		return 0; /* a cgroup v1 hierarchy: its ids are not the tasks' v2 cgroup ids */
+	int hierarchy = BPF_CORE_READ(cgrp, root, hierarchy_id);
+	if (hierarchy != 0 && (!v1_hierarchy || hierarchy != v1_hierarchy))
+		return 0; /* another v1 hierarchy: not searched */
 	__u32 zero = 0;
 	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &zero);
 	if (!k)
@@ -61,23 +72,39 @@ int BPF_PROG(tr_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	bpf_loop(NAME_MAX_SCAN, hex_step, &scan, 0);
 	if (!k->walk.pad)
 		return 0;
-	__u64 id = BPF_CORE_READ(kn, id);
-	__u32 one = 1;
-	bpf_map_update_elem(&containers, &id, &one, BPF_ANY);
+	__u64 id = BPF_CORE_READ(kn, id) | (hierarchy ? V1_KEY : 0);
+	__u32 created = CONTAINER_NEW;
+	bpf_map_update_elem(&containers, &id, &created, BPF_ANY);
 	return 0;
 }
 
-__noinline int in_container(void)
+/* The kind of container whose cgroup is kn or one of its ancestors, or 0. */
+static __always_inline int container_kind(struct kernfs_node *kn, __u64 key_bits)
 {
-	struct task_struct *task = current_task();
-	struct kernfs_node *kn = task->cgroups->dfl_cgrp->kn;
 	for (int i = 0; i < MAX_DEPTH; i++) {
 		if (!kn)
 			return 0;
-		__u64 id = BPF_CORE_READ(kn, id);
-		if (bpf_map_lookup_elem(&containers, &id))
-			return 1;
+		__u64 id = BPF_CORE_READ(kn, id) | key_bits;
+		__u32 *kind = bpf_map_lookup_elem(&containers, &id);
+		if (kind)
+			return *kind == CONTAINER_NEW ? CONTAINER_NEW : CONTAINER_EXISTING;
 		kn = parent_of(kn);
 	}
 	return 0;
+}
+
+/* CONTAINER_EXISTING or CONTAINER_NEW for a task in a container's cgroup, else 0. */
+__noinline int in_container(void)
+{
+	struct task_struct *task = current_task();
+	int kind = container_kind(task->cgroups->dfl_cgrp->kn, 0);
+	if (kind || !v1_hierarchy)
+		return kind;
+	/* css_set.subsys[v1_subsys], by address: its length depends on the kernel's config. */
+	__u64 at = (__u64)BPF_CORE_READ(task, cgroups) +
+		   bpf_core_field_offset(struct css_set, subsys) + (v1_subsys & 15) * sizeof(void *);
+	struct cgroup_subsys_state *css = NULL;
+	if (bpf_probe_read_kernel(&css, sizeof(css), (void *)at) || !css)
+		return 0;
+	return container_kind(BPF_CORE_READ(css, cgroup, kn), V1_KEY);
 }

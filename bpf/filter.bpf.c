@@ -43,8 +43,8 @@ static __always_inline int int_value(struct pending *p, __u16 field, __u64 *v)
 	case FIELD_MNTNS: *v = r->mntns; return 1;
 	case FIELD_PIDNS: *v = r->pidns; return 1;
 	case FIELD_CGROUP_ID: *v = r->cgroup_id; return 1;
-	case FIELD_CONTAINER: *v = 0; return 1; /* container detection: issue 5 */
-	case FIELD_HOST: *v = 1; return 1;
+	case FIELD_CONTAINER: *v = in_container() != 0; return 1;
+	case FIELD_HOST: *v = in_container() == 0; return 1;
 	case FIELD_SYSCALL: *v = r->syscall; return 1;
 	}
 	return 0;

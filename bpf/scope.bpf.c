@@ -62,6 +62,8 @@ static __always_inline __u64 memo_dim(struct scope_config *sc, int dim, void *ma
 
 /* The host's mount namespace id (the loader reads /proc/1/ns/mnt): `host:` executables. */
 const volatile __u64 host_mntns = 0;
+/* CLOCK_MONOTONIC when the loader started (task start times use the same clock). */
+const volatile __u64 loader_started_ns = 0;
 
 /*
  * `executable`: the task's binary, recorded at exec and inherited at fork, looked up for
@@ -151,13 +153,22 @@ __noinline __u64 scope_eval(__u64 candidates)
 	}
 	if (sc->eq_enabled[SCOPE_EXE])
 		result &= exe_dim(sc) | adopted;
-	/* In a container: from the cgroup (containers.bpf.c). New pids, new and started
-	 * containers are not tracked yet: those conditions count as false. */
+	/* Containers from the cgroup (containers.bpf.c): "new" ones were created after the
+	 * loader started; a container with a task in it has started. A new pid is a process
+	 * started after the loader. */
+	int container = -1;
 	for (int i = 0; i < SCOPE_BOOL_DIMS; i++) {
 		__u64 enabled = sc->bool_enabled[i];
 		if (!enabled)
 			continue;
-		int holds = i == SCOPE_IN_CONTAINER ? in_container() : 0;
+		int holds;
+		if (i == SCOPE_NEW_PID) {
+			holds = task->group_leader->start_time > loader_started_ns;
+		} else {
+			if (container < 0)
+				container = in_container();
+			holds = i == SCOPE_NEW_CONTAINER ? container == CONTAINER_NEW : container != 0;
+		}
 		__u64 pass = holds ? sc->bool_expect[i] : ~sc->bool_expect[i];
 		result &= pass | ~enabled | adopted;
 	}

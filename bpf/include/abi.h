@@ -255,4 +255,11 @@ enum abi_stat {
 	STAT_COUNT = 4,
 };
 
+/* Values of the runtime `containers` map (cgroup id -> kind), written by the loader for
+ * the container cgroups that exist when it starts and by cgroup_mkdir for later ones. */
+enum abi_container {
+	CONTAINER_EXISTING = 1,
+	CONTAINER_NEW = 2,
+};
+
 #endif /* TRACEE_ABI_H */

@@ -195,7 +195,14 @@ struct cgroup {
 	struct cgroup_root *root;
 };
 
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+};
+
 struct css_set {
+	/* Sized by CGROUP_SUBSYS_COUNT, which depends on the kernel's configuration: the
+	 * programs only take the field's (relocated) offset and index it themselves. */
+	struct cgroup_subsys_state *subsys[16];
 	struct cgroup *dfl_cgrp;
 };
 

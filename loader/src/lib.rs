@@ -4,12 +4,13 @@
 
 use std::ffi::OsStr;
 use std::mem::MaybeUninit;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 use schema::image::{Image, ImageError};
 
+pub mod containers;
 pub mod print;
 pub mod run;
 
@@ -186,10 +187,13 @@ impl Plan {
 }
 
 /// What `install` put into the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
     pub maps: usize,
     pub entries: usize,
+    /// The cgroup v1 hierarchy searched for containers, if the image needs containers and
+    /// the host has one.
+    pub cgroup_v1: Option<CgroupV1>,
 }
 
 /// Says what the kernel lacks for the programs, before libbpf gives a lower-level error.
@@ -217,9 +221,19 @@ pub fn install<'obj>(
     let mut open = skel::TraceeSkelBuilder::default()
         .open(storage)
         .map_err(libbpf("open the BPF object"))?;
+    let v1 = plan
+        .hooks
+        .contains(&Hook::Btf("tr_cgroup_mkdir"))
+        .then(cgroup_v1)
+        .flatten();
     if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
         rodata.wakeup_bytes = u64::from(ring_bytes / 4);
         rodata.host_mntns = host_mntns();
+        rodata.loader_started_ns = monotonic_ns();
+        if let Some(v1) = &v1 {
+            rodata.v1_hierarchy = v1.hierarchy;
+            rodata.v1_subsys = v1.subsys;
+        }
     }
     let wanted = plan.programs();
     // TRACEE_LOAD_VERIFIER_STATS=1: the verifier's statistics per program on stderr.
@@ -280,6 +294,7 @@ pub fn install<'obj>(
     let mut installed = Installed {
         maps: 0,
         entries: 0,
+        cgroup_v1: v1,
     };
     for map in skel.object().maps() {
         let Some(section) = image.map(&map.name().to_string_lossy()) else {
@@ -298,6 +313,12 @@ pub fn install<'obj>(
 /// The host's mount namespace id for `executable=host:...` scopes: PID 1's
 /// (`/proc/1/ns/mnt` is `mnt:[ID]`), or, where that is not readable (sandboxes deny it even
 /// to root), the loader's own; 0 when neither is (then no namespace counts as the host's).
+/// CLOCK_MONOTONIC in ns: the clock of `task_struct::start_time` (`pid=new`).
+fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    u64::try_from(t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec).unwrap_or(0)
+}
+
 fn host_mntns() -> u64 {
     let id = |path: &str| {
         std::fs::read_link(path).ok().and_then(|l| {
@@ -435,18 +456,94 @@ pub fn is_container_cgroup(name: &str) -> bool {
     false
 }
 
+/// Where the cgroup v2 tree is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on
+/// hybrid hosts.
+pub fn cgroup_v2_root() -> Option<&'static Path> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("cgroup.controllers").exists())
+}
+
+/// A cgroup v1 hierarchy searched for containers too (legacy and hybrid hosts, where
+/// runtimes may put containers only in v1 hierarchies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupV1 {
+    pub controller: String,
+    pub hierarchy: u32,
+    /// The controller's index in the kernel's `css_set.subsys` (its line in /proc/cgroups).
+    pub subsys: u32,
+    pub mount: PathBuf,
+}
+
+/// Container map keys of v1 cgroups carry this bit: kernfs ids are per hierarchy.
+pub const V1_KEY: u64 = 1 << 63;
+
+/// The v1 hierarchy to search: the first of these controllers that has one and is mounted
+/// here (cpuset first, as Tracee; docker and the CRI runtimes create a container's cgroup in
+/// every v1 hierarchy).
+pub fn cgroup_v1() -> Option<CgroupV1> {
+    const PREFERRED: [&str; 7] = [
+        "cpuset", "memory", "pids", "cpu", "cpuacct", "devices", "freezer",
+    ];
+    let cgroups = std::fs::read_to_string("/proc/cgroups").ok()?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let controllers: Vec<(String, u32, u32)> = cgroups
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let mut f = line.split_whitespace();
+            let name = f.next()?.to_owned();
+            let hierarchy: u32 = f.next()?.parse().ok()?;
+            let enabled = f.nth(1)? == "1";
+            (enabled && hierarchy != 0).then_some((name, hierarchy, u32::try_from(index).ok()?))
+        })
+        .collect();
+    PREFERRED.iter().find_map(|want| {
+        let (name, hierarchy, subsys) = controllers.iter().find(|c| c.0 == *want)?;
+        // mountinfo: "... mount-point ... - cgroup source super-options"
+        let mount = mountinfo.lines().find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut r = right.split_whitespace();
+            if r.next()? != "cgroup" {
+                return None;
+            }
+            let options = r.nth(1)?;
+            options
+                .split(',')
+                .any(|o| o == name)
+                .then(|| left.split(' ').nth(4))?
+        })?;
+        Some(CgroupV1 {
+            controller: name.clone(),
+            hierarchy: *hierarchy,
+            subsys: *subsys,
+            mount: PathBuf::from(mount),
+        })
+    })
+}
+
 /// Container cgroups that exist already, from the cgroup v2 tree (at /sys/fs/cgroup, or
 /// /sys/fs/cgroup/unified on hybrid hosts): a v2 cgroup's id is its directory's inode
 /// number. Returns how many it found.
-pub fn seed_containers(skel: &TraceeSkel<'_>) -> Result<usize, LoadError> {
+pub fn seed_containers(skel: &TraceeSkel<'_>, v1: Option<&CgroupV1>) -> Result<usize, LoadError> {
+    let mut found = 0;
+    if let Some(root) = cgroup_v2_root() {
+        found += seed_containers_under(skel, root, 0)?;
+    }
+    if let Some(v1) = v1 {
+        found += seed_containers_under(skel, &v1.mount, V1_KEY)?;
+    }
+    Ok(found)
+}
+
+fn seed_containers_under(
+    skel: &TraceeSkel<'_>,
+    root: &Path,
+    key_bits: u64,
+) -> Result<usize, LoadError> {
     use std::os::unix::fs::MetadataExt;
-    let root = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.join("cgroup.controllers").exists());
-    let Some(root) = root else {
-        return Ok(0);
-    };
     let mut found = 0;
     let mut stack = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {
@@ -459,15 +556,17 @@ pub fn seed_containers(skel: &TraceeSkel<'_>) -> Result<usize, LoadError> {
                 continue;
             }
             if is_container_cgroup(&entry.file_name().to_string_lossy()) {
-                skel.maps
-                    .containers
-                    .update(
-                        &meta.ino().to_le_bytes(),
-                        &1u32.to_le_bytes(),
-                        MapFlags::ANY,
-                    )
-                    .map_err(libbpf("record an existing container cgroup"))?;
-                found += 1;
+                // NOEXIST: a cgroup created since attaching was learned as new already.
+                let added = skel.maps.containers.update(
+                    &(meta.ino() | key_bits).to_le_bytes(),
+                    &schema::abi::container::EXISTING.to_le_bytes(),
+                    MapFlags::NO_EXIST,
+                );
+                match added {
+                    Ok(()) => found += 1,
+                    Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(libbpf("record an existing container cgroup")(e)),
+                }
             }
             if depth < 16 {
                 stack.push((entry.path(), depth + 1));

@@ -42,6 +42,10 @@ struct Cli {
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, value_name = "MIB", default_value_t = loader::DEFAULT_RING_BYTES >> 20)]
     ring_buffer_mb: u32,
+    /// Where the host's root directory is (container runtime state is read under it), for a
+    /// loader that runs in a container with the host's root mounted elsewhere.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    host_root: PathBuf,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -82,15 +86,9 @@ fn main() -> ExitCode {
             "tracee-load: warning: event `{event}` is not produced by this loader yet; rules selecting it print nothing"
         );
     }
-    for filter in &image.meta.userspace_filters {
-        let policy = image
-            .meta
-            .policies
-            .get(usize::from(filter.policy))
-            .map_or("?", |p| p.name.as_str());
+    for field in &loader::containers::MetadataFilters::new(&image).unknown_fields {
         eprintln!(
-            "tracee-load: warning: policy `{policy}`: `{}` needs container runtime metadata, which this loader does not read yet; its matches are not printed",
-            filter.field
+            "tracee-load: warning: this loader cannot decide filters on `{field}` (an image from a newer tracee-compile?): their policies match nothing"
         );
     }
     let ring_bytes = cli.ring_buffer_mb.saturating_mul(1 << 20);
@@ -138,7 +136,7 @@ fn serve(
     }
     let containers = plan.hooks.contains(&Hook::Btf("tr_cgroup_mkdir"));
     if let Err(err) = containers
-        .then(|| loader::seed_containers(&skel))
+        .then(|| loader::seed_containers(&skel, installed.cgroup_v1.as_ref()))
         .transpose()
     {
         return fail(1, err);
@@ -152,7 +150,7 @@ fn serve(
         return fail(1, err);
     }
     if let Err(err) = containers
-        .then(|| loader::seed_containers(&skel))
+        .then(|| loader::seed_containers(&skel, installed.cgroup_v1.as_ref()))
         .transpose()
     {
         return fail(1, err);
@@ -172,6 +170,7 @@ fn serve(
         },
         max_events: cli.max_events,
         duration,
+        host_root: cli.host_root.clone(),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -186,7 +185,7 @@ fn serve(
             );
             if summary.filtered > 0 {
                 line.push_str(&format!(
-                    ", {} needing container metadata not printed",
+                    ", {} not matching container metadata filters",
                     summary.filtered
                 ));
             }

@@ -2,14 +2,15 @@
 //! decodes each record, applies what only userspace can decide, and prints.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::RingBufferBuilder;
 use schema::image::Image;
 
+use crate::containers::{MetadataFilters, Resolver};
 use crate::{LoadError, TraceeSkel, libbpf, print};
 
 /// How often the ring buffer is drained when no wakeup came: the longest an event waits.
@@ -29,30 +30,20 @@ pub struct RunOptions {
     pub output: Output,
     pub max_events: Option<u64>,
     pub duration: Option<Duration>,
+    /// Where the host's root is mounted (container runtime state is read under it).
+    pub host_root: PathBuf,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     /// Events written to the output.
     pub printed: u64,
-    /// Records whose policies all need a filter this loader cannot decide.
+    /// Records whose policies all failed a filter on container metadata (decided here).
     pub filtered: u64,
     /// Records that did not decode (a loader/program mismatch; never expected).
     pub malformed: u64,
     /// The output was closed (a pipe reader went away).
     pub output_closed: bool,
-}
-
-/// Policies (bits) per event whose rule has a filter only userspace can decide. This
-/// loader has no container runtime metadata yet, so those policies never match there.
-pub fn undecidable(image: &Image) -> HashMap<u32, u64> {
-    let mut bits: HashMap<u32, u64> = HashMap::new();
-    for filter in &image.meta.userspace_filters {
-        if filter.event != u32::MAX && filter.policy < 64 {
-            *bits.entry(filter.event).or_default() |= 1u64 << filter.policy;
-        }
-    }
-    bits
 }
 
 /// CLOCK_REALTIME - CLOCK_BOOTTIME: turns the programs' boot-time stamps into wall time.
@@ -68,6 +59,7 @@ struct State<'w> {
     /// through the output's dynamic dispatch would cost more than the formatting.
     batch: Vec<u8>,
     summary: Summary,
+    resolver: Resolver,
     error: Option<io::Error>,
     done: bool,
 }
@@ -95,13 +87,14 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<Summary, LoadError> {
     let policies: Vec<String> = image.meta.policies.iter().map(|p| p.name.clone()).collect();
-    let undecidable = undecidable(image);
+    let metadata = MetadataFilters::new(image);
     let offset = boot_to_epoch_ns();
     let deadline = options.duration.map(|d| Instant::now() + d);
     let state = RefCell::new(State {
         out,
         batch: Vec::with_capacity(BATCH_BYTES + 4096),
         summary: Summary::default(),
+        resolver: Resolver::new(&options.host_root),
         error: None,
         done: false,
     });
@@ -124,13 +117,18 @@ pub fn run(
                 }
             };
             let h = &mut record.header;
-            let bits = if undecidable.is_empty() {
-                None
+            let needs = if metadata.is_empty() {
+                0
             } else {
-                undecidable.get(&h.event_id)
+                metadata.needs(h.event_id, h.matched_policies)
             };
-            if let Some(bits) = bits {
-                h.matched_policies &= !bits;
+            if needs != 0 {
+                let lookup = s.resolver.lookup(h.cgroup_id, h.host_pid);
+                for note in s.resolver.take_notes() {
+                    eprintln!("tracee-load: note: {note}");
+                }
+                let passed = metadata.decide(h.event_id, needs, &lookup);
+                h.matched_policies &= !(needs & !passed);
                 if h.matched_policies == 0 {
                     s.summary.filtered += 1;
                     return 0;

@@ -34,6 +34,13 @@ pub mod stat {
     pub const COUNT: u32 = 4;
 }
 
+/// Values of the runtime `containers` map: a container cgroup that existed when the loader
+/// started, or one created after (`container=new`).
+pub mod container {
+    pub const EXISTING: u32 = 1;
+    pub const NEW: u32 = 2;
+}
+
 /// Scope dimensions looked up in an equality map (`enum abi_scope_dim`).
 pub mod scope_dim {
     pub const UID: usize = 0;
@@ -306,6 +313,8 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),
     ("STAT_LOST", stat::LOST as u64),
     ("STAT_COUNT", stat::COUNT as u64),
+    ("CONTAINER_EXISTING", container::EXISTING as u64),
+    ("CONTAINER_NEW", container::NEW as u64),
     ("FIELD_KIND_INT", FIELD_KIND_INT as u64),
     ("FIELD_KIND_EXACT", FIELD_KIND_EXACT as u64),
     ("FIELD_KIND_PREFIX", FIELD_KIND_PREFIX as u64),

@@ -229,6 +229,17 @@ fn scope_pid_and_tree() {
                 "tree.yaml",
                 &policy("by-tree", &[&format!("tree={pid}")], rules),
             ),
+            (
+                "new.yaml",
+                &policy(
+                    "new-pids",
+                    &["pid=new"],
+                    &rule(
+                        "openat",
+                        &[&format!("args.pathname={}/*", s.path().display())],
+                    ),
+                ),
+            ),
         ],
     );
     let t = Tracer::start(&image, &[]);
@@ -246,11 +257,11 @@ fn scope_pid_and_tree() {
     let child = run.with_arg("openat", "pathname", &child_file.to_string_lossy());
     assert_eq!(child.len(), 1, "{:#?}", run.events);
     assert_eq!(child[0]["hostParentProcessId"], pid);
-    assert_eq!(policies_of(child[0]), vec!["by-tree"]);
-    assert!(
-        run.with_arg("openat", "pathname", &other.to_string_lossy())
-            .is_empty()
-    );
+    // The child started after the loader: a new pid; its parent did not.
+    assert_eq!(policies_of(child[0]), vec!["new-pids", "by-tree"]);
+    let unrelated = run.with_arg("openat", "pathname", &other.to_string_lossy());
+    assert_eq!(unrelated.len(), 1, "{:#?}", run.events);
+    assert_eq!(policies_of(unrelated[0]), vec!["new-pids"]);
 }
 
 /// Mount, pid and UTS namespaces created with unshare.
@@ -647,67 +658,154 @@ fn lifecycle_and_outputs() {
     assert!(rest.iter().any(|l| l.contains("output closed")), "{rest:?}");
 }
 
-/// A rule with a filter only userspace can decide (container metadata): this loader has no
-/// container runtime metadata yet, so the policy never matches, says so at start, and the
-/// events only it matched are counted in the summary, not printed.
+/// Filters on container and pod metadata, decided in userspace from the runtimes' state on
+/// disk (under `--host-root`): a docker container (config.v2.json), a containerd CRI one
+/// (the OCI bundle's annotations), a container whose state is missing (never matched, with
+/// a note saying why) and a host process (never matched by them either).
 #[test]
-fn userspace_filters_are_not_matched_without_metadata() {
+fn container_metadata_from_runtime_state() {
     if !can_bpf() {
         return;
     }
+    let v2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("cgroup.controllers").exists())
+        .unwrap_or_else(|| panic!("no cgroup v2 hierarchy mounted"));
     let s = Scratch::new();
     let dir = s.path().to_string_lossy().into_owned();
+    // Ids that differ in their first 12 digits (the short form `docker ps` shows).
+    let id = |n: u8| format!("{n:02x}c0ffee").repeat(8);
+    let (docker_id, cri_id, lost_id) = (id(7), id(8), id(9));
+    let base = v2.join(format!("tracee-e2e-meta-{}", std::process::id()));
+    let cgroups = [
+        base.join(format!("docker-{docker_id}.scope")),
+        base.join(format!("cri-containerd-{cri_id}.scope")),
+        base.join(format!("crio-{lost_id}.scope")),
+    ];
+    for cg in &cgroups {
+        if let Err(e) = std::fs::create_dir_all(cg) {
+            panic!("create {}: {e}", cg.display());
+        }
+    }
+    let host = s.path().join("host");
+    let write = |path: std::path::PathBuf, json: serde_json::Value| {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = std::fs::write(&path, json.to_string()) {
+            panic!("write {}: {e}", path.display());
+        }
+    };
+    write(
+        host.join(format!(
+            "var/lib/docker/containers/{docker_id}/config.v2.json"
+        )),
+        serde_json::json!({
+            "ID": docker_id,
+            "Name": "/web-1",
+            "Image": "sha256:aaaa",
+            "Config": {"Image": "nginx:1.27", "Labels": {"io.kubernetes.pod.namespace": "staging"}},
+        }),
+    );
+    write(
+        host.join(format!(
+            "run/containerd/io.containerd.runtime.v2.task/k8s.io/{cri_id}/config.json"
+        )),
+        serde_json::json!({
+            "ociVersion": "1.1.0",
+            "annotations": {
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.container-name": "cache",
+                "io.kubernetes.cri.image-name": "docker.io/library/redis:7",
+                "io.kubernetes.cri.sandbox-name": "pod-a",
+                "io.kubernetes.cri.sandbox-namespace": "prod",
+                "io.kubernetes.cri.sandbox-uid": "1b2c",
+            },
+        }),
+    );
+    let opened = format!("args.pathname={dir}/*");
     let image = compile(
         s.path(),
         &[
             (
                 "a.yaml",
                 &policy(
-                    "needs-metadata",
+                    "nginx",
                     &["global"],
-                    &rule(
-                        "openat",
-                        &[&format!("args.pathname={dir}/*"), "containerImage=nginx"],
-                    ),
+                    &rule("openat", &[&opened, "containerImage=nginx*"]),
                 ),
             ),
             (
                 "b.yaml",
                 &policy(
-                    "plain",
+                    "prod-pods",
                     &["global"],
-                    &rule("openat", &["args.pathname=*.e2eboth"]),
+                    &rule("openat", &[&opened, "podNamespace=prod", "podName=pod-*"]),
                 ),
+            ),
+            (
+                "c.yaml",
+                &policy(
+                    "by-id",
+                    &[&format!("container={}", &docker_id[..12])],
+                    &rule("openat", &[&opened]),
+                ),
+            ),
+            (
+                "d.yaml",
+                &policy(
+                    "not-web",
+                    &["global"],
+                    &rule("openat", &[&opened, "containerName!=web-1"]),
+                ),
+            ),
+            (
+                "e.yaml",
+                &policy("plain", &["global"], &rule("openat", &[&opened])),
             ),
         ],
     );
-    let (both, only_a) = (s.file("x.e2eboth"), s.file("y.only"));
-    let t = Tracer::start(&image, &[]);
-    run("cat", &[&both.to_string_lossy()]);
-    run("cat", &[&only_a.to_string_lossy()]);
+    let markers: Vec<std::path::PathBuf> = ["in-docker", "in-cri", "in-lost", "on-host"]
+        .iter()
+        .map(|m| s.file(m))
+        .collect();
+    let host_arg = host.to_string_lossy().into_owned();
+    let t = Tracer::start(&image, &["--host-root", &host_arg]);
+    for (cg, marker) in cgroups.iter().zip(&markers) {
+        sh(&format!(
+            "echo $$ > {}/cgroup.procs && cat {}",
+            cg.display(),
+            marker.display()
+        ));
+    }
+    run("cat", &[&markers[3].to_string_lossy()]);
     let run = t.stop();
+    for cg in &cgroups {
+        let _ = std::fs::remove_dir(cg);
+    }
+    let _ = std::fs::remove_dir(&base);
     run.assert_clean();
-    let printed = run.with_arg("openat", "pathname", &both.to_string_lossy());
-    assert_eq!(printed.len(), 1, "{:#?}", run.events);
-    assert_eq!(policies_of(printed[0]), vec!["plain"]);
-    assert!(
-        run.with_arg("openat", "pathname", &only_a.to_string_lossy())
-            .is_empty()
-    );
-    assert!(
-        run.stderr
-            .iter()
-            .any(|l| l.contains("needs-metadata") && l.contains("containerImage")),
-        "{:?}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .iter()
-            .any(|l| l.contains("needing container metadata not printed")),
-        "{:?}",
-        run.stderr
-    );
+    let policies = |path: &std::path::Path| {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        policies_of(found[0])
+    };
+    assert_eq!(policies(&markers[0]), vec!["nginx", "by-id", "plain"]);
+    assert_eq!(policies(&markers[1]), vec!["prod-pods", "not-web", "plain"]);
+    assert_eq!(policies(&markers[2]), vec!["plain"]);
+    assert_eq!(policies(&markers[3]), vec!["plain"]);
+    let said = |needle: &str| {
+        assert!(
+            run.stderr.iter().filter(|l| l.contains(needle)).count() == 1,
+            "not said once: {needle}: {:?}",
+            run.stderr
+        );
+    };
+    said(&format!(
+        "container {lost_id} (cri-o): no runtime state found"
+    ));
+    said("events from processes outside containers do not match filters on container metadata");
 }
 
 /// Every syscall of the catalog in one policy: the image holds them all, the generic hooks
@@ -1156,7 +1254,8 @@ fn scope_tree_seeded_from_proc() {
 /// `container` / `not-container` from cgroups: a process moved into a cgroup named like a
 /// docker container's (`docker-<64 hex>.scope`) is in a container, whether the cgroup
 /// existed before the loader started (found at start) or was created after (learned at
-/// cgroup_mkdir); a sibling outside is on the host.
+/// cgroup_mkdir, and only that one is `container=new`); a sibling outside is on the host.
+/// The `container` context field of a rule agrees.
 #[test]
 fn container_scopes_from_cgroups() {
     if !can_bpf() {
@@ -1182,6 +1281,21 @@ fn container_scopes_from_cgroups() {
         &[
             ("a.yaml", &policy("in-container", &["container"], &rules)),
             ("b.yaml", &policy("on-host", &["not-container"], &rules)),
+            (
+                "c.yaml",
+                &policy("new-container", &["container=new"], &rules),
+            ),
+            (
+                "d.yaml",
+                &policy(
+                    "context-field",
+                    &["global"],
+                    &rule(
+                        "openat",
+                        &[&format!("args.pathname={dir}/*"), "container=true"],
+                    ),
+                ),
+            ),
         ],
     );
     let (m1, m2, m3) = (s.file("cg-before"), s.file("cg-after"), s.file("cg-host"));
@@ -1209,8 +1323,112 @@ fn container_scopes_from_cgroups() {
         assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
         policies_of(found[0])
     };
-    assert_eq!(policies(&m1), vec!["in-container"]);
-    assert_eq!(policies(&m2), vec!["in-container"]);
+    assert_eq!(policies(&m1), vec!["in-container", "context-field"]);
+    assert_eq!(
+        policies(&m2),
+        vec!["in-container", "new-container", "context-field"]
+    );
+    assert_eq!(policies(&m3), vec!["on-host"]);
+}
+
+/// Containers in a cgroup v1 hierarchy (legacy and hybrid hosts, such as this VM: docker's
+/// cgroupfs driver puts containers only there): found at start and learned at cgroup_mkdir
+/// as in v2, and their metadata found from the process's cgroups in /proc.
+#[test]
+fn container_scopes_from_cgroup_v1() {
+    if !can_bpf() {
+        return;
+    }
+    let Some(v1) = loader::cgroup_v1() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true: this test needs a cgroup v1 hierarchy (the CI machines are hybrid)");
+        }
+        eprintln!("\n*** SKIPPED: no cgroup v1 hierarchy on this host ***\n");
+        return;
+    };
+    let s = Scratch::new();
+    let base = v1
+        .mount
+        .join(format!("tracee-e2e-v1-{}", std::process::id()));
+    let id = |n: u8| format!("{n:02x}beef00").repeat(8);
+    let before = base.join(id(1));
+    let after = base.join(format!("docker-{}.scope", id(2)));
+    // cpuset cgroups take no task until they have cpus and memory nodes.
+    let make = |dir: &std::path::Path| {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            panic!("create {}: {e}", dir.display());
+        }
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let parent = dir.parent().map(|p| p.join(file));
+            if let Some(Ok(value)) = parent.map(std::fs::read_to_string) {
+                let _ = std::fs::write(dir.join(file), value.trim());
+            }
+        }
+    };
+    make(&base);
+    make(&before);
+    let host = s.path().join("host");
+    let state = host.join(format!(
+        "var/lib/docker/containers/{}/config.v2.json",
+        id(1)
+    ));
+    if let Some(parent) = state.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::write(
+        &state,
+        r#"{"Name": "/legacy", "Config": {"Image": "busybox:1"}}"#,
+    );
+    let dir = s.path().to_string_lossy().into_owned();
+    let opened = format!("args.pathname={dir}/*");
+    let rules = rule("openat", &[&opened]);
+    let image = compile(
+        s.path(),
+        &[
+            ("a.yaml", &policy("in-container", &["container"], &rules)),
+            ("b.yaml", &policy("on-host", &["not-container"], &rules)),
+            (
+                "c.yaml",
+                &policy("new-container", &["container=new"], &rules),
+            ),
+            (
+                "d.yaml",
+                &policy(
+                    "named",
+                    &["global"],
+                    &rule("openat", &[&opened, "containerName=legacy"]),
+                ),
+            ),
+        ],
+    );
+    let (m1, m2, m3) = (s.file("v1-before"), s.file("v1-after"), s.file("v1-host"));
+    let host_arg = host.to_string_lossy().into_owned();
+    let t = Tracer::start(&image, &["--host-root", &host_arg]);
+    make(&after);
+    // The shell opens the file itself and lives on a moment, so that its cgroups can still be
+    // read from /proc when the event is decoded.
+    let inside = |cg: &std::path::Path, marker: &std::path::Path| {
+        sh(&format!(
+            "echo $$ > {}/cgroup.procs && read x < {}; sleep 0.3",
+            cg.display(),
+            marker.display()
+        ))
+    };
+    inside(&before, &m1);
+    inside(&after, &m2);
+    run("cat", &[&m3.to_string_lossy()]);
+    let run = t.stop();
+    let _ = std::fs::remove_dir(&before);
+    let _ = std::fs::remove_dir(&after);
+    let _ = std::fs::remove_dir(&base);
+    run.assert_clean();
+    let policies = |path: &std::path::Path| {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        policies_of(found[0])
+    };
+    assert_eq!(policies(&m1), vec!["in-container", "named"]);
+    assert_eq!(policies(&m2), vec!["in-container", "new-container"]);
     assert_eq!(policies(&m3), vec!["on-host"]);
 }
 
