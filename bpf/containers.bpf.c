@@ -94,9 +94,8 @@ static __always_inline int container_kind(struct kernfs_node *kn, __u64 key_bits
 }
 
 /* CONTAINER_EXISTING or CONTAINER_NEW for a task in a container's cgroup, else 0. */
-__noinline int in_container(void)
+static __always_inline int container_of_task(struct task_struct *task)
 {
-	struct task_struct *task = current_task();
 	int kind = container_kind(task->cgroups->dfl_cgrp->kn, 0);
 	if (kind || !v1_hierarchy)
 		return kind;
@@ -107,4 +106,16 @@ __noinline int in_container(void)
 	if (bpf_probe_read_kernel(&css, sizeof(css), (void *)at) || !css)
 		return 0;
 	return container_kind(BPF_CORE_READ(css, cgroup, kn), V1_KEY);
+}
+
+__noinline int in_container(void)
+{
+	return container_of_task(current_task());
+}
+
+/* Any task's, by address. */
+__noinline int in_container_task(__u64 task_addr)
+{
+	return container_of_task(
+		bpf_rdonly_cast((void *)task_addr, bpf_core_type_id_kernel(struct task_struct)));
 }

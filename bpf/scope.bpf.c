@@ -99,7 +99,14 @@ static __always_inline __u64 exe_dim(struct scope_config *sc)
 			 sc->eq_match_missing[SCOPE_EXE], sc->ranged[SCOPE_EXE], 0);
 }
 
-__noinline __u64 scope_eval(__u64 candidates)
+/*
+ * The policies among `candidates` whose scope admits `task` (at `task_addr`, as a scalar for
+ * global functions, when not current). `current`: it is the running
+ * task (the common case, read through the cheaper helpers, with its binary known from its
+ * task storage); otherwise a task seen by the start-up iterator, whose binary is unknown.
+ */
+static __always_inline __u64 scope_of(struct task_struct *task, __u64 task_addr, int current,
+				      __u64 candidates)
 {
 	__u32 zero = 0;
 	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
@@ -113,7 +120,7 @@ __noinline __u64 scope_eval(__u64 candidates)
 	__u64 adopted = 0;
 	__u32 host_pid = 0;
 	if (sc->follow | sc->eq_enabled[SCOPE_PID] | sc->eq_enabled[SCOPE_TREE])
-		host_pid = bpf_get_current_pid_tgid() >> 32;
+		host_pid = current ? bpf_get_current_pid_tgid() >> 32 : task->tgid;
 	if (sc->follow) {
 		__u64 *f = bpf_map_lookup_elem(&followed, &host_pid);
 		if (f)
@@ -121,7 +128,7 @@ __noinline __u64 scope_eval(__u64 candidates)
 	}
 
 	if (sc->eq_enabled[SCOPE_UID]) {
-		__u32 uid = (__u32)bpf_get_current_uid_gid();
+		__u32 uid = current ? (__u32)bpf_get_current_uid_gid() : task->cred->uid.val;
 		result &= memo_dim(sc, SCOPE_UID, &scope_uid, &uid, uid) | adopted;
 		if (!result)
 			return 0;
@@ -132,10 +139,12 @@ __noinline __u64 scope_eval(__u64 candidates)
 		return 0;
 	if (sc->eq_enabled[SCOPE_COMM]) {
 		char comm[ABI_COMM_LEN] = {};
-		bpf_get_current_comm(comm, sizeof(comm));
+		if (current)
+			bpf_get_current_comm(comm, sizeof(comm));
+		else
+			bpf_probe_read_kernel_str(comm, sizeof(comm), task->comm);
 		result &= eq_dim(sc, SCOPE_COMM, &scope_comm, comm, 0) | adopted;
 	}
-	struct task_struct *task = current_task();
 	if (sc->eq_enabled[SCOPE_MNTNS]) {
 		__u64 ns = task->nsproxy->mnt_ns->ns.inum;
 		result &= memo_dim(sc, SCOPE_MNTNS, &scope_mntns, &ns, ns) | adopted;
@@ -151,8 +160,12 @@ __noinline __u64 scope_eval(__u64 candidates)
 		bpf_probe_read_kernel_str(uts, sizeof(uts), task->nsproxy->uts_ns->name.nodename);
 		result &= eq_dim(sc, SCOPE_UTS, &scope_uts, uts, 0) | adopted;
 	}
-	if (sc->eq_enabled[SCOPE_EXE])
-		result &= exe_dim(sc) | adopted;
+	if (sc->eq_enabled[SCOPE_EXE]) {
+		__u64 exe = current ? exe_dim(sc)
+				    : dimension(0, sc->eq_enabled[SCOPE_EXE],
+						sc->eq_match_missing[SCOPE_EXE], sc->ranged[SCOPE_EXE], 0);
+		result &= exe | adopted;
+	}
 	/* Containers from the cgroup (containers.bpf.c): "new" ones were created after the
 	 * loader started; a container with a task in it has started. A new pid is a process
 	 * started after the loader. */
@@ -166,13 +179,51 @@ __noinline __u64 scope_eval(__u64 candidates)
 			holds = task->group_leader->start_time > loader_started_ns;
 		} else {
 			if (container < 0)
-				container = in_container();
+				container = current ? in_container() : in_container_task(task_addr);
 			holds = i == SCOPE_NEW_CONTAINER ? container == CONTAINER_NEW : container != 0;
 		}
 		__u64 pass = holds ? sc->bool_expect[i] : ~sc->bool_expect[i];
 		result &= pass | ~enabled | adopted;
 	}
 	return result;
+}
+
+__noinline __u64 scope_eval(__u64 candidates)
+{
+	return scope_of(current_task(), 0, 1, candidates);
+}
+
+/* The scope of any task, by address (global functions take kernel pointers as scalars). */
+__noinline __u64 scope_eval_task(__u64 task_addr, __u64 candidates)
+{
+	struct task_struct *task =
+		bpf_rdonly_cast((void *)task_addr, bpf_core_type_id_kernel(struct task_struct));
+	return scope_of(task, task_addr, 0, candidates);
+}
+
+/*
+ * `follow` for processes that existed before the loader: run once at start over every
+ * process, this writes "pid, policies whose follow scope admits it" to the iterator's
+ * output; the loader hands those policies to each such process's descendants.
+ */
+SEC("iter/task")
+int seed_follow(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	if (!task || task->pid != task->tgid)
+		return 0;
+	__u32 zero = 0;
+	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
+	if (!sc || !sc->follow)
+		return 0;
+	/* The leader's address as a scalar (it is the task itself): a probe read gives one. */
+	__u64 addr = (__u64)BPF_CORE_READ(task, group_leader);
+	__u64 bits = scope_eval_task(addr, sc->follow) & sc->follow;
+	if (!bits)
+		return 0;
+	struct { __u32 pid; __u32 pad; __u64 policies; } out = { .pid = task->tgid, .policies = bits };
+	bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+	return 0;
 }
 
 __noinline int lineage_fork(__u32 child_pid)

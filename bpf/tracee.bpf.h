@@ -454,6 +454,7 @@ static __always_inline int append_sockaddr(struct pending *p, __u32 index, const
 
 /* scope.bpf.c: the candidate policies whose scope admits the current task. */
 __u64 scope_eval(__u64 candidates);
+__u64 scope_eval_task(__u64 task_addr, __u64 candidates);
 /* scope.bpf.c: tree/follow bookkeeping for a new process (current is the parent). */
 int lineage_fork(__u32 child_pid);
 int lineage_exit(__u32 pid);
@@ -479,6 +480,7 @@ int magic_write_event(struct pending *sys, __u64 ret);
 int record_exe(struct pending *ts, __u64 path, __u64 mntns);
 /* containers.bpf.c: is the current task in a container's cgroup (or below one)? */
 int in_container(void);
+int in_container_task(__u64 task_addr);
 /* unlink.bpf.c: security_inode_unlink at the exit of a successful unlink/unlinkat. */
 int inode_unlink_event(struct pending *sys);
 /* file_open.bpf.c: the absolute path of a path argument (relative ones resolved against

@@ -215,6 +215,24 @@ struct linux_binprm {
 	const char *interp;
 };
 
+/* BPF iterators (iter/task). */
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	u64 session_id;
+	u64 seq_num;
+};
+
+struct bpf_iter__task {
+	union {
+		struct bpf_iter_meta *meta;
+	};
+	union {
+		struct task_struct *task;
+	};
+};
+
 #pragma clang attribute pop
 
 #endif /* __VMLINUX_H__ */

@@ -103,6 +103,8 @@ pub enum Hook {
     Btf(&'static str),
     /// The generic tracepoint program attached to `syscalls/<name>`.
     SyscallTracepoint { entry: bool, name: String },
+    /// A BPF iterator program, run (not attached) once the others are attached.
+    Iter(&'static str),
 }
 
 /// What to attach, from the image's probe list, and the events this loader cannot produce.
@@ -134,6 +136,7 @@ impl Plan {
                 "tp_btf/sched_process_exec" => Hook::Btf("tr_sched_exec"),
                 "tp_btf/sched_process_exit" => Hook::Btf("tr_sched_exit"),
                 "tp_btf/cgroup_mkdir" => Hook::Btf("tr_cgroup_mkdir"),
+                "iter/task" => Hook::Iter("seed_follow"),
                 // Optional: only kernels with ext4 have it (security_inode_unlink's inode).
                 "tp_btf/ext4_unlink_enter" => {
                     if kernel_has_tracepoint("ext4_unlink_enter") {
@@ -175,7 +178,7 @@ impl Plan {
             .hooks
             .iter()
             .map(|h| match h {
-                Hook::Btf(name) => name,
+                Hook::Btf(name) | Hook::Iter(name) => name,
                 Hook::SyscallTracepoint { entry: true, .. } => "tr_tp_enter",
                 Hook::SyscallTracepoint { entry: false, .. } => "tr_tp_exit",
             })
@@ -358,6 +361,7 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError
     let mut links = Vec::new();
     for hook in &plan.hooks {
         let (prog_name, what) = match hook {
+            Hook::Iter(_) => continue,
             Hook::Btf(name) => (*name, name.to_string()),
             Hook::SyscallTracepoint { entry, name } => (
                 if *entry { "tr_tp_enter" } else { "tr_tp_exit" },
@@ -377,10 +381,10 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError
             _ => &progs.tr_sched_exit,
         };
         let link = match hook {
-            Hook::Btf(_) => prog.attach(),
             Hook::SyscallTracepoint { name, .. } => {
                 prog.attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, name)
             }
+            _ => prog.attach(),
         }
         .map_err(libbpf(format!("attach {what}")))?;
         links.push(link);
@@ -433,6 +437,74 @@ pub fn seed_tree(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, LoadErro
             .scope_tree
             .update(&pid.to_le_bytes(), bytemuck::bytes_of(&bits), MapFlags::ANY)
             .map_err(libbpf("add an existing descendant to scope_tree"))?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// `follow` for processes that existed before the loader: the task iterator names each
+/// running process whose scope admits a `follow` policy (as the kernel decides it for new
+/// ones at fork); each of its existing descendants is added to `followed` with those
+/// policies. Run after attaching (later forks are the fork hook's). Returns how many
+/// processes it added or widened.
+pub fn seed_follow(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<usize, LoadError> {
+    use std::io::Read;
+    if !plan.hooks.contains(&Hook::Iter("seed_follow")) {
+        return Ok(0);
+    }
+    let link = skel
+        .progs
+        .seed_follow
+        .attach_iter_with_opts(libbpf_rs::IterOpts::None)
+        .map_err(libbpf("create the seed_follow iterator"))?;
+    let mut iter = libbpf_rs::Iter::new(&link).map_err(libbpf("run the seed_follow iterator"))?;
+    let mut bytes = Vec::new();
+    iter.read_to_end(&mut bytes)
+        .map_err(|e| LoadError::Kernel(format!("reading the seed_follow iterator: {e}")))?;
+    // Records of { u32 pid, u32 pad, u64 policies }.
+    let admitted: std::collections::HashMap<u32, u64> = bytes
+        .chunks_exact(16)
+        .filter_map(|r| {
+            let pid = u32::from_le_bytes(r.get(..4)?.try_into().ok()?);
+            let bits = u64::from_le_bytes(r.get(8..16)?.try_into().ok()?);
+            Some((pid, bits))
+        })
+        .collect();
+    if admitted.is_empty() {
+        return Ok(0);
+    }
+    let parents = process_parents();
+    let mut changed = 0;
+    for &pid in parents.keys() {
+        let mut bits = 0u64;
+        let mut at = pid;
+        // Strict ancestors only: a process is followed for what its parents matched.
+        for _ in 0..4096 {
+            match parents.get(&at) {
+                Some(&parent) if parent > 0 && parent != at => at = parent,
+                _ => break,
+            }
+            bits |= admitted.get(&at).copied().unwrap_or(0);
+        }
+        if bits == 0 {
+            continue;
+        }
+        let key = pid.to_le_bytes();
+        let known = skel
+            .maps
+            .followed
+            .lookup(&key, MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|v| Some(u64::from_le_bytes(v.get(..8)?.try_into().ok()?)))
+            .unwrap_or(0);
+        if known | bits == known {
+            continue;
+        }
+        skel.maps
+            .followed
+            .update(&key, &(known | bits).to_le_bytes(), MapFlags::ANY)
+            .map_err(libbpf("add an existing descendant to followed"))?;
         changed += 1;
     }
     Ok(changed)

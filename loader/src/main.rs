@@ -155,6 +155,9 @@ fn serve(
     {
         return fail(1, err);
     }
+    if let Err(err) = loader::seed_follow(&skel, plan) {
+        return fail(1, err);
+    }
     eprintln!(
         "tracee-load: attached {} hooks for {} events of {} policies ({} map entries) in {} ms",
         links.len(),

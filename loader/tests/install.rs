@@ -47,6 +47,7 @@ fn every_program_loads() {
         "tp_btf/sched_process_exit",
         "tp_btf/cgroup_mkdir",
         "tp_btf/ext4_unlink_enter",
+        "iter/task",
     ]
     .iter()
     .map(|s| s.to_string())

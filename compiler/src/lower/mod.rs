@@ -276,6 +276,11 @@ pub fn lower(policies: &[Policy], diags: &mut Diagnostics) -> Lowered {
     if hooks.containers {
         probes.push("tp_btf/cgroup_mkdir".to_owned());
     }
+    // A task iterator run once at start: the running processes a `follow` scope admits hand
+    // it to their existing descendants.
+    if hooks.follow {
+        probes.push("iter/task".to_owned());
+    }
     if hooks.executables {
         probes.push("tp_btf/sched_process_exec".to_owned());
         probes.push("tp_btf/sched_process_fork".to_owned());

@@ -14,6 +14,8 @@ pub(super) struct Hooks {
     pub(super) executables: bool,
     /// `container`/`not-container`: container cgroups are learned as they are created.
     pub(super) containers: bool,
+    /// `follow`: processes already running when the loader starts are examined once.
+    pub(super) follow: bool,
 }
 
 pub(super) fn lower_scope(
@@ -218,6 +220,7 @@ pub(super) fn lower_scope(
             lineage,
             executables,
             containers,
+            follow: config.follow != 0,
         },
     )
 }

@@ -582,14 +582,18 @@ fn probes_follow_the_events() {
         l.probes,
         vec!["tp/syscalls/sys_enter_exit_group".to_owned()]
     );
-    // tree and follow learn processes at fork and exit.
+    // tree and follow learn processes at fork and exit; follow also examines the running
+    // processes once (a task iterator), tree reads them from /proc.
     let l = lowered(&policy("a", &["follow", "comm=sh"], "  - event: close\n"));
     assert!(
         l.probes.contains(&"tp_btf/sched_process_fork".to_owned())
-            && l.probes.contains(&"tp_btf/sched_process_exit".to_owned()),
+            && l.probes.contains(&"tp_btf/sched_process_exit".to_owned())
+            && l.probes.contains(&"iter/task".to_owned()),
         "{:?}",
         l.probes
     );
+    let l = lowered(&policy("a", &["tree=1"], "  - event: close\n"));
+    assert!(!l.probes.contains(&"iter/task".to_owned()), "{:?}", l.probes);
     let many: String = [
         "read", "write", "close", "openat", "mmap", "kill", "dup", "pipe", "fork",
     ]

@@ -347,3 +347,14 @@ pub fn rule(event: &str, filters: &[&str]) -> String {
     let filters: String = filters.iter().map(|f| format!("        - {f}\n")).collect();
     format!("    - event: {event}\n      filters:\n{filters}")
 }
+
+/// A helper process killed when the test ends, even by a panic (a child blocked on a fifo
+/// would otherwise outlive the test and hold its output pipes open).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -337,7 +337,8 @@ fn scope_namespaces() {
     assert_eq!(policies_of(&ev), vec!["host-mntns"]);
 }
 
-/// `follow`: children of a process in scope are in scope, whatever their own comm.
+/// `follow`: children of a process in scope are in scope, whatever their own comm, over
+/// several generations, including children that existed before the loader started.
 #[test]
 fn scope_follow() {
     if !can_bpf() {
@@ -374,7 +375,29 @@ fn scope_follow() {
         panic!("{e}");
     }
     let (a, b) = (s.file("follow-child"), s.file("nofollow-child"));
+    // Started before the loader: a leader in scope whose child (comm `dash`) waits on a
+    // fifo, then opens a file itself and runs a grandchild that opens another.
+    let fifo = s.path().join("go.fifo");
+    run("mkfifo", &[&fifo.to_string_lossy()]);
+    let (own, grand) = (s.file("old-child"), s.file("new-grandchild"));
+    let old = std::process::Command::new(&leader)
+        .args([
+            "-c",
+            &format!(
+                "dash -c 'read x < {}; read y < {}; cat {} > /dev/null'; true",
+                fifo.display(),
+                own.display(),
+                grand.display()
+            ),
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut old = KillOnDrop(old);
     let t = Tracer::start(&image, &[]);
+    if let Err(e) = std::fs::write(&fifo, b"go\n") {
+        panic!("{e}");
+    }
+    let _ = old.0.wait();
     run(
         &leader.to_string_lossy(),
         &["-c", &format!("cat {}; true", a.display())],
@@ -393,6 +416,15 @@ fn scope_follow() {
         run.with_arg("openat", "pathname", &b.to_string_lossy())
             .is_empty()
     );
+    // The pre-existing child was handed the policy at start, and passed it on at fork.
+    let opened = |path: &std::path::Path, comm: &str| {
+        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
+        assert_eq!(found[0]["processName"], comm);
+        assert_eq!(policies_of(found[0]), vec!["followed"]);
+    };
+    opened(&own, "dash");
+    opened(&grand, "cat");
 }
 
 /// Several policies at once, argument filters of each kind and return values.
