@@ -56,7 +56,7 @@ static __always_inline int begin_event(struct pending *p, __u32 event, __u32 sys
 	r->args_size = 0;
 	r->args_num = 0;
 	r->flags = 0;
-	r->pad0 = 0;
+	r->generation = generation;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	__builtin_memset(r->uts, 0, sizeof(r->uts));
 	bpf_probe_read_kernel_str(r->uts, sizeof(r->uts), ns->uts_ns->name.nodename);

@@ -4,3 +4,6 @@
 #include "tracee.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* This object's generation (tracee.bpf.h `active`), set by the loader. */
+const volatile __u32 generation = 0;

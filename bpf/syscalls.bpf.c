@@ -65,6 +65,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 	__u64 derived = gate->derived_policies;
 	if (!derived && !(gate->flags & ENTRY_FLAGS))
 		return 0; /* not selected, or read entirely at exit */
+	if (!active())
+		return 0;
 	__u64 scope = scope_eval(gate->policies | derived);
 	if (!scope)
 		return 0;
@@ -92,6 +94,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!p)
 		return 0;
+	if (p->state == PENDING_ARMED && p->generation == generation)
+		count_inflight(-1); /* its exit was never seen */
 	begin_event(p, nr, nr);
 	raw_args(p, regs);
 	if (gate->derived_event == EVENT_MAGIC_WRITE) {
@@ -105,6 +109,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		capture_syscall_args(p, ev);
 	p->scope = scope;
 	p->state = PENDING_ARMED;
+	p->generation = generation;
+	count_inflight(1);
 	return 0;
 }
 
@@ -117,9 +123,10 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 	if (derived || (gate->flags & ENTRY_FLAGS)) {
 		struct pending *p =
 			bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
-		if (!p || p->state != PENDING_ARMED || p->event != nr)
+		if (!p || p->state != PENDING_ARMED || p->event != nr || p->generation != generation)
 			return 0;
 		p->state = PENDING_NONE;
+		count_inflight(-1);
 		if (p->scope & gate->policies) {
 			p->rec.retval = ret;
 			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->scope));
@@ -140,7 +147,7 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 		}
 		return 0;
 	}
-	if (!gate->policies)
+	if (!gate->policies || !active())
 		return 0;
 	__u64 scope = scope_eval(gate->policies);
 	if (!scope)

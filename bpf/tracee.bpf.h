@@ -104,7 +104,7 @@ struct pending {
 	__u16 str_off[MAX_ARGS]; /* offset of string i's bytes in args, STR_NONE if none */
 	__u16 str_len[MAX_ARGS];
 	__u32 used; /* bytes of args in use */
-	__u32 pad;
+	__u32 generation; /* of the programs that armed it (shared across a reload) */
 	/* The first bytes a write-family syscall writes at offset 0 of a regular file
 	 * (magic_write), read at entry; magic_len 0: the write does not qualify. */
 	__u8 magic[MAGIC_LEN];
@@ -224,6 +224,14 @@ TRACEE_MAP struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* The active generation (see `active`): one word, shared by the objects of a reload. */
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} control SEC(".maps");
+
 /* ---- event ids outside the syscall range (schema catalog) ---- */
 #define EVENT_SCHED_PROCESS_FORK 712
 #define EVENT_SCHED_PROCESS_EXEC 713
@@ -276,6 +284,31 @@ static __always_inline void count_stat(__u32 stat)
 	__u64 *c = bpf_map_lookup_elem(&stats, &stat);
 	if (c)
 		*c += 1;
+}
+
+/*
+ * Generations: each image the loader installs is one BPF object, numbered by `generation`
+ * (rodata, set by the loader). During a reload two are attached; `control` (shared by both)
+ * names the active one. An event is decided by the generation active when it starts (the
+ * word is read once per event): a syscall armed at entry is finished at exit by the
+ * programs that armed it, even after the switch.
+ */
+extern const volatile __u32 generation;
+
+static __always_inline int active(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&control, &zero);
+	return g && *g == generation;
+}
+
+/* Armed syscalls of this generation not exited yet (the loader waits for 0 to detach it). */
+static __always_inline void count_inflight(__s64 delta)
+{
+	__u32 slot = STAT_INFLIGHT0 + (generation & 1);
+	__u64 *c = bpf_map_lookup_elem(&stats, &slot);
+	if (c)
+		*c += delta;
 }
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;

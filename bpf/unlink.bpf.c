@@ -33,7 +33,8 @@ SEC("tp_btf/ext4_unlink_enter")
 int BPF_PROG(tr_ext4_unlink, struct inode *parent, struct dentry *dentry)
 {
 	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
-	if (!p || p->state != PENDING_ARMED || (p->event != NR_unlink && p->event != NR_unlinkat))
+	if (!p || p->state != PENDING_ARMED || p->generation != generation ||
+	    (p->event != NR_unlink && p->event != NR_unlinkat))
 		return 0;
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	p->unlink_ino = BPF_CORE_READ(inode, i_ino);

@@ -236,7 +236,7 @@ struct event_record {
 	__u16 args_size;
 	__u8 args_num;
 	__u8 flags;
-	__u32 pad0;
+	__u32 generation; /* the loaded image that matched it (tracee-load reloads) */
 	char comm[ABI_COMM_LEN];
 	char uts[ABI_UTS_LEN];
 	char pad1[7];
@@ -252,6 +252,10 @@ struct arg_header {
 enum abi_stat {
 	STAT_SUBMITTED = 0, /* records written to the ring buffer */
 	STAT_LOST = 1,      /* records dropped: the ring buffer was full */
+	/* Syscalls armed at entry and not yet exited, per generation parity: a generation's
+	 * programs are detached once their count drops to 0 after a reload. */
+	STAT_INFLIGHT0 = 2,
+	STAT_INFLIGHT1 = 3,
 	STAT_COUNT = 4,
 };
 

@@ -11,8 +11,10 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 use schema::image::{Image, ImageError};
 
 pub mod containers;
+pub mod harden;
 pub mod print;
 pub mod run;
+pub mod session;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]
 mod skel {
@@ -21,6 +23,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/tracee.skel.rs"));
 }
 
+pub use harden::read_image;
 pub use skel::TraceeSkel;
 
 /// Maps the programs keep their own state in: not part of the image.
@@ -33,7 +36,13 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "followed",
     "rb",
     "stats",
+    "control",
 ];
+
+/// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
+/// the counters, the active-generation word, per-task state (a syscall armed by one
+/// generation is finished by it; binaries recorded at exec) and the containers seen.
+pub const SHARED_MAPS: &[&str] = &["rb", "stats", "control", "pending_store", "containers"];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
@@ -42,6 +51,24 @@ pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 pub enum LoadError {
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error("cannot read {path}: {source}")]
+    ImageIo {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} {problem}\n  help: {help}")]
+    ImageFile {
+        path: String,
+        problem: String,
+        help: String,
+    },
+    #[error("{path}: {source}")]
+    ImageInvalid {
+        path: String,
+        #[source]
+        source: ImageError,
+    },
     #[error(
         "the image has map `{name}`, which this loader's BPF object does not define: the image was built for another loader version"
     )]
@@ -86,6 +113,9 @@ fn hint(source: &libbpf_rs::Error) -> &'static str {
         }
         libbpf_rs::ErrorKind::NotFound => {
             " (the kernel lacks this hook or type: tracee-load needs Linux 5.15+ with BTF, tp_btf and task storage)"
+        }
+        libbpf_rs::ErrorKind::OutOfMemory => {
+            " (BPF maps are charged to the loader's memory cgroup: raise its memory limit, or lower --ring-buffer-mb)"
         }
         _ => "",
     }
@@ -216,6 +246,8 @@ pub fn install<'obj>(
     plan: &Plan,
     ring_bytes: u32,
     storage: &'obj mut MaybeUninit<OpenObject>,
+    shared: Option<&session::Shared>,
+    generation: u32,
 ) -> Result<(TraceeSkel<'obj>, Installed), LoadError> {
     image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash())?;
     if ring_bytes < 1 << 20 || !ring_bytes.is_power_of_two() {
@@ -232,6 +264,7 @@ pub fn install<'obj>(
     if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
         rodata.wakeup_bytes = u64::from(ring_bytes / 4);
         rodata.host_mntns = host_mntns();
+        rodata.generation = generation;
         rodata.loader_started_ns = monotonic_ns();
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;
@@ -267,6 +300,14 @@ pub fn install<'obj>(
         if name == "rb" {
             map.set_max_entries(ring_bytes)
                 .map_err(libbpf("size the ring buffer"))?;
+        }
+        if let Some(fd) = shared.and_then(|s| s.fd(&name)) {
+            map.reuse_fd(fd).map_err(libbpf(format!(
+                "share map `{name}` with the running generation"
+            )))?;
+            continue;
+        }
+        if name == "rb" {
             continue;
         }
         if RUNTIME_MAPS.contains(&name.as_str()) {
@@ -293,7 +334,10 @@ pub fn install<'obj>(
             name: extra.name.clone(),
         });
     }
-    let skel = open.load().map_err(libbpf("load the BPF programs"))?;
+    let skel = open.load().map_err(|source| LoadError::Libbpf {
+        step: refused_by_kernel().unwrap_or_else(|| "load the BPF programs".to_owned()),
+        source,
+    })?;
     let mut installed = Installed {
         maps: 0,
         entries: 0,
@@ -322,7 +366,52 @@ fn monotonic_ns() -> u64 {
     u64::try_from(t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec).unwrap_or(0)
 }
 
+/// What the kernel refused while libbpf loaded the object, from libbpf's log (its own
+/// messages are still printed as before): "create map `rb`", "load program `x`".
+fn refused_by_kernel() -> Option<String> {
+    let log = LIBBPF_WARNINGS.lock().ok()?;
+    log.iter().rev().find_map(|line| {
+        if line.contains("bpf_object__probe_loading") {
+            return Some("load libbpf's trivial test program (BPF is not allowed here)".to_owned());
+        }
+        let (what, rest) = if let Some(rest) = line.strip_prefix("libbpf: prog '") {
+            ("load program", rest)
+        } else if let Some(rest) = line.strip_prefix("libbpf: map '") {
+            ("create map", rest)
+        } else {
+            return None;
+        };
+        let (name, tail) = rest.split_once('\'')?;
+        (tail.contains("failed") || tail.contains("error")).then(|| format!("{what} `{name}`"))
+    })
+}
+
+static LIBBPF_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// libbpf's warnings go to stderr as usual, and the last few are kept to name what the
+/// kernel refused in our own error line.
+pub fn capture_libbpf_warnings() {
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, |level, msg: String| {
+        if level == libbpf_rs::PrintLevel::Warn
+            && let Ok(mut log) = LIBBPF_WARNINGS.lock()
+        {
+            if log.len() >= 64 {
+                log.remove(0);
+            }
+            log.push(msg.trim_end().to_owned());
+        }
+        eprint!("{msg}");
+    })));
+}
+
+/// The host's mount namespace, read once: after the loader drops its capabilities it can
+/// no longer read PID 1's, and a reload must see the same answer.
 fn host_mntns() -> u64 {
+    static HOST: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HOST.get_or_init(read_host_mntns)
+}
+
+fn read_host_mntns() -> u64 {
     let id = |path: &str| {
         std::fs::read_link(path).ok().and_then(|l| {
             l.to_string_lossy()
@@ -689,24 +778,36 @@ pub fn lookup(skel: &TraceeSkel<'_>, map: &str, key: &[u8]) -> Result<Option<Vec
         .map_err(libbpf(format!("read map `{map}`")))
 }
 
-/// Events the programs submitted and lost (ring buffer full), summed over CPUs.
-pub fn counters(skel: &TraceeSkel<'_>) -> (u64, u64) {
-    let sum = |index: u32| -> u64 {
-        skel.maps
-            .stats
+/// The programs' counters, summed over CPUs (lost also per CPU).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub submitted: u64,
+    pub lost: u64,
+    pub lost_per_cpu: Vec<u64>,
+}
+
+/// Reads the per-CPU `stats` map.
+pub fn counters(stats: &dyn MapCore) -> Counters {
+    let per_cpu = |index: u32| -> Vec<u64> {
+        stats
             .lookup_percpu(&index.to_le_bytes(), MapFlags::ANY)
             .ok()
             .flatten()
             .map(|cpus| {
                 cpus.iter()
-                    .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
-                    .map(u64::from_le_bytes)
-                    .sum()
+                    .map(|v| {
+                        v.get(..8)
+                            .and_then(|b| b.try_into().ok())
+                            .map_or(0, u64::from_le_bytes)
+                    })
+                    .collect()
             })
-            .unwrap_or(0)
+            .unwrap_or_default()
     };
-    (
-        sum(schema::abi::stat::SUBMITTED),
-        sum(schema::abi::stat::LOST),
-    )
+    let lost_per_cpu = per_cpu(schema::abi::stat::LOST);
+    Counters {
+        submitted: per_cpu(schema::abi::stat::SUBMITTED).iter().sum(),
+        lost: lost_per_cpu.iter().sum(),
+        lost_per_cpu,
+    }
 }

@@ -1,17 +1,18 @@
 //! `tracee-load IMAGE`: installs a tracee-compile image, attaches the hooks it needs and
-//! prints the events its policies select until stopped.
+//! prints the events its policies select until stopped; SIGHUP (or `--watch`) installs the
+//! image file again without a restart.
 
 use std::io::Write;
-use std::mem::MaybeUninit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use loader::run::{Output, RunOptions};
-use loader::{Hook, Plan};
+use loader::session::Session;
+use loader::{Hook, LoadError, Plan};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputArg {
@@ -46,6 +47,18 @@ struct Cli {
     /// loader that runs in a container with the host's root mounted elsewhere.
     #[arg(long, value_name = "DIR", default_value = "/")]
     host_root: PathBuf,
+    /// Reload the image whenever the file changes (as on SIGHUP).
+    #[arg(long)]
+    watch: bool,
+    /// Never reload: drop every capability once attached (SIGHUP is then ignored).
+    #[arg(long, conflicts_with = "watch")]
+    no_reload: bool,
+    /// Accept an image file that users other than root can write.
+    #[arg(long)]
+    allow_insecure_image: bool,
+    /// Report newly lost events this often (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    lost_report_interval: f64,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -53,59 +66,51 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+fn seconds(name: &str, s: f64) -> Result<Duration, String> {
+    if s.is_finite() && s >= 0.0 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(format!("{name} must be a number of seconds, got {s}"))
+    }
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
-    let duration = match cli.duration {
-        Some(s) if !(s.is_finite() && s >= 0.0) => {
-            return fail(
-                2,
-                format!("--duration must be a number of seconds, got {s}"),
-            );
+    let duration = match cli.duration.map(|s| seconds("--duration", s)).transpose() {
+        Ok(d) => d,
+        Err(e) => return fail(2, e),
+    };
+    let lost_report_interval = match seconds("--lost-report-interval", cli.lost_report_interval) {
+        Ok(d) => d,
+        Err(e) => return fail(2, e),
+    };
+    // Signals first: a stop asked for during start-up is honoured as soon as it is safe.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGTERM};
+    for (signal, flag) in [
+        (SIGINT, &stop),
+        (SIGTERM, &stop),
+        (SIGPIPE, &stop),
+        (SIGHUP, &reload),
+    ] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
+            return fail(1, format!("installing the signal handler: {e}"));
         }
-        s => s.map(Duration::from_secs_f64),
-    };
-    let image = match schema::image::read_file(&cli.image) {
-        Ok((image, _)) => image,
-        Err(err @ schema::image::ReadError::Io { .. }) => return fail(2, err),
-        Err(err) => return fail(1, err),
-    };
+    }
     // Everything about the image is checked before the kernel is touched.
-    if let Err(err) = image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash()) {
-        return fail(1, err);
-    }
-    let plan = match Plan::from_probes(&image.meta.probes) {
-        Ok(plan) => plan,
+    let (image, plan) = match loader::read_image(&cli.image, cli.allow_insecure_image) {
+        Ok(done) => done,
+        Err(err @ LoadError::ImageIo { .. }) => return fail(2, err),
         Err(err) => return fail(1, err),
     };
-    for note in &plan.degraded {
-        eprintln!("tracee-load: warning: {note}");
-    }
-    for event in &plan.unsupported {
-        eprintln!(
-            "tracee-load: warning: event `{event}` is not produced by this loader yet; rules selecting it print nothing"
-        );
-    }
-    for field in &loader::containers::MetadataFilters::new(&image).unknown_fields {
-        eprintln!(
-            "tracee-load: warning: this loader cannot decide filters on `{field}` (an image from a newer tracee-compile?): their policies match nothing"
-        );
-    }
+    warn_about(&image, &plan);
     let ring_bytes = cli.ring_buffer_mb.saturating_mul(1 << 20);
     if let Err(err) = loader::check_kernel() {
         return fail(1, err);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            return fail(1, format!("installing the signal handler: {e}"));
-        }
-    }
-    let needs_tracefs = plan
-        .hooks
-        .iter()
-        .any(|h| matches!(h, Hook::SyscallTracepoint { .. }));
-    if needs_tracefs {
+    if needs_tracefs(&plan) {
         match loader::ensure_tracefs() {
             Ok(true) => eprintln!(
                 "tracee-load: mounted tracefs at /sys/kernel/tracing (per-syscall tracepoints need it)"
@@ -114,57 +119,37 @@ fn main() -> ExitCode {
             Err(err) => return fail(1, err),
         }
     }
-    serve(&cli, &image, &plan, ring_bytes, duration, &stop, started)
-}
-
-fn serve(
-    cli: &Cli,
-    image: &schema::image::Image,
-    plan: &Plan,
-    ring_bytes: u32,
-    duration: Option<Duration>,
-    stop: &AtomicBool,
-    started: Instant,
-) -> ExitCode {
-    let mut storage = MaybeUninit::uninit();
-    let (skel, installed) = match loader::install(image, plan, ring_bytes, &mut storage) {
-        Ok(done) => done,
+    if stop.load(Ordering::Relaxed) {
+        return stopped_early();
+    }
+    loader::capture_libbpf_warnings();
+    let (mut session, shared) = match Session::start(
+        image,
+        plan,
+        &cli.image,
+        ring_bytes,
+        cli.allow_insecure_image,
+        cli.watch,
+    ) {
+        Ok(s) => s,
         Err(err) => return fail(1, err),
     };
-    if let Err(err) = loader::seed_tree(&skel, image) {
-        return fail(1, err);
-    }
-    let containers = plan.hooks.contains(&Hook::Btf("tr_cgroup_mkdir"));
-    if let Err(err) = containers
-        .then(|| loader::seed_containers(&skel, installed.cgroup_v1.as_ref()))
-        .transpose()
-    {
-        return fail(1, err);
-    }
-    let links = match loader::attach(&skel, plan) {
-        Ok(links) => links,
+    let kept = match loader::harden::drop_capabilities(!cli.no_reload) {
+        Ok(kept) => kept,
         Err(err) => return fail(1, err),
     };
-    // Again after attaching: what appeared in between is caught by one or the other.
-    if let Err(err) = loader::seed_tree(&skel, image) {
-        return fail(1, err);
-    }
-    if let Err(err) = containers
-        .then(|| loader::seed_containers(&skel, installed.cgroup_v1.as_ref()))
-        .transpose()
-    {
-        return fail(1, err);
-    }
-    if let Err(err) = loader::seed_follow(&skel, plan) {
-        return fail(1, err);
+    if cli.no_reload {
+        // SIGHUP now only sets a flag nobody reads.
+        reload.store(false, Ordering::Relaxed);
     }
     eprintln!(
-        "tracee-load: attached {} hooks for {} events of {} policies ({} map entries) in {} ms",
-        links.len(),
-        image.meta.events.len(),
-        image.meta.policies.len(),
-        installed.entries,
-        started.elapsed().as_millis()
+        "tracee-load: {}; capabilities kept: {}",
+        session.current().describe(started),
+        if kept.is_empty() {
+            "none".to_owned()
+        } else {
+            kept.join(", ")
+        }
     );
     let options = RunOptions {
         output: match cli.output {
@@ -174,12 +159,22 @@ fn serve(
         max_events: cli.max_events,
         duration,
         host_root: cli.host_root.clone(),
+        lost_report_interval,
     };
+    let never = AtomicBool::new(false);
+    let reload_flag: &AtomicBool = if cli.no_reload { &never } else { &reload };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = loader::run::run(&skel, image, &options, stop, &mut out);
-    drop(links);
-    let (_, lost) = loader::counters(&skel);
+    let result = loader::run::run(
+        &mut session,
+        &shared,
+        &options,
+        &stop,
+        reload_flag,
+        &mut out,
+    );
+    session.finish();
+    let lost = loader::counters(shared.stats()).lost;
     match result {
         Ok(summary) => {
             let mut line = format!(
@@ -192,6 +187,9 @@ fn serve(
                     summary.filtered
                 ));
             }
+            if summary.reloads > 0 {
+                line.push_str(&format!(", {} reloads", summary.reloads));
+            }
             if summary.output_closed {
                 line.push_str(" (output closed)");
             }
@@ -199,5 +197,32 @@ fn serve(
             ExitCode::SUCCESS
         }
         Err(err) => fail(1, err),
+    }
+}
+
+fn needs_tracefs(plan: &Plan) -> bool {
+    plan.hooks
+        .iter()
+        .any(|h| matches!(h, Hook::SyscallTracepoint { .. }))
+}
+
+fn stopped_early() -> ExitCode {
+    eprintln!("tracee-load: stopped before attaching; 0 events printed, 0 lost");
+    ExitCode::SUCCESS
+}
+
+fn warn_about(image: &schema::image::Image, plan: &Plan) {
+    for note in &plan.degraded {
+        eprintln!("tracee-load: warning: {note}");
+    }
+    for event in &plan.unsupported {
+        eprintln!(
+            "tracee-load: warning: event `{event}` is not produced by this loader yet; rules selecting it print nothing"
+        );
+    }
+    for field in &loader::containers::MetadataFilters::new(image).unknown_fields {
+        eprintln!(
+            "tracee-load: warning: this loader cannot decide filters on `{field}` (an image from a newer tracee-compile?): their policies match nothing"
+        );
     }
 }

@@ -12,7 +12,7 @@ use harness::*;
 fn ours() -> (Vec<String>, Vec<String>) {
     let progs = libbpf_rs::query::ProgInfoIter::default()
         .map(|p| p.name.to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("tr_"))
+        .filter(|n| n.starts_with("tr_") || n == "seed_follow")
         .collect();
     let maps = libbpf_rs::query::MapInfoIter::default()
         .map(|m| m.name.to_string_lossy().into_owned())
@@ -47,6 +47,7 @@ fn nothing_stays_in_the_kernel_after_exit() {
     if !can_bpf() {
         return;
     }
+    let _alone = ALONE.lock();
     let s = Scratch::new();
     let image = compile_paths(
         s.path(),
@@ -69,4 +70,89 @@ fn nothing_stays_in_the_kernel_after_exit() {
     let mut t = Tracer::start(&image, &["--duration", "0.2"]);
     t.finish().assert_clean();
     assert_gone("--duration");
+}
+
+/// One test at a time in this binary: each compares the kernel's whole listing.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A small deterministic generator for the kill points (the seed is printed, so a failing
+/// round can be replayed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+/// Killed at random points of start-up (SIGKILL, SIGTERM, SIGINT, SIGPIPE), and during a
+/// reload: the kernel holds none of our programs or maps afterwards.
+#[test]
+fn killed_at_any_moment_leaves_nothing() {
+    if !can_bpf() {
+        return;
+    }
+    let _alone = ALONE.lock();
+    let s = Scratch::new();
+    // Policies that need every start-up step: tree/follow seeding, containers, tracefs.
+    let image = compile(
+        s.path(),
+        &[(
+            "k.yaml",
+            &policy(
+                "kill-points",
+                &["follow", "comm=bash", "container"],
+                &rule("openat", &["args.pathname=/etc/*"]),
+            ),
+        )],
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    eprintln!("kill points: seed {seed}");
+    let mut rng = Lcg(seed);
+    assert_gone("earlier tests");
+    let signals = ["KILL", "TERM", "INT", "PIPE"];
+    for round in 0..16 {
+        let how = signals[round % signals.len()];
+        let delay = rng.next(250);
+        let mut child = match loader()
+            .arg("--output")
+            .arg("json")
+            .arg(&image)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        signal(child.id(), how);
+        let status = child.wait();
+        assert!(status.is_ok());
+        assert_gone(&format!("SIG{how} {delay} ms into start-up (seed {seed})"));
+    }
+    for round in 0..8 {
+        let how = signals[round % signals.len()];
+        let delay = rng.next(120);
+        let t = Tracer::start(&image, &[]);
+        signal(t.pid(), "HUP");
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        signal(t.pid(), how);
+        let mut t = t;
+        let (status, _, stderr) = t.finish_lines();
+        if how != "KILL" {
+            assert!(
+                status.success(),
+                "SIG{how}: {status}\n{}",
+                stderr.join("\n")
+            );
+        }
+        assert_gone(&format!("SIG{how} {delay} ms into a reload (seed {seed})"));
+    }
 }

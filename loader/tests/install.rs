@@ -57,7 +57,14 @@ fn every_program_loads() {
         Err(e) => panic!("{e}"),
     };
     let mut storage = MaybeUninit::uninit();
-    if let Err(e) = loader::install(&image, &plan, loader::DEFAULT_RING_BYTES, &mut storage) {
+    if let Err(e) = loader::install(
+        &image,
+        &plan,
+        loader::DEFAULT_RING_BYTES,
+        &mut storage,
+        None,
+        1,
+    ) {
         panic!("install with every program: {e}");
     }
 }
@@ -80,7 +87,7 @@ fn unknown_probes_and_bad_ring_sizes_are_refused() {
     }
     let image = bundled_image();
     let mut storage = MaybeUninit::uninit();
-    match loader::install(&image, &plan, 3 << 20, &mut storage) {
+    match loader::install(&image, &plan, 3 << 20, &mut storage, None, 1) {
         Ok(_) => panic!("a 3 MiB ring buffer was accepted"),
         Err(e) => assert!(e.to_string().contains("power of two"), "{e}"),
     }
@@ -98,6 +105,8 @@ fn every_image_entry_is_in_the_kernel_maps() {
         &plan(&image),
         loader::DEFAULT_RING_BYTES,
         &mut storage,
+        None,
+        1,
     ) {
         Ok(x) => x,
         Err(e) => panic!("install: {e}"),
@@ -130,6 +139,8 @@ fn images_for_other_layouts_or_catalogs_are_refused_before_loading() {
         &plan(&image),
         loader::DEFAULT_RING_BYTES,
         &mut storage,
+        None,
+        1,
     ) {
         Ok(_) => panic!("an image for another layout was installed"),
         Err(e) => e.to_string(),
@@ -144,6 +155,8 @@ fn images_for_other_layouts_or_catalogs_are_refused_before_loading() {
         &plan(&image),
         loader::DEFAULT_RING_BYTES,
         &mut storage,
+        None,
+        1,
     ) {
         Ok(_) => panic!("an image without rule_int was installed"),
         Err(e) => assert!(e.to_string().contains("`rule_int` is missing"), "{e}"),

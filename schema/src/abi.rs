@@ -31,6 +31,9 @@ pub const EVENT_FLAG_EMIT_AT_ENTRY: u8 = 1 << 1;
 pub mod stat {
     pub const SUBMITTED: u32 = 0;
     pub const LOST: u32 = 1;
+    /// Syscalls armed at entry and not exited yet, per generation parity.
+    pub const INFLIGHT0: u32 = 2;
+    pub const INFLIGHT1: u32 = 3;
     pub const COUNT: u32 = 4;
 }
 
@@ -277,7 +280,8 @@ abi_struct!(
         args_size: u16,
         args_num: u8,
         flags: u8,
-        pad0: u32,
+        /// The loaded image whose policies matched it (1, 2, ... as tracee-load reloads).
+        generation: u32,
         comm: [u8; COMM_LEN],
         uts: [u8; UTS_LEN],
         pad1: [u8; 7],
@@ -312,6 +316,8 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("EVENT_FLAG_EMIT_AT_ENTRY", EVENT_FLAG_EMIT_AT_ENTRY as u64),
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),
     ("STAT_LOST", stat::LOST as u64),
+    ("STAT_INFLIGHT0", stat::INFLIGHT0 as u64),
+    ("STAT_INFLIGHT1", stat::INFLIGHT1 as u64),
     ("STAT_COUNT", stat::COUNT as u64),
     ("CONTAINER_EXISTING", container::EXISTING as u64),
     ("CONTAINER_NEW", container::NEW as u64),

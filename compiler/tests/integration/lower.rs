@@ -593,7 +593,11 @@ fn probes_follow_the_events() {
         l.probes
     );
     let l = lowered(&policy("a", &["tree=1"], "  - event: close\n"));
-    assert!(!l.probes.contains(&"iter/task".to_owned()), "{:?}", l.probes);
+    assert!(
+        !l.probes.contains(&"iter/task".to_owned()),
+        "{:?}",
+        l.probes
+    );
     let many: String = [
         "read", "write", "close", "openat", "mmap", "kill", "dup", "pipe", "fork",
     ]

@@ -102,6 +102,8 @@ pub struct Tracer {
     child: Child,
     stdout: Option<JoinHandle<Vec<String>>>,
     stderr: Option<JoinHandle<Vec<String>>>,
+    /// Its stderr so far, for tests that wait for a line while it runs.
+    stderr_now: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What a finished run printed.
@@ -137,11 +139,16 @@ impl Tracer {
             panic!("no pipes");
         };
         let (tx, rx) = mpsc::channel();
+        let stderr_now = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = std::sync::Arc::clone(&stderr_now);
         let stderr = std::thread::spawn(move || {
             let mut lines = Vec::new();
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if line.contains("attached") {
                     let _ = tx.send(true);
+                }
+                if let Ok(mut now) = shared.lock() {
+                    now.push(line.clone());
                 }
                 lines.push(line);
             }
@@ -158,6 +165,7 @@ impl Tracer {
             child,
             stdout: Some(stdout),
             stderr: Some(stderr),
+            stderr_now,
         };
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(true) => tracer,
@@ -174,6 +182,30 @@ impl Tracer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `timeout` for a stderr line containing `needle`; false if none came.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < until {
+            if self
+                .stderr_now
+                .lock()
+                .is_ok_and(|l| l.iter().any(|l| l.contains(needle)))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Its stderr so far.
+    pub fn stderr_so_far(&self) -> Vec<String> {
+        self.stderr_now
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// SIGTERM, then everything it printed.

@@ -3,6 +3,8 @@
 //! the events that must appear and those that must not.
 
 mod harness;
+mod reload;
+mod robustness;
 
 use harness::*;
 

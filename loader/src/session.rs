@@ -1,0 +1,336 @@
+//! The running loader's kernel state across reloads. Each image installed is a *generation*:
+//! one BPF object with its own maps and programs. A reload installs the new image next to
+//! the running one, attaches it (inactive), flips the shared `control` word (one atomic
+//! store: every event is decided by the generation active when it starts), waits until
+//! the old generation has finished the syscalls it armed, then detaches and frees it.
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use libbpf_rs::skel::Skel;
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+use schema::image::Image;
+
+use crate::{Hook, Installed, LoadError, Plan, TraceeSkel, libbpf};
+
+/// The longest a retiring generation is kept attached for syscalls it armed before the
+/// switch (a syscall blocked longer is not reported, and the loader says how many).
+pub const RETIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often `--watch` looks at the image file.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The maps every generation shares (`crate::SHARED_MAPS`), held open by the loader so they
+/// outlive the generation that created them.
+pub struct Shared {
+    maps: Vec<(&'static str, MapHandle)>,
+}
+
+impl Shared {
+    fn of(skel: &TraceeSkel<'_>) -> Result<Shared, LoadError> {
+        let mut maps = Vec::new();
+        for name in crate::SHARED_MAPS {
+            let map = skel
+                .object()
+                .maps()
+                .find(|m| m.name() == *name)
+                .ok_or_else(|| LoadError::Kernel(format!("the BPF object has no map `{name}`")))?;
+            let handle =
+                MapHandle::try_from(&map).map_err(libbpf(format!("keep map `{name}` open")))?;
+            maps.push((*name, handle));
+        }
+        Ok(Shared { maps })
+    }
+
+    /// The descriptor of a shared map, for the next generation to reuse.
+    pub fn fd(&self, name: &str) -> Option<BorrowedFd<'_>> {
+        self.maps
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m.as_fd())
+    }
+
+    fn map(&self, name: &str) -> &MapHandle {
+        // SHARED_MAPS is what `of` filled: every name asked for here is in it.
+        match self.maps.iter().find(|(n, _)| *n == name) {
+            Some((_, m)) => m,
+            None => unreachable!("shared map {name} is always kept"),
+        }
+    }
+
+    pub fn ring(&self) -> &MapHandle {
+        self.map("rb")
+    }
+
+    pub fn stats(&self) -> &MapHandle {
+        self.map("stats")
+    }
+
+    /// Makes `generation` the one whose programs decide new events.
+    pub fn activate(&self, generation: u32) -> Result<(), LoadError> {
+        self.map("control")
+            .update(
+                &0u32.to_le_bytes(),
+                &generation.to_le_bytes(),
+                MapFlags::ANY,
+            )
+            .map_err(libbpf(format!("activate generation {generation}")))
+    }
+
+    /// Syscalls `generation` armed at entry and has not seen exit yet.
+    pub fn inflight(&self, generation: u32) -> i64 {
+        let slot = schema::abi::stat::INFLIGHT0 + (generation & 1);
+        self.stats()
+            .lookup_percpu(&slot.to_le_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .map_or(0, |cpus| {
+                cpus.iter()
+                    .filter_map(|v| v.get(..8)?.try_into().ok())
+                    .map(u64::from_le_bytes)
+                    .fold(0u64, u64::wrapping_add) as i64
+            })
+    }
+
+    /// Zeroes the in-flight count of a generation parity before it is reused.
+    fn reset_inflight(&self, generation: u32) -> Result<(), LoadError> {
+        let slot = schema::abi::stat::INFLIGHT0 + (generation & 1);
+        let cpus = libbpf_rs::num_possible_cpus()
+            .map_err(|e| LoadError::Kernel(format!("counting CPUs: {e}")))?;
+        let zeros = vec![vec![0u8; 8]; cpus];
+        self.stats()
+            .update_percpu(&slot.to_le_bytes(), &zeros, MapFlags::ANY)
+            .map_err(libbpf("reset the in-flight counter"))
+    }
+}
+
+/// One installed image: its BPF object, attached.
+pub struct Generation {
+    pub number: u32,
+    pub image: Image,
+    pub plan: Plan,
+    pub installed: Installed,
+    pub links: Vec<Link>,
+    pub skel: TraceeSkel<'static>,
+}
+
+impl Generation {
+    /// Installs, seeds and attaches `image` as generation `number`; it decides no event
+    /// until activated. `shared` is None for the first generation (it creates them).
+    pub fn start(
+        image: Image,
+        plan: Plan,
+        ring_bytes: u32,
+        shared: Option<&Shared>,
+        number: u32,
+    ) -> Result<Generation, LoadError> {
+        // The skeleton borrows its libbpf object storage for as long as it lives, and a
+        // generation lives until a later reload: one small allocation per generation is
+        // leaked rather than tied to a self-referential struct.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let (skel, installed) = crate::install(&image, &plan, ring_bytes, storage, shared, number)?;
+        crate::seed_tree(&skel, &image)?;
+        let containers = plan.hooks.contains(&Hook::Btf("tr_cgroup_mkdir"));
+        if containers {
+            crate::seed_containers(&skel, installed.cgroup_v1.as_ref())?;
+        }
+        let links = crate::attach(&skel, &plan)?;
+        // Again after attaching: what appeared in between is caught by one or the other.
+        crate::seed_tree(&skel, &image)?;
+        if containers {
+            crate::seed_containers(&skel, installed.cgroup_v1.as_ref())?;
+        }
+        crate::seed_follow(&skel, &plan)?;
+        Ok(Generation {
+            number,
+            image,
+            plan,
+            installed,
+            links,
+            skel,
+        })
+    }
+
+    /// The line printed once it is active.
+    pub fn describe(&self, started: Instant) -> String {
+        format!(
+            "attached {} hooks for {} events of {} policies ({} map entries) in {} ms",
+            self.links.len(),
+            self.image.meta.events.len(),
+            self.image.meta.policies.len(),
+            self.installed.entries,
+            started.elapsed().as_millis()
+        )
+    }
+}
+
+/// The image file as last read, to tell when `--watch` should reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        modified: m.modified().ok(),
+    })
+}
+
+/// What changed, for the consumer loop to report and to decode records by.
+pub enum Change {
+    /// A new generation is active.
+    Activated {
+        generation: u32,
+        image: Image,
+        line: String,
+    },
+    /// A reload was refused; the running generation goes on.
+    Refused(String),
+    /// An old generation was detached and freed; `stranded` syscalls it armed had not
+    /// exited (they are not reported).
+    Retired { generation: u32, stranded: i64 },
+}
+
+/// Reload requests and the generations they create.
+pub struct Session {
+    current: Generation,
+    retiring: Option<(Generation, Instant)>,
+    image_path: PathBuf,
+    ring_bytes: u32,
+    allow_insecure_image: bool,
+    watch: Option<(Option<FileStamp>, Instant)>,
+}
+
+impl Session {
+    /// Starts and activates the first generation; returns the maps every generation shares
+    /// with it.
+    pub fn start(
+        image: Image,
+        plan: Plan,
+        image_path: &Path,
+        ring_bytes: u32,
+        allow_insecure_image: bool,
+        watch: bool,
+    ) -> Result<(Session, Shared), LoadError> {
+        let stamp_now = stamp(image_path);
+        let first = Generation::start(image, plan, ring_bytes, None, 1)?;
+        let shared = Shared::of(&first.skel)?;
+        shared.activate(1)?;
+        let session = Session {
+            current: first,
+            retiring: None,
+            image_path: image_path.to_path_buf(),
+            ring_bytes,
+            allow_insecure_image,
+            watch: watch.then(|| (stamp_now, Instant::now())),
+        };
+        Ok((session, shared))
+    }
+
+    pub fn current(&self) -> &Generation {
+        &self.current
+    }
+
+    /// Has the watched image file changed since it was last read?
+    fn file_changed(&mut self) -> bool {
+        let Some((seen, checked)) = &mut self.watch else {
+            return false;
+        };
+        if checked.elapsed() < WATCH_INTERVAL {
+            return false;
+        }
+        *checked = Instant::now();
+        let now = stamp(&self.image_path);
+        // A file being replaced may be missing for a moment: wait for the new one.
+        if now.is_none() || now == *seen {
+            return false;
+        }
+        *seen = now;
+        true
+    }
+
+    /// One step of the reload machinery, called by the consumer loop between drains:
+    /// retires the old generation once it is done, and serves a reload request (SIGHUP, or
+    /// the watched file changed) when none is in progress. `requested` is cleared when
+    /// served.
+    pub fn tick(
+        &mut self,
+        shared: &Shared,
+        requested: &std::sync::atomic::AtomicBool,
+    ) -> Vec<Change> {
+        use std::sync::atomic::Ordering;
+        let mut changes = Vec::new();
+        if let Some((old, since)) = &self.retiring {
+            let inflight = shared.inflight(old.number);
+            if inflight <= 0 || since.elapsed() >= RETIRE_TIMEOUT {
+                let generation = old.number;
+                // Links first, so no program of it runs while its maps go away.
+                if let Some((mut old, _)) = self.retiring.take() {
+                    old.links.clear();
+                    drop(old);
+                }
+                changes.push(Change::Retired {
+                    generation,
+                    stranded: inflight.max(0),
+                });
+            } else {
+                return changes;
+            }
+        }
+        let file_changed = self.file_changed();
+        if !(requested.swap(false, Ordering::Relaxed) || file_changed) {
+            return changes;
+        }
+        match self.reload(shared) {
+            Ok(line) => changes.push(Change::Activated {
+                generation: self.current.number,
+                image: self.current.image.clone(),
+                line,
+            }),
+            Err(message) => changes.push(Change::Refused(message)),
+        }
+        changes
+    }
+
+    fn reload(&mut self, shared: &Shared) -> Result<String, String> {
+        let started = Instant::now();
+        let path = self.image_path.clone();
+        let (image, plan) = crate::read_image(&path, self.allow_insecure_image)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if plan
+            .hooks
+            .iter()
+            .any(|h| matches!(h, Hook::SyscallTracepoint { .. }))
+        {
+            crate::ensure_tracefs().map_err(|e| e.to_string())?;
+        }
+        let number = self.current.number + 1;
+        shared.reset_inflight(number).map_err(|e| e.to_string())?;
+        let next = Generation::start(image, plan, self.ring_bytes, Some(shared), number)
+            .map_err(|e| e.to_string())?;
+        shared.activate(number).map_err(|e| e.to_string())?;
+        let line = next.describe(started);
+        let old = std::mem::replace(&mut self.current, next);
+        self.retiring = Some((old, Instant::now()));
+        Ok(line)
+    }
+
+    /// Detaches everything now (at exit).
+    pub fn finish(mut self) {
+        if let Some((mut old, _)) = self.retiring.take() {
+            old.links.clear();
+        }
+        self.current.links.clear();
+    }
+}

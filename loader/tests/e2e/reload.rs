@@ -1,0 +1,270 @@
+//! Live reload: SIGHUP or `--watch` installs the image file again next to the running one,
+//! switches in one step and frees the old generation.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// Replaces `live` with `bytes` the way a deploy would: a new file renamed over it.
+fn replace(live: &Path, bytes: &[u8]) {
+    let tmp = live.with_extension("tmp");
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        panic!("write {}: {e}", tmp.display());
+    }
+    if let Err(e) = std::fs::rename(&tmp, live) {
+        panic!("rename over {}: {e}", live.display());
+    }
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// An image of one policy `name` selecting `rules`, compiled in its own directory.
+fn image_of(s: &Scratch, name: &str, rules: &str) -> PathBuf {
+    let dir = s.path().join(name);
+    let _ = std::fs::create_dir_all(&dir);
+    compile(&dir, &[("p.yaml", &policy(name, &["global"], rules))])
+}
+
+/// The BPF programs a process holds (by id), from its descriptors' fdinfo: program fds and
+/// the programs behind its links.
+fn programs_held(pid: u32) -> std::collections::BTreeSet<u64> {
+    let mut ids = std::collections::BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return ids;
+    };
+    for entry in entries.flatten() {
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        for line in info.lines() {
+            if let Some(id) = line.strip_prefix("prog_id:")
+                && let Ok(id) = id.trim().parse()
+            {
+                ids.insert(id);
+            }
+        }
+    }
+    ids
+}
+
+/// A reload in the middle of a steady stream of opens: every open is printed exactly once,
+/// those before the switch by the first image's policy and those after by the second's,
+/// with one switch point; the old generation's programs are gone afterwards.
+#[test]
+fn reload_under_a_steady_stream() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let files = s.path().join("stream");
+    let _ = std::fs::create_dir_all(&files);
+    let opens = rule("openat", &[&format!("args.pathname={}/*", files.display())]);
+    let first = image_of(&s, "first", &opens);
+    let second = image_of(&s, "second", &opens);
+    let live = s.path().join("live.bin");
+    replace(&live, &read(&first));
+    let t = Tracer::start(&live, &[]);
+    let before = programs_held(t.pid());
+    const N: usize = 3000;
+    let writer = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import time\nfor i in range({N}):\n    open('{}/f%d' % i, 'w').close()\n    time.sleep(0.0003)\n",
+                files.display()
+            ),
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut writer = KillOnDrop(writer);
+    std::thread::sleep(Duration::from_millis(300));
+    replace(&live, &read(&second));
+    signal(t.pid(), "HUP");
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    let _ = writer.0.wait();
+    assert!(
+        t.wait_stderr("generation 1 detached", Duration::from_secs(5)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    let after = programs_held(t.pid());
+    let run = t.stop();
+    run.assert_clean();
+    // Each file once, by one policy or the other.
+    let mut by_index: Vec<Option<String>> = vec![None; N];
+    for e in run.named("openat") {
+        let Some(path) = arg_str(e, "pathname") else {
+            continue;
+        };
+        let Some(i) = path
+            .strip_prefix(&format!("{}/f", files.display()))
+            .and_then(|i| i.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let policies = policies_of(e);
+        assert_eq!(policies.len(), 1, "{e}");
+        assert!(by_index[i].is_none(), "f{i} printed twice");
+        by_index[i] = policies.into_iter().next();
+    }
+    let missing: Vec<usize> = (0..N).filter(|i| by_index[*i].is_none()).collect();
+    assert!(missing.is_empty(), "not printed: {missing:?}");
+    let switch = by_index
+        .iter()
+        .position(|p| p.as_deref() == Some("second"))
+        .unwrap_or(N);
+    assert!(
+        switch > 0 && switch < N,
+        "the reload did not land mid-stream"
+    );
+    assert!(
+        by_index[..switch]
+            .iter()
+            .all(|p| p.as_deref() == Some("first"))
+    );
+    assert!(
+        by_index[switch..]
+            .iter()
+            .all(|p| p.as_deref() == Some("second"))
+    );
+    // The first generation's programs were all released, and the second's are others.
+    assert!(!before.is_empty() && !after.is_empty());
+    assert!(before.is_disjoint(&after), "{before:?} vs {after:?}");
+    assert!(
+        run.stderr.iter().any(|l| l.contains("1 reloads")),
+        "{:?}",
+        run.stderr
+    );
+}
+
+/// A corrupt new image, or one anybody may write, is refused with a clear message and the
+/// running policies go on; a good one after that is installed (as generation 2). The new
+/// image's hooks replace the old ones: opens are no longer traced, closes are.
+#[test]
+fn reload_refuses_bad_images_and_swaps_hooks() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let first = image_of(
+        &s,
+        "opens",
+        &rule("openat", &[&format!("args.pathname={dir}/*")]),
+    );
+    let second = image_of(&s, "closes", &rule("close", &["retval<0"]));
+    let live = s.path().join("live.bin");
+    replace(&live, &read(&first));
+    // (Created before the loader starts: the test's own writes are not the opens looked for.)
+    let (marker, after) = (s.file("still-first"), s.file("after-reload"));
+    let t = Tracer::start(&live, &[]);
+    // Truncated: refused, the running image goes on.
+    let good = read(&second);
+    replace(&live, &good[..good.len() / 2]);
+    signal(t.pid(), "HUP");
+    assert!(
+        t.wait_stderr("reload refused", Duration::from_secs(10)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    // Writable by everyone: refused too.
+    replace(&live, &good);
+    run("chmod", &["666", &live.to_string_lossy()]);
+    signal(t.pid(), "HUP");
+    let refusals = |t: &Tracer| {
+        t.stderr_so_far()
+            .iter()
+            .filter(|l| l.contains("reload refused"))
+            .count()
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while refusals(&t) < 2 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(refusals(&t), 2, "{:?}", t.stderr_so_far());
+    run("cat", &[&marker.to_string_lossy()]);
+    // Fixed: installed.
+    run("chmod", &["644", &live.to_string_lossy()]);
+    signal(t.pid(), "HUP");
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    assert!(t.wait_stderr("generation 1 detached", Duration::from_secs(5)));
+    run("cat", &[&after.to_string_lossy()]);
+    let closer = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import os\ntry: os.close(12345)\nexcept OSError: pass",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let refused: Vec<&String> = run
+        .stderr
+        .iter()
+        .filter(|l| l.contains("reload refused"))
+        .collect();
+    assert!(
+        refused[0].contains(&*live.to_string_lossy())
+            && refused[0].contains("generation 1 keeps running"),
+        "{refused:?}"
+    );
+    assert!(refused[1].contains("writable by every user"), "{refused:?}");
+    assert_eq!(
+        run.with_arg("openat", "pathname", &marker.to_string_lossy())
+            .len(),
+        1,
+        "{:#?}",
+        run.events
+    );
+    assert!(
+        run.with_arg("openat", "pathname", &after.to_string_lossy())
+            .is_empty()
+    );
+    let closes: Vec<_> = run
+        .named("close")
+        .into_iter()
+        .filter(|e| e["hostProcessId"] == closer)
+        .collect();
+    assert_eq!(closes.len(), 1, "{:#?}", run.events);
+    assert_eq!(policies_of(closes[0]), vec!["closes"]);
+}
+
+/// `--watch`: replacing the file is enough.
+#[test]
+fn watch_reloads_when_the_file_changes() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
+    let first = image_of(&s, "watched-1", &opens);
+    let second = image_of(&s, "watched-2", &opens);
+    let live = s.path().join("live.bin");
+    replace(&live, &read(&first));
+    let marker = s.file("watched");
+    let t = Tracer::start(&live, &["--watch"]);
+    replace(&live, &read(&second));
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    run("cat", &[&marker.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    let found = run.with_arg("openat", "pathname", &marker.to_string_lossy());
+    assert_eq!(found.len(), 1, "{:#?}", run.events);
+    assert_eq!(policies_of(found[0]), vec!["watched-2"]);
+}
