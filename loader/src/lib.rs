@@ -265,7 +265,7 @@ pub fn install<'obj>(
         rodata.wakeup_bytes = u64::from(ring_bytes / 4);
         rodata.host_mntns = host_mntns();
         rodata.generation = generation;
-        rodata.loader_started_ns = monotonic_ns();
+        rodata.loader_started_ns = loader_started_ns();
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;
             rodata.v1_subsys = v1.subsys;
@@ -360,6 +360,13 @@ pub fn install<'obj>(
 /// The host's mount namespace id for `executable=host:...` scopes: PID 1's
 /// (`/proc/1/ns/mnt` is `mnt:[ID]`), or, where that is not readable (sandboxes deny it even
 /// to root), the loader's own; 0 when neither is (then no namespace counts as the host's).
+/// When the first generation was installed: `pid=new` means started after that, whatever
+/// reloads came since.
+fn loader_started_ns() -> u64 {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(monotonic_ns)
+}
+
 /// CLOCK_MONOTONIC in ns: the clock of `task_struct::start_time` (`pid=new`).
 fn monotonic_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
