@@ -215,7 +215,9 @@ fn storage(root: &Path, id: &str) -> Option<Container> {
     let mut found: Option<Container> = None;
     for storage in STORAGE_ROOTS {
         let dir = under(root, storage).join("overlay-containers");
-        let mut container = match read_json(&dir.join(id).join("userdata/config.json")) {
+        let bundle = read_json(&dir.join(id).join("userdata/config.json"));
+        let has_bundle = bundle.is_some();
+        let mut container = match bundle {
             Some(spec) => from_annotations(id, &spec),
             None => Container {
                 id: id.to_owned(),
@@ -229,7 +231,6 @@ fn storage(root: &Path, id: &str) -> Option<Container> {
                 .find(|c| c.get("id").and_then(Value::as_str) == Some(id))
                 .cloned()
         });
-        let has_bundle = dir.join(id).join("userdata/config.json").exists();
         if let Some(entry) = &entry {
             let meta: Option<Value> = entry
                 .get("metadata")
@@ -620,6 +621,64 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    fn write(root: &Path, path: &str, json: &str) {
+        let path = under(root, path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = std::fs::write(&path, json) {
+            panic!("write {}: {e}", path.display());
+        }
+    }
+
+    /// cri-o: the bundle's annotations; podman: only the containers.json index (its
+    /// `metadata` is a JSON document in a string).
+    #[test]
+    fn containers_storage_state_is_read_for_crio_and_podman() {
+        let root = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        };
+        let crio = ID.replace('0', "c");
+        write(
+            root.path(),
+            &format!("/run/containers/storage/overlay-containers/{crio}/userdata/config.json"),
+            r#"{"annotations": {"io.kubernetes.container.name": "api", "io.kubernetes.cri-o.ImageName": "quay.io/x/api:2", "io.kubernetes.pod.name": "api-7d9", "io.kubernetes.pod.namespace": "shop", "io.kubernetes.pod.uid": "u-1", "io.kubernetes.cri-o.ContainerType": "container"}}"#,
+        );
+        let found = metadata(root.path(), &crio, Runtime::Crio);
+        assert_eq!(
+            found,
+            Some(Container {
+                id: crio.clone(),
+                name: "api".to_owned(),
+                image: "quay.io/x/api:2".to_owned(),
+                image_digest: String::new(),
+                pod_name: "api-7d9".to_owned(),
+                pod_namespace: "shop".to_owned(),
+                pod_uid: "u-1".to_owned(),
+                sandbox: false,
+            })
+        );
+        let podman = ID.replace('0', "d");
+        write(
+            root.path(),
+            "/var/lib/containers/storage/overlay-containers/containers.json",
+            &format!(
+                r#"[{{"id": "{podman}", "names": ["web"], "image": "sha256:feed", "metadata": "{{\"image-name\":\"docker.io/library/nginx:latest\",\"name\":\"web\"}}"}}]"#
+            ),
+        );
+        let found = metadata(root.path(), &podman, Runtime::Podman);
+        assert_eq!(
+            found.map(|c| (c.name, c.image, c.image_digest)),
+            Some((
+                "web".to_owned(),
+                "docker.io/library/nginx:latest".to_owned(),
+                "sha256:feed".to_owned()
+            ))
+        );
+        assert_eq!(metadata(root.path(), ID, Runtime::Unknown), None);
     }
 
     #[test]
