@@ -297,11 +297,9 @@ pub fn run(
                     generation,
                     stranded,
                 } => {
-                    // Its last records are in the ring already: decode them before forgetting it.
-                    drop(s);
-                    let _ = ring.consume();
-                    s = state.borrow_mut();
-                    s.views.remove(&generation);
+                    // A program of it may still be finishing a record on another CPU as
+                    // its links go: its view is kept for a few more reloads.
+                    s.views.retain(|g, _| *g + 4 > generation);
                     s.summary.stranded += stranded;
                     if stranded > 0 {
                         eprintln!(
