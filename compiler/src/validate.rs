@@ -73,11 +73,12 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
     };
     let default_actions = rule::actions(&doc.default_actions, file, diags);
     let mut rules: Vec<crate::ir::Rule> = Vec::new();
-    let mut event_spans: Vec<(&str, &Text)> = Vec::new();
+    // By event name: a policy of 100,000 rules must not compare every pair.
+    let mut event_spans: HashMap<&str, &Text> = HashMap::new();
     let mut all_rules_empty = !doc.rules.is_empty();
     for rule_doc in &doc.rules {
         if let Some(event) = &rule_doc.event {
-            if let Some((_, first)) = event_spans.iter().find(|(name, _)| *name == event.value) {
+            if let Some(first) = event_spans.get(event.value.as_str()) {
                 diags.push(
                     Diagnostic::new(Code::DuplicateRule, format!("another rule for `{}` in this policy", event.value))
                         .at(file, event.span.clone())
@@ -86,7 +87,7 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
                         .help("a policy holds one rule per event: merge the two rules' filters into one, or move one into another policy"),
                 );
             } else {
-                event_spans.push((&event.value, event));
+                event_spans.insert(&event.value, event);
             }
         }
         match rule::validate(rule_doc, file, containers, diags) {

@@ -5,6 +5,8 @@ mod integration {
     pub mod accept;
     pub mod cli;
     pub mod docs;
+    pub mod fuzz_corpus;
+    pub mod hostile;
     pub mod lower;
     pub mod properties;
     pub mod roundtrip;

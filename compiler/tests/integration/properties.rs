@@ -1,6 +1,6 @@
 //! Property tests: no input makes the checker panic or point outside the text, and valid
 //! values of every numeric type round-trip into the IR. Quick enough for every CI run; the
-//! cargo-fuzz targets in `compiler/fuzz/` go deeper.
+//! cargo-fuzz targets in `fuzz/` go deeper (docs/development.md).
 
 use compiler::ir::{Op, ScopeKey, Value};
 use proptest::prelude::*;
