@@ -68,8 +68,9 @@ const volatile __u64 loader_started_ns = 0;
 /*
  * `executable`: the task's binary, recorded at exec and inherited at fork, looked up for
  * policies that name any mount namespace (key 0), the task's by id, and `host:` (key 1)
- * when the task's is the host's. A task whose binary is unknown (it started before the loader
- * and has not exec'd since) is a missing value.
+ * when the task's is the host's. Tasks running before the loader were seeded from /proc by
+ * the loader; one whose binary is still unknown (another mount namespace's, not exec'd since)
+ * is a missing value.
  */
 static __always_inline __u64 exe_dim(struct scope_config *sc)
 {

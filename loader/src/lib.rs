@@ -606,6 +606,115 @@ pub fn seed_follow(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<usize, LoadErro
     Ok(changed)
 }
 
+/// `executable` for processes that were running before the loader: their binaries are not
+/// seen at exec, so each process in the loader's own mount namespace gets its task storage
+/// seeded from `/proc/PID/exe` (through a pidfd, the key task storage takes from
+/// userspace). Run before attaching, while the storage is still empty: a process that execs
+/// in the moment between this and attaching keeps its old binary until its next exec.
+/// Processes of other mount namespaces are left unknown: their `/proc/PID/exe` is not the
+/// path their own namespace sees. Returns how many it seeded.
+pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, LoadError> {
+    use libbpf_rs::btf::types::{MemberAttr, Struct};
+    let exe_scoped = image
+        .map("scope_config")
+        .and_then(|m| m.entries.first())
+        .and_then(|(_, v)| bytemuck::try_pod_read_unaligned::<schema::abi::ScopeConfig>(v).ok())
+        .is_some_and(|c| c.eq_enabled[schema::abi::scope_dim::EXE] != 0);
+    if !exe_scoped {
+        return Ok(0);
+    }
+    // Where `exe_known` and `exe` sit in `struct pending`, from the object's own BTF.
+    let btf = skel
+        .object()
+        .btf()
+        .ok()
+        .flatten()
+        .ok_or_else(|| LoadError::Kernel("the BPF object has no BTF".to_owned()))?;
+    let pending = btf
+        .type_by_name::<Struct<'_>>("pending")
+        .ok_or_else(|| LoadError::Kernel("the BPF object has no struct pending".to_owned()))?;
+    let offset = |name: &str| {
+        pending.iter().find_map(|m| match (m.name, m.attr) {
+            (Some(n), MemberAttr::Normal { offset }) if n == name => Some(offset as usize / 8),
+            _ => None,
+        })
+    };
+    let (Some(known_at), Some(exe_at)) = (offset("exe_known"), offset("exe")) else {
+        return Err(LoadError::Kernel(
+            "struct pending has no exe_known/exe".to_owned(),
+        ));
+    };
+    let map = &skel.maps.pending_store;
+    let size = map.value_size() as usize;
+    let ns_of = |path: &str| -> Option<u64> {
+        std::fs::read_link(path).ok().and_then(|l| {
+            l.to_string_lossy()
+                .strip_prefix("mnt:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+    };
+    let Some(own_ns) = ns_of("/proc/self/ns/mnt") else {
+        return Ok(0);
+    };
+    let mut seeded = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Ok(0);
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // Kernel threads have no binary; other namespaces see other paths.
+        if ns_of(&format!("/proc/{pid}/ns/mnt")) != Some(own_ns) {
+            continue;
+        }
+        let Ok(path) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+            continue;
+        };
+        let path = path.to_string_lossy();
+        if path.ends_with(" (deleted)") || path.len() >= schema::abi::PATH_MAX {
+            continue;
+        }
+        let key = schema::abi::ScopeExeKey {
+            mount_ns: own_ns,
+            path: schema::abi::fixed(path.as_bytes()),
+        };
+        let mut value = vec![0u8; size];
+        let key_bytes = bytemuck::bytes_of(&key);
+        match value.get_mut(known_at..known_at + 4) {
+            Some(known) => known.copy_from_slice(&1u32.to_le_bytes()),
+            None => continue,
+        }
+        match value.get_mut(exe_at..exe_at + key_bytes.len()) {
+            Some(exe) => exe.copy_from_slice(key_bytes),
+            None => continue,
+        }
+        let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+            continue;
+        };
+        // A process gone since /proc was read is no error.
+        let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        else {
+            continue;
+        };
+        use std::os::fd::AsRawFd;
+        let added = map.update(&pidfd.as_raw_fd().to_le_bytes(), &value, MapFlags::NO_EXIST);
+        match added {
+            Ok(()) => seeded += 1,
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {} // exited meanwhile
+            Err(e) => return Err(libbpf("seed the binary of a running process")(e)),
+        }
+    }
+    Ok(seeded)
+}
+
 /// A container runtime's cgroup name: it holds a 64-hex-digit container id
 /// (`docker-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`, `libpod-<id>.scope`,
 /// or `<id>` itself). The BPF program applies the same rule to cgroups created later.

@@ -133,6 +133,10 @@ impl Generation {
             Box::leak(Box::new(MaybeUninit::uninit()));
         let (skel, installed) = crate::install(&image, &plan, ring_bytes, storage, shared, number)?;
         crate::seed_tree(&skel, &image)?;
+        if shared.is_none() {
+            // The first generation's task storage is new and empty (later ones share it).
+            crate::seed_executables(&skel, &image)?;
+        }
         let containers = plan.hooks.contains(&Hook::Btf("tr_cgroup_mkdir"));
         if containers {
             crate::seed_containers(&skel, installed.cgroup_v1.as_ref())?;

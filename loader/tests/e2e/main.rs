@@ -1171,8 +1171,9 @@ r, w = os.pipe(); os.write(w, b"\x7fELF through a pipe")
 }
 
 /// `executable`: the binary recorded at exec selects the process, with and without the
-/// `host:` prefix, and a forked child that has not exec'd runs its parent's binary; another
-/// binary, or the same one in another mount namespace's policy, does not match.
+/// `host:` prefix, and a forked child that has not exec'd runs its parent's binary; a process
+/// that was running before the loader is known too (seeded from /proc); another binary, or
+/// the same one in another mount namespace's policy, does not match.
 #[test]
 fn scope_executable() {
     if !can_bpf() {
@@ -1203,7 +1204,28 @@ fn scope_executable() {
         ],
     );
     let (own, forked, other) = (s.file("exe-own"), s.file("exe-forked"), s.file("exe-other"));
+    // Started before the loader: its binary is seeded from /proc, for it and its children.
+    let fifo = s.path().join("exe.fifo");
+    run("mkfifo", &[&fifo.to_string_lossy()]);
+    let (old_own, old_child) = (s.file("exe-old-own"), s.file("exe-old-child"));
+    let old = std::process::Command::new(&shell)
+        .args([
+            "-c",
+            &format!(
+                "read x < {}; true < {}; (true < {}); true",
+                fifo.display(),
+                old_own.display(),
+                old_child.display()
+            ),
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut old = KillOnDrop(old);
     let t = Tracer::start(&image, &[]);
+    if let Err(e) = std::fs::write(&fifo, b"go\n") {
+        panic!("{e}");
+    }
+    let _ = old.0.wait();
     run(
         &exe,
         &[
@@ -1221,7 +1243,7 @@ fn scope_executable() {
     );
     let run = t.stop();
     run.assert_clean();
-    for path in [&own, &forked] {
+    for path in [&own, &forked, &old_own, &old_child] {
         let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
         assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
         assert_eq!(policies_of(found[0]), vec!["any-ns", "host-ns"]);
