@@ -117,7 +117,7 @@ fn pid_container(pid: u32) -> Option<(String, Runtime)> {
 }
 
 /// The first run of 64 lowercase hex digits in a cgroup name.
-fn hex_id(name: &str) -> Option<&str> {
+pub(crate) fn hex_id(name: &str) -> Option<&str> {
     let bytes = name.as_bytes();
     let mut start = 0;
     for (i, b) in bytes.iter().enumerate() {
@@ -273,6 +273,9 @@ pub fn metadata(root: &Path, id: &str, runtime: Runtime) -> Option<Container> {
 pub struct Resolver {
     host_root: PathBuf,
     cgroup_root: Option<PathBuf>,
+    /// Runtimes may keep containers in v1 hierarchies only: then a process's /proc entry is
+    /// read when its v2 cgroup names no container (never needed on v2-only hosts).
+    v1: bool,
     /// cgroup id (the directory's inode number on cgroup v2) -> path below the root.
     paths: HashMap<u64, String>,
     last_scan: Option<Instant>,
@@ -287,6 +290,7 @@ impl Resolver {
         Resolver {
             host_root: host_root.to_path_buf(),
             cgroup_root: crate::cgroup_v2_root().map(Path::to_path_buf),
+            v1: crate::cgroup_v1().is_some(),
             paths: HashMap::new(),
             last_scan: None,
             by_cgroup: HashMap::new(),
@@ -297,30 +301,9 @@ impl Resolver {
     }
 
     fn scan(&mut self) {
-        use std::os::unix::fs::MetadataExt;
         self.last_scan = Some(Instant::now());
-        let Some(root) = &self.cgroup_root else {
-            return;
-        };
-        if let Ok(meta) = std::fs::metadata(root) {
-            self.paths.insert(meta.ino(), String::new());
-        }
-        let mut stack = vec![(root.clone(), String::new(), 0)];
-        while let Some((dir, rel, depth)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let Ok(meta) = entry.metadata() else { continue };
-                if !meta.is_dir() {
-                    continue;
-                }
-                let path = format!("{rel}/{}", entry.file_name().to_string_lossy());
-                self.paths.insert(meta.ino(), path.clone());
-                if depth < 16 {
-                    stack.push((entry.path(), path, depth + 1));
-                }
-            }
+        if let Some(root) = &self.cgroup_root {
+            self.paths.extend(crate::cgroup_dirs(root));
         }
     }
 
@@ -337,7 +320,10 @@ impl Resolver {
                 named
             }
         };
-        let named = named.or_else(|| pid_container(pid));
+        let named = match named {
+            None if self.v1 => pid_container(pid),
+            named => named,
+        };
         match named {
             Some((id, runtime)) => self.container(id, runtime),
             None => {

@@ -202,6 +202,13 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Per-syscall tracepoints are found through tracefs.
+    pub fn needs_tracefs(&self) -> bool {
+        self.hooks
+            .iter()
+            .any(|h| matches!(h, Hook::SyscallTracepoint { .. }))
+    }
+
     /// The programs to load: only those something attaches.
     fn programs(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = self
@@ -419,17 +426,20 @@ fn host_mntns() -> u64 {
 }
 
 fn read_host_mntns() -> u64 {
-    let id = |path: &str| {
-        std::fs::read_link(path).ok().and_then(|l| {
-            l.to_string_lossy()
-                .strip_prefix("mnt:[")
-                .and_then(|s| s.strip_suffix(']'))
-                .and_then(|s| s.parse().ok())
-        })
-    };
-    id("/proc/1/ns/mnt")
-        .or_else(|| id("/proc/self/ns/mnt"))
+    mount_ns_of("/proc/1/ns/mnt")
+        .or_else(|| mount_ns_of("/proc/self/ns/mnt"))
         .unwrap_or(0)
+}
+
+/// The mount namespace id behind a `/proc/PID/ns/mnt` link (`mnt:[N]`).
+fn mount_ns_of(link: &str) -> Option<u64> {
+    std::fs::read_link(link).ok().and_then(|l| {
+        l.to_string_lossy()
+            .strip_prefix("mnt:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
 }
 
 /// Per-syscall tracepoints are found through tracefs; mount it when the host has not. It
@@ -646,16 +656,7 @@ pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, L
     };
     let map = &skel.maps.pending_store;
     let size = map.value_size() as usize;
-    let ns_of = |path: &str| -> Option<u64> {
-        std::fs::read_link(path).ok().and_then(|l| {
-            l.to_string_lossy()
-                .strip_prefix("mnt:[")?
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        })
-    };
-    let Some(own_ns) = ns_of("/proc/self/ns/mnt") else {
+    let Some(own_ns) = mount_ns_of("/proc/self/ns/mnt") else {
         return Ok(0);
     };
     let mut seeded = 0;
@@ -671,7 +672,7 @@ pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, L
             continue;
         };
         // Kernel threads have no binary; other namespaces see other paths.
-        if ns_of(&format!("/proc/{pid}/ns/mnt")) != Some(own_ns) {
+        if mount_ns_of(&format!("/proc/{pid}/ns/mnt")) != Some(own_ns) {
             continue;
         }
         let Ok(path) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
@@ -719,18 +720,35 @@ pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, L
 /// (`docker-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`, `libpod-<id>.scope`,
 /// or `<id>` itself). The BPF program applies the same rule to cgroups created later.
 pub fn is_container_cgroup(name: &str) -> bool {
-    let mut run = 0;
-    for b in name.bytes() {
-        run = if b.is_ascii_digit() || (b'a'..=b'f').contains(&b) {
-            run + 1
-        } else {
-            0
+    containers::hex_id(name).is_some()
+}
+
+/// Every cgroup directory under `root` (16 levels deep at most), with its inode number (a
+/// cgroup's id) and its path below the root (`""` for the root, `/a/b` below it).
+pub fn cgroup_dirs(root: &Path) -> Vec<(u64, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    if let Ok(meta) = std::fs::metadata(root) {
+        found.push((meta.ino(), String::new()));
+    }
+    let mut stack = vec![(root.to_path_buf(), String::new(), 0)];
+    while let Some((dir, rel, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
         };
-        if run >= 64 {
-            return true;
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_dir() {
+                continue;
+            }
+            let path = format!("{rel}/{}", entry.file_name().to_string_lossy());
+            found.push((meta.ino(), path.clone()));
+            if depth < 16 {
+                stack.push((entry.path(), path, depth + 1));
+            }
         }
     }
-    false
+    found
 }
 
 /// Where the cgroup v2 tree is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on
@@ -820,34 +838,22 @@ fn seed_containers_under(
     root: &Path,
     key_bits: u64,
 ) -> Result<usize, LoadError> {
-    use std::os::unix::fs::MetadataExt;
     let mut found = 0;
-    let mut stack = vec![(root.to_path_buf(), 0)];
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for (id, path) in cgroup_dirs(root) {
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if !is_container_cgroup(name) {
             continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_dir() {
-                continue;
-            }
-            if is_container_cgroup(&entry.file_name().to_string_lossy()) {
-                // NOEXIST: a cgroup created since attaching was learned as new already.
-                let added = skel.maps.containers.update(
-                    &(meta.ino() | key_bits).to_le_bytes(),
-                    &schema::abi::container::EXISTING.to_le_bytes(),
-                    MapFlags::NO_EXIST,
-                );
-                match added {
-                    Ok(()) => found += 1,
-                    Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(libbpf("record an existing container cgroup")(e)),
-                }
-            }
-            if depth < 16 {
-                stack.push((entry.path(), depth + 1));
-            }
+        }
+        // NOEXIST: a cgroup created since attaching was learned as new already.
+        let added = skel.maps.containers.update(
+            &(id | key_bits).to_le_bytes(),
+            &schema::abi::container::EXISTING.to_le_bytes(),
+            MapFlags::NO_EXIST,
+        );
+        match added {
+            Ok(()) => found += 1,
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(libbpf("record an existing container cgroup")(e)),
         }
     }
     Ok(found)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use loader::run::{Output, RunOptions};
 use loader::session::Session;
-use loader::{Hook, LoadError, Plan};
+use loader::{LoadError, Plan};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputArg {
@@ -110,7 +110,7 @@ fn main() -> ExitCode {
     if let Err(err) = loader::check_kernel() {
         return fail(1, err);
     }
-    if needs_tracefs(&plan) {
+    if plan.needs_tracefs() {
         match loader::ensure_tracefs() {
             Ok(true) => eprintln!(
                 "tracee-load: mounted tracefs at /sys/kernel/tracing (per-syscall tracepoints need it)"
@@ -198,12 +198,6 @@ fn main() -> ExitCode {
         }
         Err(err) => fail(1, err),
     }
-}
-
-fn needs_tracefs(plan: &Plan) -> bool {
-    plan.hooks
-        .iter()
-        .any(|h| matches!(h, Hook::SyscallTracepoint { .. }))
 }
 
 fn stopped_early() -> ExitCode {

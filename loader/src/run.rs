@@ -3,7 +3,6 @@
 //! decide, and prints. Between drains it serves reloads and reports lost events.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +88,9 @@ struct State<'w> {
     batch: Vec<u8>,
     summary: Summary,
     resolver: Resolver,
-    views: HashMap<u32, View>,
+    /// By generation; a handful at most (the active one and a few retired), newest last:
+    /// searched from the end, one comparison per record in the steady state.
+    views: Vec<(u32, View)>,
     error: Option<io::Error>,
     done: bool,
 }
@@ -134,7 +135,8 @@ impl State<'_> {
             }
         };
         let h = &mut record.header;
-        let Some(view) = self.views.get(&h.generation) else {
+        let generation = h.generation;
+        let Some((_, view)) = self.views.iter().rev().find(|(g, _)| *g == generation) else {
             // A generation this loader never installed: not ours to decode.
             self.summary.malformed += 1;
             return 0;
@@ -237,8 +239,7 @@ pub fn run(
 ) -> Result<Summary, LoadError> {
     let offset = boot_to_epoch_ns();
     let deadline = options.duration.map(|d| Instant::now() + d);
-    let mut views = HashMap::new();
-    views.insert(session.current().number, View::of(&session.current().image));
+    let views = vec![(session.current().number, View::of(&session.current().image))];
     let state = RefCell::new(State {
         out,
         batch: Vec::with_capacity(BATCH_BYTES + 4096),
@@ -285,7 +286,7 @@ pub fn run(
                     image,
                     line,
                 } => {
-                    s.views.insert(generation, View::of(&image));
+                    s.views.push((generation, View::of(&image)));
                     s.summary.reloads += 1;
                     eprintln!("tracee-load: reloaded: generation {generation}: {line}");
                 }
@@ -299,7 +300,7 @@ pub fn run(
                 } => {
                     // A program of it may still be finishing a record on another CPU as
                     // its links go: its view is kept for a few more reloads.
-                    s.views.retain(|g, _| *g + 4 > generation);
+                    s.views.retain(|(g, _)| *g + 4 > generation);
                     s.summary.stranded += stranded;
                     if stranded > 0 {
                         eprintln!(

@@ -312,11 +312,7 @@ impl Session {
         let path = self.image_path.clone();
         let (image, plan) = crate::read_image(&path, self.allow_insecure_image)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        if plan
-            .hooks
-            .iter()
-            .any(|h| matches!(h, Hook::SyscallTracepoint { .. }))
-        {
+        if plan.needs_tracefs() {
             crate::ensure_tracefs().map_err(|e| e.to_string())?;
         }
         let number = self.current.number + 1;

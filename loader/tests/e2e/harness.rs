@@ -329,6 +329,23 @@ impl Run {
             .filter(|e| e["eventName"] == event)
             .collect()
     }
+
+    /// The one `event` whose `arg` is `path`: fails unless there is exactly one.
+    pub fn one_with(&self, event: &str, arg: &str, path: &Path) -> &Value {
+        let found = self.with_arg(event, arg, &path.to_string_lossy());
+        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), self.events);
+        found[0]
+    }
+
+    /// The policies that matched the one `openat` of `path`.
+    pub fn open_policies(&self, path: &Path) -> Vec<String> {
+        policies_of(self.one_with("openat", "pathname", path))
+    }
+}
+
+/// Where the cgroup v2 tree is mounted (the loader's own answer); the container tests need one.
+pub fn cgroup_v2() -> &'static Path {
+    loader::cgroup_v2_root().unwrap_or_else(|| panic!("no cgroup v2 hierarchy mounted"))
 }
 
 pub fn arg<'a>(event: &'a Value, name: &str) -> Option<&'a Value> {

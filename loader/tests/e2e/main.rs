@@ -318,11 +318,7 @@ fn scope_namespaces() {
     run("cat", &[&h.to_string_lossy()]);
     let run = t.stop();
     run.assert_clean();
-    let one = |path: &std::path::Path| {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        found[0].clone()
-    };
+    let one = |path: &std::path::Path| run.one_with("openat", "pathname", path).clone();
     let ev = one(&m);
     assert_ne!(ev["mountNamespace"], host_mnt);
     assert_eq!(policies_of(&ev), vec!["other-mntns"]);
@@ -420,10 +416,9 @@ fn scope_follow() {
     );
     // The pre-existing child was handed the policy at start, and passed it on at fork.
     let opened = |path: &std::path::Path, comm: &str| {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        assert_eq!(found[0]["processName"], comm);
-        assert_eq!(policies_of(found[0]), vec!["followed"]);
+        let found = run.one_with("openat", "pathname", path);
+        assert_eq!(found["processName"], comm);
+        assert_eq!(policies_of(found), vec!["followed"]);
     };
     opened(&own, "dash");
     opened(&grand, "cat");
@@ -516,11 +511,7 @@ fn argument_filters_retval_and_matched_policies() {
     );
     let run = t.stop();
     run.assert_clean();
-    let policies = |path: &std::path::Path| {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        policies_of(found[0])
-    };
+    let policies = |path: &std::path::Path| run.open_policies(path);
     assert_eq!(policies(&multi), vec!["prefix", "suffix"]);
     assert_eq!(policies(&suffix_only), vec!["suffix"]);
     assert_eq!(policies(&exact), vec!["prefix", "exact"]);
@@ -701,11 +692,7 @@ fn container_metadata_from_runtime_state() {
     if !can_bpf() {
         return;
     }
-    let v2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        .map(std::path::Path::new)
-        .find(|p| p.join("cgroup.controllers").exists())
-        .unwrap_or_else(|| panic!("no cgroup v2 hierarchy mounted"));
+    let v2 = cgroup_v2();
     let s = Scratch::new();
     let dir = s.path().to_string_lossy().into_owned();
     // Ids that differ in their first 12 digits (the short form `docker ps` shows).
@@ -820,11 +807,7 @@ fn container_metadata_from_runtime_state() {
     }
     let _ = std::fs::remove_dir(&base);
     run.assert_clean();
-    let policies = |path: &std::path::Path| {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        policies_of(found[0])
-    };
+    let policies = |path: &std::path::Path| run.open_policies(path);
     assert_eq!(policies(&markers[0]), vec!["nginx", "by-id", "plain"]);
     assert_eq!(policies(&markers[1]), vec!["prod-pods", "not-web", "plain"]);
     assert_eq!(policies(&markers[2]), vec!["plain"]);
@@ -1244,9 +1227,7 @@ fn scope_executable() {
     let run = t.stop();
     run.assert_clean();
     for path in [&own, &forked, &old_own, &old_child] {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        assert_eq!(policies_of(found[0]), vec!["any-ns", "host-ns"]);
+        assert_eq!(run.open_policies(path), vec!["any-ns", "host-ns"]);
     }
     assert!(
         run.with_arg("openat", "pathname", &other.to_string_lossy())
@@ -1317,11 +1298,7 @@ fn container_scopes_from_cgroups() {
     if !can_bpf() {
         return;
     }
-    let v2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        .map(std::path::Path::new)
-        .find(|p| p.join("cgroup.controllers").exists())
-        .unwrap_or_else(|| panic!("no cgroup v2 hierarchy mounted"));
+    let v2 = cgroup_v2();
     let s = Scratch::new();
     let base = v2.join(format!("tracee-e2e-{}", std::process::id()));
     let id = |n: u8| format!("{:064x}", u128::from(n) * 0x1234_5678_9abc_def1);
@@ -1374,11 +1351,7 @@ fn container_scopes_from_cgroups() {
     let _ = std::fs::remove_dir(&after);
     let _ = std::fs::remove_dir(&base);
     run.assert_clean();
-    let policies = |path: &std::path::Path| {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        policies_of(found[0])
-    };
+    let policies = |path: &std::path::Path| run.open_policies(path);
     assert_eq!(policies(&m1), vec!["in-container", "context-field"]);
     assert_eq!(
         policies(&m2),
@@ -1478,11 +1451,7 @@ fn container_scopes_from_cgroup_v1() {
     let _ = std::fs::remove_dir(&after);
     let _ = std::fs::remove_dir(&base);
     run.assert_clean();
-    let policies = |path: &std::path::Path| {
-        let found = run.with_arg("openat", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        policies_of(found[0])
-    };
+    let policies = |path: &std::path::Path| run.open_policies(path);
     assert_eq!(policies(&m1), vec!["in-container", "named"]);
     assert_eq!(policies(&m2), vec!["in-container", "new-container"]);
     assert_eq!(policies(&m3), vec!["on-host"]);
@@ -1533,9 +1502,8 @@ fn security_inode_unlink_from_unlink() {
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("ext2/ext3"))
         .unwrap_or(false);
     for (path, inode) in [&abs, &rel_cwd, &rel_dirfd].iter().zip(inodes) {
-        let found = run.with_arg("security_inode_unlink", "pathname", &path.to_string_lossy());
-        assert_eq!(found.len(), 1, "{}: {:#?}", path.display(), run.events);
-        let got = arg(found[0], "inode").and_then(|v| v.as_u64());
+        let found = run.one_with("security_inode_unlink", "pathname", path);
+        let got = arg(found, "inode").and_then(|v| v.as_u64());
         assert_eq!(
             got,
             Some(if on_ext4 { inode } else { 0 }),
