@@ -80,6 +80,17 @@ fn reload_under_a_steady_stream() {
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     let mut writer = KillOnDrop(writer);
+    // An open armed before the switch and returning after it: opening a fifo blocks until
+    // a writer comes. The first generation must finish it, and stay attached until then.
+    let fifo = files.join("blocked.fifo");
+    run("mkfifo", &[&fifo.to_string_lossy()]);
+    let blocked = std::process::Command::new("cat")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blocked_pid = blocked.id();
+    let mut blocked = KillOnDrop(blocked);
     std::thread::sleep(Duration::from_millis(300));
     replace(&live, &read(&second));
     signal(t.pid(), "HUP");
@@ -88,6 +99,20 @@ fn reload_under_a_steady_stream() {
         "{:?}",
         t.stderr_so_far()
     );
+    // Well within the 1 s a generation is kept for its armed syscalls, well past the 20 ms
+    // tick at which it would otherwise go.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !t.stderr_so_far()
+            .iter()
+            .any(|l| l.contains("generation 1 detached")),
+        "detached with an open still in flight: {:?}",
+        t.stderr_so_far()
+    );
+    if let Err(e) = std::fs::write(&fifo, b"x") {
+        panic!("{e}");
+    }
+    let _ = blocked.0.wait();
     let _ = writer.0.wait();
     assert!(
         t.wait_stderr("generation 1 detached", Duration::from_secs(5)),
@@ -113,6 +138,18 @@ fn reload_under_a_steady_stream() {
         assert_eq!(policies.len(), 1, "{e}");
         assert!(by_index[i].is_none(), "f{i} printed twice");
         by_index[i] = policies.into_iter().next();
+    }
+    // cat's open, armed before the switch, by the first; the writer's (this test), after it,
+    // by the second.
+    let fifo_opens = run.with_arg("openat", "pathname", &fifo.to_string_lossy());
+    assert_eq!(fifo_opens.len(), 2, "{fifo_opens:#?}");
+    for e in fifo_opens {
+        let expected = if e["hostProcessId"] == blocked_pid {
+            "first"
+        } else {
+            "second"
+        };
+        assert_eq!(policies_of(e), vec![expected], "{e}");
     }
     let missing: Vec<usize> = (0..N).filter(|i| by_index[*i].is_none()).collect();
     assert!(missing.is_empty(), "not printed: {missing:?}");
