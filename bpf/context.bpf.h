@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The record header: who did it, where, when. Read only for events that passed the scope.
+ * The record header: who did it, where, when. Read only for events that passed the scope
+ * (and, for syscalls, the filters on their arguments and return value).
  * Inline, not a global function: on CPUs with return-thunk mitigations (SRSO "Safe RET")
  * every call and return in the hot path costs tens of ns.
  */
@@ -9,11 +10,10 @@
 
 #include "tracee.bpf.h"
 
-static __always_inline int begin_event(struct pending *p, __u32 event, __u32 syscall)
+/* The bookkeeping of a new event: everything but the context, so the rule filters that need
+ * no context (arguments, return value) can turn the event away before it is read. */
+static __always_inline void reset_event(struct pending *p, __u32 event, __u32 syscall)
 {
-	if (!p)
-		return 0;
-	struct task_struct *task = current_task();
 	struct event_record *r = &p->rec;
 
 	p->event = event;
@@ -24,11 +24,23 @@ static __always_inline int begin_event(struct pending *p, __u32 event, __u32 sys
 	for (int i = 0; i < MAX_ARGS; i++)
 		p->str_off[i] = STR_NONE;
 
-	r->timestamp_ns = bpf_ktime_get_boot_ns();
 	r->matched_policies = 0;
 	r->event_id = event;
 	r->syscall = syscall;
 	r->retval = 0;
+	r->args_size = 0;
+	r->args_num = 0;
+	r->flags = 0;
+	r->generation = generation;
+}
+
+/* The context: who did it, where, when (about 20 loads and three helpers). */
+static __always_inline void fill_context(struct pending *p)
+{
+	struct task_struct *task = current_task();
+	struct event_record *r = &p->rec;
+
+	r->timestamp_ns = bpf_ktime_get_boot_ns();
 	r->cpu = bpf_get_smp_processor_id();
 	/* Direct loads through the task's BTF pointer (the verifier guards them) instead of a
 	 * helper or probe read per field: each call and return costs tens of ns here. The same
@@ -53,13 +65,17 @@ static __always_inline int begin_event(struct pending *p, __u32 event, __u32 sys
 	r->mntns = ns->mnt_ns->ns.inum;
 	r->pidns = ns->pid_ns_for_children->ns.inum;
 	r->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	r->args_size = 0;
-	r->args_num = 0;
-	r->flags = 0;
-	r->generation = generation;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	__builtin_memset(r->uts, 0, sizeof(r->uts));
 	bpf_probe_read_kernel_str(r->uts, sizeof(r->uts), ns->uts_ns->name.nodename);
+}
+
+static __always_inline int begin_event(struct pending *p, __u32 event, __u32 syscall)
+{
+	if (!p)
+		return 0;
+	reset_event(p, event, syscall);
+	fill_context(p);
 	return 0;
 }
 

@@ -178,5 +178,5 @@ __noinline int file_open_event(struct pending *sys, __u64 fd)
 		if (off <= ARGS_BUF)
 			append_str(q, 5, &sys->args[off], sys->str_len[arg]);
 	}
-	return emit(q, rules_eval(q, ev, id, candidates));
+	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
 }

@@ -135,7 +135,11 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 	} else {
 		return ~0ULL;
 	}
-	__builtin_memset(s, 0, sizeof(*s));
+	/* Only the exact-match hash reads the whole key; the tries stop at prefixlen and
+	 * bpf_strstr at the NUL, so the rest of the 256 bytes is cleared only for it. */
+	if (fc->kinds & FIELD_KIND_EXACT)
+		__builtin_memset(s, 0, sizeof(*s));
+	s->pad = 0;
 	s->event = event;
 	s->field = field;
 	if (len > ARGS_BUF)
@@ -152,6 +156,7 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 		barrier_var(copy);
 		if (copy > 0 && copy < ABI_STR_MAX)
 			bpf_probe_read_kernel(s->str, copy, (char *)p + pos);
+		s->str[copy & (ABI_STR_MAX - 1)] = 0;
 	}
 
 	__u64 eq = 0, ne = 0;
@@ -176,7 +181,7 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 	if (fc->kinds & FIELD_KIND_SUFFIX) {
 		struct str_scratch *r = &k->rev;
 		__u32 n = len > ABI_LPM_STR_MAX ? ABI_LPM_STR_MAX : len;
-		__builtin_memset(r, 0, sizeof(*r));
+		r->pad = 0;
 		r->event = event;
 		r->field = field;
 		r->prefixlen = (LPM_HEADER_BYTES + n) * 8;
@@ -207,7 +212,7 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 
 /* `ev` is events[event], which the caller has looked up already. */
 __noinline __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event,
-			    __u64 policies)
+			    __u64 policies, __u32 classes)
 {
 	if (!p || !ev)
 		return 0;
@@ -217,6 +222,11 @@ __noinline __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 ev
 		if (i >= count || !result)
 			break;
 		struct field_key fk = { .event = event, .field = ev->fields[i] };
+		__u32 class = fk.field < FIELD_RETVAL	 ? RULES_ARGS :
+			      fk.field == FIELD_RETVAL ? RULES_RETVAL :
+							 RULES_CONTEXT;
+		if (!(classes & class))
+			continue;
 		struct field_config *fc = bpf_map_lookup_elem(&rule_fields, &fk);
 		if (!fc)
 			continue;

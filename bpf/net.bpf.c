@@ -31,5 +31,5 @@ __noinline int socket_connect_event(struct pending *sys, __u64 ret)
 	__u32 off = sys->str_off[1];
 	if (off <= ARGS_BUF)
 		append_sockaddr(q, 1, &sys->args[off], sys->str_len[1]);
-	return emit(q, rules_eval(q, ev, id, candidates));
+	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
 }

@@ -78,7 +78,7 @@ int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *chil
 	put_task(p, 5, child);
 	put_task(p, 10, BPF_CORE_READ(child, group_leader, real_parent));
 	put_task(p, 15, BPF_CORE_READ(child, group_leader));
-	return emit(p, rules_eval(p, ev, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }
 
 struct argv_walk {
@@ -158,7 +158,7 @@ static __always_inline int exec_event(struct task_struct *task, struct linux_bin
 	put_argv(p, 10, task, bprm);
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
 	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
-	return emit(p, rules_eval(p, ev, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }
 
 /* security_bprm_check without an LSM hook: from the same tracepoint, so it sees the execs
@@ -176,7 +176,7 @@ static __always_inline int bprm_check_event(struct task_struct *task, struct lin
 	put_argv(p, 3, task, bprm);
 	put_strings(p, 4, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
 		    BPF_CORE_READ(bprm, envc));
-	return emit(p, rules_eval(p, ev, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -207,5 +207,5 @@ int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
 		return 0;
 	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, exit_code));
 	put_int(p, 1, ARG_KIND_BOOL, group_dead);
-	return emit(p, rules_eval(p, ev, id, scope));
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }

@@ -39,6 +39,14 @@ static __always_inline struct syscall_gate *gate_of(__u32 nr)
 	return bpf_map_lookup_elem(&syscall_gate, &nr);
 }
 
+/* Can a rule for the syscall's own event still pass with this return value? The compiler
+ * marks the classes no rule admits (`retval!=0` turns every successful close away here). */
+static __always_inline int ret_admitted(struct syscall_gate *gate, long ret)
+{
+	__u32 no = ret < 0 ? GATE_NO_NEGATIVE_RET : ret == 0 ? GATE_NO_ZERO_RET : GATE_NO_POSITIVE_RET;
+	return !(gate->flags & no);
+}
+
 /* What a syscall must read at entry for the event derived from it when its own event is
  * not selected (then capture_syscall_args reads everything). */
 static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 derived_event)
@@ -55,6 +63,25 @@ static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 der
 	int path_arg = open_path_arg(nr);
 	if (path_arg >= 0 && path_arg < ABI_MAX_SYSCALL_ARGS)
 		put_user_str(p, path_arg, p->ints[path_arg]);
+}
+
+/*
+ * A syscall event's record from its registers (and `ret` at exit), in the cheap-first order:
+ * arguments, then the filters on them and on the return value, and only for events still
+ * alive the context (about 20 loads and three helpers), then the context filters.
+ */
+static __always_inline int emit_syscall(struct pending *p, struct event_config *ev, __u32 nr,
+					struct pt_regs *regs, long ret, __u64 scope)
+{
+	reset_event(p, nr, nr);
+	raw_args(p, regs);
+	capture_syscall_args(p, ev);
+	p->rec.retval = ret;
+	__u64 pass = rules_eval(p, ev, nr, scope, RULES_ARGS | RULES_RETVAL);
+	if (!pass)
+		return 0;
+	fill_context(p);
+	return emit(p, rules_eval(p, ev, nr, pass, RULES_CONTEXT));
 }
 
 static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
@@ -78,10 +105,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		struct pending *p = scratch_event(SCRATCH_EVENT);
 		if (!p)
 			return 0;
-		begin_event(p, nr, nr);
-		raw_args(p, regs);
-		capture_syscall_args(p, ev);
-		return emit(p, rules_eval(p, ev, nr, scope));
+		return emit_syscall(p, ev, nr, regs, 0, scope);
 	}
 	if (gate->derived_event == EVENT_MAGIC_WRITE && !ev) {
 		/* Most writes append or go to pipes and sockets: turned away before any record
@@ -96,7 +120,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		return 0;
 	if (p->state == PENDING_ARMED && p->generation == generation)
 		count_inflight(-1); /* its exit was never seen */
-	begin_event(p, nr, nr);
+	reset_event(p, nr, nr);
 	raw_args(p, regs);
 	if (gate->derived_event == EVENT_MAGIC_WRITE) {
 		/* Most writes append or go to pipes: those are not armed at all. */
@@ -105,9 +129,19 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 	} else if (!ev) {
 		derived_entry(p, nr, gate->derived_event);
 	}
-	if (ev)
+	__u64 own = 0;
+	if (ev) {
 		capture_syscall_args(p, ev);
+		/* Arguments are decided now: a syscall that can no longer match is not armed,
+		 * and its exit costs a lookup. */
+		own = rules_eval(p, ev, nr, scope, RULES_ARGS);
+	}
+	if (!own && !(scope & derived))
+		return 0;
+	if (own)
+		fill_context(p); /* derived events read their own context at exit */
 	p->scope = scope;
+	p->own = own;
 	p->state = PENDING_ARMED;
 	p->generation = generation;
 	count_inflight(1);
@@ -127,9 +161,10 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 			return 0;
 		p->state = PENDING_NONE;
 		count_inflight(-1);
-		if (p->scope & gate->policies) {
+		if (p->own && ret_admitted(gate, ret)) {
 			p->rec.retval = ret;
-			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->scope));
+			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->own,
+					   RULES_RETVAL | RULES_CONTEXT));
 		}
 		if (p->scope & derived) {
 			if (gate->derived_event == EVENT_SECURITY_FILE_OPEN) {
@@ -147,7 +182,7 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 		}
 		return 0;
 	}
-	if (!gate->policies || !active())
+	if (!gate->policies || !ret_admitted(gate, ret) || !active())
 		return 0;
 	__u64 scope = scope_eval(gate->policies);
 	if (!scope)
@@ -156,11 +191,7 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 	struct pending *p = scratch_event(SCRATCH_EVENT);
 	if (!ev || !p)
 		return 0;
-	begin_event(p, nr, nr);
-	raw_args(p, regs);
-	capture_syscall_args(p, ev);
-	p->rec.retval = ret;
-	return emit(p, rules_eval(p, ev, nr, scope));
+	return emit_syscall(p, ev, nr, regs, ret, scope);
 }
 
 /* ---- generic hooks ---- */

@@ -100,6 +100,9 @@ struct pending {
 	__u32 event;
 	__u32 state;
 	__u64 scope; /* policies whose scope matched */
+	/* Armed syscalls: the policies whose rule for the syscall's own event passed the
+	 * filters decided at entry (its arguments); the rest are decided at exit. */
+	__u64 own;
 	__u64 ints[MAX_ARGS];
 	__u16 str_off[MAX_ARGS]; /* offset of string i's bytes in args, STR_NONE if none */
 	__u16 str_len[MAX_ARGS];
@@ -496,8 +499,15 @@ int put_user_str(struct pending *p, __u32 index, __u64 user_ptr);
 int put_kernel_str(struct pending *p, __u32 index, __u64 kernel_ptr);
 int put_user_sockaddr(struct pending *p, __u32 index, __u64 user_ptr);
 int capture_syscall_args(struct pending *p, struct event_config *cfg);
-/* filter.bpf.c: the policies whose rule filters pass. */
-__u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 policies);
+/* filter.bpf.c: the policies whose rule filters on the fields of these classes pass
+ * (cheap first: a syscall's arguments and return value are checked before its context is
+ * read). */
+#define RULES_ARGS (1U << 0)
+#define RULES_RETVAL (1U << 1)
+#define RULES_CONTEXT (1U << 2)
+#define RULES_ALL (RULES_ARGS | RULES_RETVAL | RULES_CONTEXT)
+__u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 policies,
+		 __u32 classes);
 /* output.bpf.c: send the record with these matched policies. */
 int emit(struct pending *p, __u64 matched);
 /* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */

@@ -25,7 +25,7 @@ __noinline int inode_unlink_event(struct pending *sys)
 	put_int(q, 1, ARG_KIND_UINT, sys->unlink_known ? sys->unlink_ino : 0);
 	put_int(q, 2, ARG_KIND_UINT, sys->unlink_known ? sys->unlink_dev : 0);
 	put_int(q, 3, ARG_KIND_UINT, sys->unlink_known ? sys->unlink_ctime : 0);
-	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_UNLINK, candidates));
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_UNLINK, candidates, RULES_ALL));
 }
 
 /* ext4's tracepoint inside the unlink: the victim's inode, while it still exists. */

@@ -119,7 +119,7 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 		}
 		put_int(q, 2, ARG_KIND_UINT, inode->i_sb->s_dev);
 		put_int(q, 3, ARG_KIND_UINT, inode->i_ino);
-		emit(q, rules_eval(q, ev, EVENT_MAGIC_WRITE, candidates));
+		emit(q, rules_eval(q, ev, EVENT_MAGIC_WRITE, candidates, RULES_ALL));
 	}
 
 	if (!is_elf(sys))
@@ -131,5 +131,5 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 	if (!q)
 		return 0;
 	put_path(q, 0, path_of(raw));
-	return emit(q, rules_eval(q, ev, EVENT_DROPPED_EXECUTABLE, candidates));
+	return emit(q, rules_eval(q, ev, EVENT_DROPPED_EXECUTABLE, candidates, RULES_ALL));
 }

@@ -153,8 +153,14 @@ struct syscall_gate {
 	__u64 derived_policies; /* policies with a rule for the event it also reports */
 	__u32 derived_event;    /* security_file_open (open family), security_socket_connect
 				 * (connect), or 0 */
-	__u32 flags;            /* the syscall event's EVENT_FLAG_* */
+	__u32 flags;            /* the syscall event's EVENT_FLAG_*, GATE_NO_*_RET */
 };
+
+/* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
+ * syscall admits; its exit turns them away on the gate's load. */
+#define GATE_NO_NEGATIVE_RET (1U << 8)
+#define GATE_NO_ZERO_RET (1U << 9)
+#define GATE_NO_POSITIVE_RET (1U << 10)
 
 struct field_key {
 	__u32 event;

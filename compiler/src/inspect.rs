@@ -629,7 +629,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                 }
                 "syscall_gate" => read::<abi::SyscallGate>(v).map(|g| {
                     format!(
-                        "policies {}  {} {}  flags {:#x}",
+                        "policies {}  {} {}  flags {:#x}{}",
                         names(g.policies, policies),
                         if g.derived_event == 0 {
                             "derived".to_owned()
@@ -637,7 +637,8 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                             event_name(g.derived_event)
                         },
                         names(g.derived_policies, policies),
-                        g.flags
+                        g.flags,
+                        gate_ret_text(g.flags)
                     )
                 }),
                 "events" => read::<abi::EventConfig>(v).map(|c| {
@@ -856,4 +857,22 @@ pub fn human(report: &Report, explain: bool) -> String {
         }
     }
     out
+}
+
+/// The return values a syscall's exit turns away on the gate (`GATE_NO_*_RET`).
+fn gate_ret_text(flags: u32) -> String {
+    let classes: Vec<&str> = [
+        (abi::GATE_NO_NEGATIVE_RET, "negative"),
+        (abi::GATE_NO_ZERO_RET, "zero"),
+        (abi::GATE_NO_POSITIVE_RET, "positive"),
+    ]
+    .iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, name)| *name)
+    .collect();
+    if classes.is_empty() {
+        String::new()
+    } else {
+        format!(" (exit turns away {} return values)", classes.join(", "))
+    }
 }

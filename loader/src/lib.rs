@@ -13,6 +13,10 @@ use schema::image::{Image, ImageError};
 pub mod containers;
 pub mod harden;
 pub mod print;
+// The ring buffer's shared mappings are read like libbpf's reader does (each block has its
+// SAFETY line); everything else in the loader stays free of `unsafe`.
+#[allow(unsafe_code)]
+pub mod ring;
 pub mod run;
 pub mod session;
 

@@ -4,16 +4,18 @@
 
 use std::cell::RefCell;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use libbpf_rs::RingBufferBuilder;
+use libbpf_rs::MapCore;
 use schema::image::Image;
 
 use crate::containers::{MetadataFilters, Resolver};
+use crate::ring::RingReader;
 use crate::session::{Change, Session, Shared};
-use crate::{LoadError, libbpf, print};
+use crate::{LoadError, print};
 
 /// How often the ring buffer is drained when no wakeup came: the longest an event waits.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
@@ -253,15 +255,12 @@ pub fn run(
         let mut s = state.borrow_mut();
         let _ = writeln!(s.out, "{}", print::TABLE_HEADER);
     }
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(shared.ring(), |data: &[u8]| {
-            state.borrow_mut().record(data, options, offset)
-        })
-        .map_err(libbpf("set up the ring buffer reader"))?;
-    let ring = builder
-        .build()
-        .map_err(libbpf("set up the ring buffer reader"))?;
+    let ring_map = shared.ring();
+    let mut ring = RingReader::new(ring_map.as_fd(), u64::from(ring_map.max_entries()))
+        .map_err(|e| LoadError::Kernel(format!("map the ring buffer `rb`: {e}")))?;
+    let drain = |ring: &mut RingReader<'_>| {
+        ring.consume(|data| state.borrow_mut().record(data, options, offset) >= 0)
+    };
     let mut lost = LostReport {
         reported: 0,
         per_cpu: Vec::new(),
@@ -270,13 +269,12 @@ pub fn run(
     loop {
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
             // What the programs sent before the stop is still printed.
-            let _ = ring.consume();
+            drain(&mut ring);
             break;
         }
-        // Interrupted polls (a signal) and a callback asking to stop surface as errors here;
-        // the state says which.
-        let _ = ring.poll(DRAIN_INTERVAL);
-        let _ = ring.consume();
+        // An interrupted poll (a signal) returns early; the flags above say why.
+        ring.poll(DRAIN_INTERVAL);
+        drain(&mut ring);
         let changes = session.tick(shared, reload);
         let mut s = state.borrow_mut();
         for change in changes {

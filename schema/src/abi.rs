@@ -27,6 +27,13 @@ pub const EVENT_FLAG_ENTRY: u8 = 1 << 0;
 /// `event_config.flags`: the syscall never returns (exit, exit_group): emitted at entry.
 pub const EVENT_FLAG_EMIT_AT_ENTRY: u8 = 1 << 1;
 
+/// `syscall_gate.flags`, above the `EVENT_FLAG_*` bits: return values (negative, zero,
+/// positive) that no policy's rule for the syscall admits. Its exit turns them away on the
+/// gate's one load, before the scope. 0 (older images): every return value may match.
+pub const GATE_NO_NEGATIVE_RET: u32 = 1 << 8;
+pub const GATE_NO_ZERO_RET: u32 = 1 << 9;
+pub const GATE_NO_POSITIVE_RET: u32 = 1 << 10;
+
 /// Per-CPU counters of the BPF `stats` map (`enum abi_stat`).
 pub mod stat {
     pub const SUBMITTED: u32 = 0;
@@ -314,6 +321,9 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("ABI_SYSCALL_GATE_SIZE", SYSCALL_GATE_SIZE as u64),
     ("EVENT_FLAG_ENTRY", EVENT_FLAG_ENTRY as u64),
     ("EVENT_FLAG_EMIT_AT_ENTRY", EVENT_FLAG_EMIT_AT_ENTRY as u64),
+    ("GATE_NO_NEGATIVE_RET", GATE_NO_NEGATIVE_RET as u64),
+    ("GATE_NO_ZERO_RET", GATE_NO_ZERO_RET as u64),
+    ("GATE_NO_POSITIVE_RET", GATE_NO_POSITIVE_RET as u64),
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),
     ("STAT_LOST", stat::LOST as u64),
     ("STAT_INFLIGHT0", stat::INFLIGHT0 as u64),

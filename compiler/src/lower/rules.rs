@@ -137,10 +137,13 @@ pub(super) fn lower_rules(
 ) -> RulesOut {
     let mut events: BTreeMap<u32, (abi::EventConfig, &'static str)> = BTreeMap::new();
     let mut fields: BTreeMap<(u32, u16), FieldState> = BTreeMap::new();
+    // Per event: the return-value classes some policy's rule admits (for the syscall gate).
+    let mut retval_classes: BTreeMap<u32, u32> = BTreeMap::new();
     for policy in policies {
         let bit = bit(policy);
         for rule in &policy.rules {
             let event_id = rule.event.id;
+            let mut admitted = RET_ALL;
             let (event, _) = events
                 .entry(event_id)
                 .or_insert_with(|| (bytemuck::Zeroable::zeroed(), rule.event.name));
@@ -205,6 +208,9 @@ pub(super) fn lower_rules(
                             })
                             .collect();
                         let set = numeric_set(ints.iter().map(|(op, v)| (*op, v)));
+                        if filter.key == RuleField::Retval {
+                            admitted = retval_admits(&set);
+                        }
                         let key = |v: i128| {
                             bytes_of(&abi::IntKey {
                                 event: event_id,
@@ -266,9 +272,55 @@ pub(super) fn lower_rules(
                     FieldPlan::Userspace { .. } => {}
                 }
             }
+            *retval_classes.entry(event_id).or_insert(0) |= admitted;
         }
     }
-    assemble_rules(events, fields, policies, cx)
+    assemble_rules(events, fields, &retval_classes, policies, cx)
+}
+
+/// Return-value classes, as the `GATE_NO_*_RET` bits they clear.
+const RET_NEGATIVE: u32 = abi::GATE_NO_NEGATIVE_RET;
+const RET_ZERO: u32 = abi::GATE_NO_ZERO_RET;
+const RET_POSITIVE: u32 = abi::GATE_NO_POSITIVE_RET;
+const RET_ALL: u32 = RET_NEGATIVE | RET_ZERO | RET_POSITIVE;
+
+/// The classes of return values (negative, zero, positive) a rule's `retval` filter can
+/// pass: a value passes if it is an `=` value, or is no `!=` value and lies within the
+/// bounds (without bounds: only when there are no `=` values).
+fn retval_admits(set: &NumericSet) -> u32 {
+    let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
+    let classes = [
+        (RET_NEGATIVE, min, -1),
+        (RET_ZERO, 0, 0),
+        (RET_POSITIVE, 1, max),
+    ];
+    let mut admitted = 0;
+    for (class, lo, hi) in classes {
+        let equal = set.eq.iter().any(|v| (lo..=hi).contains(v));
+        let (a, b) = if set.low.is_some() || set.high.is_some() {
+            (
+                set.low.unwrap_or(min).max(lo),
+                set.high.unwrap_or(max).min(hi),
+            )
+        } else if set.eq.is_empty() {
+            (lo, hi)
+        } else {
+            (1, 0)
+        };
+        let mut excluded: Vec<i128> = set
+            .ne
+            .iter()
+            .copied()
+            .filter(|v| (a..=b).contains(v))
+            .collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let in_bounds = a <= b && (excluded.len() as i128) < b - a + 1;
+        if equal || in_bounds {
+            admitted |= class;
+        }
+    }
+    admitted
 }
 
 /// Bits of every stored pattern that is a prefix of `pattern` (itself included): an LPM
@@ -306,6 +358,7 @@ fn lpm_entries(
 fn assemble_rules(
     events: BTreeMap<u32, (abi::EventConfig, &'static str)>,
     fields: BTreeMap<(u32, u16), FieldState>,
+    retval_classes: &BTreeMap<u32, u32>,
     policies: &[Policy],
     cx: &mut Ctx,
 ) -> RulesOut {
@@ -387,6 +440,7 @@ fn assemble_rules(
                 let gate = gates.entry(*id).or_insert_with(bytemuck::Zeroable::zeroed);
                 gate.policies |= config.policies;
                 gate.flags |= u32::from(plan.flags);
+                gate.flags |= RET_ALL & !retval_classes.get(id).copied().unwrap_or(RET_ALL);
             }
             Some(EventKind::Lsm | EventKind::Derived) => {
                 for source in derived_sources(name) {

@@ -775,3 +775,62 @@ fn every_argument_type_has_its_lookup_kind() {
     ));
     assert_eq!(eq_of(&l, "rule_int", &int_key(257, 3, 0o600)), eq(1, 0));
 }
+
+fn gate_flags(l: &Lowered, nr: u32) -> u32 {
+    let gate = map(l, "syscall_gate")
+        .entries
+        .get(&nr.to_le_bytes()[..])
+        .map(|v| pod_read_unaligned::<abi::SyscallGate>(v));
+    match gate {
+        Some(g) => {
+            g.flags
+                & (abi::GATE_NO_NEGATIVE_RET | abi::GATE_NO_ZERO_RET | abi::GATE_NO_POSITIVE_RET)
+        }
+        None => panic!("no gate for syscall {nr}"),
+    }
+}
+
+/// The gate tells the syscall's exit which return values no rule can pass, so e.g. every
+/// successful close is turned away before the scope is looked at.
+#[test]
+fn syscall_gate_marks_return_values_no_rule_admits() {
+    const NEG: u32 = abi::GATE_NO_NEGATIVE_RET;
+    const ZERO: u32 = abi::GATE_NO_ZERO_RET;
+    const POS: u32 = abi::GATE_NO_POSITIVE_RET;
+    let close = |filters: &[&str]| {
+        let filters: String = filters.iter().map(|f| format!("      - {f}\n")).collect();
+        if filters.is_empty() {
+            CLOSE.to_owned()
+        } else {
+            format!("{CLOSE}    filters:\n{filters}")
+        }
+    };
+    let cases: &[(&[&[&str]], u32)] = &[
+        (&[&["retval!=0"]], ZERO),
+        (&[&["retval<0"]], ZERO | POS),
+        (&[&["retval=0"]], NEG | POS),
+        (&[&["retval>=0"]], NEG),
+        (&[&["retval>5"]], NEG | ZERO),
+        (&[&["retval=-9", "retval>100"]], ZERO),
+        // `!=` inside a bound: 0 is still excluded, the bound's other values pass.
+        (&[&["retval>=0", "retval<=1", "retval!=0"]], NEG | ZERO),
+        // Numbers only excluded pass everything else, zero too.
+        (&[&["retval!=1"]], 0),
+        // No retval filter, or another field only: every return value may match.
+        (&[&[]], 0),
+        (&[&["args.fd=3"]], 0),
+        // Policies widen each other: one without a retval filter admits everything.
+        (&[&["retval!=0"], &[]], 0),
+        (&[&["retval<0"], &["retval>0"]], ZERO),
+    ];
+    for (rules, expected) in cases {
+        let text = rules
+            .iter()
+            .enumerate()
+            .map(|(i, filters)| policy(&format!("p{i}"), &["global"], &close(filters)))
+            .collect::<Vec<_>>()
+            .join("---\n");
+        let l = lowered(&text);
+        assert_eq!(gate_flags(&l, 3), *expected, "{rules:?}");
+    }
+}
