@@ -9,7 +9,7 @@
 //! (`kernel/bpf/ringbuf.c`): a consumer page (read-write), then a producer page and the data
 //! area mapped twice in a row (read-only), so a record that wraps is contiguous.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -103,8 +103,7 @@ impl<'fd> RingReader<'fd> {
     /// Waits until the kernel signals data or `timeout` passes (records submitted without
     /// a wakeup are found by the next `consume` anyway).
     pub fn poll(&self, timeout: Duration) {
-        let fd = self.fd.as_fd();
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
         let timeout = rustix::time::Timespec {
             tv_sec: timeout.as_secs() as i64,
             tv_nsec: i64::from(timeout.subsec_nanos()),

@@ -155,6 +155,29 @@ pub(super) struct NumericSet {
     pub(super) high: Option<i128>,
 }
 
+impl NumericSet {
+    /// Does some value in `lo..=hi` pass? A value passes if it is an `=` value, or is no
+    /// `!=` value and lies within the bounds (without bounds: only when there are no `=`
+    /// values); the same rule as `filter::check_combined` and the kernel's `dimension`.
+    pub(super) fn admits_any(&self, lo: i128, hi: i128) -> bool {
+        if self.eq.iter().any(|v| (lo..=hi).contains(v)) {
+            return true;
+        }
+        let (low, high) = if self.low.is_some() || self.high.is_some() {
+            (
+                self.low.unwrap_or(lo).max(lo),
+                self.high.unwrap_or(hi).min(hi),
+            )
+        } else if self.eq.is_empty() {
+            (lo, hi)
+        } else {
+            return false;
+        };
+        // `!=` values can only empty a short range.
+        low <= high && !(high - low < 64 && (low..=high).all(|v| self.ne.contains(&v)))
+    }
+}
+
 pub(super) fn numeric_set<'a>(filters: impl Iterator<Item = (Op, &'a Value)>) -> NumericSet {
     let mut set = NumericSet {
         eq: Vec::new(),

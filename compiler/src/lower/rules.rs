@@ -284,43 +284,17 @@ const RET_ZERO: u32 = abi::GATE_NO_ZERO_RET;
 const RET_POSITIVE: u32 = abi::GATE_NO_POSITIVE_RET;
 const RET_ALL: u32 = RET_NEGATIVE | RET_ZERO | RET_POSITIVE;
 
-/// The classes of return values (negative, zero, positive) a rule's `retval` filter can
-/// pass: a value passes if it is an `=` value, or is no `!=` value and lies within the
-/// bounds (without bounds: only when there are no `=` values).
+/// The classes of return values (negative, zero, positive) a rule's `retval` filter can pass.
 fn retval_admits(set: &NumericSet) -> u32 {
     let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
-    let classes = [
+    [
         (RET_NEGATIVE, min, -1),
         (RET_ZERO, 0, 0),
         (RET_POSITIVE, 1, max),
-    ];
-    let mut admitted = 0;
-    for (class, lo, hi) in classes {
-        let equal = set.eq.iter().any(|v| (lo..=hi).contains(v));
-        let (a, b) = if set.low.is_some() || set.high.is_some() {
-            (
-                set.low.unwrap_or(min).max(lo),
-                set.high.unwrap_or(max).min(hi),
-            )
-        } else if set.eq.is_empty() {
-            (lo, hi)
-        } else {
-            (1, 0)
-        };
-        let mut excluded: Vec<i128> = set
-            .ne
-            .iter()
-            .copied()
-            .filter(|v| (a..=b).contains(v))
-            .collect();
-        excluded.sort_unstable();
-        excluded.dedup();
-        let in_bounds = a <= b && (excluded.len() as i128) < b - a + 1;
-        if equal || in_bounds {
-            admitted |= class;
-        }
-    }
-    admitted
+    ]
+    .into_iter()
+    .filter(|(_, lo, hi)| set.admits_any(*lo, *hi))
+    .fold(0, |admitted, (class, _, _)| admitted | class)
 }
 
 /// Bits of every stored pattern that is a prefix of `pattern` (itself included): an LPM
