@@ -5,7 +5,6 @@
 //! fatal `InputError`s, which the CLI turns into exit status 2.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{Code, Diagnostic};
@@ -121,7 +120,7 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {}", schema::input::describe_io(.source))]
     Unreadable {
         path: String,
         #[source]
@@ -136,7 +135,10 @@ pub enum InputError {
 }
 
 /// Expands the given paths into the list of policy files, in the documented order: each
-/// path in turn; a directory's `*.yaml`, `*.yml` and `*.json` regular files sorted by name.
+/// path in turn; a directory's `*.yaml`, `*.yml` and `*.json` entries sorted by name.
+/// Nothing is opened here: a directory entry with a policy name is listed unless it is a
+/// directory itself, so `read` reports one that is not a regular file (a FIFO, a socket, a
+/// device, a broken or looping link) instead of it being skipped without a word.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     if paths.is_empty() {
         return Err(InputError::NoPaths);
@@ -147,6 +149,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             path: path.display().to_string(),
             source,
         };
+        // stat, not open: a FIFO given here is reported by `read`, never waited on.
         let meta = fs::metadata(path).map_err(unreadable)?;
         if !meta.is_dir() {
             files.push(path.clone());
@@ -159,9 +162,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             let is_policy = name
                 .to_str()
                 .is_some_and(|n| POLICY_EXTENSIONS.iter().any(|ext| n.ends_with(ext)));
-            // Follows symlinks, so a link to a policy file counts, a link to a directory not.
-            let is_file = fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
-            if is_policy && is_file {
+            // Follows symlinks: a link to a directory is a directory (not read: the
+            // search is not recursive); a broken link is listed, to be reported.
+            let is_dir = schema::input::kind_of(&entry.path())
+                .is_ok_and(|k| k == schema::input::FileKind::Directory);
+            if is_policy && !is_dir {
                 found.push(entry.path());
             }
         }
@@ -176,25 +181,50 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
-/// Reads one file. A file that cannot be opened is fatal; one that is too large or not
-/// UTF-8 is loaded as far as needed to point at the problem and reported as a diagnostic.
+/// Reads one file. A file that is missing or cannot be opened is fatal; one that is not a
+/// regular file (or a link that leads nowhere), too large or not UTF-8 is reported as a
+/// diagnostic of that file, with as much of the text as is needed to point at the problem.
 pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>), InputError> {
+    use schema::input::OpenError;
     let unreadable = |source| InputError::Unreadable {
         path: path.display().to_string(),
         source,
     };
     let name = path.display().to_string();
-    let file = fs::File::open(path).map_err(unreadable)?;
-    // Refuse by size before reading; `take` below still guards files that grow or lie.
-    let too_large = file.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES);
+    let empty = || SourceFile::new(path.to_owned(), name.clone(), String::new());
+    let not_a_file = |what: String| {
+        let diagnostic = Diagnostic::new(Code::NotAFile, format!("`{name}` {what}"))
+            .in_file(id)
+            .help("give policy files (YAML or JSON) or directories of them; move anything else out of the policy directory");
+        Ok((empty(), Some(diagnostic)))
+    };
+    let mut opened = match schema::input::open_regular(path) {
+        Ok(opened) => opened,
+        Err(OpenError::NotRegular(kind)) => {
+            return not_a_file(format!("is {}, not a policy file", kind.describe()));
+        }
+        Err(OpenError::Io(e)) => {
+            // A broken or looping link that a directory listed: a problem of that file.
+            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return not_a_file(format!(
+                    "is a symbolic link that cannot be followed ({})",
+                    schema::input::describe_io(&e)
+                ));
+            }
+            return Err(unreadable(e));
+        }
+        Err(e @ OpenError::Replaced) => {
+            return Err(unreadable(std::io::Error::other(e.to_string())));
+        }
+    };
+    // Refuse by size before reading; the bounded read still guards files that grow or lie.
+    let too_large = opened.metadata.len() > MAX_FILE_BYTES;
     let mut bytes = Vec::new();
     if !too_large {
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(unreadable)?;
+        bytes =
+            schema::input::read_bounded(&mut opened.file, MAX_FILE_BYTES).map_err(unreadable)?;
     }
     if too_large || bytes.len() as u64 > MAX_FILE_BYTES {
-        let source = SourceFile::new(path.to_owned(), name, String::new());
         let diagnostic = Diagnostic::new(
             Code::FileTooLarge,
             format!(
@@ -204,14 +234,13 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
         )
         .in_file(id)
         .help("split the policies into several files, or move long value lists into fewer, broader filters");
-        return Ok((source, Some(diagnostic)));
+        return Ok((empty(), Some(diagnostic)));
     }
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        let source = SourceFile::new(path.to_owned(), name, String::new());
         let diagnostic = Diagnostic::new(Code::InvalidUtf8, "file is UTF-16 encoded")
             .in_file(id)
             .help("save the file as UTF-8");
-        return Ok((source, Some(diagnostic)));
+        return Ok((empty(), Some(diagnostic)));
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok((SourceFile::new(path.to_owned(), name, text), None)),

@@ -3,64 +3,107 @@
 //! validated completely before any kernel call, and once the programs are attached the
 //! loader keeps only the capabilities a reload needs.
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::SystemTime;
 
 use schema::image::Image;
+use schema::input::OpenError;
 
 use crate::{LoadError, Plan};
 
 /// The largest image read (the format's own limit is far below; this bounds the read).
-const MAX_IMAGE_BYTES: u64 = 64 << 20;
+const MAX_IMAGE_BYTES: u64 = schema::image::MAX_IMAGE_FILE_BYTES;
+
+/// Which file an image was read from, from the descriptor it was read through: `--watch`
+/// reloads when the path names another file, or this one changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+    pub changed: (i64, i64),
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            modified: meta.modified().ok(),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// What the path names now (symbolic links followed); None if nothing. A `stat`, which
+    /// opens nothing.
+    pub fn of_path(path: &Path) -> Option<FileStamp> {
+        std::fs::metadata(path).ok().map(|m| FileStamp::of(&m))
+    }
+}
+
+/// An image read and checked, its hooks planned, and the file it came from.
+pub struct ImageRead {
+    pub image: Image,
+    pub plan: Plan,
+    pub stamp: FileStamp,
+}
 
 /// Reads, checks and decodes an image file, and plans its hooks: everything about the image
-/// is decided here, before the kernel is touched. `allow_insecure`: accept a file that
-/// users other than root could have written.
-pub fn read_image(path: &Path, allow_insecure: bool) -> Result<(Image, Plan), LoadError> {
+/// is decided here, before the kernel is touched. Only a regular file is opened (a FIFO, a
+/// socket or a device is refused by name, without waiting or reading); the checks, the
+/// read and the stamp use that one descriptor. `allow_insecure`: accept a file that users
+/// other than root could have written.
+pub fn read_image(path: &Path, allow_insecure: bool) -> Result<ImageRead, LoadError> {
+    let name = || path.display().to_string();
     let io = |source: std::io::Error| LoadError::ImageIo {
-        path: path.display().to_string(),
+        path: name(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    // The checks and the read use the same descriptor: a file swapped in between is not read.
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(LoadError::ImageFile {
-            path: path.display().to_string(),
-            problem: "is not a regular file".to_owned(),
-            help: "give the file written by `tracee-compile -o`".to_owned(),
-        });
-    }
+    let refused = |problem: String, help: &str| LoadError::ImageFile {
+        path: name(),
+        problem,
+        help: help.to_owned(),
+    };
+    let compiled = "give the file written by `tracee-compile -o`";
+    let mut opened = match schema::input::open_regular(path) {
+        Ok(opened) => opened,
+        Err(OpenError::NotRegular(kind)) => {
+            return Err(refused(
+                format!("is {}, not an image file", kind.describe()),
+                compiled,
+            ));
+        }
+        Err(OpenError::Io(e)) => return Err(io(e)),
+        Err(e @ OpenError::Replaced) => return Err(refused(e.to_string(), compiled)),
+    };
+    let meta = &opened.metadata;
     if !allow_insecure && let Some(problem) = insecure(meta.uid(), meta.gid(), meta.mode()) {
-        return Err(LoadError::ImageFile {
-            path: path.display().to_string(),
+        return Err(refused(
             problem,
-            help: "make it owned by root and writable only by root (`chown root: FILE && chmod 644 FILE`), or pass --allow-insecure-image".to_owned(),
-        });
+            "make it owned by root and writable only by root (`chown root: FILE && chmod 644 FILE`), or pass --allow-insecure-image",
+        ));
     }
     if meta.len() > MAX_IMAGE_BYTES {
-        return Err(LoadError::ImageFile {
-            path: path.display().to_string(),
-            problem: format!(
+        return Err(refused(
+            format!(
                 "is {} bytes, more than any image ({MAX_IMAGE_BYTES})",
                 meta.len()
             ),
-            help: "give the file written by `tracee-compile -o`".to_owned(),
-        });
+            compiled,
+        ));
     }
-    let mut bytes = Vec::new();
-    file.by_ref()
-        .take(MAX_IMAGE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    let stamp = FileStamp::of(meta);
+    let bytes = schema::input::read_bounded(&mut opened.file, MAX_IMAGE_BYTES).map_err(io)?;
     let image = schema::image::decode(&bytes).map_err(|source| LoadError::ImageInvalid {
-        path: path.display().to_string(),
+        path: name(),
         source,
     })?;
     image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash())?;
     let plan = Plan::from_probes(&image.meta.probes)?;
-    Ok((image, plan))
+    Ok(ImageRead { image, plan, stamp })
 }
 
 /// Why a file with this owner and mode could have been written by someone other than
@@ -88,31 +131,60 @@ pub fn insecure(uid: u32, gid: u32, mode: u32) -> Option<String> {
 
 /// After attaching: keep only what loading a new generation needs (CAP_BPF and
 /// CAP_PERFMON), or nothing when reloads are off; no capability can come back (bounding set
-/// emptied, no new privileges). Returns the capabilities kept, by name.
+/// emptied, no new privileges). Capabilities belong to a thread: this changes the calling
+/// one; the loader's other threads drop everything when they start
+/// (`drop_thread_capabilities`). Returns the capabilities kept, by name.
 pub fn drop_capabilities(keep_for_reload: bool) -> Result<Vec<&'static str>, LoadError> {
-    use rustix::thread::{
-        CapabilitySet, CapabilitySets, capabilities, remove_capability_from_bounding_set,
-        set_capabilities, set_no_new_privs,
-    };
-    let fail = |what: &str, e: rustix::io::Errno| {
-        LoadError::Kernel(format!("dropping capabilities: {what}: {e}"))
-    };
+    use rustix::thread::CapabilitySet;
     let keep = if keep_for_reload {
         CapabilitySet::BPF | CapabilitySet::PERFMON
     } else {
         CapabilitySet::empty()
     };
-    let now = capabilities(None).map_err(|e| fail("read", e))?;
+    let kept = drop_to(keep)
+        .map_err(|(what, e)| LoadError::Kernel(format!("dropping capabilities: {what}: {e}")))?;
+    let mut names = Vec::new();
+    if kept.contains(CapabilitySet::BPF) {
+        names.push("CAP_BPF");
+    }
+    if kept.contains(CapabilitySet::PERFMON) {
+        names.push("CAP_PERFMON");
+    }
+    Ok(names)
+}
+
+/// For the loader's helper threads (signals, image file, output), which need no
+/// privilege: every capability of the calling thread goes, for good.
+pub fn drop_thread_capabilities() {
+    if let Err((what, e)) = drop_to(rustix::thread::CapabilitySet::empty()) {
+        eprintln!(
+            "tracee-load: warning: {}: dropping capabilities: {what}: {e}",
+            std::thread::current().name().unwrap_or("a thread")
+        );
+    }
+}
+
+fn drop_to(
+    keep: rustix::thread::CapabilitySet,
+) -> Result<rustix::thread::CapabilitySet, (&'static str, rustix::io::Errno)> {
+    use rustix::thread::{
+        CapabilitySet, CapabilitySets, capabilities, remove_capability_from_bounding_set,
+        set_capabilities, set_no_new_privs,
+    };
+    let now = capabilities(None).map_err(|e| ("read", e))?;
     let kept = now.permitted & keep;
     // The bounding set: every capability but those kept, so none can be regained by exec.
-    for cap in CapabilitySet::all().iter() {
-        if kept.contains(cap) {
-            continue;
-        }
-        // EINVAL: a capability this kernel does not know.
-        match remove_capability_from_bounding_set(cap) {
-            Ok(()) | Err(rustix::io::Errno::INVAL) => {}
-            Err(e) => return Err(fail("bounding set", e)),
+    // Changing it takes CAP_SETPCAP; a thread without it has nothing to regain either.
+    if now.effective.contains(CapabilitySet::SETPCAP) {
+        for cap in CapabilitySet::all().iter() {
+            if kept.contains(cap) {
+                continue;
+            }
+            // EINVAL: a capability this kernel does not know.
+            match remove_capability_from_bounding_set(cap) {
+                Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                Err(e) => return Err(("bounding set", e)),
+            }
         }
     }
     set_capabilities(
@@ -123,16 +195,9 @@ pub fn drop_capabilities(keep_for_reload: bool) -> Result<Vec<&'static str>, Loa
             inheritable: CapabilitySet::empty(),
         },
     )
-    .map_err(|e| fail("set", e))?;
-    set_no_new_privs(true).map_err(|e| fail("no_new_privs", e))?;
-    let mut names = Vec::new();
-    if kept.contains(CapabilitySet::BPF) {
-        names.push("CAP_BPF");
-    }
-    if kept.contains(CapabilitySet::PERFMON) {
-        names.push("CAP_PERFMON");
-    }
-    Ok(names)
+    .map_err(|e| ("set", e))?;
+    set_no_new_privs(true).map_err(|e| ("no_new_privs", e))?;
+    Ok(kept)
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use schema::image::{Image, ImageError};
 
 pub mod containers;
 pub mod harden;
+pub mod libbpf_log;
+pub mod output;
 pub mod print;
 // The ring buffer's shared mappings are read like libbpf's reader does (each block has its
 // SAFETY line); everything else in the loader stays free of `unsafe`.
@@ -19,6 +21,8 @@ pub mod print;
 pub mod ring;
 pub mod run;
 pub mod session;
+pub mod signals;
+pub mod watch;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]
 mod skel {
@@ -55,7 +59,7 @@ pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 pub enum LoadError {
     #[error(transparent)]
     Image(#[from] ImageError),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {}", schema::input::describe_io(.source))]
     ImageIo {
         path: String,
         #[source]
@@ -97,6 +101,9 @@ pub enum LoadError {
     UnknownProbe { probe: String },
     #[error("{0}")]
     Kernel(String),
+    /// A stop (SIGINT, SIGTERM) arrived while the programs were being loaded.
+    #[error("stopped before the programs were attached")]
+    Cancelled,
     #[error(
         "--ring-buffer-mb: the ring buffer must be a power of two of at least 1 MiB, got {0} bytes"
     )]
@@ -346,7 +353,7 @@ pub fn install<'obj>(
         });
     }
     let skel = open.load().map_err(|source| LoadError::Libbpf {
-        step: refused_by_kernel().unwrap_or_else(|| "load the BPF programs".to_owned()),
+        step: libbpf_log::refused().unwrap_or_else(|| "load the BPF programs".to_owned()),
         source,
     })?;
     let mut installed = Installed {
@@ -384,44 +391,6 @@ fn monotonic_ns() -> u64 {
     u64::try_from(t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec).unwrap_or(0)
 }
 
-/// What the kernel refused while libbpf loaded the object, from libbpf's log (its own
-/// messages are still printed as before): "create map `rb`", "load program `x`".
-fn refused_by_kernel() -> Option<String> {
-    let log = LIBBPF_WARNINGS.lock().ok()?;
-    log.iter().rev().find_map(|line| {
-        if line.contains("bpf_object__probe_loading") {
-            return Some("load libbpf's trivial test program (BPF is not allowed here)".to_owned());
-        }
-        let (what, rest) = if let Some(rest) = line.strip_prefix("libbpf: prog '") {
-            ("load program", rest)
-        } else if let Some(rest) = line.strip_prefix("libbpf: map '") {
-            ("create map", rest)
-        } else {
-            return None;
-        };
-        let (name, tail) = rest.split_once('\'')?;
-        (tail.contains("failed") || tail.contains("error")).then(|| format!("{what} `{name}`"))
-    })
-}
-
-static LIBBPF_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// libbpf's warnings go to stderr as usual, and the last few are kept to name what the
-/// kernel refused in our own error line.
-pub fn capture_libbpf_warnings() {
-    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, |level, msg: String| {
-        if level == libbpf_rs::PrintLevel::Warn
-            && let Ok(mut log) = LIBBPF_WARNINGS.lock()
-        {
-            if log.len() >= 64 {
-                log.remove(0);
-            }
-            log.push(msg.trim_end().to_owned());
-        }
-        eprint!("{msg}");
-    })));
-}
-
 /// The host's mount namespace, read once: after the loader drops its capabilities it can
 /// no longer read PID 1's, and a reload must see the same answer.
 fn host_mntns() -> u64 {
@@ -446,24 +415,51 @@ fn mount_ns_of(link: &str) -> Option<u64> {
     })
 }
 
-/// Per-syscall tracepoints are found through tracefs; mount it when the host has not. It
-/// stays mounted (as on most hosts): another loader may be using it, and an unmount would
-/// pull it from under that one. Returns whether this call mounted it.
+/// Per-syscall tracepoints are found through tracefs; mount it when the host has not (with
+/// mount(2): no program is looked up on PATH). It stays mounted (as on most hosts): another
+/// loader may be using it, and an unmount would pull it from under that one. Returns
+/// whether this call mounted it. A tracefs that is there but unreadable is said to be so:
+/// the cause is the user's privileges, not a missing mount.
 pub fn ensure_tracefs() -> Result<bool, LoadError> {
-    let dir = Path::new("/sys/kernel/tracing");
-    if dir.join("events").exists() || Path::new("/sys/kernel/debug/tracing/events").exists() {
-        return Ok(false);
+    const AT: &str = "/sys/kernel/tracing";
+    const DEBUGFS: &str = "/sys/kernel/debug/tracing";
+    let events = |dir: &str| std::fs::metadata(Path::new(dir).join("events"));
+    let denied = |dir: &str, e: std::io::Error| {
+        LoadError::Kernel(format!(
+            "tracefs is mounted at {dir}, but this user cannot read it ({e}): per-syscall tracepoints are found there, and loading BPF programs needs root too (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run tracee-load as root"
+        ))
+    };
+    for dir in [AT, DEBUGFS] {
+        match events(dir) {
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(denied(dir, e));
+            }
+            Err(_) => {}
+        }
     }
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-        .status()
-        .map_err(|e| LoadError::Kernel(format!("mounting tracefs: {e}")))?;
-    if !mounted.success() || !dir.join("events").exists() {
-        return Err(LoadError::Kernel(
-            "per-syscall tracepoints need tracefs, and mounting it at /sys/kernel/tracing failed: mount it (mount -t tracefs nodev /sys/kernel/tracing) or run as root".to_owned(),
-        ));
+    use rustix::mount::{MountFlags, mount};
+    let mounted = mount(
+        "nodev",
+        AT,
+        "tracefs",
+        MountFlags::empty(),
+        None::<&std::ffi::CStr>,
+    );
+    match mounted {
+        Ok(()) if events(AT).is_ok() => Ok(true),
+        Ok(()) => Err(LoadError::Kernel(format!(
+            "mounted tracefs at {AT}, but it has no events directory: this kernel lacks tracepoint events (CONFIG_FTRACE_SYSCALLS)"
+        ))),
+        Err(e) => Err(LoadError::Kernel(format!(
+            "per-syscall tracepoints need tracefs, and mounting it at {AT} failed ({e}): {}",
+            if e == rustix::io::Errno::PERM || e == rustix::io::Errno::ACCESS {
+                "run tracee-load as root"
+            } else {
+                "mount it first (mount -t tracefs nodev /sys/kernel/tracing)"
+            }
+        ))),
     }
-    Ok(true)
 }
 
 /// Attaches every hook of the plan. The links detach when dropped.

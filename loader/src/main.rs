@@ -5,13 +5,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use loader::run::{Output, RunOptions};
 use loader::session::Session;
+use loader::watch::ImageSource;
 use loader::{LoadError, Plan};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,6 +56,10 @@ struct Cli {
     /// Accept an image file that users other than root can write.
     #[arg(long)]
     allow_insecure_image: bool,
+    /// Print libbpf's messages (the verifier's log of a refused program among them) as
+    /// they come, instead of saving them to a file named in the error.
+    #[arg(long, short)]
+    verbose: bool,
     /// Report newly lost events this often (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     lost_report_interval: f64,
@@ -85,32 +89,48 @@ fn main() -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(2, e),
     };
-    // Signals first: a stop asked for during start-up is honoured as soon as it is safe.
-    let stop = Arc::new(AtomicBool::new(false));
-    let reload = Arc::new(AtomicBool::new(false));
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGTERM};
-    for (signal, flag) in [
-        (SIGINT, &stop),
-        (SIGTERM, &stop),
-        (SIGPIPE, &stop),
-        (SIGHUP, &reload),
-    ] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
-            return fail(1, format!("installing the signal handler: {e}"));
-        }
-    }
-    // Everything about the image is checked before the kernel is touched.
-    let (image, plan) = match loader::read_image(&cli.image, cli.allow_insecure_image) {
-        Ok(done) => done,
-        Err(err @ LoadError::ImageIo { .. }) => return fail(2, err),
-        Err(err) => return fail(1, err),
+    // Signals first, before any other thread: they are served by a thread of their own,
+    // and a stop asked for during start-up is honoured as soon as the step in progress ends.
+    let (requests, incoming) = std::sync::mpsc::channel();
+    let signals = match loader::signals::install((!cli.no_reload).then(|| requests.clone())) {
+        Ok(s) => s,
+        Err(e) => return fail(1, e),
     };
-    warn_about(&image, &plan);
+    let stop = &signals.stop;
+    let cancelled = || stop.load(Ordering::SeqCst);
+    loader::libbpf_log::capture(cli.verbose);
+    // The image file is read on a thread of its own (never by the consumer), through one
+    // descriptor checked first; everything about the image is checked before the kernel
+    // is touched.
+    let mut source = match ImageSource::start(
+        &cli.image,
+        cli.allow_insecure_image,
+        cli.watch,
+        requests,
+        incoming,
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(1, e),
+    };
+    source.request();
+    let read = loop {
+        if cancelled() {
+            return stopped_early();
+        }
+        if let Some(read) = source.wait(Duration::from_millis(20)) {
+            break read;
+        }
+    };
+    let read = match read {
+        Ok(read) => read,
+        Err(refusal) => return fail(if refusal.io { 2 } else { 1 }, refusal.message),
+    };
+    warn_about(&read.image, &read.plan);
     let ring_bytes = cli.ring_buffer_mb.saturating_mul(1 << 20);
     if let Err(err) = loader::check_kernel() {
         return fail(1, err);
     }
-    if plan.needs_tracefs() {
+    if read.plan.needs_tracefs() {
         match loader::ensure_tracefs() {
             Ok(true) => eprintln!(
                 "tracee-load: mounted tracefs at /sys/kernel/tracing (per-syscall tracepoints need it)"
@@ -119,29 +139,22 @@ fn main() -> ExitCode {
             Err(err) => return fail(1, err),
         }
     }
-    if stop.load(Ordering::Relaxed) {
+    if cancelled() {
         return stopped_early();
     }
-    loader::capture_libbpf_warnings();
-    let (mut session, shared) = match Session::start(
-        image,
-        plan,
-        &cli.image,
-        ring_bytes,
-        cli.allow_insecure_image,
-        cli.watch,
-    ) {
-        Ok(s) => s,
-        Err(err) => return fail(1, err),
-    };
+    let (mut session, shared) =
+        match Session::start(read, source, &cli.image, ring_bytes, &cancelled) {
+            Ok(s) => s,
+            Err(LoadError::Cancelled) => return stopped_early(),
+            Err(err) => {
+                let note = loader::libbpf_log::note(&err, 1);
+                return fail(1, format!("{err}{note}"));
+            }
+        };
     let kept = match loader::harden::drop_capabilities(!cli.no_reload) {
         Ok(kept) => kept,
         Err(err) => return fail(1, err),
     };
-    if cli.no_reload {
-        // SIGHUP now only sets a flag nobody reads.
-        reload.store(false, Ordering::Relaxed);
-    }
     eprintln!(
         "tracee-load: {}; capabilities kept: {}",
         session.current().describe(started),
@@ -161,18 +174,7 @@ fn main() -> ExitCode {
         host_root: cli.host_root.clone(),
         lost_report_interval,
     };
-    let never = AtomicBool::new(false);
-    let reload_flag: &AtomicBool = if cli.no_reload { &never } else { &reload };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = loader::run::run(
-        &mut session,
-        &shared,
-        &options,
-        &stop,
-        reload_flag,
-        &mut out,
-    );
+    let result = loader::run::run(&mut session, &shared, &options, stop);
     session.finish();
     let lost = loader::counters(shared.stats()).lost;
     match result {
@@ -181,6 +183,9 @@ fn main() -> ExitCode {
                 "tracee-load: {} events printed, {} lost",
                 summary.printed, lost
             );
+            if summary.unwritten > 0 {
+                line.push_str(&format!(", {} unwritten", summary.unwritten));
+            }
             if summary.filtered > 0 {
                 line.push_str(&format!(
                     ", {} not matching container metadata filters",
@@ -193,8 +198,18 @@ fn main() -> ExitCode {
             if summary.output_closed {
                 line.push_str(" (output closed)");
             }
+            let incomplete = summary.unwritten > 0;
+            if incomplete && let Some(error) = &summary.output_error {
+                line.push_str(&format!(" (the output failed: {error})"));
+            }
             let _ = writeln!(std::io::stderr(), "{line}");
-            ExitCode::SUCCESS
+            // The events went to the kernel's programs and back, but not all of them out:
+            // an I/O error, as documented.
+            if incomplete {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(err) => fail(1, err),
     }

@@ -1,9 +1,10 @@
 //! The consumer: drains the ring buffer on a short timer (records arrive without wakeups),
 //! decodes each record by the generation that matched it, applies what only userspace can
-//! decide, and prints. Between drains it serves reloads and reports lost events.
+//! decide, and formats it for the output thread. Between drains it serves reloads and
+//! reports lost and unwritten events. Nothing here waits on the output or the image file.
 
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use libbpf_rs::MapCore;
 use schema::image::Image;
 
 use crate::containers::{MetadataFilters, Resolver};
+use crate::output::{Chunk, Writer};
 use crate::ring::RingReader;
 use crate::session::{Change, Session, Shared};
 use crate::{LoadError, print};
@@ -44,6 +46,11 @@ pub struct RunOptions {
 pub struct Summary {
     /// Events written to the output.
     pub printed: u64,
+    /// Events matched but not written: the output refused them (a full disk, an I/O
+    /// error), or did not take them before the loader had to exit.
+    pub unwritten: u64,
+    /// The last output error, if writes failed at some point.
+    pub output_error: Option<String>,
     /// Records whose policies all failed a filter on container metadata (decided here).
     pub filtered: u64,
     /// Records that did not decode (a loader/program mismatch; never expected).
@@ -83,57 +90,74 @@ fn wall_now_ns() -> i64 {
     t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec
 }
 
-struct State<'w> {
-    out: &'w mut dyn Write,
-    /// Lines are formatted here and written out in large chunks: one write per event
-    /// through the output's dynamic dispatch would cost more than the formatting.
+/// How long the loader waits at exit for the output to take what is left.
+pub const EXIT_FLUSH: Duration = Duration::from_secs(1);
+
+struct State {
+    writer: Writer,
+    /// Lines are formatted here and handed to the writer in large chunks.
     batch: Vec<u8>,
+    batch_events: u64,
+    /// A chunk the writer's queue had no room for: the ring buffer is not drained until it
+    /// goes (the kernel then counts what does not fit as lost).
+    pending: Option<Chunk>,
+    /// Events matched (formatted), whatever became of them.
+    matched: u64,
+    /// Exiting: records are taken until then at most.
+    stop_at: Option<Instant>,
     summary: Summary,
     resolver: Resolver,
     /// By generation; a handful at most (the active one and a few retired), newest last:
     /// searched from the end, one comparison per record in the steady state.
     views: Vec<(u32, View)>,
-    error: Option<io::Error>,
     done: bool,
+    /// At exit with a stalled output: records are counted, not formatted.
+    discarding: bool,
 }
 
-impl State<'_> {
-    /// The output refused a write: a closed pipe ends the run cleanly, anything else is an
-    /// error to report.
-    fn write_failed(&mut self, e: io::Error) {
-        self.done = true;
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            self.summary.output_closed = true;
-        } else {
-            self.error = Some(e);
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.summary.output_closed || self.error.is_some() {
-            self.batch.clear();
+impl State {
+    /// Hands the batch to the writer (or keeps it pending when the queue is full).
+    fn hand_over(&mut self) {
+        if self.pending.is_some() || self.batch.is_empty() {
             return;
         }
-        let written = self
-            .out
-            .write_all(&self.batch)
-            .and_then(|()| self.out.flush());
-        self.batch.clear();
-        if let Err(e) = written {
-            self.write_failed(e);
+        let chunk = Chunk {
+            bytes: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES + 4096)),
+            events: std::mem::take(&mut self.batch_events),
+        };
+        if let Err(chunk) = self.writer.offer(chunk) {
+            self.pending = Some(chunk);
         }
     }
 
-    /// One decoded record: filtered, formatted into the batch.
-    fn record(&mut self, data: &[u8], options: &RunOptions, offset: i64) -> i32 {
-        if self.done {
-            return -1;
+    /// Retries a pending chunk; true when nothing is pending any more.
+    fn retry_pending(&mut self) -> bool {
+        if let Some(chunk) = self.pending.take()
+            && let Err(chunk) = self.writer.offer(chunk)
+        {
+            self.pending = Some(chunk);
+        }
+        self.pending.is_none()
+    }
+
+    /// A line that is not an event (a report), in the stream.
+    fn report_line(&mut self, line: &str) {
+        self.batch.extend_from_slice(line.as_bytes());
+        self.batch.push(b'\n');
+    }
+
+    /// One record: decoded, filtered, formatted into the batch. False: leave it (and the
+    /// rest) in the ring for now.
+    fn record(&mut self, data: &[u8], options: &RunOptions, offset: i64) -> bool {
+        if self.done || self.pending.is_some() || self.stop_at.is_some_and(|t| Instant::now() >= t)
+        {
+            return false;
         }
         let mut record = match schema::record::decode(data) {
             Ok(r) => r,
             Err(_) => {
                 self.summary.malformed += 1;
-                return 0;
+                return true;
             }
         };
         let h = &mut record.header;
@@ -141,7 +165,7 @@ impl State<'_> {
         let Some((_, view)) = self.views.iter().rev().find(|(g, _)| *g == generation) else {
             // A generation this loader never installed: not ours to decode.
             self.summary.malformed += 1;
-            return 0;
+            return true;
         };
         let needs = if view.metadata.is_empty() {
             0
@@ -157,32 +181,26 @@ impl State<'_> {
             h.matched_policies &= !(needs & !passed);
             if h.matched_policies == 0 {
                 self.summary.filtered += 1;
-                return 0;
+                return true;
             }
         }
-        match options.output {
-            Output::Json => print::write_json(&mut self.batch, &record, &view.policies, offset),
-            Output::Table => {
-                let _ = writeln!(self.batch, "{}", print::table(&record, offset));
+        self.matched += 1;
+        if !self.discarding {
+            match options.output {
+                Output::Json => print::write_json(&mut self.batch, &record, &view.policies, offset),
+                Output::Table => {
+                    let _ = writeln!(self.batch, "{}", print::table(&record, offset));
+                }
+            }
+            self.batch_events += 1;
+            if self.batch.len() >= BATCH_BYTES {
+                self.hand_over();
             }
         }
-        if self.batch.len() >= BATCH_BYTES {
-            let written = self.out.write_all(&self.batch);
-            self.batch.clear();
-            if let Err(e) = written {
-                self.write_failed(e);
-                return -1;
-            }
-        }
-        self.summary.printed += 1;
-        if options
-            .max_events
-            .is_some_and(|max| self.summary.printed >= max)
-        {
+        if options.max_events.is_some_and(|max| self.matched >= max) {
             self.done = true;
-            return -1;
         }
-        0
+        true
     }
 }
 
@@ -190,92 +208,121 @@ impl State<'_> {
 struct LostReport {
     reported: u64,
     per_cpu: Vec<u64>,
+    unwritten: u64,
     at: Instant,
 }
 
 impl LostReport {
-    /// Says how many events the kernel dropped since the last report, if any: on stderr,
-    /// and in JSON mode as a `lost_events` record in the stream.
-    fn report(&mut self, shared: &Shared, state: &mut State<'_>, output: Output) {
+    /// Says how many events the kernel dropped, and how many the output refused, since the
+    /// last report, if any: on stderr, and in JSON mode also as records in the stream
+    /// (`lost_events`, `unwritten_events`), which a pipeline sees once the output works.
+    fn report(&mut self, shared: &Shared, state: &mut State, output: Output) {
         self.at = Instant::now();
         let c = crate::counters(shared.stats());
-        if c.lost <= self.reported {
-            return;
+        if c.lost > self.reported {
+            let new = c.lost - self.reported;
+            let new_per_cpu: Vec<u64> = c
+                .lost_per_cpu
+                .iter()
+                .enumerate()
+                .map(|(cpu, n)| n.saturating_sub(self.per_cpu.get(cpu).copied().unwrap_or(0)))
+                .collect();
+            eprintln!(
+                "tracee-load: warning: {new} events lost (the ring buffer was full; {} in all): the output is not keeping up; a larger --ring-buffer-mb absorbs longer bursts",
+                c.lost
+            );
+            if output == Output::Json && !state.done {
+                let record = serde_json::json!({
+                    "timestamp": wall_now_ns(),
+                    "eventName": "lost_events",
+                    "lostEvents": new,
+                    "lostTotal": c.lost,
+                    "lostPerCpu": new_per_cpu,
+                });
+                state.report_line(&record.to_string());
+            }
+            self.reported = c.lost;
+            self.per_cpu = c.lost_per_cpu;
         }
-        let new = c.lost - self.reported;
-        let new_per_cpu: Vec<u64> = c
-            .lost_per_cpu
-            .iter()
-            .enumerate()
-            .map(|(cpu, n)| n.saturating_sub(self.per_cpu.get(cpu).copied().unwrap_or(0)))
-            .collect();
-        eprintln!(
-            "tracee-load: warning: {new} events lost (the ring buffer was full; {} in all): the output is not keeping up; a larger --ring-buffer-mb absorbs longer bursts",
-            c.lost
-        );
-        if output == Output::Json && !state.done {
-            let record = serde_json::json!({
-                "timestamp": wall_now_ns(),
-                "eventName": "lost_events",
-                "lostEvents": new,
-                "lostTotal": c.lost,
-                "lostPerCpu": new_per_cpu,
-            });
-            let _ = writeln!(state.batch, "{record}");
+        let progress = &state.writer.progress;
+        let unwritten = progress.unwritten.load(Ordering::Relaxed);
+        if unwritten > self.unwritten {
+            let new = unwritten - self.unwritten;
+            let error = progress
+                .failing()
+                .unwrap_or_else(|| "recovered since".to_owned());
+            eprintln!(
+                "tracee-load: warning: {new} events unwritten (writing the output failed: {error}; {unwritten} in all): tracing goes on, each chunk is tried again"
+            );
+            if output == Output::Json && !state.done {
+                let record = serde_json::json!({
+                    "timestamp": wall_now_ns(),
+                    "eventName": "unwritten_events",
+                    "unwrittenEvents": new,
+                    "unwrittenTotal": unwritten,
+                    "error": error,
+                });
+                state.report_line(&record.to_string());
+            }
+            self.unwritten = unwritten;
         }
-        self.reported = c.lost;
-        self.per_cpu = c.lost_per_cpu;
     }
 }
 
 /// Prints events until `stop` is set, the duration passes, `max_events` are printed or the
-/// output closes, serving reloads when `reload` is set (or the watched image changes).
-/// Write errors other than a closed output are returned.
+/// output closes, installing the images the session's reader thread provides. The output
+/// is written by its own thread: a slow or failing output never blocks this loop.
 pub fn run(
     session: &mut Session,
     shared: &Shared,
     options: &RunOptions,
     stop: &AtomicBool,
-    reload: &AtomicBool,
-    out: &mut dyn Write,
 ) -> Result<Summary, LoadError> {
     let offset = boot_to_epoch_ns();
     let deadline = options.duration.map(|d| Instant::now() + d);
     let views = vec![(session.current().number, View::of(&session.current().image))];
+    let writer = Writer::stdout().map_err(LoadError::Kernel)?;
     let state = RefCell::new(State {
-        out,
+        writer,
         batch: Vec::with_capacity(BATCH_BYTES + 4096),
+        batch_events: 0,
+        pending: None,
+        matched: 0,
+        stop_at: None,
         summary: Summary::default(),
         resolver: Resolver::new(&options.host_root),
         views,
-        error: None,
         done: false,
+        discarding: false,
     });
     if options.output == Output::Table {
-        let mut s = state.borrow_mut();
-        let _ = writeln!(s.out, "{}", print::TABLE_HEADER);
+        state.borrow_mut().report_line(print::TABLE_HEADER);
     }
     let ring_map = shared.ring();
     let mut ring = RingReader::new(ring_map.as_fd(), u64::from(ring_map.max_entries()))
         .map_err(|e| LoadError::Kernel(format!("map the ring buffer `rb`: {e}")))?;
     let drain = |ring: &mut RingReader<'_>| {
-        ring.consume(|data| state.borrow_mut().record(data, options, offset) >= 0)
+        ring.consume(|data| state.borrow_mut().record(data, options, offset))
     };
     let mut lost = LostReport {
         reported: 0,
         per_cpu: Vec::new(),
+        unwritten: 0,
         at: Instant::now(),
     };
+    let cancelled = || stop.load(Ordering::Relaxed);
     loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
-            // What the programs sent before the stop is still printed.
-            drain(&mut ring);
+        if cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        // An interrupted poll (a signal) returns early; the flags above say why.
-        ring.poll(DRAIN_INTERVAL);
-        drain(&mut ring);
-        let changes = session.tick(shared, reload);
+        if state.borrow_mut().retry_pending() {
+            ring.poll(DRAIN_INTERVAL);
+            drain(&mut ring);
+        } else {
+            // The output is behind: the ring buffer holds the events meanwhile.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let changes = session.tick(shared, &cancelled);
         let mut s = state.borrow_mut();
         for change in changes {
             match change {
@@ -308,22 +355,78 @@ pub fn run(
                         eprintln!("tracee-load: generation {generation} detached");
                     }
                 }
+                Change::ReadStalled(waited) => eprintln!(
+                    "tracee-load: warning: reading the image file has taken {} s (a hung filesystem?): events go on; the reload waits for it",
+                    waited.as_secs()
+                ),
             }
         }
         if lost.at.elapsed() >= options.lost_report_interval {
             lost.report(shared, &mut s, options.output);
         }
-        s.flush();
+        s.hand_over();
+        if s.writer.progress.closed.load(Ordering::Relaxed) {
+            s.summary.output_closed = true;
+            s.done = true;
+        }
         if s.done {
             break;
         }
     }
+    // Nothing new arrives once detached; what the programs sent before the stop is still
+    // printed, if the output takes it within EXIT_FLUSH; what it does not take is counted
+    // as unwritten.
+    session.detach();
+    let flush_by = Instant::now() + EXIT_FLUSH;
+    state.borrow_mut().stop_at = Some(flush_by + EXIT_FLUSH);
+    loop {
+        let mut s = state.borrow_mut();
+        if !s.retry_pending() {
+            if Instant::now() >= flush_by || s.writer.progress.closed.load(Ordering::Relaxed) {
+                // The output takes no more: the rest is counted, not formatted.
+                s.discarding = true;
+                s.pending = None;
+                s.batch.clear();
+                s.batch_events = 0;
+            } else {
+                drop(s);
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+        }
+        drop(s);
+        let taken = drain(&mut ring);
+        let s = state.borrow();
+        if (taken == 0 && s.pending.is_none()) || s.stop_at.is_some_and(|t| Instant::now() >= t) {
+            break;
+        }
+        drop(s);
+        state.borrow_mut().hand_over();
+    }
     drop(ring);
     let mut s = state.into_inner();
     lost.report(shared, &mut s, options.output);
-    s.flush();
-    match s.error.take() {
-        Some(e) => Err(LoadError::Kernel(format!("writing events: {e}"))),
-        None => Ok(s.summary),
+    s.hand_over();
+    let _ = s.retry_pending();
+    let finished = s
+        .writer
+        .close(flush_by.max(Instant::now() + Duration::from_millis(50)));
+    let progress = &s.writer.progress;
+    s.summary.printed = progress.written.load(Ordering::SeqCst);
+    s.summary.output_closed |= progress.closed.load(Ordering::SeqCst);
+    if !s.summary.output_closed {
+        // Handed over but not written (refused, or still queued when the writer was left
+        // behind), never handed over, or not formatted at all.
+        s.summary.unwritten = s.matched - s.summary.printed.min(s.matched);
+        if !finished || s.summary.unwritten > 0 {
+            s.summary.output_error = Some(progress.failing().unwrap_or_else(|| {
+                if progress.failed_ever.load(Ordering::SeqCst) {
+                    "writes failed earlier".to_owned()
+                } else {
+                    "the output did not take them before exit".to_owned()
+                }
+            }));
+        }
     }
+    Ok(s.summary)
 }

@@ -7,12 +7,14 @@
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::Skel;
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 use schema::image::Image;
 
+use crate::harden::ImageRead;
+use crate::watch::ImageSource;
 use crate::{Hook, Installed, LoadError, Plan, TraceeSkel, libbpf};
 
 /// The longest a retiring generation is kept attached for syscalls it armed before the
@@ -119,19 +121,30 @@ pub struct Generation {
 impl Generation {
     /// Installs, seeds and attaches `image` as generation `number`; it decides no event
     /// until activated. `shared` is None for the first generation (it creates them).
+    /// `cancelled` is asked between steps: a stop during start-up or a reload is served
+    /// as soon as the step in progress ends (dropping what was built releases it all).
     pub fn start(
         image: Image,
         plan: Plan,
         ring_bytes: u32,
         shared: Option<&Shared>,
         number: u32,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<Generation, LoadError> {
+        let step = || {
+            if cancelled() {
+                Err(LoadError::Cancelled)
+            } else {
+                Ok(())
+            }
+        };
         // The skeleton borrows its libbpf object storage for as long as it lives, and a
         // generation lives until a later reload: one small allocation per generation is
         // leaked rather than tied to a self-referential struct.
         let storage: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
         let (skel, installed) = crate::install(&image, &plan, ring_bytes, storage, shared, number)?;
+        step()?;
         crate::seed_tree(&skel, &image)?;
         if shared.is_none() {
             // The first generation's task storage is new and empty (later ones share it).
@@ -141,7 +154,9 @@ impl Generation {
         if containers {
             crate::seed_containers(&skel, installed.cgroup_v1.as_ref())?;
         }
+        step()?;
         let links = crate::attach(&skel, &plan)?;
+        step()?;
         // Again after attaching: what appeared in between is caught by one or the other.
         crate::seed_tree(&skel, &image)?;
         if containers {
@@ -171,26 +186,6 @@ impl Generation {
     }
 }
 
-/// The image file as last read, to tell when `--watch` should reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    modified: Option<SystemTime>,
-}
-
-fn stamp(path: &Path) -> Option<FileStamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(FileStamp {
-        dev: m.dev(),
-        ino: m.ino(),
-        size: m.size(),
-        modified: m.modified().ok(),
-    })
-}
-
 /// What changed, for the consumer loop to report and to decode records by.
 pub enum Change {
     /// A new generation is active.
@@ -204,6 +199,45 @@ pub enum Change {
     /// An old generation was detached and freed; `stranded` syscalls it armed had not
     /// exited (they are not reported).
     Retired { generation: u32, stranded: i64 },
+    /// A read of the image file has been waiting this long (a hung filesystem?).
+    ReadStalled(Duration),
+}
+
+/// How many times a load that the kernel only interrupted (EAGAIN, EINTR) is tried.
+const LOAD_ATTEMPTS: u32 = 4;
+
+/// Was this refusal only an interruption, worth another try?
+fn interrupted(e: &LoadError) -> bool {
+    matches!(e, LoadError::Libbpf { source, .. }
+        if matches!(source.kind(), libbpf_rs::ErrorKind::WouldBlock | libbpf_rs::ErrorKind::Interrupted))
+}
+
+/// `Generation::start`, tried again when the kernel was only interrupted.
+fn start_retrying(
+    read: &ImageRead,
+    ring_bytes: u32,
+    shared: Option<&Shared>,
+    number: u32,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Generation, LoadError> {
+    let mut attempt = 1;
+    loop {
+        crate::libbpf_log::clear();
+        match Generation::start(
+            read.image.clone(),
+            read.plan.clone(),
+            ring_bytes,
+            shared,
+            number,
+            cancelled,
+        ) {
+            Err(e) if interrupted(&e) && attempt < LOAD_ATTEMPTS && !cancelled() => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Reload requests and the generations they create.
@@ -212,23 +246,25 @@ pub struct Session {
     retiring: Option<(Generation, Instant)>,
     image_path: PathBuf,
     ring_bytes: u32,
-    allow_insecure_image: bool,
-    watch: Option<(Option<FileStamp>, Instant)>,
+    source: ImageSource,
+    /// A stalled read is reported once.
+    stall_reported: bool,
 }
 
+/// How long a read of the image file may take before the loader says so.
+pub const READ_STALL: Duration = Duration::from_secs(5);
+
 impl Session {
-    /// Starts and activates the first generation; returns the maps every generation shares
-    /// with it.
+    /// Starts and activates the first generation from the image `source` read; returns
+    /// the maps every generation shares with it.
     pub fn start(
-        image: Image,
-        plan: Plan,
+        read: ImageRead,
+        source: ImageSource,
         image_path: &Path,
         ring_bytes: u32,
-        allow_insecure_image: bool,
-        watch: bool,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<(Session, Shared), LoadError> {
-        let stamp_now = stamp(image_path);
-        let first = Generation::start(image, plan, ring_bytes, None, 1)?;
+        let first = start_retrying(&read, ring_bytes, None, 1, cancelled)?;
         let shared = Shared::of(&first.skel)?;
         shared.activate(1)?;
         let session = Session {
@@ -236,8 +272,8 @@ impl Session {
             retiring: None,
             image_path: image_path.to_path_buf(),
             ring_bytes,
-            allow_insecure_image,
-            watch: watch.then(|| (stamp_now, Instant::now())),
+            source,
+            stall_reported: false,
         };
         Ok((session, shared))
     }
@@ -246,34 +282,11 @@ impl Session {
         &self.current
     }
 
-    /// Has the watched image file changed since it was last read?
-    fn file_changed(&mut self) -> bool {
-        let Some((seen, checked)) = &mut self.watch else {
-            return false;
-        };
-        if checked.elapsed() < WATCH_INTERVAL {
-            return false;
-        }
-        *checked = Instant::now();
-        let now = stamp(&self.image_path);
-        // A file being replaced may be missing for a moment: wait for the new one.
-        if now.is_none() || now == *seen {
-            return false;
-        }
-        *seen = now;
-        true
-    }
-
     /// One step of the reload machinery, called by the consumer loop between drains:
-    /// retires the old generation once it is done, and serves a reload request (SIGHUP, or
-    /// the watched file changed) when none is in progress. `requested` is cleared when
-    /// served.
-    pub fn tick(
-        &mut self,
-        shared: &Shared,
-        requested: &std::sync::atomic::AtomicBool,
-    ) -> Vec<Change> {
-        use std::sync::atomic::Ordering;
+    /// retires the old generation once it is done, and installs the newest image the
+    /// image thread has read (SIGHUP, or the watched file changed) when no reload is in
+    /// progress; what arrives meanwhile waits, and only the newest is installed.
+    pub fn tick(&mut self, shared: &Shared, cancelled: &dyn Fn() -> bool) -> Vec<Change> {
         let mut changes = Vec::new();
         if let Some((old, since)) = &self.retiring {
             let inflight = shared.inflight(old.number);
@@ -292,38 +305,62 @@ impl Session {
                 return changes;
             }
         }
-        let file_changed = self.file_changed();
-        if !(requested.swap(false, Ordering::Relaxed) || file_changed) {
-            return changes;
+        match self.source.waiting_for() {
+            Some(waited) if waited >= READ_STALL && !self.stall_reported => {
+                self.stall_reported = true;
+                changes.push(Change::ReadStalled(waited));
+            }
+            None => self.stall_reported = false,
+            _ => {}
         }
-        match self.reload(shared) {
-            Ok(line) => changes.push(Change::Activated {
-                generation: self.current.number,
-                image: self.current.image.clone(),
-                line,
-            }),
-            Err(message) => changes.push(Change::Refused(message)),
+        let Some(result) = self.source.newest() else {
+            return changes;
+        };
+        match result {
+            Ok(read) => match self.reload(&read, shared, cancelled) {
+                Ok(line) => changes.push(Change::Activated {
+                    generation: self.current.number,
+                    image: self.current.image.clone(),
+                    line,
+                }),
+                Err(LoadError::Cancelled) => {}
+                Err(e) => changes.push(Change::Refused(format!(
+                    "{}: {e}{}",
+                    self.image_path.display(),
+                    crate::libbpf_log::note(&e, self.current.number + 1)
+                ))),
+            },
+            Err(refusal) => changes.push(Change::Refused(refusal.message)),
         }
         changes
     }
 
-    fn reload(&mut self, shared: &Shared) -> Result<String, String> {
+    fn reload(
+        &mut self,
+        read: &ImageRead,
+        shared: &Shared,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<String, LoadError> {
         let started = Instant::now();
-        let path = self.image_path.clone();
-        let (image, plan) = crate::read_image(&path, self.allow_insecure_image)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if plan.needs_tracefs() {
-            crate::ensure_tracefs().map_err(|e| e.to_string())?;
+        if read.plan.needs_tracefs() {
+            crate::ensure_tracefs()?;
         }
         let number = self.current.number + 1;
-        shared.reset_inflight(number).map_err(|e| e.to_string())?;
-        let next = Generation::start(image, plan, self.ring_bytes, Some(shared), number)
-            .map_err(|e| e.to_string())?;
-        shared.activate(number).map_err(|e| e.to_string())?;
+        shared.reset_inflight(number)?;
+        let next = start_retrying(read, self.ring_bytes, Some(shared), number, cancelled)?;
+        shared.activate(number)?;
         let line = next.describe(started);
         let old = std::mem::replace(&mut self.current, next);
         self.retiring = Some((old, Instant::now()));
         Ok(line)
+    }
+
+    /// Detaches every program now (at exit): nothing new is sent after this.
+    pub fn detach(&mut self) {
+        if let Some((old, _)) = &mut self.retiring {
+            old.links.clear();
+        }
+        self.current.links.clear();
     }
 
     /// Detaches everything now (at exit).

@@ -934,7 +934,7 @@ pub enum ReadError {
     Io {
         path: String,
         #[source]
-        source: io::Error,
+        source: crate::input::OpenError,
     },
     #[error("`{path}` is not a valid image: {source}")]
     Invalid {
@@ -944,13 +944,21 @@ pub enum ReadError {
     },
 }
 
-/// Reads and decodes an image file; also returns its size in bytes.
+/// The largest image file read: far above what the format's own limits allow, it only
+/// bounds the read.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads and decodes an image file (a regular file: anything else is refused without
+/// being opened); also returns its size in bytes.
 pub fn read_file(path: &Path) -> Result<(Image, usize), ReadError> {
     let name = || path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
         path: name(),
         source,
-    })?;
+    };
+    let mut opened = crate::input::open_regular(path).map_err(io)?;
+    let bytes = crate::input::read_bounded(&mut opened.file, MAX_IMAGE_FILE_BYTES)
+        .map_err(|e| io(crate::input::OpenError::Io(e)))?;
     let image = decode(&bytes).map_err(|source| ReadError::Invalid {
         path: name(),
         source,

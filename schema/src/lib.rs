@@ -1,10 +1,11 @@
 //! The contract between `tracee-compile` and `tracee-load`: the event catalog (which events
-//! exist and what arguments they carry) and the JSON Schema of policy files. Pure data, no
-//! kernel, no I/O.
+//! exist and what arguments they carry), the JSON Schema of policy files, the image format,
+//! and the one way both tools open the files users name (`input`). No kernel.
 
 pub mod abi;
 pub mod catalog;
 pub mod image;
+pub mod input;
 pub mod record;
 
 /// JSON Schema (draft 2020-12) of one policy document, in all three accepted forms.

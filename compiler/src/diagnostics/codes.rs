@@ -49,6 +49,7 @@ table! {
     WrongType "E108" "wrong-type" Error "a value of the wrong kind (list, mapping or string expected)";
     UnknownFormat "E109" "unknown-format" Error "the document has no recognised apiVersion/kind or type header";
     MissingField "E110" "missing-field" Error "a required field is missing or empty";
+    NotAFile "E111" "not-a-file" Error "a policy path names a FIFO, socket, device or broken link, not a file";
     InvalidName "E201" "invalid-name" Error "the policy name is not a DNS-1123 subdomain";
     DuplicatePolicyName "E202" "duplicate-policy-name" Error "two policies have the same name";
     NoPolicies "E203" "no-policies" Error "the input holds no policy at all";

@@ -448,3 +448,137 @@ fn labels_on_very_long_lines_render_without_panicking() {
     assert!(text.contains("duplicate key `kind`"), "{text}");
     assert!(text.contains("at tabs.json:2:2"), "{text}");
 }
+
+/// Runs the binary, killed if it has not finished within `limit` (a hang guard: a FIFO
+/// opened for reading waits for a writer forever; `/dev/zero` never ends).
+fn run_bounded(args: &[&str], cwd: &Path, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = match bin()
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("cannot run tracee-compile: {e}"),
+    };
+    let until = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tracee-compile {args:?} hung for {limit:?}");
+            }
+        }
+    }
+    match child.wait_with_output() {
+        Ok(out) => out,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A FIFO, a socket, a device, a broken link and a link loop, given directly or found in a
+/// policy directory under a policy's name: each is reported as E111 naming what it is, at
+/// once, beside the good files' problems; nothing waits on the FIFO or reads `/dev/zero`.
+/// A sub-directory named like a policy is not read (the search is flat), as documented.
+#[test]
+fn special_files_are_reported_by_kind_without_waiting() {
+    let dir = tempdir();
+    let d = dir.path();
+    let policies = d.join("policies");
+    if let Err(e) = fs::create_dir(&policies) {
+        panic!("{e}");
+    }
+    write(&policies, "a-good.yaml", &policy("good"));
+    write(&policies, "b-bad.yaml", UNKNOWN_EVENT);
+    let fifo = policies.join("fifo.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let socket = policies.join("socket.yaml");
+    let _listener =
+        std::os::unix::net::UnixListener::bind(&socket).unwrap_or_else(|e| panic!("bind: {e}"));
+    let link = |target: &Path, name: &str| {
+        if let Err(e) = std::os::unix::fs::symlink(target, policies.join(name)) {
+            panic!("symlink: {e}");
+        }
+    };
+    link(Path::new("/dev/zero"), "zero.yaml");
+    link(&policies.join("loop.yaml"), "loop.yaml");
+    link(&d.join("gone.yaml"), "dangling.yaml");
+    if let Err(e) = fs::create_dir(policies.join("sub.yaml")) {
+        panic!("{e}");
+    }
+    let limit = std::time::Duration::from_secs(10);
+    let out = run_bounded(&["--check", "--format", "json", "policies"], d, limit);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json_of(&out);
+    let diagnostics = doc["diagnostics"].as_array().cloned().unwrap_or_default();
+    let by_file = |name: &str| -> Vec<(String, String)> {
+        diagnostics
+            .iter()
+            .filter(|d| d["file"].as_str().is_some_and(|f| f.ends_with(name)))
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap_or_default().to_owned(),
+                    d["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for (name, says) in [
+        ("fifo.yaml", "is a FIFO (named pipe), not a policy file"),
+        ("socket.yaml", "is a socket, not a policy file"),
+        ("zero.yaml", "is a character device, not a policy file"),
+        ("loop.yaml", "symbolic link loop"),
+        (
+            "dangling.yaml",
+            "is a symbolic link that cannot be followed",
+        ),
+    ] {
+        let found = by_file(name);
+        assert_eq!(found.len(), 1, "{name}: {doc}");
+        assert_eq!(found[0].0, "E111", "{name}: {doc}");
+        assert!(found[0].1.contains(says), "{name}: {}", found[0].1);
+    }
+    assert_eq!(by_file("b-bad.yaml")[0].0, "E211", "{doc}");
+    assert!(by_file("a-good.yaml").is_empty(), "{doc}");
+    assert!(by_file("sub.yaml").is_empty(), "{doc}");
+
+    // Given directly: the same report (and -o writes nothing).
+    let image = d.join("rules.bin");
+    for path in [fifo.as_path(), socket.as_path(), Path::new("/dev/zero")] {
+        let out = run_bounded(
+            &[&path.to_string_lossy(), "-o", &image.to_string_lossy()],
+            d,
+            limit,
+        );
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains("E111"), "{}", stderr(&out));
+        assert!(!image.exists());
+    }
+    // A link loop given directly does not resolve at all: an I/O error, exit 2.
+    let out = run_bounded(&["--check", "policies/loop.yaml"], d, limit);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("symbolic link loop"),
+        "{}",
+        stderr(&out)
+    );
+    // `inspect` opens images the same way.
+    for path in [fifo.as_path(), Path::new("/dev/zero"), socket.as_path()] {
+        let out = run_bounded(&["inspect", &path.to_string_lossy()], d, limit);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

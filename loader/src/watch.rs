@@ -1,0 +1,154 @@
+//! The image file is read on a thread of its own, so the consumer never waits on it: a
+//! file on a hung network filesystem delays a reload, never the events. The thread reads
+//! when asked (start-up, SIGHUP) and, with `--watch`, when the path names another file or
+//! the file changed. Requests that arrive while it reads are served by one more read, and
+//! the consumer applies only the newest result: a storm of SIGHUPs is a few reloads of
+//! the newest file, not a queue of them.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use crate::harden::{FileStamp, ImageRead, read_image};
+use crate::session::WATCH_INTERVAL;
+
+/// One read of the image file: the image, or why it was refused (with its exit status
+/// class: `io` for a file that could not be read at all).
+pub type ReadResult = Result<ImageRead, Refusal>;
+
+#[derive(Debug)]
+pub struct Refusal {
+    pub message: String,
+    pub io: bool,
+}
+
+/// The reading thread, seen from the consumer.
+pub struct ImageSource {
+    results: Receiver<ReadResult>,
+    /// Requests to read (the signal thread holds a clone for SIGHUP).
+    requests: Sender<()>,
+    /// When the oldest unanswered request was made, to tell a read that hangs.
+    asked: Option<Instant>,
+}
+
+impl ImageSource {
+    /// Starts the thread. `requests`/`incoming` are the two ends of the request channel
+    /// (made by the caller, so the signal thread can hold a sender before this starts).
+    pub fn start(
+        path: &Path,
+        allow_insecure: bool,
+        watch: bool,
+        requests: Sender<()>,
+        incoming: Receiver<()>,
+    ) -> Result<ImageSource, String> {
+        let (results_tx, results) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("image".to_owned())
+            .spawn(move || {
+                crate::harden::drop_thread_capabilities();
+                serve(&path, allow_insecure, watch, &incoming, &results_tx);
+            })
+            .map_err(|e| format!("starting the image thread: {e}"))?;
+        Ok(ImageSource {
+            results,
+            requests,
+            asked: None,
+        })
+    }
+
+    /// Asks for a read (as SIGHUP does).
+    pub fn request(&mut self) {
+        self.asked.get_or_insert_with(Instant::now);
+        let _ = self.requests.send(());
+    }
+
+    /// The newest result ready, if any; older ones are dropped (coalesced).
+    pub fn newest(&mut self) -> Option<ReadResult> {
+        let mut newest = None;
+        while let Ok(r) = self.results.try_recv() {
+            newest = Some(r);
+        }
+        if newest.is_some() {
+            self.asked = None;
+        }
+        newest
+    }
+
+    /// Waits up to `timeout` for a result.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ReadResult> {
+        match self.results.recv_timeout(timeout) {
+            Ok(r) => {
+                self.asked = None;
+                Some(r)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// How long an explicit request has gone unanswered.
+    pub fn waiting_for(&self) -> Option<Duration> {
+        self.asked.map(|t| t.elapsed())
+    }
+}
+
+fn serve(
+    path: &Path,
+    allow_insecure: bool,
+    watch: bool,
+    incoming: &Receiver<()>,
+    results: &Sender<ReadResult>,
+) {
+    // What the path named when it was last read (the descriptor's own stamp when the read
+    // got that far): --watch reads again when that differs.
+    let mut seen: Option<FileStamp> = None;
+    loop {
+        let asked = if watch {
+            match incoming.recv_timeout(WATCH_INTERVAL) {
+                Ok(()) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match incoming.recv() {
+                Ok(()) => true,
+                Err(_) => return,
+            }
+        };
+        // Every request queued so far is served by this one read.
+        loop {
+            match incoming.try_recv() {
+                Ok(()) => {}
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        let now = FileStamp::of_path(path);
+        if !asked {
+            // A file being replaced may be missing for a moment: wait for the new one.
+            if now.is_none() || now == seen {
+                continue;
+            }
+        }
+        seen = now;
+        let result = read_image(path, allow_insecure).map_err(|e| {
+            let message = e.to_string();
+            let name = path.display().to_string();
+            Refusal {
+                io: matches!(e, crate::LoadError::ImageIo { .. }),
+                message: if message.contains(&name) {
+                    message
+                } else {
+                    format!("{name}: {message}")
+                },
+            }
+        });
+        if let Ok(read) = &result {
+            // From the descriptor read: a swap after the stat above is seen next time.
+            seen = Some(read.stamp);
+        }
+        if results.send(result).is_err() {
+            return;
+        }
+    }
+}
