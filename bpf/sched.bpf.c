@@ -29,7 +29,7 @@ static __always_inline struct pending *start_event(__u32 id, struct event_config
 						   __u64 *scope)
 {
 	*ev = bpf_map_lookup_elem(&events, &id);
-	if (!*ev || !active())
+	if (!*ev || !decide(HANDOFF_SCHED, id))
 		return 0;
 	*scope = scope_eval((*ev)->policies);
 	if (!*scope)

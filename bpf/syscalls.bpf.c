@@ -92,7 +92,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 	__u64 derived = gate->derived_policies;
 	if (!derived && !(gate->flags & ENTRY_FLAGS))
 		return 0; /* not selected, or read entirely at exit */
-	if (!active())
+	if (!decide(HANDOFF_SYS_ENTER, nr))
 		return 0;
 	__u64 scope = scope_eval(gate->policies | derived);
 	if (!scope)
@@ -182,7 +182,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 		}
 		return 0;
 	}
-	if (!gate->policies || !ret_admitted(gate, ret) || !active())
+	/* `decide` before the return value: which programs reach it must not depend on it. */
+	if (!gate->policies || !decide(HANDOFF_SYS_EXIT, nr) || !ret_admitted(gate, ret))
 		return 0;
 	__u64 scope = scope_eval(gate->policies);
 	if (!scope)

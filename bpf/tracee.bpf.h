@@ -227,13 +227,40 @@ TRACEE_MAP struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* The active generation (see `active`): one word, shared by the objects of a reload. */
+/* The active generation and the reload state (see `decide`), shared by the objects of a
+ * reload. */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct control_word);
 } control SEC(".maps");
+
+/* Hand-over records of `decide`, per task: one per hook class, since invocations of one
+ * class never nest for a task. */
+#define HANDOFF_SYS_ENTER 0
+#define HANDOFF_SYS_EXIT 1
+#define HANDOFF_SCHED 2
+#define HANDOFF_SLOTS 3
+
+struct handoff_rec {
+	__u64 at;      /* bpf_ktime_get_ns() when written */
+	__u32 key;     /* the hook invocation: class and syscall number or event id */
+	__u32 decided; /* the generation active when the older generation's program ran */
+	__u32 consumed; /* taken by the newest generation's program */
+	__u32 pad;
+};
+
+struct handoff {
+	struct handoff_rec rec[HANDOFF_SLOTS];
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct handoff);
+} handoff_store SEC(".maps");
 
 /* ---- event ids outside the syscall range (schema catalog) ---- */
 #define EVENT_SCHED_PROCESS_FORK 712
@@ -291,18 +318,67 @@ static __always_inline void count_stat(__u32 stat)
 
 /*
  * Generations: each image the loader installs is one BPF object, numbered by `generation`
- * (rodata, set by the loader). During a reload two are attached; `control` (shared by both)
- * names the active one. An event is decided by the generation active when it starts (the
- * word is read once per event): a syscall armed at entry is finished at exit by the
- * programs that armed it, even after the switch.
+ * (rodata, set by the loader). During a reload two are attached, and each hook invocation
+ * runs the programs of both, the older generation's first (they were attached first);
+ * exactly one of them must decide it. `control.active` names the generation that decides,
+ * and the loader switches by storing a new value. Read by each program on its own, a
+ * switch that falls between the two reads has both decide the invocation (an event
+ * printed twice, a syscall armed twice and its in-flight count never drained). So during a
+ * reload (`control.newest` set) the older generation's program reads `active` and leaves
+ * that decision in the task's record for the invocation's hook, and the newest one's
+ * program, which runs right after it, takes the decision from there instead of reading
+ * `active` again. Roles are fixed, so a record is written by one side and taken by the
+ * other, never the reverse. The newest generation takes only a record of the same hook
+ * key that it has not taken yet and that was written after it was attached (`since_ns`:
+ * the loader sets it once the new programs are attached, and switches `active` 50 ms
+ * later, so no invocation straddles both). Every program reaches `decide` for a given key
+ * at every invocation or at none (its gate is fixed).
+ *
+ * The older-first order holds for programs attached the same way. When the two
+ * generations hook one syscall differently (per-syscall tracepoint, generic raw
+ * tracepoint) and another tool's perf probe on the syscall tracepoints predates ours, the
+ * newest program can run first; it then takes the previous invocation's decision, and the
+ * one invocation a task makes across the switch is decided by neither.
+ *
+ * A syscall armed at entry is finished at exit by the programs that armed it, even after
+ * the switch (`pending.generation`).
  */
 extern const volatile __u32 generation;
 
-static __always_inline int active(void)
+static __noinline int decide_handoff(struct control_word *c, __u32 slot, __u32 key)
+{
+	__u32 active = c->active;
+	struct handoff *h = bpf_task_storage_get(&handoff_store, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!h || slot >= HANDOFF_SLOTS)
+		return active == generation;
+	struct handoff_rec *r = &h->rec[slot];
+	if (generation != c->newest) {
+		r->at = bpf_ktime_get_ns();
+		r->key = key;
+		r->decided = active;
+		r->consumed = 0;
+		return active == generation;
+	}
+	if (r->key == key && !r->consumed && r->at >= c->since_ns) {
+		r->consumed = 1;
+		return r->decided == generation;
+	}
+	return active == generation;
+}
+
+/* Does this generation decide this invocation of hook class `slot` (`key` tells the
+ * invocations of one class apart: the syscall number, the event id)? One array load when
+ * no reload is in progress. */
+static __always_inline int decide(__u32 slot, __u32 key)
 {
 	__u32 zero = 0;
-	__u32 *g = bpf_map_lookup_elem(&control, &zero);
-	return g && *g == generation;
+	struct control_word *c = bpf_map_lookup_elem(&control, &zero);
+	if (!c)
+		return 0;
+	if (!c->newest)
+		return c->active == generation;
+	return decide_handoff(c, slot, (slot << 24) | key);
 }
 
 /* Armed syscalls of this generation not exited yet (the loader waits for 0 to detach it). */

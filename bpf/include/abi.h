@@ -265,6 +265,18 @@ enum abi_stat {
 	STAT_COUNT = 4,
 };
 
+/* The runtime `control` map's one value, shared by the generations of a reload and
+ * written only by the loader. `active` names the generation that decides new events.
+ * During a reload `newest` names the generation being installed (0 otherwise): the older
+ * one's programs then leave their decision for each hook invocation in a per-task record
+ * that the newest one's programs take (tracee.bpf.h `decide`); records written before
+ * `since_ns` (CLOCK_MONOTONIC) are not taken. */
+struct control_word {
+	__u32 active;
+	__u32 newest;
+	__u64 since_ns;
+};
+
 /* Values of the runtime `containers` map (cgroup id -> kind), written by the loader for
  * the container cgroups that exist when it starts and by cgroup_mkdir for later ones. */
 enum abi_container {

@@ -45,12 +45,21 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "rb",
     "stats",
     "control",
+    "handoff_store",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
 /// the counters, the active-generation word, per-task state (a syscall armed by one
-/// generation is finished by it; binaries recorded at exec) and the containers seen.
-pub const SHARED_MAPS: &[&str] = &["rb", "stats", "control", "pending_store", "containers"];
+/// generation is finished by it; binaries recorded at exec; the hand-over records of hook
+/// invocations during a reload) and the containers seen.
+pub const SHARED_MAPS: &[&str] = &[
+    "rb",
+    "stats",
+    "control",
+    "pending_store",
+    "containers",
+    "handoff_store",
+];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
@@ -386,7 +395,7 @@ fn loader_started_ns() -> u64 {
 }
 
 /// CLOCK_MONOTONIC in ns: the clock of `task_struct::start_time` (`pid=new`).
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     u64::try_from(t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec).unwrap_or(0)
 }

@@ -1,7 +1,8 @@
 //! The output writer: a thread of its own that writes formatted chunks of lines to the
 //! output descriptor, so the consumer never blocks on it. A full disk or a failing device
 //! does not stop tracing: the chunk that fails is counted as unwritten events, the next
-//! chunk tries again, and the consumer reports the count. A line cut by a failed write is
+//! chunk tries again, the consumer reports the count on stderr, and once writes work again
+//! the gap is marked in the stream itself (an `unwritten_events` JSON record). A line cut by a failed write is
 //! never left behind where that can be avoided: in a regular file it is truncated away, on
 //! a pipe or terminal its rest is written first once writes succeed again. A closed pipe
 //! (EPIPE) ends the run cleanly. A stalled reader (a full pipe) fills the small queue; the
@@ -36,8 +37,8 @@ pub struct Progress {
     pub closed: AtomicBool,
     /// The last write error, while writes fail (None once one succeeds again).
     pub failing: Mutex<Option<String>>,
-    /// Writes failed at some point of the run.
-    pub failed_ever: AtomicBool,
+    /// The last write error of the run, kept after writes work again.
+    pub last_error: Mutex<Option<String>>,
     /// The writer finished every chunk handed to it.
     pub done: AtomicBool,
 }
@@ -45,6 +46,10 @@ pub struct Progress {
 impl Progress {
     pub fn failing(&self) -> Option<String> {
         self.failing.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|f| f.clone())
     }
 }
 
@@ -57,8 +62,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on standard output.
-    pub fn stdout() -> Result<Writer, String> {
+    /// Starts the writer thread on standard output (`json`: the output is JSON lines, and
+    /// a gap left by a failing output is marked with an `unwritten_events` record).
+    pub fn stdout(json: bool) -> Result<Writer, String> {
         let (queue, chunks) = std::sync::mpsc::sync_channel(QUEUE_CHUNKS);
         let progress = Arc::new(Progress::default());
         let shared = Arc::clone(&progress);
@@ -68,7 +74,7 @@ impl Writer {
                 crate::harden::drop_thread_capabilities();
                 let stdout = std::io::stdout();
                 let fd = stdout.as_fd();
-                write_all_chunks(fd, &chunks, &shared);
+                write_all_chunks(fd, &chunks, &shared, json);
                 shared.done.store(true, Ordering::SeqCst);
             })
             .map_err(|e| format!("starting the output thread: {e}"))?;
@@ -110,16 +116,48 @@ impl Writer {
     }
 }
 
-fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Receiver<Chunk>, progress: &Progress) {
+fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Receiver<Chunk>, progress: &Progress, json: bool) {
     let mut out = Out {
         fd,
         cut: Vec::new(),
     };
+    // Events refused since the last successful write: said in the stream (JSON) and on
+    // stderr once writes work again, so a reader of the output knows where the gap is.
+    let mut gap = 0u64;
     for chunk in chunks {
         if progress.closed.load(Ordering::Relaxed) {
             continue;
         }
-        match out.write(&chunk) {
+        let result = if gap > 0 {
+            let error = progress.failing().unwrap_or_default();
+            let notice = Chunk {
+                bytes: if json {
+                    let mut line = serde_json::json!({
+                        "timestamp": crate::run::wall_now_ns(),
+                        "eventName": "unwritten_events",
+                        "unwrittenEvents": gap,
+                        "unwrittenTotal": progress.unwritten.load(Ordering::Relaxed),
+                        "error": error,
+                    })
+                    .to_string();
+                    line.push('\n');
+                    line.into_bytes()
+                } else {
+                    Vec::new()
+                },
+                events: 0,
+            };
+            out.write(&notice).and_then(|()| {
+                eprintln!(
+                    "tracee-load: output recovered: {gap} events before this point were not written ({error})"
+                );
+                gap = 0;
+                out.write(&chunk)
+            })
+        } else {
+            out.write(&chunk)
+        };
+        match result {
             Ok(()) => {
                 progress.written.fetch_add(chunk.events, Ordering::Relaxed);
                 if let Ok(mut failing) = progress.failing.lock() {
@@ -135,9 +173,11 @@ fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Receiver<Chunk>, progress: &Pro
                 progress
                     .unwritten
                     .fetch_add(chunk.events - complete, Ordering::Relaxed);
-                progress.failed_ever.store(true, Ordering::Relaxed);
-                if let Ok(mut failing) = progress.failing.lock() {
-                    *failing = Some(error.to_string());
+                gap += chunk.events - complete;
+                for slot in [&progress.failing, &progress.last_error] {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(error.to_string());
+                    }
                 }
             }
         }
@@ -161,6 +201,9 @@ struct Out<'fd> {
 
 impl Out<'_> {
     fn write(&mut self, chunk: &Chunk) -> Result<(), Failure> {
+        if chunk.bytes.is_empty() {
+            return Ok(());
+        }
         if !self.cut.is_empty() {
             let cut = std::mem::take(&mut self.cut);
             let (written, result) = self.write_bytes(&cut);
@@ -305,7 +348,7 @@ mod tests {
             let _ = queue.send(lines(10, i * 10));
         }
         drop(queue);
-        write_all_chunks(file.as_fd(), &chunks, &progress);
+        write_all_chunks(file.as_fd(), &chunks, &progress, true);
         assert_eq!(progress.unwritten.load(Ordering::Relaxed), 30);
         assert_eq!(progress.written.load(Ordering::Relaxed), 0);
         assert!(progress.failing().is_some_and(|e| e.contains("space")));

@@ -85,7 +85,7 @@ pub fn boot_to_epoch_ns() -> i64 {
     ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Boottime))
 }
 
-fn wall_now_ns() -> i64 {
+pub(crate) fn wall_now_ns() -> i64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
     t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec
 }
@@ -214,8 +214,8 @@ struct LostReport {
 
 impl LostReport {
     /// Says how many events the kernel dropped, and how many the output refused, since the
-    /// last report, if any: on stderr, and in JSON mode also as records in the stream
-    /// (`lost_events`, `unwritten_events`), which a pipeline sees once the output works.
+    /// last report, if any: on stderr, and the drops in JSON mode also as a `lost_events`
+    /// record in the stream.
     fn report(&mut self, shared: &Shared, state: &mut State, output: Output) {
         self.at = Instant::now();
         let c = crate::counters(shared.stats());
@@ -244,26 +244,19 @@ impl LostReport {
             self.reported = c.lost;
             self.per_cpu = c.lost_per_cpu;
         }
-        let progress = &state.writer.progress;
-        let unwritten = progress.unwritten.load(Ordering::Relaxed);
+        let unwritten = state.writer.progress.unwritten.load(Ordering::Relaxed);
         if unwritten > self.unwritten {
-            let new = unwritten - self.unwritten;
-            let error = progress
+            // On stderr only: the output is what fails (the writer marks the gap in the
+            // stream once it works again).
+            let error = state
+                .writer
+                .progress
                 .failing()
                 .unwrap_or_else(|| "recovered since".to_owned());
             eprintln!(
-                "tracee-load: warning: {new} events unwritten (writing the output failed: {error}; {unwritten} in all): tracing goes on, each chunk is tried again"
+                "tracee-load: warning: {} events unwritten (writing the output failed: {error}; {unwritten} in all): tracing goes on, each new chunk is tried again",
+                unwritten - self.unwritten
             );
-            if output == Output::Json && !state.done {
-                let record = serde_json::json!({
-                    "timestamp": wall_now_ns(),
-                    "eventName": "unwritten_events",
-                    "unwrittenEvents": new,
-                    "unwrittenTotal": unwritten,
-                    "error": error,
-                });
-                state.report_line(&record.to_string());
-            }
             self.unwritten = unwritten;
         }
     }
@@ -281,7 +274,7 @@ pub fn run(
     let offset = boot_to_epoch_ns();
     let deadline = options.duration.map(|d| Instant::now() + d);
     let views = vec![(session.current().number, View::of(&session.current().image))];
-    let writer = Writer::stdout().map_err(LoadError::Kernel)?;
+    let writer = Writer::stdout(options.output == Output::Json).map_err(LoadError::Kernel)?;
     let state = RefCell::new(State {
         writer,
         batch: Vec::with_capacity(BATCH_BYTES + 4096),
@@ -419,13 +412,11 @@ pub fn run(
         // behind), never handed over, or not formatted at all.
         s.summary.unwritten = s.matched - s.summary.printed.min(s.matched);
         if !finished || s.summary.unwritten > 0 {
-            s.summary.output_error = Some(progress.failing().unwrap_or_else(|| {
-                if progress.failed_ever.load(Ordering::SeqCst) {
-                    "writes failed earlier".to_owned()
-                } else {
-                    "the output did not take them before exit".to_owned()
-                }
-            }));
+            s.summary.output_error = Some(
+                progress
+                    .last_error()
+                    .unwrap_or_else(|| "the output did not take them before exit".to_owned()),
+            );
         }
     }
     Ok(s.summary)

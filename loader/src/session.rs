@@ -21,6 +21,10 @@ use crate::{Hook, Installed, LoadError, Plan, TraceeSkel, libbpf};
 /// switch (a syscall blocked longer is not reported, and the loader says how many).
 pub const RETIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The least time between trusting hand-over records and switching generations: a hook
+/// invocation whose two programs straddle both would be decided by neither or both.
+pub const SWITCH_GRACE: Duration = Duration::from_millis(50);
+
 /// How often `--watch` looks at the image file.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -70,15 +74,53 @@ impl Shared {
         self.map("stats")
     }
 
-    /// Makes `generation` the one whose programs decide new events.
-    pub fn activate(&self, generation: u32) -> Result<(), LoadError> {
+    /// Writes the control word (`struct control_word`).
+    fn control(&self, word: schema::abi::ControlWord) -> Result<(), LoadError> {
         self.map("control")
             .update(
                 &0u32.to_le_bytes(),
-                &generation.to_le_bytes(),
+                bytemuck::bytes_of(&word),
                 MapFlags::ANY,
             )
-            .map_err(libbpf(format!("activate generation {generation}")))
+            .map_err(libbpf(format!("switch to generation {}", word.active)))
+    }
+
+    /// Makes `generation` the one whose programs decide new events, when it is the only
+    /// one attached.
+    pub fn activate(&self, generation: u32) -> Result<(), LoadError> {
+        self.control(schema::abi::ControlWord {
+            active: generation,
+            newest: 0,
+            since_ns: 0,
+        })
+    }
+
+    /// Before `next`'s programs are attached beside `current`'s: hook invocations hand
+    /// the older generation's decision to the newest one from now on (tracee.bpf.h
+    /// `decide`), none taken yet.
+    fn begin_reload(&self, current: u32, next: u32) -> Result<(), LoadError> {
+        self.control(schema::abi::ControlWord {
+            active: current,
+            newest: next,
+            since_ns: u64::MAX,
+        })
+    }
+
+    /// With `next` attached beside the running `current`: decisions handed over from now
+    /// on are taken, and after `SWITCH_GRACE` (so that no hook invocation that began before
+    /// can still be between its two programs) `next` decides new events.
+    fn switch(&self, current: u32, next: u32) -> Result<(), LoadError> {
+        let since_ns = crate::monotonic_ns();
+        let trusted = Instant::now();
+        let mut word = schema::abi::ControlWord {
+            active: current,
+            newest: next,
+            since_ns,
+        };
+        self.control(word)?;
+        std::thread::sleep(SWITCH_GRACE.saturating_sub(trusted.elapsed()));
+        word.active = next;
+        self.control(word)
     }
 
     /// Syscalls `generation` armed at entry and has not seen exit yet.
@@ -297,6 +339,10 @@ impl Session {
                     old.links.clear();
                     drop(old);
                 }
+                // Alone again: no more hand-over.
+                if let Err(e) = shared.activate(self.current.number) {
+                    changes.push(Change::Refused(e.to_string()));
+                }
                 changes.push(Change::Retired {
                     generation,
                     stranded: inflight.max(0),
@@ -347,8 +393,22 @@ impl Session {
         }
         let number = self.current.number + 1;
         shared.reset_inflight(number)?;
-        let next = start_retrying(read, self.ring_bytes, Some(shared), number, cancelled)?;
-        shared.activate(number)?;
+        shared.begin_reload(self.current.number, number)?;
+        let next = start_retrying(read, self.ring_bytes, Some(shared), number, cancelled).and_then(
+            |next| {
+                shared.switch(self.current.number, number)?;
+                Ok(next)
+            },
+        );
+        let next = match next {
+            Ok(next) => next,
+            Err(e) => {
+                // Back to the running generation alone (what was built of the new one is
+                // gone with the error).
+                let _ = shared.activate(self.current.number);
+                return Err(e);
+            }
+        };
         let line = next.describe(started);
         let old = std::mem::replace(&mut self.current, next);
         self.retiring = Some((old, Instant::now()));

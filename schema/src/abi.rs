@@ -297,6 +297,17 @@ abi_struct!(
 
 abi_struct!(ArgHeader / "arg_header" { index: u8, kind: u8, len: u16 });
 
+abi_struct!(
+    /// The runtime `control` map's value: the active generation and the reload state.
+    /// Between the loader and its own BPF programs only (not in images).
+    ControlWord / "control_word" { active: u32, newest: u32, since_ns: u64 }
+);
+
+/// Structs of the runtime maps, shared by the loader and its BPF programs (built together):
+/// checked against the header like the others, but not part of `abi_hash`, which is about
+/// images.
+pub const RUNTIME_LAYOUTS: &[Layout] = &[ControlWord::LAYOUT];
+
 /// Every ABI struct, in header order.
 pub const LAYOUTS: &[Layout] = &[
     EqBits::LAYOUT,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use schema::abi::LAYOUTS;
+use schema::abi::{LAYOUTS, RUNTIME_LAYOUTS};
 
 #[test]
 fn c_header_and_rust_structs_have_the_same_layout() {
@@ -17,7 +17,7 @@ fn c_header_and_rust_structs_have_the_same_layout() {
     let mut probe = String::from(
         "#include <stdio.h>\n#include <stddef.h>\n#include \"abi.h\"\nint main(void) {\n",
     );
-    for layout in LAYOUTS {
+    for layout in LAYOUTS.iter().chain(RUNTIME_LAYOUTS) {
         let c = layout.c_name;
         let _ = writeln!(probe, "  printf(\"{c} size %zu\\n\", sizeof(struct {c}));");
         for (field, _) in layout.fields {
@@ -62,7 +62,7 @@ fn c_header_and_rust_structs_have_the_same_layout() {
         Err(e) => panic!("running the probe: {e}"),
     };
     let mut expected = String::new();
-    for layout in LAYOUTS {
+    for layout in LAYOUTS.iter().chain(RUNTIME_LAYOUTS) {
         let _ = writeln!(expected, "{} size {}", layout.c_name, layout.size);
         for (field, offset) in layout.fields {
             let _ = writeln!(expected, "{}.{field} offset {offset}", layout.c_name);
