@@ -153,9 +153,28 @@ pub fn drop_capabilities(keep_for_reload: bool) -> Result<Vec<&'static str>, Loa
     Ok(names)
 }
 
-/// For the loader's helper threads (signals, image file, output), which need no
-/// privilege: every capability of the calling thread goes, for good.
-pub fn drop_thread_capabilities() {
+/// Starts one of the loader's helper threads (signals, image file, output), which need no
+/// privilege: it drops every capability it has before running `work`, and this returns
+/// only once it has, so the loader's privileges are settled when it says it is attached.
+pub fn spawn_unprivileged<F>(name: &str, work: F) -> Result<(), String>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let (ready, wait) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            drop_thread_capabilities();
+            let _ = ready.send(());
+            work();
+        })
+        .map_err(|e| format!("starting the {name} thread: {e}"))?;
+    wait.recv()
+        .map_err(|_| format!("the {name} thread ended at once"))
+}
+
+/// Every capability of the calling thread goes, for good.
+fn drop_thread_capabilities() {
     if let Err((what, e)) = drop_to(rustix::thread::CapabilitySet::empty()) {
         eprintln!(
             "tracee-load: warning: {}: dropping capabilities: {what}: {e}",

@@ -151,6 +151,12 @@ fn main() -> ExitCode {
                 return fail(1, format!("{err}{note}"));
             }
         };
+    // The output thread starts before the capabilities go: the line below then describes
+    // every thread of the loader.
+    let writer = match loader::output::Writer::stdout(matches!(cli.output, OutputArg::Json)) {
+        Ok(w) => w,
+        Err(e) => return fail(1, e),
+    };
     let kept = match loader::harden::drop_capabilities(!cli.no_reload) {
         Ok(kept) => kept,
         Err(err) => return fail(1, err),
@@ -174,7 +180,7 @@ fn main() -> ExitCode {
         host_root: cli.host_root.clone(),
         lost_report_interval,
     };
-    let result = loader::run::run(&mut session, &shared, &options, stop);
+    let result = loader::run::run(&mut session, &shared, &options, stop, writer);
     session.finish();
     let lost = loader::counters(shared.stats()).lost;
     match result {

@@ -68,16 +68,11 @@ impl Writer {
         let (queue, chunks) = std::sync::mpsc::sync_channel(QUEUE_CHUNKS);
         let progress = Arc::new(Progress::default());
         let shared = Arc::clone(&progress);
-        std::thread::Builder::new()
-            .name("output".to_owned())
-            .spawn(move || {
-                crate::harden::drop_thread_capabilities();
-                let stdout = std::io::stdout();
-                let fd = stdout.as_fd();
-                write_all_chunks(fd, &chunks, &shared, json);
-                shared.done.store(true, Ordering::SeqCst);
-            })
-            .map_err(|e| format!("starting the output thread: {e}"))?;
+        crate::harden::spawn_unprivileged("output", move || {
+            let stdout = std::io::stdout();
+            write_all_chunks(stdout.as_fd(), &chunks, &shared, json);
+            shared.done.store(true, Ordering::SeqCst);
+        })?;
         Ok(Writer {
             queue: Some(queue),
             progress,

@@ -264,17 +264,17 @@ impl LostReport {
 
 /// Prints events until `stop` is set, the duration passes, `max_events` are printed or the
 /// output closes, installing the images the session's reader thread provides. The output
-/// is written by its own thread: a slow or failing output never blocks this loop.
+/// is written by `writer`'s thread: a slow or failing output never blocks this loop.
 pub fn run(
     session: &mut Session,
     shared: &Shared,
     options: &RunOptions,
     stop: &AtomicBool,
+    writer: Writer,
 ) -> Result<Summary, LoadError> {
     let offset = boot_to_epoch_ns();
     let deadline = options.duration.map(|d| Instant::now() + d);
     let views = vec![(session.current().number, View::of(&session.current().image))];
-    let writer = Writer::stdout(options.output == Output::Json).map_err(LoadError::Kernel)?;
     let state = RefCell::new(State {
         writer,
         batch: Vec::with_capacity(BATCH_BYTES + 4096),
@@ -400,7 +400,9 @@ pub fn run(
     let mut s = state.into_inner();
     lost.report(shared, &mut s, options.output);
     s.hand_over();
-    let _ = s.retry_pending();
+    while !s.retry_pending() && Instant::now() < flush_by {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let finished = s
         .writer
         .close(flush_by.max(Instant::now() + Duration::from_millis(50)));

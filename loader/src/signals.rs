@@ -41,24 +41,19 @@ pub fn install(reload: Option<Sender<()>>) -> Result<Signals, String> {
         .map_err(|e| format!("installing the signal handlers: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    std::thread::Builder::new()
-        .name("signals".to_owned())
-        .spawn(move || {
-            // This thread needs no privilege at all.
-            crate::harden::drop_thread_capabilities();
-            if let Err(e) = set.thread_unblock() {
-                eprintln!("tracee-load: warning: unblocking signals: {e}");
-            }
-            for signal in signals.forever() {
-                if signal == SIGHUP {
-                    if let Some(reload) = &reload {
-                        let _ = reload.send(());
-                    }
-                } else {
-                    flag.store(true, Ordering::SeqCst);
+    crate::harden::spawn_unprivileged("signals", move || {
+        if let Err(e) = set.thread_unblock() {
+            eprintln!("tracee-load: warning: unblocking signals: {e}");
+        }
+        for signal in signals.forever() {
+            if signal == SIGHUP {
+                if let Some(reload) = &reload {
+                    let _ = reload.send(());
                 }
+            } else {
+                flag.store(true, Ordering::SeqCst);
             }
-        })
-        .map_err(|e| format!("starting the signal thread: {e}"))?;
+        }
+    })?;
     Ok(Signals { stop })
 }

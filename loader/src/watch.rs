@@ -43,13 +43,9 @@ impl ImageSource {
     ) -> Result<ImageSource, String> {
         let (results_tx, results) = std::sync::mpsc::channel();
         let path = path.to_path_buf();
-        std::thread::Builder::new()
-            .name("image".to_owned())
-            .spawn(move || {
-                crate::harden::drop_thread_capabilities();
-                serve(&path, allow_insecure, watch, &incoming, &results_tx);
-            })
-            .map_err(|e| format!("starting the image thread: {e}"))?;
+        crate::harden::spawn_unprivileged("image", move || {
+            serve(&path, allow_insecure, watch, &incoming, &results_tx);
+        })?;
         Ok(ImageSource {
             results,
             requests,

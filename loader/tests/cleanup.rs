@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod harness;
 
+use std::os::unix::process::ExitStatusExt;
+
 use harness::*;
 
 /// Our programs (tr_*) and maps (the image's and the runtime ones) loaded in the kernel.
@@ -90,7 +92,8 @@ impl Lcg {
 }
 
 /// Killed at random points of start-up (SIGKILL, SIGTERM, SIGINT, SIGPIPE), and during a
-/// reload: the kernel holds none of our programs or maps afterwards.
+/// reload: the kernel holds none of our programs or maps afterwards, and a stop that is not
+/// SIGKILL is a clean exit (status 0) within a second, wherever it falls.
 #[test]
 fn killed_at_any_moment_leaves_nothing() {
     if !can_bpf() {
@@ -133,8 +136,25 @@ fn killed_at_any_moment_leaves_nothing() {
         };
         std::thread::sleep(std::time::Duration::from_millis(delay));
         signal(child.id(), how);
-        let status = child.wait();
-        assert!(status.is_ok());
+        let signalled = std::time::Instant::now();
+        let status = match child.wait() {
+            Ok(s) => s,
+            Err(e) => panic!("wait: {e}"),
+        };
+        let took = signalled.elapsed();
+        if how == "KILL" {
+            assert_eq!(status.signal(), Some(9), "{status}");
+        } else {
+            // A stop is served as soon as the step in progress ends: a clean exit, at once.
+            assert!(
+                status.success(),
+                "SIG{how} {delay} ms into start-up: {status} (seed {seed})"
+            );
+            assert!(
+                took < std::time::Duration::from_secs(1),
+                "SIG{how} {delay} ms into start-up: exit after {took:?} (seed {seed})"
+            );
+        }
         assert_gone(&format!("SIG{how} {delay} ms into start-up (seed {seed})"));
     }
     for round in 0..8 {
@@ -144,13 +164,19 @@ fn killed_at_any_moment_leaves_nothing() {
         signal(t.pid(), "HUP");
         std::thread::sleep(std::time::Duration::from_millis(delay));
         signal(t.pid(), how);
+        let signalled = std::time::Instant::now();
         let mut t = t;
         let (status, _, stderr) = t.finish_lines();
+        let took = signalled.elapsed();
         if how != "KILL" {
             assert!(
                 status.success(),
                 "SIG{how}: {status}\n{}",
                 stderr.join("\n")
+            );
+            assert!(
+                took < std::time::Duration::from_secs(1),
+                "SIG{how} {delay} ms into a reload: exit after {took:?} (seed {seed})"
             );
         }
         assert_gone(&format!("SIG{how} {delay} ms into a reload (seed {seed})"));

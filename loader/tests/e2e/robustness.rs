@@ -181,6 +181,30 @@ fn insecure_image_files_are_refused() {
     assert!(err.contains("attached"), "{err}");
 }
 
+/// The threads of a process: (tid, name).
+fn threads(pid: u32) -> Vec<(u32, String)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            Some((tid, name.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn task_field(pid: u32, tid: u32, name: &str) -> String {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
 fn status_field(pid: u32, name: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -191,7 +215,8 @@ fn status_field(pid: u32, name: &str) -> String {
 }
 
 /// Once attached, the loader keeps CAP_BPF and CAP_PERFMON only (what a reload needs), or
-/// nothing with --no-reload; the bounding set is emptied and no new privileges can come.
+/// nothing with --no-reload, in its main thread, and nothing in its other threads; the
+/// bounding set is emptied and no new privileges can come.
 #[test]
 fn capabilities_are_dropped_once_attached() {
     if !can_bpf() {
@@ -213,6 +238,32 @@ fn capabilities_are_dropped_once_attached() {
         assert_eq!(status_field(pid, "CapInh"), "0000000000000000");
         assert_eq!(status_field(pid, "CapBnd"), caps, "{args:?}");
         assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+        // Capabilities belong to threads: the helper threads (signals, image file, output)
+        // hold none at all. Signals are blocked in every thread but the signal thread, so
+        // the one loading BPF programs never has one pending.
+        let tasks = threads(pid);
+        assert!(tasks.len() >= 4, "{tasks:?}");
+        let handled: u64 = [1u64, 2, 13, 15].iter().map(|s| 1 << (s - 1)).sum(); // HUP INT PIPE TERM
+        let mut unblocked = Vec::new();
+        for (tid, name) in &tasks {
+            let field = |f: &str| task_field(pid, *tid, f);
+            if *tid != pid {
+                for f in ["CapEff", "CapPrm"] {
+                    assert_eq!(
+                        field(f),
+                        "0000000000000000",
+                        "{name} {f} {args:?} {tasks:?}"
+                    );
+                }
+                assert_eq!(field("CapBnd"), "0000000000000000", "{name} {args:?}");
+            }
+            assert_eq!(field("NoNewPrivs"), "1", "{name}");
+            let blocked = u64::from_str_radix(&field("SigBlk"), 16).unwrap_or(0);
+            if blocked & handled != handled {
+                unblocked.push(name.clone());
+            }
+        }
+        assert_eq!(unblocked, vec!["signals".to_owned()], "{tasks:?}");
         let run = t.stop();
         run.assert_clean();
         let kept = if caps == "0000000000000000" {
@@ -326,4 +377,66 @@ fn kernel_refusals_name_the_map_and_errno() {
         "{line}"
     );
     assert!(line.contains("run as root"), "{line}");
+}
+
+/// tracefs, which per-syscall tracepoints need: mounted by the loader with mount(2) when
+/// missing (no `mount` program is looked up: PATH leads nowhere here), and, for a user who
+/// cannot read a mounted one, an error that names the cause (privileges), not a missing
+/// mount. Both in private mount namespaces.
+#[test]
+fn tracefs_is_mounted_by_syscall_and_privileges_are_named() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "o.yaml",
+            &policy(
+                "opens",
+                &["global"],
+                &rule("openat", &["args.pathname=/etc/*"]),
+            ),
+        )],
+    );
+    let loader = env!("CARGO_BIN_EXE_tracee-load");
+    let in_namespace = |script: &str| {
+        std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", script])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // No tracefs anywhere (debugfs's automount hidden under an empty tmpfs).
+    let out = in_namespace(&format!(
+        "umount /sys/kernel/tracing 2>/dev/null; mount -t tmpfs none /sys/kernel/debug && \
+         PATH=/nonexistent exec {loader} --duration 0 {}",
+        image.display()
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("mounted tracefs at /sys/kernel/tracing"),
+        "{err}"
+    );
+    assert!(err.contains("attached"), "{err}");
+    // Mounted, but unreadable to uid 4999 (mode 700).
+    let out = in_namespace(&format!(
+        "mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; \
+         exec setpriv --reuid 4999 --regid 4999 --clear-groups --inh-caps=-all \
+         --bounding-set=-all {loader} {}",
+        image.display()
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("tracee-load: error:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("tracefs is mounted at /sys/kernel/tracing, but this user cannot read it")
+            && line.contains("run tracee-load as root"),
+        "{line}"
+    );
+    assert!(!line.contains("mount -t"), "{line}");
 }
