@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     // The image file is read on a thread of its own (never by the consumer), through one
     // descriptor checked first; everything about the image is checked before the kernel
     // is touched.
-    let mut source = match ImageSource::start(
+    let source = match ImageSource::start(
         &cli.image,
         cli.allow_insecure_image,
         cli.watch,

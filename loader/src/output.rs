@@ -5,19 +5,104 @@
 //! the gap is marked in the stream itself (an `unwritten_events` JSON record). A line cut by a failed write is
 //! never left behind where that can be avoided: in a regular file it is truncated away, on
 //! a pipe or terminal its rest is written first once writes succeed again. A closed pipe
-//! (EPIPE) ends the run cleanly. A stalled reader (a full pipe) fills the small queue; the
+//! (EPIPE) ends the run cleanly. A stalled reader (a full pipe) fills the queue (8 MiB); the
 //! consumer then stops draining the kernel's ring buffer, whose drops are counted as lost.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
-/// Chunks queued for the writer at most (each up to about 64 KiB).
-const QUEUE_CHUNKS: usize = 4;
+/// Bytes queued for the writer at most: enough for the consumer to format a whole
+/// scheduler slice of events while the writer waits for a CPU.
+const QUEUE_BYTES: usize = 8 << 20;
+
+/// The chunks between the consumer and the writer thread, bounded by bytes.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Queued>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    chunks: VecDeque<Chunk>,
+    bytes: usize,
+    closed: bool,
+    /// Buffers written out, emptied, for the consumer to fill again: a chunk's buffer is
+    /// megabytes, and allocating one per chunk (freed by the other thread) costs page faults.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Emptied buffers kept for reuse at most.
+const SPARE_BUFFERS: usize = 8;
+
+impl Queue {
+    /// Queues `chunk`, waiting up to `wait` for room; gives it back if there is none.
+    fn push(&self, chunk: Chunk, wait: Duration) -> Result<(), Chunk> {
+        let Ok(mut q) = self.state.lock() else {
+            return Err(chunk);
+        };
+        let until = Instant::now() + wait;
+        // A chunk always fits an empty queue.
+        while !q.chunks.is_empty() && q.bytes + chunk.bytes.len() > QUEUE_BYTES {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(chunk);
+            }
+            q = match self.not_full.wait_timeout(q, left) {
+                Ok((q, _)) => q,
+                Err(_) => return Err(chunk),
+            };
+        }
+        q.bytes += chunk.bytes.len();
+        q.chunks.push_back(chunk);
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// The next chunk, waiting for one; None once closed and empty.
+    fn pop(&self) -> Option<Chunk> {
+        let mut q = self.state.lock().ok()?;
+        loop {
+            if let Some(chunk) = q.chunks.pop_front() {
+                q.bytes -= chunk.bytes.len();
+                self.not_full.notify_one();
+                return Some(chunk);
+            }
+            if q.closed {
+                return None;
+            }
+            q = self.not_empty.wait(q).ok()?;
+        }
+    }
+
+    /// Keeps a written buffer for reuse.
+    fn recycle(&self, mut bytes: Vec<u8>) {
+        if let Ok(mut q) = self.state.lock()
+            && q.spare.len() < SPARE_BUFFERS
+        {
+            bytes.clear();
+            q.spare.push(bytes);
+        }
+    }
+
+    /// An emptied buffer, if one is spare.
+    fn spare(&self) -> Option<Vec<u8>> {
+        self.state.lock().ok()?.spare.pop()
+    }
+
+    fn close(&self) {
+        if let Ok(mut q) = self.state.lock() {
+            q.closed = true;
+        }
+        self.not_empty.notify_all();
+    }
+}
 
 /// A run of complete lines, `events` of which are events (the others are reports such as
 /// `lost_events` records).
@@ -55,7 +140,7 @@ impl Progress {
 
 /// The consumer's end.
 pub struct Writer {
-    queue: Option<SyncSender<Chunk>>,
+    queue: Arc<Queue>,
     pub progress: Arc<Progress>,
     /// Events handed to the writer.
     pub handed: u64,
@@ -65,7 +150,8 @@ impl Writer {
     /// Starts the writer thread on standard output (`json`: the output is JSON lines, and
     /// a gap left by a failing output is marked with an `unwritten_events` record).
     pub fn stdout(json: bool) -> Result<Writer, String> {
-        let (queue, chunks) = std::sync::mpsc::sync_channel(QUEUE_CHUNKS);
+        let queue = Arc::new(Queue::default());
+        let chunks = Arc::clone(&queue);
         let progress = Arc::new(Progress::default());
         let shared = Arc::clone(&progress);
         crate::harden::spawn_unprivileged("output", move || {
@@ -74,33 +160,33 @@ impl Writer {
             shared.done.store(true, Ordering::SeqCst);
         })?;
         Ok(Writer {
-            queue: Some(queue),
+            queue,
             progress,
             handed: 0,
         })
     }
 
-    /// Hands a chunk over without waiting; gives it back when the queue is full (the
-    /// output is slower than the events) or the writer is gone.
-    pub fn offer(&mut self, chunk: Chunk) -> Result<(), Chunk> {
-        let Some(queue) = &self.queue else {
-            return Err(chunk);
-        };
+    /// Hands a chunk over, waiting up to `wait` for room; gives it back when the queue
+    /// stays full (the output is slower than the events) or the writer is gone.
+    pub fn offer(&mut self, chunk: Chunk, wait: Duration) -> Result<(), Chunk> {
         let events = chunk.events;
-        match queue.try_send(chunk) {
-            Ok(()) => {
-                self.handed += events;
-                Ok(())
-            }
-            Err(TrySendError::Full(chunk) | TrySendError::Disconnected(chunk)) => Err(chunk),
-        }
+        self.queue.push(chunk, wait)?;
+        self.handed += events;
+        Ok(())
+    }
+
+    /// An empty buffer for the next chunk, reused when the writer has one spare.
+    pub fn buffer(&self, capacity: usize) -> Vec<u8> {
+        self.queue
+            .spare()
+            .unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
     /// No more chunks; waits until `deadline` for the writer to finish them. Returns
     /// whether it did (a writer blocked on a stalled reader does not, and is left behind:
     /// the process exits without it).
     pub fn close(&mut self, deadline: Instant) -> bool {
-        self.queue = None;
+        self.queue.close();
         while !self.progress.done.load(Ordering::SeqCst) {
             if Instant::now() >= deadline {
                 return false;
@@ -111,7 +197,7 @@ impl Writer {
     }
 }
 
-fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Receiver<Chunk>, progress: &Progress, json: bool) {
+fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Queue, progress: &Progress, json: bool) {
     let mut out = Out {
         fd,
         cut: Vec::new(),
@@ -119,7 +205,7 @@ fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Receiver<Chunk>, progress: &Pro
     // Events refused since the last successful write: said in the stream (JSON) and on
     // stderr once writes work again, so a reader of the output knows where the gap is.
     let mut gap = 0u64;
-    for chunk in chunks {
+    while let Some(chunk) = chunks.pop() {
         if progress.closed.load(Ordering::Relaxed) {
             continue;
         }
@@ -176,6 +262,7 @@ fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Receiver<Chunk>, progress: &Pro
                 }
             }
         }
+        chunks.recycle(chunk.bytes);
     }
 }
 
@@ -337,13 +424,13 @@ mod tests {
             Ok(f) => f,
             Err(e) => panic!("{e}"),
         };
-        let (queue, chunks) = std::sync::mpsc::sync_channel(8);
+        let queue = Queue::default();
         let progress = Progress::default();
         for i in 0..3 {
-            let _ = queue.send(lines(10, i * 10));
+            assert!(queue.push(lines(10, i * 10), Duration::ZERO).is_ok());
         }
-        drop(queue);
-        write_all_chunks(file.as_fd(), &chunks, &progress, true);
+        queue.close();
+        write_all_chunks(file.as_fd(), &queue, &progress, true);
         assert_eq!(progress.unwritten.load(Ordering::Relaxed), 30);
         assert_eq!(progress.written.load(Ordering::Relaxed), 0);
         assert!(progress.failing().is_some_and(|e| e.contains("space")));

@@ -23,7 +23,7 @@ use crate::{LoadError, print};
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Formatted output is handed to the writer in chunks of about this size.
-const BATCH_BYTES: usize = 1 << 16;
+const BATCH_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -122,18 +122,19 @@ impl State {
             return;
         }
         let chunk = Chunk {
-            bytes: std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES + 4096)),
+            bytes: std::mem::replace(&mut self.batch, self.writer.buffer(BATCH_BYTES + 4096)),
             events: std::mem::take(&mut self.batch_events),
         };
-        if let Err(chunk) = self.writer.offer(chunk) {
+        if let Err(chunk) = self.writer.offer(chunk, Duration::ZERO) {
             self.pending = Some(chunk);
         }
     }
 
-    /// Retries a pending chunk; true when nothing is pending any more.
-    fn retry_pending(&mut self) -> bool {
+    /// Retries a pending chunk, waiting up to `wait` for room; true when nothing is
+    /// pending any more.
+    fn retry_pending(&mut self, wait: Duration) -> bool {
         if let Some(chunk) = self.pending.take()
-            && let Err(chunk) = self.writer.offer(chunk)
+            && let Err(chunk) = self.writer.offer(chunk, wait)
         {
             self.pending = Some(chunk);
         }
@@ -308,12 +309,10 @@ pub fn run(
         if cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if state.borrow_mut().retry_pending() {
+        // While the output is behind, the ring buffer holds the events.
+        if state.borrow_mut().retry_pending(DRAIN_INTERVAL) {
             ring.poll(DRAIN_INTERVAL);
             drain(&mut ring);
-        } else {
-            // The output is behind: the ring buffer holds the events meanwhile.
-            std::thread::sleep(Duration::from_millis(5));
         }
         let changes = session.tick(shared, &cancelled);
         let mut s = state.borrow_mut();
@@ -374,7 +373,7 @@ pub fn run(
     state.borrow_mut().stop_at = Some(flush_by + EXIT_FLUSH);
     loop {
         let mut s = state.borrow_mut();
-        if !s.retry_pending() {
+        if !s.retry_pending(Duration::from_millis(2)) {
             if Instant::now() >= flush_by || s.writer.progress.closed.load(Ordering::Relaxed) {
                 // The output takes no more: the rest is counted, not formatted.
                 s.discarding = true;
@@ -382,8 +381,6 @@ pub fn run(
                 s.batch.clear();
                 s.batch_events = 0;
             } else {
-                drop(s);
-                std::thread::sleep(Duration::from_millis(2));
                 continue;
             }
         }
@@ -400,9 +397,7 @@ pub fn run(
     let mut s = state.into_inner();
     lost.report(shared, &mut s, options.output);
     s.hand_over();
-    while !s.retry_pending() && Instant::now() < flush_by {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    while !s.retry_pending(Duration::from_millis(2)) && Instant::now() < flush_by {}
     let finished = s
         .writer
         .close(flush_by.max(Instant::now() + Duration::from_millis(50)));

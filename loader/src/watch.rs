@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harden::{FileStamp, ImageRead, read_image};
@@ -27,8 +28,9 @@ pub struct ImageSource {
     results: Receiver<ReadResult>,
     /// Requests to read (the signal thread holds a clone for SIGHUP).
     requests: Sender<()>,
-    /// When the oldest unanswered request was made, to tell a read that hangs.
-    asked: Option<Instant>,
+    /// When the read in progress started (None when the thread is idle), to tell a read
+    /// that hangs.
+    reading: Arc<Mutex<Option<Instant>>>,
 }
 
 impl ImageSource {
@@ -43,48 +45,43 @@ impl ImageSource {
     ) -> Result<ImageSource, String> {
         let (results_tx, results) = std::sync::mpsc::channel();
         let path = path.to_path_buf();
+        let reading = Arc::new(Mutex::new(None));
+        let busy = Arc::clone(&reading);
         crate::harden::spawn_unprivileged("image", move || {
-            serve(&path, allow_insecure, watch, &incoming, &results_tx);
+            serve(&path, allow_insecure, watch, &incoming, &results_tx, &busy);
         })?;
         Ok(ImageSource {
             results,
             requests,
-            asked: None,
+            reading,
         })
     }
 
     /// Asks for a read (as SIGHUP does).
-    pub fn request(&mut self) {
-        self.asked.get_or_insert_with(Instant::now);
+    pub fn request(&self) {
         let _ = self.requests.send(());
     }
 
     /// The newest result ready, if any; older ones are dropped (coalesced).
-    pub fn newest(&mut self) -> Option<ReadResult> {
+    pub fn newest(&self) -> Option<ReadResult> {
         let mut newest = None;
         while let Ok(r) = self.results.try_recv() {
             newest = Some(r);
-        }
-        if newest.is_some() {
-            self.asked = None;
         }
         newest
     }
 
     /// Waits up to `timeout` for a result.
-    pub fn wait(&mut self, timeout: Duration) -> Option<ReadResult> {
-        match self.results.recv_timeout(timeout) {
-            Ok(r) => {
-                self.asked = None;
-                Some(r)
-            }
-            Err(_) => None,
-        }
+    pub fn wait(&self, timeout: Duration) -> Option<ReadResult> {
+        self.results.recv_timeout(timeout).ok()
     }
 
-    /// How long an explicit request has gone unanswered.
+    /// How long the read in progress has taken, if one is.
     pub fn waiting_for(&self) -> Option<Duration> {
-        self.asked.map(|t| t.elapsed())
+        self.reading
+            .lock()
+            .ok()
+            .and_then(|r| r.map(|t| t.elapsed()))
     }
 }
 
@@ -94,6 +91,7 @@ fn serve(
     watch: bool,
     incoming: &Receiver<()>,
     results: &Sender<ReadResult>,
+    reading: &Mutex<Option<Instant>>,
 ) {
     // What the path named when it was last read (the descriptor's own stamp when the read
     // got that far): --watch reads again when that differs.
@@ -127,6 +125,12 @@ fn serve(
             }
         }
         seen = now;
+        let set = |at: Option<Instant>| {
+            if let Ok(mut r) = reading.lock() {
+                *r = at;
+            }
+        };
+        set(Some(Instant::now()));
         let result = read_image(path, allow_insecure).map_err(|e| {
             let message = e.to_string();
             let name = path.display().to_string();
@@ -139,6 +143,7 @@ fn serve(
                 },
             }
         });
+        set(None);
         if let Ok(read) = &result {
             // From the descriptor read: a swap after the stat above is seen next time.
             seen = Some(read.stamp);
