@@ -81,22 +81,31 @@ pub fn note(error: &LoadError, generation: u32) -> String {
     }
 }
 
-/// Writes the lines to a new file of the temporary directory, readable by root only.
+/// Writes the lines to a file of the temporary directory, readable by root only, one per
+/// loader and generation number (a refused reload keeps its number, so refusals repeated by
+/// a deploy loop replace their file instead of filling the directory). Created exclusively:
+/// a link planted under that name is removed, never followed.
 fn save(lines: &[String], generation: u32) -> Option<PathBuf> {
     use std::os::unix::fs::OpenOptionsExt;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let path = std::env::temp_dir().join(format!(
-        "tracee-load-{}-{stamp}-generation-{generation}.log",
+        "tracee-load-{}-generation-{generation}.log",
         std::process::id()
     ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .ok()?;
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+    };
+    let mut file = match create() {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&path).ok()?;
+            create().ok()?
+        }
+        Err(_) => return None,
+    };
     for line in lines {
         writeln!(file, "{line}").ok()?;
     }

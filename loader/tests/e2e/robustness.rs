@@ -303,6 +303,8 @@ fn kernel_refusals_name_the_map_and_errno() {
             !err.contains("panicked") && !err.contains("stack backtrace"),
             "{err}"
         );
+        // libbpf's messages are saved, not printed: the refusal is one line.
+        assert!(!err.contains("libbpf:"), "{err}");
         err.lines()
             .find(|l| l.starts_with("tracee-load: error:"))
             .map(str::to_owned)
@@ -355,6 +357,18 @@ fn kernel_refusals_name_the_map_and_errno() {
         "{line}"
     );
     assert!(line.contains("--ring-buffer-mb"), "{line}");
+    // ... and they are in the file the line names, readable by root only.
+    let log = line
+        .split_once("is in ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .map(|(path, _)| std::path::PathBuf::from(path))
+        .unwrap_or_else(|| panic!("no log file named: {line}"));
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).map_or(0o777, |m| m.permissions().mode());
+    let _ = std::fs::remove_file(&log);
+    assert!(text.contains("libbpf: map 'rb'"), "{text}");
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
     // No privileges at all.
     let out = std::process::Command::new("setpriv")
         .args([
@@ -377,6 +391,11 @@ fn kernel_refusals_name_the_map_and_errno() {
         "{line}"
     );
     assert!(line.contains("run as root"), "{line}");
+    if let Some((_, rest)) = line.split_once("is in ")
+        && let Some((path, _)) = rest.split_once(';')
+    {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// tracefs, which per-syscall tracepoints need: mounted by the loader with mount(2) when
