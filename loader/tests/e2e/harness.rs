@@ -407,3 +407,52 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Replaces `live` with `bytes` the way a deploy would: a new file renamed over it.
+pub fn replace(live: &Path, bytes: &[u8]) {
+    let tmp = live.with_extension("swap");
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        panic!("write {}: {e}", tmp.display());
+    }
+    if let Err(e) = std::fs::rename(&tmp, live) {
+        panic!("rename over {}: {e}", live.display());
+    }
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Opens `count` files `dir/f<i>` at a steady pace (one every `pause` seconds).
+pub fn stream(dir: &Path, count: usize, pause: f64) -> KillOnDrop {
+    let child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import time\nfor i in range({count}):\n    open('{}/f%d' % i, 'w').close()\n    time.sleep({pause})\n",
+                dir.display()
+            ),
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    KillOnDrop(child)
+}
+
+/// Which stream files were printed, and by which policy; fails on a file printed twice.
+pub fn printed_once(run: &Run, dir: &Path, count: usize) -> Vec<Option<String>> {
+    let mut by_index: Vec<Option<String>> = vec![None; count];
+    let prefix = format!("{}/f", dir.display());
+    for e in run.named("openat") {
+        let Some(i) = arg_str(e, "pathname")
+            .and_then(|p| p.strip_prefix(&prefix).map(str::to_owned))
+            .and_then(|i| i.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let policies = policies_of(e);
+        assert_eq!(policies.len(), 1, "{e}");
+        assert!(by_index[i].is_none(), "f{i} printed twice");
+        by_index[i] = policies.into_iter().next();
+    }
+    by_index
+}

@@ -1,25 +1,10 @@
 //! Live reload: SIGHUP or `--watch` installs the image file again next to the running one,
 //! switches in one step and frees the old generation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::harness::*;
-
-/// Replaces `live` with `bytes` the way a deploy would: a new file renamed over it.
-fn replace(live: &Path, bytes: &[u8]) {
-    let tmp = live.with_extension("tmp");
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        panic!("write {}: {e}", tmp.display());
-    }
-    if let Err(e) = std::fs::rename(&tmp, live) {
-        panic!("rename over {}: {e}", live.display());
-    }
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 /// An image of one policy `name` selecting `rules`, compiled in its own directory.
 fn image_of(s: &Scratch, name: &str, rules: &str) -> PathBuf {
@@ -69,17 +54,7 @@ fn reload_under_a_steady_stream() {
     let t = Tracer::start(&live, &[]);
     let before = programs_held(t.pid());
     const N: usize = 3000;
-    let writer = std::process::Command::new("python3")
-        .args([
-            "-c",
-            &format!(
-                "import time\nfor i in range({N}):\n    open('{}/f%d' % i, 'w').close()\n    time.sleep(0.0003)\n",
-                files.display()
-            ),
-        ])
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut writer = KillOnDrop(writer);
+    let mut writer = stream(&files, N, 0.0003);
     // An open armed before the switch and returning after it: opening a fifo blocks until
     // a writer comes. The first generation must finish it, and stay attached until then.
     let fifo = files.join("blocked.fifo");
@@ -123,22 +98,7 @@ fn reload_under_a_steady_stream() {
     let run = t.stop();
     run.assert_clean();
     // Each file once, by one policy or the other.
-    let mut by_index: Vec<Option<String>> = vec![None; N];
-    for e in run.named("openat") {
-        let Some(path) = arg_str(e, "pathname") else {
-            continue;
-        };
-        let Some(i) = path
-            .strip_prefix(&format!("{}/f", files.display()))
-            .and_then(|i| i.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        let policies = policies_of(e);
-        assert_eq!(policies.len(), 1, "{e}");
-        assert!(by_index[i].is_none(), "f{i} printed twice");
-        by_index[i] = policies.into_iter().next();
-    }
+    let by_index = printed_once(&run, &files, N);
     // cat's open, armed before the switch, by the first; the writer's (this test), after it,
     // by the second.
     let fifo_opens = run.with_arg("openat", "pathname", &fifo.to_string_lossy());

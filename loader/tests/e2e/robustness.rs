@@ -408,17 +408,8 @@ fn tracefs_is_mounted_by_syscall_and_privileges_are_named() {
         return;
     }
     let s = Scratch::new();
-    let image = compile(
-        s.path(),
-        &[(
-            "o.yaml",
-            &policy(
-                "opens",
-                &["global"],
-                &rule("openat", &["args.pathname=/etc/*"]),
-            ),
-        )],
-    );
+    // Opens: per-syscall tracepoints, which tracefs lists.
+    let image = bundled_image(&s);
     let loader = env!("CARGO_BIN_EXE_tracee-load");
     let in_namespace = |script: &str| {
         std::process::Command::new("unshare")
