@@ -205,8 +205,8 @@ fn a_sighup_storm_coalesces_into_reloads_of_the_newest_image() {
     for w in &mut writers {
         let _ = w.0.wait();
     }
-    // Settle: the last reload lands and its predecessor is detached.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Settle: the last reload lands, its predecessor is detached, and nothing follows.
+    settle(&t);
     let marker_in_dir = files.join("marker");
     run("touch", &[&marker_in_dir.to_string_lossy()]);
     let run = t.stop();
@@ -240,6 +240,33 @@ fn a_sighup_storm_coalesces_into_reloads_of_the_newest_image() {
     assert_eq!(policies_of(last[0]), vec!["second"]);
 }
 
+/// Waits (20 s at most) until the loader's last reload, if any, has detached its
+/// predecessor and no other reload has come for half a second.
+fn settle(t: &Tracer) {
+    let reloaded = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| l.contains("reloaded: generation"))
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut seen = usize::MAX;
+    let mut quiet_since = Instant::now();
+    while Instant::now() < until {
+        let lines = t.stderr_so_far();
+        let n = reloaded(&lines);
+        let detached = lines.iter().filter(|l| l.contains("detached")).count();
+        if n != seen {
+            seen = n;
+            quiet_since = Instant::now();
+        } else if detached >= n && quiet_since.elapsed() >= Duration::from_millis(500) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("reloads did not settle: {:?}", t.stderr_so_far());
+}
+
 /// An image swapped in while the loader starts (--watch): whenever the swap falls, the
 /// newest image ends up active, because the stamp watched is the one of the descriptor the
 /// image was read through.
@@ -268,9 +295,10 @@ fn watch_sees_a_swap_during_start_up() {
         };
         let t = Tracer::spawn(cmd);
         let _ = swapper.join();
-        // Within a watch interval or two (250 ms), `new` is active, by a reload or from
-        // the start.
-        std::thread::sleep(Duration::from_millis(1200));
+        // `new` is active, from the start or by a reload within a watch interval or two
+        // (250 ms) of the swap.
+        let _ = t.wait_stderr("reloaded: generation 2", Duration::from_millis(2500));
+        settle(&t);
         let marker = files.join(format!("marker-{round}"));
         run("touch", &[&marker.to_string_lossy()]);
         let run = t.stop();
