@@ -245,7 +245,7 @@ TRACEE_MAP struct {
 
 struct handoff_rec {
 	__u64 at;      /* bpf_ktime_get_ns() when written */
-	__u32 key;     /* the hook invocation: class and syscall number or event id */
+	__u32 key;     /* the hook invocation within its class: syscall number or event id */
 	__u32 decided; /* the generation active when the older generation's program ran */
 	__u32 consumed; /* taken by the newest generation's program */
 	__u32 pad;
@@ -378,7 +378,7 @@ static __always_inline int decide(__u32 slot, __u32 key)
 		return 0;
 	if (!c->newest)
 		return c->active == generation;
-	return decide_handoff(c, slot, (slot << 24) | key);
+	return decide_handoff(c, slot, key);
 }
 
 /* Armed syscalls of this generation not exited yet (the loader waits for 0 to detach it). */

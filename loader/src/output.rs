@@ -142,8 +142,6 @@ impl Progress {
 pub struct Writer {
     queue: Arc<Queue>,
     pub progress: Arc<Progress>,
-    /// Events handed to the writer.
-    pub handed: u64,
 }
 
 impl Writer {
@@ -159,20 +157,13 @@ impl Writer {
             write_all_chunks(stdout.as_fd(), &chunks, &shared, json);
             shared.done.store(true, Ordering::SeqCst);
         })?;
-        Ok(Writer {
-            queue,
-            progress,
-            handed: 0,
-        })
+        Ok(Writer { queue, progress })
     }
 
     /// Hands a chunk over, waiting up to `wait` for room; gives it back when the queue
     /// stays full (the output is slower than the events) or the writer is gone.
     pub fn offer(&mut self, chunk: Chunk, wait: Duration) -> Result<(), Chunk> {
-        let events = chunk.events;
-        self.queue.push(chunk, wait)?;
-        self.handed += events;
-        Ok(())
+        self.queue.push(chunk, wait)
     }
 
     /// An empty buffer for the next chunk, reused when the writer has one spare.

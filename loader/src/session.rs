@@ -423,11 +423,8 @@ impl Session {
         self.current.links.clear();
     }
 
-    /// Detaches everything now (at exit).
+    /// Detaches everything now (at exit); the maps go with the session.
     pub fn finish(mut self) {
-        if let Some((mut old, _)) = self.retiring.take() {
-            old.links.clear();
-        }
-        self.current.links.clear();
+        self.detach();
     }
 }

@@ -104,14 +104,6 @@ fn special_files_as_the_image_are_refused_by_kind() {
     }
 }
 
-fn run_ok(program: &str, args: &[&str]) {
-    let status = std::process::Command::new(program).args(args).status();
-    assert!(
-        status.as_ref().is_ok_and(|s| s.success()),
-        "{program} {args:?}: {status:?}"
-    );
-}
-
 /// Under `--watch`, a FIFO renamed over the image while events flow: the reload is refused
 /// with what the file is (the image thread never opens it for reading), every event is
 /// still printed, and SIGINT still ends the loader.

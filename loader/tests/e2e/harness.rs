@@ -278,6 +278,15 @@ pub fn run(program: &str, args: &[&str]) {
     }
 }
 
+/// Runs a command to completion and fails unless it succeeded (setup steps).
+pub fn run_ok(program: &str, args: &[&str]) {
+    let status = Command::new(program).args(args).status();
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "{program} {args:?}: {status:?}"
+    );
+}
+
 /// Runs a command to completion and returns its pid (events carry it as hostProcessId).
 pub fn run_pid(program: &str, args: &[&str]) -> u64 {
     let mut child = match Command::new(program)
