@@ -20,7 +20,7 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 
 __noinline int emit(struct pending *p, __u64 matched)
 {
-	if (!p || !matched)
+	if (!p || (!matched && !audit))
 		return 0;
 	__u32 used = p->used;
 	if (used > ARGS_BUF)

@@ -32,7 +32,7 @@ static __always_inline struct pending *start_event(__u32 id, struct event_config
 	if (!*ev || !decide(HANDOFF_SCHED, id))
 		return 0;
 	*scope = scope_eval((*ev)->policies);
-	if (!*scope)
+	if (!*scope && !audit)
 		return 0;
 	struct pending *p = scratch_event(SCRATCH_EVENT);
 	if (p)

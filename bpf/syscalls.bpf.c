@@ -78,7 +78,7 @@ static __always_inline int emit_syscall(struct pending *p, struct event_config *
 	capture_syscall_args(p, ev);
 	p->rec.retval = ret;
 	__u64 pass = rules_eval(p, ev, nr, scope, RULES_ARGS | RULES_RETVAL);
-	if (!pass)
+	if (!pass && !audit)
 		return 0;
 	fill_context(p);
 	return emit(p, rules_eval(p, ev, nr, pass, RULES_CONTEXT));
@@ -95,10 +95,10 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 	if (!decide(HANDOFF_SYS_ENTER, nr))
 		return 0;
 	__u64 scope = scope_eval(gate->policies | derived);
-	if (!scope)
+	if (!scope && !audit)
 		return 0;
 	struct event_config *ev = 0;
-	if (scope & gate->policies)
+	if ((scope & gate->policies) || (audit && gate->policies))
 		ev = bpf_map_lookup_elem(&events, &nr);
 
 	if (ev && (ev->flags & EVENT_FLAG_EMIT_AT_ENTRY)) {
@@ -136,12 +136,13 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		 * and its exit costs a lookup. */
 		own = rules_eval(p, ev, nr, scope, RULES_ARGS);
 	}
-	if (!own && !(scope & derived))
+	if (!own && !(scope & derived) && !(audit && ev))
 		return 0;
-	if (own)
+	if (own || (audit && ev))
 		fill_context(p); /* derived events read their own context at exit */
 	p->scope = scope;
 	p->own = own;
+	p->candidate = audit && ev;
 	p->state = PENDING_ARMED;
 	p->generation = generation;
 	count_inflight(1);
@@ -165,6 +166,9 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 			p->rec.retval = ret;
 			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->own,
 					   RULES_RETVAL | RULES_CONTEXT));
+		} else if (audit && p->candidate) {
+			p->rec.retval = ret;
+			emit(p, 0);
 		}
 		if (p->scope & derived) {
 			if (gate->derived_event == EVENT_SECURITY_FILE_OPEN) {
@@ -183,16 +187,19 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 		return 0;
 	}
 	/* `decide` before the return value: which programs reach it must not depend on it. */
-	if (!gate->policies || !decide(HANDOFF_SYS_EXIT, nr) || !ret_admitted(gate, ret))
+	if (!gate->policies || !decide(HANDOFF_SYS_EXIT, nr))
+		return 0;
+	int admitted = ret_admitted(gate, ret);
+	if (!admitted && !audit)
 		return 0;
 	__u64 scope = scope_eval(gate->policies);
-	if (!scope)
+	if (!scope && !audit)
 		return 0;
 	struct event_config *ev = bpf_map_lookup_elem(&events, &nr);
 	struct pending *p = scratch_event(SCRATCH_EVENT);
 	if (!ev || !p)
 		return 0;
-	return emit_syscall(p, ev, nr, regs, ret, scope);
+	return emit_syscall(p, ev, nr, regs, ret, admitted ? scope : 0);
 }
 
 /* ---- generic hooks ---- */

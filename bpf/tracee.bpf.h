@@ -103,6 +103,9 @@ struct pending {
 	/* Armed syscalls: the policies whose rule for the syscall's own event passed the
 	 * filters decided at entry (its arguments); the rest are decided at exit. */
 	__u64 own;
+	/* Audit mode: the syscall's own event was looked up at entry (it is a candidate). */
+	__u32 candidate;
+	__u32 candidate_pad;
 	__u64 ints[MAX_ARGS];
 	__u16 str_off[MAX_ARGS]; /* offset of string i's bytes in args, STR_NONE if none */
 	__u16 str_len[MAX_ARGS];
@@ -344,6 +347,16 @@ static __always_inline void count_stat(__u32 stat)
  * the switch (`pending.generation`).
  */
 extern const volatile __u32 generation;
+
+/*
+ * Audit mode (`tracee-load --audit`, for differential tests against the reference
+ * evaluator): every candidate event (an invocation of a hook some policy has a rule for,
+ * from any task) is built in full and sent, with the policies the filters matched, 0 when
+ * none did. The decision itself is computed as without it; only the early returns on "no
+ * policy left" are skipped. Read-only data the loader sets before load: with 0 the verifier
+ * removes every branch on it, so the mode costs nothing when off.
+ */
+extern const volatile __u32 audit;
 
 static __noinline int decide_handoff(struct control_word *c, __u32 slot, __u32 key)
 {

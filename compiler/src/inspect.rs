@@ -82,7 +82,7 @@ pub struct EntryView {
 }
 
 /// The bit of policy `p`; none for ids past 63 (a damaged or foreign image may claim them).
-fn bit(p: usize) -> u64 {
+pub fn bit(p: usize) -> u64 {
     u32::try_from(p)
         .ok()
         .and_then(|p| 1u64.checked_shl(p))
@@ -102,7 +102,7 @@ fn names(bits: u64, policies: &[String]) -> String {
     }
 }
 
-fn read<T: Pod>(bytes: &[u8]) -> Option<T> {
+pub fn read<T: Pod>(bytes: &[u8]) -> Option<T> {
     (bytes.len() == std::mem::size_of::<T>()).then(|| pod_read_unaligned(bytes))
 }
 
@@ -162,7 +162,7 @@ pub fn field_name(event: u32, field: u16) -> String {
         .map_or_else(|| format!("field{field}"), |n| (*n).to_owned())
 }
 
-fn event_name(id: u32) -> String {
+pub fn event_name(id: u32) -> String {
     schema::catalog::event_by_id(id).map_or_else(|| format!("event{id}"), |e| e.name.to_owned())
 }
 
@@ -187,7 +187,7 @@ fn range_text(start: u64, signed: bool) -> String {
 }
 
 /// Per-policy inclusive intervals out of an interval table: (policy, low, high-or-max).
-fn intervals(table: &[RangeEntry], signed: bool) -> Vec<(usize, String, String)> {
+pub fn intervals(table: &[RangeEntry], signed: bool) -> Vec<(usize, String, String)> {
     let mut out = Vec::new();
     for policy in 0..64 {
         let bit = bit(policy);
@@ -544,7 +544,7 @@ fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
         .collect()
 }
 
-fn kinds_text(kinds: u32) -> String {
+pub fn kinds_text(kinds: u32) -> String {
     let mut parts = Vec::new();
     for (bit, name) in [
         (abi::FIELD_KIND_INT, "integer map"),
@@ -860,7 +860,7 @@ pub fn human(report: &Report, explain: bool) -> String {
 }
 
 /// The return values a syscall's exit turns away on the gate (`GATE_NO_*_RET`).
-fn gate_ret_text(flags: u32) -> String {
+pub fn gate_ret_text(flags: u32) -> String {
     let classes: Vec<&str> = [
         (abi::GATE_NO_NEGATIVE_RET, "negative"),
         (abi::GATE_NO_ZERO_RET, "zero"),

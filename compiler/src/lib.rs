@@ -10,12 +10,14 @@
 
 pub mod ast;
 pub mod diagnostics;
+pub mod diff;
 pub mod encode;
 pub mod filter;
 pub mod inspect;
 pub mod ir;
 pub mod lower;
 pub mod parse;
+pub mod policy_test;
 pub mod rule;
 pub mod scope;
 pub mod source;

@@ -1,5 +1,5 @@
 //! `tracee-compile`: checks policy files (`--check`), compiles them into a map image
-//! (`-o FILE`), and shows what an image holds (`inspect`).
+//! (`-o FILE`), shows what an image holds (`inspect`) and what a policy change does (`diff`).
 //! Exit status: 0 no errors, 1 policy errors (or warnings with `--deny-warnings`) or a
 //! refused image, 2 usage or I/O errors.
 
@@ -32,6 +32,23 @@ struct Cli {
 enum Command {
     /// Show what an image holds: header, policies, and every map entry as readable filters.
     Inspect(InspectArgs),
+    /// What a policy change does in the kernel: policies, events, hooks, map entries and memory, OLD -> NEW (each an image or policy paths).
+    Diff(compiler::diff::DiffArgs),
+    /// Run the policy tests (`*.test.yaml` next to the policies) against the compiled image, as the kernel would decide each case.
+    Test(TestArgs),
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Policy files or directories (their `*.test.yaml`/`*.test.yml` files are the tests), and test files.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// How to print failures.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
 }
 
 #[derive(Args)]
@@ -97,6 +114,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Inspect(args)) => inspect(&args),
+        Some(Command::Diff(args)) => diff(&args),
+        Some(Command::Test(args)) => test(&args),
         None => compile(&cli.compile),
     }
 }
@@ -121,41 +140,15 @@ fn compile(cli: &CompileArgs) -> ExitCode {
         errors,
         warnings,
     };
-    let sources = &checked.sources;
-    let printed = match cli.format {
-        Format::Human => {
-            let color = match cli.color {
-                Color::Always => true,
-                Color::Never => false,
-                Color::Auto => {
-                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            let width = if color { terminal_width() } else { 100 };
-            let mut out = String::new();
-            for d in &diagnostics {
-                out.push_str(&render::human(d, sources, color, width));
-                out.push('\n');
-            }
-            if cli.check || errors > 0 || warnings > 0 {
-                out.push_str(&summary_line(&summary));
-                out.push('\n');
-            }
-            write_all(&mut std::io::stderr(), &out)
-        }
-        Format::Json => write_all(
-            &mut std::io::stdout(),
-            &(render::json(&diagnostics, sources, &summary) + "\n"),
-        ),
-        Format::Sarif => write_all(
-            &mut std::io::stdout(),
-            &(render::sarif(&diagnostics, sources) + "\n"),
-        ),
-        Format::Github => write_all(
-            &mut std::io::stdout(),
-            &render::github(&diagnostics, sources),
-        ),
-    };
+    let closing = (cli.check || errors > 0 || warnings > 0).then(|| summary_line(&summary));
+    let printed = report(
+        &diagnostics,
+        &checked.sources,
+        &summary,
+        cli.format,
+        cli.color,
+        closing.as_deref(),
+    );
     if !printed {
         return ExitCode::from(2);
     }
@@ -188,6 +181,162 @@ fn compile(cli: &CompileArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Prints diagnostics in `format`; `closing` ends the human form. False: the output failed.
+fn report(
+    diagnostics: &[compiler::diagnostics::Diagnostic],
+    sources: &[compiler::source::SourceFile],
+    summary: &Summary,
+    format: Format,
+    color: Color,
+    closing: Option<&str>,
+) -> bool {
+    match format {
+        Format::Human => {
+            let color = match color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            let width = if color { terminal_width() } else { 100 };
+            let mut out = String::new();
+            for d in diagnostics {
+                out.push_str(&render::human(d, sources, color, width));
+                out.push('\n');
+            }
+            if let Some(line) = closing {
+                out.push_str(line);
+                out.push('\n');
+            }
+            write_all(&mut std::io::stderr(), &out)
+        }
+        Format::Json => write_all(
+            &mut std::io::stdout(),
+            &(render::json(diagnostics, sources, summary) + "\n"),
+        ),
+        Format::Sarif => write_all(
+            &mut std::io::stdout(),
+            &(render::sarif(diagnostics, sources) + "\n"),
+        ),
+        Format::Github => write_all(
+            &mut std::io::stdout(),
+            &render::github(diagnostics, sources),
+        ),
+    }
+}
+
+/// `tracee-compile test`: compiles the policies, runs the test files' cases against the
+/// image (schema::eval), reports failures like `--check` reports problems.
+fn test(args: &TestArgs) -> ExitCode {
+    use compiler::source::{discover_tests, is_test_file};
+    let named_test = |p: &PathBuf| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_test_file)
+    };
+    let policy_paths: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| !named_test(p))
+        .cloned()
+        .collect();
+    if policy_paths.is_empty() {
+        eprintln!("error: give the policies too (files or directories), not only test files");
+        return ExitCode::from(2);
+    }
+    let checked = match compiler::check_paths(&policy_paths) {
+        Ok(checked) => checked,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let test_paths = match discover_tests(&args.paths) {
+        Ok(paths) => paths,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut sources = checked.sources.clone();
+    let first_id = sources.len();
+    let mut diagnostics = compiler::diagnostics::Diagnostics::default();
+    let mut tests = Vec::new();
+    for (i, path) in test_paths.iter().enumerate() {
+        match compiler::source::read(path, first_id + i) {
+            Ok((file, problem)) => {
+                diagnostics.extend(problem);
+                tests.push(file);
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut outcome = compiler::policy_test::Outcome {
+        cases: 0,
+        failed: 0,
+    };
+    match &checked.lowered {
+        Some(lowered) if checked.diagnostics.error_count() == 0 => {
+            let image = compiler::encode::image(&checked.policies, lowered);
+            outcome = compiler::policy_test::run(&image, &tests, first_id, &mut diagnostics);
+        }
+        _ => diagnostics.extend(
+            checked
+                .sorted_diagnostics()
+                .into_iter()
+                .filter(|d| d.severity() == compiler::diagnostics::Severity::Error),
+        ),
+    }
+    sources.extend(tests);
+    let found = diagnostics.items.clone();
+    let errors = diagnostics.error_count();
+    let summary = Summary {
+        files: sources.len(),
+        policies: checked.documents,
+        errors,
+        warnings: diagnostics.warning_count(),
+    };
+    let closing = if test_paths.is_empty() {
+        "no test files: name them *.test.yaml next to the policies".to_owned()
+    } else if checked.diagnostics.error_count() > 0 {
+        "the policies do not compile: no test was run".to_owned()
+    } else {
+        format!(
+            "ran {} test case{} in {} file{}: {} passed, {} failed{}",
+            outcome.cases,
+            if outcome.cases == 1 { "" } else { "s" },
+            test_paths.len(),
+            if test_paths.len() == 1 { "" } else { "s" },
+            outcome.cases - outcome.failed,
+            outcome.failed,
+            if errors > outcome.failed {
+                format!(", {} other error(s)", errors - outcome.failed)
+            } else {
+                String::new()
+            }
+        )
+    };
+    if !report(
+        &found,
+        &sources,
+        &summary,
+        args.format,
+        args.color,
+        Some(&closing),
+    ) {
+        return ExitCode::from(2);
+    }
+    if errors > 0 || test_paths.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn inspect(args: &InspectArgs) -> ExitCode {
     let (image, size) = match schema::image::read_file(&args.image) {
         Ok(read) => read,
@@ -212,6 +361,19 @@ fn inspect(args: &InspectArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+fn diff(args: &compiler::diff::DiffArgs) -> ExitCode {
+    match compiler::diff::run(args) {
+        Ok(outcome) if write_all(&mut std::io::stdout(), &outcome.text) => {
+            ExitCode::from(outcome.status)
+        }
+        Ok(_) => ExitCode::from(2),
+        Err(failure) => {
+            eprint!("{}", failure.message);
+            ExitCode::from(failure.status)
+        }
     }
 }
 

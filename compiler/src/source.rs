@@ -18,6 +18,14 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// File name endings read from a directory.
 pub const POLICY_EXTENSIONS: &[&str] = &[".yaml", ".yml", ".json"];
 
+/// Policy test files (`tracee-compile test`): next to the policies, never read as policies.
+pub const TEST_EXTENSIONS: &[&str] = &[".test.yaml", ".test.yml"];
+
+/// Is this file name a policy test file's?
+pub fn is_test_file(name: &str) -> bool {
+    TEST_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+}
+
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub path: PathBuf,
@@ -159,9 +167,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         for entry in fs::read_dir(path).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
             let name = entry.file_name();
-            let is_policy = name
-                .to_str()
-                .is_some_and(|n| POLICY_EXTENSIONS.iter().any(|ext| n.ends_with(ext)));
+            let is_policy = name.to_str().is_some_and(|n| {
+                POLICY_EXTENSIONS.iter().any(|ext| n.ends_with(ext)) && !is_test_file(n)
+            });
             // Follows symlinks: a link to a directory is a directory (not read: the
             // search is not recursive); a broken link is listed, to be reported.
             let is_dir = schema::input::kind_of(&entry.path())
@@ -174,6 +182,39 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             return Err(InputError::NoPolicyFiles {
                 path: path.display().to_string(),
             });
+        }
+        found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// The policy test files the paths name: files named `*.test.yaml` or `*.test.yml` given
+/// directly, and those in the given directories (sorted by name, not recursively).
+pub fn discover_tests(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let unreadable = |source| InputError::Unreadable {
+            path: path.display().to_string(),
+            source,
+        };
+        let meta = fs::metadata(path).map_err(unreadable)?;
+        if !meta.is_dir() {
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_test_file)
+            {
+                files.push(path.clone());
+            }
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in fs::read_dir(path).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            if entry.file_name().to_str().is_some_and(is_test_file) {
+                found.push(entry.path());
+            }
         }
         found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         files.extend(found);

@@ -4,6 +4,7 @@
 mod integration {
     pub mod accept;
     pub mod cli;
+    pub mod diff;
     pub mod docs;
     pub mod fuzz_corpus;
     pub mod hostile;

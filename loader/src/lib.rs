@@ -266,6 +266,25 @@ pub fn check_kernel() -> Result<(), LoadError> {
     Ok(())
 }
 
+/// How the programs are built beyond what the image says (the loader's own options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// The ring buffer's size in bytes (a power of two, at least 1 MiB).
+    pub ring_bytes: u32,
+    /// `--audit`: the programs also send the candidate events no policy matched, with
+    /// their decision (tracee.bpf.h `audit`).
+    pub audit: bool,
+}
+
+impl Settings {
+    pub fn new(ring_bytes: u32) -> Settings {
+        Settings {
+            ring_bytes,
+            audit: false,
+        }
+    }
+}
+
 /// Checks the image against this build, sizes the object's maps from it, loads the programs
 /// `plan` needs and writes every entry. Everything lives as long as the returned skeleton.
 pub fn install<'obj>(
@@ -276,6 +295,26 @@ pub fn install<'obj>(
     shared: Option<&session::Shared>,
     generation: u32,
 ) -> Result<(TraceeSkel<'obj>, Installed), LoadError> {
+    install_with(
+        image,
+        plan,
+        Settings::new(ring_bytes),
+        storage,
+        shared,
+        generation,
+    )
+}
+
+/// `install` with every setting.
+pub fn install_with<'obj>(
+    image: &Image,
+    plan: &Plan,
+    settings: Settings,
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    shared: Option<&session::Shared>,
+    generation: u32,
+) -> Result<(TraceeSkel<'obj>, Installed), LoadError> {
+    let ring_bytes = settings.ring_bytes;
     image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash())?;
     if ring_bytes < 1 << 20 || !ring_bytes.is_power_of_two() {
         return Err(LoadError::RingSize(u64::from(ring_bytes)));
@@ -292,6 +331,7 @@ pub fn install<'obj>(
         rodata.wakeup_bytes = u64::from(ring_bytes / 4);
         rodata.host_mntns = host_mntns();
         rodata.generation = generation;
+        rodata.audit = u32::from(settings.audit);
         rodata.loader_started_ns = loader_started_ns();
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;

@@ -63,6 +63,11 @@ struct Cli {
     /// Report newly lost events this often (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     lost_report_interval: f64,
+    /// Also print every candidate event no policy matched, each event with the kernel's
+    /// decision (an `audit` object; needs --output json): for checking the kernel against
+    /// `tracee-compile test` and the reference evaluator. Costs nothing when not given.
+    #[arg(long)]
+    audit: bool,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -89,6 +94,9 @@ fn main() -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(2, e),
     };
+    if cli.audit && !matches!(cli.output, OutputArg::Json) {
+        return fail(2, "--audit prints JSON: add --output json");
+    }
     // Signals first, before any other thread: they are served by a thread of their own,
     // and a stop asked for during start-up is honoured as soon as the step in progress ends.
     let (requests, incoming) = std::sync::mpsc::channel();
@@ -126,7 +134,10 @@ fn main() -> ExitCode {
         Err(refusal) => return fail(if refusal.io { 2 } else { 1 }, refusal.message),
     };
     warn_about(&read.image, &read.plan);
-    let ring_bytes = cli.ring_buffer_mb.saturating_mul(1 << 20);
+    let settings = loader::Settings {
+        ring_bytes: cli.ring_buffer_mb.saturating_mul(1 << 20),
+        audit: cli.audit,
+    };
     if let Err(err) = loader::check_kernel() {
         return fail(1, err);
     }
@@ -142,15 +153,15 @@ fn main() -> ExitCode {
     if cancelled() {
         return stopped_early();
     }
-    let (mut session, shared) =
-        match Session::start(read, source, &cli.image, ring_bytes, &cancelled) {
-            Ok(s) => s,
-            Err(LoadError::Cancelled) => return stopped_early(),
-            Err(err) => {
-                let note = loader::libbpf_log::note(&err, 1);
-                return fail(1, format!("{err}{note}"));
-            }
-        };
+    let (mut session, shared) = match Session::start(read, source, &cli.image, settings, &cancelled)
+    {
+        Ok(s) => s,
+        Err(LoadError::Cancelled) => return stopped_early(),
+        Err(err) => {
+            let note = loader::libbpf_log::note(&err, 1);
+            return fail(1, format!("{err}{note}"));
+        }
+    };
     // The output thread starts before the capabilities go: the line below then describes
     // every thread of the loader.
     let writer = match loader::output::Writer::stdout(matches!(cli.output, OutputArg::Json)) {
@@ -179,6 +190,7 @@ fn main() -> ExitCode {
         duration,
         host_root: cli.host_root.clone(),
         lost_report_interval,
+        audit: cli.audit,
     };
     let result = loader::run::run(&mut session, &shared, &options, stop, writer);
     session.finish();

@@ -228,6 +228,20 @@ pub fn write_json(out: &mut Vec<u8>, record: &Record, policies: &[String], boot_
     out.extend_from_slice(b"]}\n");
 }
 
+/// Audit mode: turns the line `write_json` just appended into one that also carries the
+/// kernel's decision, `"audit":{"generation":G,"kernelPolicies":BITS}` (before any
+/// userspace filter; `matchedPolicies` is the final decision).
+pub fn audit_json(out: &mut Vec<u8>, generation: u32, kernel: u64) {
+    if out.ends_with(b"}\n") {
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(b",\"audit\":{\"generation\":");
+        num(out, generation);
+        out.extend_from_slice(b",\"kernelPolicies\":");
+        num(out, kernel);
+        out.extend_from_slice(b"}}\n");
+    }
+}
+
 /// The same event built as a plain serde_json object: the reference the hand-written
 /// `write_json` is tested against.
 pub fn json_reference(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {

@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub host_root: PathBuf,
     /// How often newly lost events are reported (stderr, and a JSON record).
     pub lost_report_interval: Duration,
+    /// `--audit`: records no policy matched are printed too, and every event carries the
+    /// kernel's decision.
+    pub audit: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -163,6 +166,7 @@ impl State {
         };
         let h = &mut record.header;
         let generation = h.generation;
+        let kernel = h.matched_policies;
         let Some((_, view)) = self.views.iter().rev().find(|(g, _)| *g == generation) else {
             // A generation this loader never installed: not ours to decode.
             self.summary.malformed += 1;
@@ -182,12 +186,18 @@ impl State {
             h.matched_policies &= !(needs & !passed);
             if h.matched_policies == 0 {
                 self.summary.filtered += 1;
-                return true;
+                if !options.audit {
+                    return true;
+                }
             }
         }
         self.matched += 1;
         if !self.discarding {
             match options.output {
+                Output::Json if options.audit => {
+                    print::write_json(&mut self.batch, &record, &view.policies, offset);
+                    print::audit_json(&mut self.batch, generation, kernel);
+                }
                 Output::Json => print::write_json(&mut self.batch, &record, &view.policies, offset),
                 Output::Table => {
                     let _ = writeln!(self.batch, "{}", print::table(&record, offset));

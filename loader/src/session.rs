@@ -168,7 +168,7 @@ impl Generation {
     pub fn start(
         image: Image,
         plan: Plan,
-        ring_bytes: u32,
+        settings: crate::Settings,
         shared: Option<&Shared>,
         number: u32,
         cancelled: &dyn Fn() -> bool,
@@ -185,7 +185,8 @@ impl Generation {
         // leaked rather than tied to a self-referential struct.
         let storage: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
-        let (skel, installed) = crate::install(&image, &plan, ring_bytes, storage, shared, number)?;
+        let (skel, installed) =
+            crate::install_with(&image, &plan, settings, storage, shared, number)?;
         step()?;
         crate::seed_tree(&skel, &image)?;
         if shared.is_none() {
@@ -257,7 +258,7 @@ fn interrupted(e: &LoadError) -> bool {
 /// `Generation::start`, tried again when the kernel was only interrupted.
 fn start_retrying(
     read: &ImageRead,
-    ring_bytes: u32,
+    settings: crate::Settings,
     shared: Option<&Shared>,
     number: u32,
     cancelled: &dyn Fn() -> bool,
@@ -268,7 +269,7 @@ fn start_retrying(
         match Generation::start(
             read.image.clone(),
             read.plan.clone(),
-            ring_bytes,
+            settings,
             shared,
             number,
             cancelled,
@@ -287,7 +288,7 @@ pub struct Session {
     current: Generation,
     retiring: Option<(Generation, Instant)>,
     image_path: PathBuf,
-    ring_bytes: u32,
+    settings: crate::Settings,
     source: ImageSource,
     /// A stalled read is reported once.
     stall_reported: bool,
@@ -303,17 +304,17 @@ impl Session {
         read: ImageRead,
         source: ImageSource,
         image_path: &Path,
-        ring_bytes: u32,
+        settings: crate::Settings,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(Session, Shared), LoadError> {
-        let first = start_retrying(&read, ring_bytes, None, 1, cancelled)?;
+        let first = start_retrying(&read, settings, None, 1, cancelled)?;
         let shared = Shared::of(&first.skel)?;
         shared.activate(1)?;
         let session = Session {
             current: first,
             retiring: None,
             image_path: image_path.to_path_buf(),
-            ring_bytes,
+            settings,
             source,
             stall_reported: false,
         };
@@ -394,12 +395,11 @@ impl Session {
         let number = self.current.number + 1;
         shared.reset_inflight(number)?;
         shared.begin_reload(self.current.number, number)?;
-        let next = start_retrying(read, self.ring_bytes, Some(shared), number, cancelled).and_then(
-            |next| {
+        let next =
+            start_retrying(read, self.settings, Some(shared), number, cancelled).and_then(|next| {
                 shared.switch(self.current.number, number)?;
                 Ok(next)
-            },
-        );
+            });
         let next = match next {
             Ok(next) => next,
             Err(e) => {

@@ -4,6 +4,7 @@
 
 pub mod abi;
 pub mod catalog;
+pub mod eval;
 pub mod image;
 pub mod input;
 pub mod record;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use schema::abi::{LAYOUTS, RUNTIME_LAYOUTS};
+use schema::abi::{LAYOUTS, Layout, RUNTIME_LAYOUTS};
 
 #[test]
 fn c_header_and_rust_structs_have_the_same_layout() {
@@ -77,10 +77,95 @@ fn c_header_and_rust_structs_have_the_same_layout() {
     assert_eq!(output, expected, "C (left) and Rust (right) layouts differ");
 }
 
+/// The ABI hash of this source tree. Images carry the hash they were compiled for, and the
+/// loader refuses an image whose hash differs from its own.
+const PINNED_ABI_HASH: u64 = 0x5969_3c56_657a_66db;
+
 #[test]
-fn abi_hash_is_stable_within_a_build_and_covers_layouts() {
-    assert_eq!(schema::abi::abi_hash(), schema::abi::abi_hash());
-    assert_ne!(schema::abi::abi_hash(), schema::abi::FNV_OFFSET);
+fn abi_hash_is_pinned() {
+    assert_eq!(
+        schema::abi::abi_hash(),
+        PINNED_ABI_HASH,
+        "schema::abi::abi_hash() changed (now {:#018x}): a struct layout, limit or context \
+         field id changed. That must be a conscious bump: every image compiled before is \
+         refused by the new loader (`recompile`). If the change is meant, put the new value \
+         in PINNED_ABI_HASH (schema/tests/abi.rs) and say so in the change.",
+        schema::abi::abi_hash()
+    );
+}
+
+/// The walk `schema::abi::abi_hash` makes (limits, context field ids, then every layout's
+/// name, size and field names and offsets), over layouts given by the caller.
+fn hash_over(layouts: &[Layout]) -> u64 {
+    use schema::abi::*;
+    let mut h = FNV_OFFSET;
+    for limit in [
+        MAX_POLICIES,
+        STR_MAX,
+        LPM_STR_MAX,
+        COMM_LEN,
+        UTS_LEN,
+        PATH_MAX,
+        MAX_EVENT_FIELDS,
+        MAX_SYSCALL_ARGS,
+    ] {
+        h = fnv1a(h, &limit.to_le_bytes());
+    }
+    for (name, id) in context_field::ALL {
+        h = fnv1a(h, name.as_bytes());
+        h = fnv1a(h, &id.to_le_bytes());
+    }
+    for layout in layouts {
+        h = fnv1a(h, layout.c_name.as_bytes());
+        h = fnv1a(h, &layout.size.to_le_bytes());
+        for (name, offset) in layout.fields {
+            h = fnv1a(h, name.as_bytes());
+            h = fnv1a(h, &offset.to_le_bytes());
+        }
+    }
+    h
+}
+
+/// `abi_hash` covers every layout: the same walk over `LAYOUTS` gives `abi_hash()` (so the
+/// hash is made of them), and a copy of `LAYOUTS` with any one field offset, struct size or
+/// struct name changed, or a struct left out, hashes differently.
+#[test]
+fn abi_hash_covers_every_layout() {
+    let hash = schema::abi::abi_hash();
+    assert_ne!(hash, schema::abi::FNV_OFFSET);
+    assert_eq!(
+        hash_over(LAYOUTS),
+        hash,
+        "this test's walk no longer gives schema::abi::abi_hash(): if abi_hash changed, \
+         change hash_over to match it"
+    );
+    let changed = |what: String, layouts: Vec<Layout>| {
+        assert_ne!(hash_over(&layouts), hash, "abi_hash does not see {what}");
+    };
+    let mut fields_seen = 0;
+    for (i, layout) in LAYOUTS.iter().enumerate() {
+        for (j, (field, offset)) in layout.fields.iter().enumerate() {
+            let mut fields = layout.fields.to_vec();
+            fields[j].1 = offset + 1;
+            let mut layouts = LAYOUTS.to_vec();
+            layouts[i].fields = Vec::leak(fields);
+            changed(
+                format!("{}.{field} moved by one byte", layout.c_name),
+                layouts,
+            );
+            fields_seen += 1;
+        }
+        let mut layouts = LAYOUTS.to_vec();
+        layouts[i].size += 8;
+        changed(format!("{} grown by 8 bytes", layout.c_name), layouts);
+        let mut layouts = LAYOUTS.to_vec();
+        layouts[i].c_name = "renamed";
+        changed(format!("{} renamed", layout.c_name), layouts);
+        let mut layouts = LAYOUTS.to_vec();
+        layouts.remove(i);
+        changed(format!("{} left out", layout.c_name), layouts);
+    }
+    assert!(fields_seen > 50, "only {fields_seen} fields in LAYOUTS");
 }
 
 /// The kernel refuses to create an LPM trie whose key is larger than 4 + 256 bytes

@@ -6,6 +6,9 @@ use std::process::Command;
 
 use schema::catalog::{self, ArgType, EventDef, EventKind};
 
+#[path = "../../scripts/testing/skip.rs"]
+mod skip;
+
 /// Highest x86-64 syscall number of Linux 6.18 (file_setattr).
 const HIGHEST_SYSCALL: u32 = 469;
 /// Numbers below `HIGHEST_SYSCALL` that are not x86-64 syscalls: 337..=423 are reserved in
@@ -388,16 +391,10 @@ fn generated_file_is_up_to_date() {
     {
         Ok(status) => status,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!();
-            eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-            eprintln!(
-                "!!! SKIPPED generated_file_is_up_to_date: python3 is not installed, so    !!!"
+            skip::skip(
+                "python3 is not installed, so schema/src/catalog_data.rs was NOT checked \
+                 against schema/gen/",
             );
-            eprintln!(
-                "!!! schema/src/catalog_data.rs was NOT checked against schema/gen/.       !!!"
-            );
-            eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-            eprintln!();
             return;
         }
         Err(e) => panic!("cannot run python3 {}: {e}", script.display()),

@@ -667,7 +667,12 @@ fn bundled_policies_are_valid() {
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or_default();
-        if !path.is_file() || !matches!(ext, "yaml" | "yml" | "json") {
+        // Policy test files (`*.test.yaml`) are not policies.
+        let test_file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"));
+        if !path.is_file() || test_file || !matches!(ext, "yaml" | "yml" | "json") {
             continue;
         }
         let text = fs::read_to_string(&path)

@@ -73,6 +73,8 @@ table! {
     MixedEquality "W302" "mixed-equality" Warning "`=` and `!=` mixed on one field";
     ContainerConflict "W303" "container-conflict" Warning "`container` together with `not-container`";
     SelectsNothing "W304" "selects-nothing" Warning "a scope or rule that can never match any event";
+    TestFailed "E401" "test-failed" Error "a policy test case: the image does not match what the case expects";
+    InvalidTest "E402" "invalid-test" Error "a policy test file or case is malformed";
 }
 
 impl Code {

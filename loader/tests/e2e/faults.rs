@@ -72,7 +72,7 @@ fn special_files_as_the_image_are_refused_by_kind() {
     }
     let s = Scratch::new();
     let fifo = s.path().join("image.fifo");
-    run_ok("mkfifo", &[&fifo.to_string_lossy()]);
+    run("mkfifo", &[&fifo.to_string_lossy()]);
     let socket = s.path().join("image.sock");
     let _listener =
         std::os::unix::net::UnixListener::bind(&socket).unwrap_or_else(|e| panic!("bind: {e}"));
@@ -123,7 +123,7 @@ fn a_fifo_swapped_in_under_watch_is_refused_and_tracing_goes_on() {
     let mut writer = stream(&files, N, 0.001);
     std::thread::sleep(Duration::from_millis(300));
     let fifo = s.path().join("next.fifo");
-    run_ok("mkfifo", &[&fifo.to_string_lossy()]);
+    run("mkfifo", &[&fifo.to_string_lossy()]);
     if let Err(e) = std::fs::rename(&fifo, &live) {
         panic!("{e}");
     }
@@ -353,7 +353,7 @@ fn a_full_output_disk_counts_unwritten_events_and_tracing_goes_on() {
     let long = "x".repeat(200);
     const N: usize = 3000;
     let opens = |from: usize, to: usize| {
-        run_ok(
+        run(
             "python3",
             &[
                 "-c",

@@ -12,8 +12,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// Root is needed to load BPF programs. In CI (CI=true) the tests must run, so not being
-/// root fails them; elsewhere they skip with a loud message.
+#[path = "../../../scripts/testing/skip.rs"]
+pub mod skip;
+
+/// Root is needed to load BPF programs. Without it the test is skipped, visibly and counted
+/// as such (`skip::skip`); in CI (`CI` set, not empty) the tests must run, so not being
+/// root fails them.
 pub fn can_bpf() -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .map(|s| {
@@ -21,14 +25,10 @@ pub fn can_bpf() -> bool {
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
         })
         .unwrap_or(false);
-    if root {
-        return true;
+    if !root {
+        skip::skip("not root, cannot load BPF programs (run as root, as CI does)");
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true: the end-to-end BPF tests must run, as root");
-    }
-    eprintln!("\n*** SKIPPED: not root, cannot load BPF programs (run as root, as CI does) ***\n");
-    false
+    root
 }
 
 /// A scratch directory under /tmp unique to one test, and markers unique within it.
@@ -47,7 +47,7 @@ impl Scratch {
             Err(e) => panic!("tempdir: {e}"),
         };
         // Other users (setpriv tests) must reach files in it.
-        let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
+        set_mode(dir.path(), 0o755);
         Scratch {
             dir,
             counter: AtomicU32::new(0),
@@ -61,12 +61,19 @@ impl Scratch {
         if let Err(e) = std::fs::write(&path, b"x\n") {
             panic!("write {}: {e}", path.display());
         }
-        let _ = Command::new("chmod").arg("644").arg(&path).status();
+        set_mode(&path, 0o644);
         path
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        panic!("chmod {mode:o} {}: {e}", path.display());
     }
 }
 
@@ -231,12 +238,48 @@ impl Tracer {
         }
     }
 
-    /// Waits for the exit: status, stdout lines, stderr lines.
+    /// Waits for the exit: status, stdout lines, stderr lines. Fails the test (after killing
+    /// the loader) if it has not exited within `EXIT_TIMEOUT`: a stop that does not work
+    /// must not hang the test run.
     pub fn finish_lines(&mut self) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
-        let status = match self.child.wait() {
-            Ok(s) => s,
-            Err(e) => panic!("wait: {e}"),
+        self.finish_lines_within(EXIT_TIMEOUT)
+    }
+
+    /// `finish_lines` with a deadline of its own.
+    pub fn finish_lines_within(
+        &mut self,
+        timeout: Duration,
+    ) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+        let until = std::time::Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    let pid = self.child.id();
+                    let _ = self.child.kill();
+                    let killed = self.child.wait();
+                    let (lines, stderr) = self.join_output();
+                    let tail = lines.len().saturating_sub(20);
+                    panic!(
+                        "tracee-load (pid {pid}) did not exit within {timeout:?}: killed                          ({killed:?}). Its stderr:\n{}\nits stdout ({} lines, the last {}):\n{}",
+                        stderr.join("\n"),
+                        lines.len(),
+                        lines.len() - tail,
+                        lines[tail..].join("\n")
+                    );
+                }
+                Err(e) => panic!("wait: {e}"),
+            }
         };
+        let (lines, stderr) = self.join_output();
+        (status, lines, stderr)
+    }
+
+    /// What the reader threads collected (they end when the loader's pipes close).
+    fn join_output(&mut self) -> (Vec<String>, Vec<String>) {
         let lines = self
             .stdout
             .take()
@@ -247,9 +290,12 @@ impl Tracer {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        (status, lines, stderr)
+        (lines, stderr)
     }
 }
+
+/// How long `Tracer::finish`/`finish_lines`/`stop` wait for the loader to exit.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Drop for Tracer {
     fn drop(&mut self) {
@@ -265,44 +311,74 @@ pub fn signal(pid: u32, name: &str) {
         .status();
 }
 
-/// Runs a command to completion (the activity under test).
-pub fn run(program: &str, args: &[&str]) {
+/// Runs a command to completion and returns its exit status (and what it wrote to stderr,
+/// for messages); fails only if it cannot be started.
+pub fn run_status(program: &str, args: &[&str]) -> (std::process::ExitStatus, String) {
     match Command::new(program)
         .args(args)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .stderr(Stdio::piped())
+        .output()
     {
-        Ok(_) => {}
-        Err(e) => panic!("run {program}: {e}"),
+        Ok(out) => (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Err(e) => panic!("run {program} {args:?}: {e}"),
     }
 }
 
-/// Runs a command to completion and fails unless it succeeded (setup steps).
-pub fn run_ok(program: &str, args: &[&str]) {
-    let status = Command::new(program).args(args).status();
+/// Runs a command to completion (the activity under test, or a setup step) and fails the
+/// test unless it succeeded: a check that an event did not come means nothing if the
+/// activity never ran.
+pub fn run(program: &str, args: &[&str]) {
+    let (status, stderr) = run_status(program, args);
     assert!(
-        status.as_ref().is_ok_and(|s| s.success()),
-        "{program} {args:?}: {status:?}"
+        status.success(),
+        "{program} {args:?} failed ({status}):\n{stderr}"
     );
 }
 
-/// Runs a command to completion and returns its pid (events carry it as hostProcessId).
+/// Runs a command that must fail (a deliberate failed syscall, such as opening a missing
+/// file): fails the test if it succeeded. Returns its stderr, for the caller to check the
+/// failure was the one meant.
+pub fn run_expect_fail(program: &str, args: &[&str]) -> String {
+    let (status, stderr) = run_status(program, args);
+    assert!(
+        !status.success() && status.code().is_some(),
+        "{program} {args:?} was expected to fail with an exit status, but: {status}\n{stderr}"
+    );
+    stderr
+}
+
+/// Runs a command to completion and returns its pid (events carry it as hostProcessId);
+/// fails the test unless it succeeded.
 pub fn run_pid(program: &str, args: &[&str]) -> u64 {
-    let mut child = match Command::new(program)
+    let child = match Command::new(program)
         .args(args)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => panic!("run {program}: {e}"),
+        Err(e) => panic!("run {program} {args:?}: {e}"),
     };
     let pid = u64::from(child.id());
-    let _ = child.wait();
+    match child.wait_with_output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{program} {args:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("wait for {program}: {e}"),
+    }
     pid
 }
 
+/// Runs a shell script (`sh -c`) and fails the test unless it succeeded.
 pub fn sh(script: &str) {
     run("sh", &["-c", script]);
 }
