@@ -7,6 +7,3 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* This object's generation (tracee.bpf.h `active`), set by the loader. */
 const volatile __u32 generation = 0;
-/* `tracee-load --audit`: also send every candidate event that no policy matched, with the
- * decision (tracee.bpf.h `audit`). */
-const volatile __u32 audit = 0;

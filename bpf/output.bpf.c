@@ -18,10 +18,8 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 #define WAKEUP_SAMPLE 64
 #define WAKEUP_WINDOW (WAKEUP_SAMPLE * 8192)
 
-__noinline int emit(struct pending *p, __u64 matched)
+static __always_inline int send(struct pending *p, __u64 matched)
 {
-	if (!p || (!matched && !audit))
-		return 0;
 	__u32 used = p->used;
 	if (used > ARGS_BUF)
 		used = ARGS_BUF;
@@ -43,4 +41,19 @@ __noinline int emit(struct pending *p, __u64 matched)
 	else
 		*submitted += 1;
 	return 0;
+}
+
+__noinline int emit(struct pending *p, __u64 matched)
+{
+	if (!p || !matched)
+		return 0;
+	return send(p, matched);
+}
+
+/* Audit mode: a candidate event is sent whatever its decision. */
+__noinline int emit_candidate(struct pending *p, __u64 matched)
+{
+	if (!p)
+		return 0;
+	return send(p, matched);
 }

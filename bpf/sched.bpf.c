@@ -26,7 +26,7 @@ static __always_inline void put_task(struct pending *p, __u32 index, struct task
 /* The common start of a sched event: is it selected, does the scope admit the task. Fills
  * the record header; NULL when the event goes no further. */
 static __always_inline struct pending *start_event(__u32 id, struct event_config **ev,
-						   __u64 *scope)
+						   __u64 *scope, const int audit)
 {
 	*ev = bpf_map_lookup_elem(&events, &id);
 	if (!*ev || !decide(HANDOFF_SCHED, id))
@@ -48,8 +48,8 @@ static __always_inline int exe_scoped(void)
 	return sc && sc->eq_enabled[SCOPE_EXE];
 }
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *child)
+static __always_inline int fork_event(struct task_struct *parent, struct task_struct *child,
+				      const int audit)
 {
 	__u32 child_tid = BPF_CORE_READ(child, pid);
 	__u32 child_pid = BPF_CORE_READ(child, tgid);
@@ -71,14 +71,27 @@ int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *chil
 	__u32 id = EVENT_SCHED_PROCESS_FORK;
 	struct event_config *ev;
 	__u64 scope;
-	struct pending *p = start_event(id, &ev, &scope);
+	struct pending *p = start_event(id, &ev, &scope, audit);
 	if (!p)
 		return 0;
 	put_task(p, 0, parent);
 	put_task(p, 5, child);
 	put_task(p, 10, BPF_CORE_READ(child, group_leader, real_parent));
 	put_task(p, 15, BPF_CORE_READ(child, group_leader));
-	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tr_sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return fork_event(parent, child, 0);
+}
+
+/* Audit mode (tracee.bpf.h `audit`). */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tr_a_sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return fork_event(parent, child, 1);
 }
 
 struct argv_walk {
@@ -143,12 +156,13 @@ static __always_inline void put_argv(struct pending *p, __u32 index, struct task
 		    BPF_CORE_READ(bprm, argc));
 }
 
-static __always_inline int exec_event(struct task_struct *task, struct linux_binprm *bprm)
+static __always_inline int exec_event(struct task_struct *task, struct linux_binprm *bprm,
+				      const int audit)
 {
 	__u32 id = EVENT_SCHED_PROCESS_EXEC;
 	struct event_config *ev;
 	__u64 scope;
-	struct pending *p = start_event(id, &ev, &scope);
+	struct pending *p = start_event(id, &ev, &scope, audit);
 	if (!p)
 		return 0;
 	put_kernel_str(p, 0, (__u64)BPF_CORE_READ(bprm, filename));
@@ -158,29 +172,30 @@ static __always_inline int exec_event(struct task_struct *task, struct linux_bin
 	put_argv(p, 10, task, bprm);
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
 	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
-	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
 }
 
 /* security_bprm_check without an LSM hook: from the same tracepoint, so it sees the execs
  * that succeeded (the LSM hook also sees those that fail later), in the new program's
  * context (comm is already the new one). */
-static __always_inline int bprm_check_event(struct task_struct *task, struct linux_binprm *bprm)
+static __always_inline int bprm_check_event(struct task_struct *task, struct linux_binprm *bprm,
+					    const int audit)
 {
 	__u32 id = EVENT_SECURITY_BPRM_CHECK;
 	struct event_config *ev;
 	__u64 scope;
-	struct pending *p = start_event(id, &ev, &scope);
+	struct pending *p = start_event(id, &ev, &scope, audit);
 	if (!p)
 		return 0;
 	put_exec_file(p, 0, bprm);
 	put_argv(p, 3, task, bprm);
 	put_strings(p, 4, BPF_CORE_READ(task, mm, env_start), BPF_CORE_READ(task, mm, env_end),
 		    BPF_CORE_READ(bprm, envc));
-	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline int exec_hook(struct task_struct *task, struct linux_binprm *bprm,
+				     const int audit)
 {
 	if (exe_scoped()) {
 		struct pending *ts = bpf_task_storage_get(&pending_store, task, 0,
@@ -190,22 +205,45 @@ int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 			record_exe(ts, (__u64)&file->f_path,
 				   BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum));
 	}
-	exec_event(task, bprm);
-	return bprm_check_event(task, bprm);
+	exec_event(task, bprm, audit);
+	return bprm_check_event(task, bprm, audit);
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tr_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return exec_hook(task, bprm, 0);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tr_a_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return exec_hook(task, bprm, 1);
+}
+
+static __always_inline int exit_event(struct task_struct *task, bool group_dead, const int audit)
 {
 	if (group_dead)
 		lineage_exit(bpf_get_current_pid_tgid() >> 32);
 	__u32 id = EVENT_SCHED_PROCESS_EXIT;
 	struct event_config *ev;
 	__u64 scope;
-	struct pending *p = start_event(id, &ev, &scope);
+	struct pending *p = start_event(id, &ev, &scope, audit);
 	if (!p)
 		return 0;
 	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, exit_code));
 	put_int(p, 1, ARG_KIND_BOOL, group_dead);
-	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
+{
+	return exit_event(task, group_dead, 0);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tr_a_sched_exit, struct task_struct *task, bool group_dead)
+{
+	return exit_event(task, group_dead, 1);
 }

@@ -71,7 +71,8 @@ static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 der
  * alive the context (about 20 loads and three helpers), then the context filters.
  */
 static __always_inline int emit_syscall(struct pending *p, struct event_config *ev, __u32 nr,
-					struct pt_regs *regs, long ret, __u64 scope)
+					struct pt_regs *regs, long ret, __u64 scope,
+					const int audit)
 {
 	reset_event(p, nr, nr);
 	raw_args(p, regs);
@@ -81,10 +82,10 @@ static __always_inline int emit_syscall(struct pending *p, struct event_config *
 	if (!pass && !audit)
 		return 0;
 	fill_context(p);
-	return emit(p, rules_eval(p, ev, nr, pass, RULES_CONTEXT));
+	return emit_as(p, rules_eval(p, ev, nr, pass, RULES_CONTEXT), audit);
 }
 
-static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
+static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const int audit)
 {
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
@@ -105,7 +106,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		struct pending *p = scratch_event(SCRATCH_EVENT);
 		if (!p)
 			return 0;
-		return emit_syscall(p, ev, nr, regs, 0, scope);
+		return emit_syscall(p, ev, nr, regs, 0, scope, audit);
 	}
 	if (gate->derived_event == EVENT_MAGIC_WRITE && !ev) {
 		/* Most writes append or go to pipes and sockets: turned away before any record
@@ -142,14 +143,16 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs)
 		fill_context(p); /* derived events read their own context at exit */
 	p->scope = scope;
 	p->own = own;
-	p->candidate = audit && ev;
+	if (audit)
+		p->candidate = ev != 0;
 	p->state = PENDING_ARMED;
 	p->generation = generation;
 	count_inflight(1);
 	return 0;
 }
 
-static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs)
+static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,
+					const int audit)
 {
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
@@ -164,11 +167,11 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 		count_inflight(-1);
 		if (p->own && ret_admitted(gate, ret)) {
 			p->rec.retval = ret;
-			emit(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->own,
-					   RULES_RETVAL | RULES_CONTEXT));
+			emit_as(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->own,
+					      RULES_RETVAL | RULES_CONTEXT), audit);
 		} else if (audit && p->candidate) {
 			p->rec.retval = ret;
-			emit(p, 0);
+			emit_candidate(p, 0);
 		}
 		if (p->scope & derived) {
 			if (gate->derived_event == EVENT_SECURITY_FILE_OPEN) {
@@ -199,7 +202,7 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 	struct pending *p = scratch_event(SCRATCH_EVENT);
 	if (!ev || !p)
 		return 0;
-	return emit_syscall(p, ev, nr, regs, ret, admitted ? scope : 0);
+	return emit_syscall(p, ev, nr, regs, ret, admitted ? scope : 0, audit);
 }
 
 /* ---- generic hooks ---- */
@@ -207,13 +210,26 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tr_sys_enter, struct pt_regs *regs, long id)
 {
-	return syscall_enter(id, regs);
+	return syscall_enter(id, regs, 0);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tr_sys_exit, struct pt_regs *regs, long ret)
 {
-	return syscall_exit(BPF_CORE_READ(regs, orig_ax), ret, regs);
+	return syscall_exit(BPF_CORE_READ(regs, orig_ax), ret, regs, 0);
+}
+
+/* The same for audit mode (tracee.bpf.h `audit`). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tr_a_sys_enter, struct pt_regs *regs, long id)
+{
+	return syscall_enter(id, regs, 1);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tr_a_sys_exit, struct pt_regs *regs, long ret)
+{
+	return syscall_exit(BPF_CORE_READ(regs, orig_ax), ret, regs, 1);
 }
 
 /* ---- per-syscall tracepoints (the format of every syscalls/sys_{enter,exit}_X) ---- */
@@ -236,12 +252,24 @@ SEC("tracepoint")
 int tr_tp_enter(struct syscall_enter_ctx *ctx)
 {
 	/* The registers are fetched only once the event is selected (user_regs). */
-	return syscall_enter(ctx->nr, 0);
+	return syscall_enter(ctx->nr, 0, 0);
 }
 
 SEC("tracepoint")
 int tr_tp_exit(struct syscall_exit_ctx *ctx)
 {
-	return syscall_exit(ctx->nr, ctx->ret, 0);
+	return syscall_exit(ctx->nr, ctx->ret, 0, 0);
+}
+
+SEC("tracepoint")
+int tr_a_tp_enter(struct syscall_enter_ctx *ctx)
+{
+	return syscall_enter(ctx->nr, 0, 1);
+}
+
+SEC("tracepoint")
+int tr_a_tp_exit(struct syscall_exit_ctx *ctx)
+{
+	return syscall_exit(ctx->nr, ctx->ret, 0, 1);
 }
 

@@ -353,10 +353,10 @@ extern const volatile __u32 generation;
  * evaluator): every candidate event (an invocation of a hook some policy has a rule for,
  * from any task) is built in full and sent, with the policies the filters matched, 0 when
  * none did. The decision itself is computed as without it; only the early returns on "no
- * policy left" are skipped. Read-only data the loader sets before load: with 0 the verifier
- * removes every branch on it, so the mode costs nothing when off.
+ * policy left" are skipped. The syscall and sched programs are built twice from the same
+ * inline code, with `audit` a compile-time 0 (`tr_*`) or 1 (`tr_a_*`), and the loader loads
+ * one set: without --audit the programs are exactly those of a build without the mode.
  */
-extern const volatile __u32 audit;
 
 static __noinline int decide_handoff(struct control_word *c, __u32 slot, __u32 key)
 {
@@ -597,8 +597,15 @@ int capture_syscall_args(struct pending *p, struct event_config *cfg);
 #define RULES_ALL (RULES_ARGS | RULES_RETVAL | RULES_CONTEXT)
 __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 event, __u64 policies,
 		 __u32 classes);
-/* output.bpf.c: send the record with these matched policies. */
+/* output.bpf.c: send the record with these matched policies (nothing when none)... */
 int emit(struct pending *p, __u64 matched);
+/* ... or, in audit mode, whatever they are. */
+int emit_candidate(struct pending *p, __u64 matched);
+
+static __always_inline int emit_as(struct pending *p, __u64 matched, const int audit)
+{
+	return audit ? emit_candidate(p, matched) : emit(p, matched);
+}
 /* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */
 int file_open_event(struct pending *sys, __u64 fd);
 /* write.bpf.c: does this write-family syscall start at offset 0 of a regular file? Then

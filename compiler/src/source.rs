@@ -163,30 +163,40 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             files.push(path.clone());
             continue;
         }
-        let mut found = Vec::new();
-        for entry in fs::read_dir(path).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
-            let name = entry.file_name();
-            let is_policy = name.to_str().is_some_and(|n| {
-                POLICY_EXTENSIONS.iter().any(|ext| n.ends_with(ext)) && !is_test_file(n)
-            });
-            // Follows symlinks: a link to a directory is a directory (not read: the
-            // search is not recursive); a broken link is listed, to be reported.
-            let is_dir = schema::input::kind_of(&entry.path())
-                .is_ok_and(|k| k == schema::input::FileKind::Directory);
-            if is_policy && !is_dir {
-                found.push(entry.path());
-            }
-        }
+        // Follows symlinks: a link to a directory is a directory (not read: the search is
+        // not recursive); a broken link is listed, to be reported.
+        let mut found = entries(path, |name, entry| {
+            POLICY_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+                && !is_test_file(name)
+                && !schema::input::kind_of(entry)
+                    .is_ok_and(|k| k == schema::input::FileKind::Directory)
+        })
+        .map_err(unreadable)?;
         if found.is_empty() {
             return Err(InputError::NoPolicyFiles {
                 path: path.display().to_string(),
             });
         }
-        found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-        files.extend(found);
+        files.append(&mut found);
     }
     Ok(files)
+}
+
+/// The entries of directory `dir` whose name (and path) `keep` accepts, sorted by name.
+fn entries(dir: &Path, keep: impl Fn(&str, &Path) -> bool) -> Result<Vec<PathBuf>, std::io::Error> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| keep(n, &path))
+        {
+            found.push(path);
+        }
+    }
+    found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(found)
 }
 
 /// The policy test files the paths name: files named `*.test.yaml` or `*.test.yml` given
@@ -209,16 +219,11 @@ pub fn discover_tests(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             }
             continue;
         }
-        let mut found = Vec::new();
-        for entry in fs::read_dir(path).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
-            if entry.file_name().to_str().is_some_and(is_test_file) {
-                found.push(entry.path());
-            }
-        }
-        found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-        files.extend(found);
+        files.extend(entries(path, |name, _| is_test_file(name)).map_err(unreadable)?);
     }
+    // A file named directly and through its directory runs once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     Ok(files)
 }
 

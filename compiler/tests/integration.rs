@@ -5,10 +5,12 @@ mod integration {
     pub mod accept;
     pub mod cli;
     pub mod diff;
+    pub mod differential;
     pub mod docs;
     pub mod fuzz_corpus;
     pub mod hostile;
     pub mod lower;
+    pub mod policy_test;
     pub mod properties;
     pub mod roundtrip;
     pub mod snapshots;

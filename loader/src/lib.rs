@@ -229,8 +229,9 @@ impl Plan {
             .any(|h| matches!(h, Hook::SyscallTracepoint { .. }))
     }
 
-    /// The programs to load: only those something attaches.
-    fn programs(&self) -> Vec<&'static str> {
+    /// The programs to load: only those something attaches (their audit-mode builds with
+    /// `audit`).
+    fn programs(&self, audit: bool) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = self
             .hooks
             .iter()
@@ -239,11 +240,34 @@ impl Plan {
                 Hook::SyscallTracepoint { entry: true, .. } => "tr_tp_enter",
                 Hook::SyscallTracepoint { entry: false, .. } => "tr_tp_exit",
             })
+            .map(|name| program(name, audit))
             .collect();
         names.sort_unstable();
         names.dedup();
         names
     }
+}
+
+/// The programs built twice, once for audit mode (bpf/tracee.bpf.h `audit`): the program
+/// to load for a hook's program in that mode.
+const AUDIT_PROGRAMS: &[(&str, &str)] = &[
+    ("tr_sys_enter", "tr_a_sys_enter"),
+    ("tr_sys_exit", "tr_a_sys_exit"),
+    ("tr_tp_enter", "tr_a_tp_enter"),
+    ("tr_tp_exit", "tr_a_tp_exit"),
+    ("tr_sched_fork", "tr_a_sched_fork"),
+    ("tr_sched_exec", "tr_a_sched_exec"),
+    ("tr_sched_exit", "tr_a_sched_exit"),
+];
+
+fn program(name: &'static str, audit: bool) -> &'static str {
+    if !audit {
+        return name;
+    }
+    AUDIT_PROGRAMS
+        .iter()
+        .find(|(plain, _)| *plain == name)
+        .map_or(name, |(_, audited)| audited)
 }
 
 /// What `install` put into the kernel.
@@ -331,14 +355,13 @@ pub fn install_with<'obj>(
         rodata.wakeup_bytes = u64::from(ring_bytes / 4);
         rodata.host_mntns = host_mntns();
         rodata.generation = generation;
-        rodata.audit = u32::from(settings.audit);
         rodata.loader_started_ns = loader_started_ns();
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;
             rodata.v1_subsys = v1.subsys;
         }
     }
-    let wanted = plan.programs();
+    let wanted = plan.programs(settings.audit);
     // TRACEE_LOAD_VERIFIER_STATS=1: the verifier's statistics per program on stderr.
     let stats = std::env::var_os("TRACEE_LOAD_VERIFIER_STATS").is_some();
     if stats {
@@ -512,7 +535,7 @@ pub fn ensure_tracefs() -> Result<bool, LoadError> {
 }
 
 /// Attaches every hook of the plan. The links detach when dropped.
-pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError> {
+pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Link>, LoadError> {
     let mut links = Vec::new();
     for hook in &plan.hooks {
         let (prog_name, what) = match hook {
@@ -524,7 +547,14 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<Vec<Link>, LoadError
             ),
         };
         let progs = &skel.progs;
-        let prog = match prog_name {
+        let prog = match program(prog_name, audit) {
+            "tr_a_sys_enter" => &progs.tr_a_sys_enter,
+            "tr_a_sys_exit" => &progs.tr_a_sys_exit,
+            "tr_a_tp_enter" => &progs.tr_a_tp_enter,
+            "tr_a_tp_exit" => &progs.tr_a_tp_exit,
+            "tr_a_sched_fork" => &progs.tr_a_sched_fork,
+            "tr_a_sched_exec" => &progs.tr_a_sched_exec,
+            "tr_a_sched_exit" => &progs.tr_a_sched_exit,
             "tr_sys_enter" => &progs.tr_sys_enter,
             "tr_sys_exit" => &progs.tr_sys_exit,
             "tr_tp_enter" => &progs.tr_tp_enter,

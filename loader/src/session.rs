@@ -198,7 +198,7 @@ impl Generation {
             crate::seed_containers(&skel, installed.cgroup_v1.as_ref())?;
         }
         step()?;
-        let links = crate::attach(&skel, &plan)?;
+        let links = crate::attach(&skel, &plan, settings.audit)?;
         step()?;
         // Again after attaching: what appeared in between is caught by one or the other.
         crate::seed_tree(&skel, &image)?;

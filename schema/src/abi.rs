@@ -369,6 +369,12 @@ pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 /// Hash of every struct's name, size and field offsets (and the limits): an image built
 /// for other layouts is refused by the loader.
 pub fn abi_hash() -> u64 {
+    abi_hash_of(LAYOUTS)
+}
+
+/// `abi_hash` over the given layouts (the limits and context field ids included): what the
+/// hash is made of, so a test can check that changing any layout changes it.
+pub fn abi_hash_of(layouts: &[Layout]) -> u64 {
     let mut h = FNV_OFFSET;
     for limit in [
         MAX_POLICIES,
@@ -386,7 +392,7 @@ pub fn abi_hash() -> u64 {
         h = fnv1a(h, name.as_bytes());
         h = fnv1a(h, &id.to_le_bytes());
     }
-    for layout in LAYOUTS {
+    for layout in layouts {
         h = fnv1a(h, layout.c_name.as_bytes());
         h = fnv1a(h, &layout.size.to_le_bytes());
         for (name, offset) in layout.fields {

@@ -508,7 +508,11 @@ impl Evaluator {
             .find(|p| self.scope_eq[scope_dim::TREE].contains_key(&p.to_le_bytes()[..]))
             .unwrap_or(pid);
         result &= dim(scope_dim::TREE, &tree_key.to_le_bytes(), pid.into(), steps);
-        let comm = padded(c_bytes(&c.comm), abi::COMM_LEN);
+        // The kernel's comm holds at most 15 bytes and its NUL.
+        let comm = padded(
+            c_bytes(&c.comm[..c.comm.len().min(abi::COMM_LEN - 1)]),
+            abi::COMM_LEN,
+        );
         result &= dim(scope_dim::COMM, &comm, 0, steps);
         result &= dim(scope_dim::MNTNS, &c.mntns.to_le_bytes(), c.mntns, steps);
         result &= dim(scope_dim::PIDNS, &c.pidns.to_le_bytes(), c.pidns, steps);
