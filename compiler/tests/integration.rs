@@ -4,6 +4,7 @@
 mod integration {
     pub mod accept;
     pub mod cli;
+    pub mod cli_run;
     pub mod diff;
     pub mod differential;
     pub mod docs;

@@ -4,58 +4,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde_json::Value;
-
-/// Exit status, stdout and stderr of one `tracee-compile` run.
-struct Run {
-    status: i32,
-    out: String,
-    err: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.out)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.out, self.err))
-    }
-
-    /// The `diagnostics` array of `--format json` output.
-    fn diagnostics(&self) -> Vec<Value> {
-        self.json()["diagnostics"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| panic!("no diagnostics array:\n{}", self.out))
-    }
-}
-
-fn tracee_compile(args: &[&str], cwd: &Path) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tracee-compile"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run tracee-compile: {e}"));
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&output.stdout).into_owned(),
-        err: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use super::cli_run::{Run, bundled, repo, tracee_compile};
 
 /// `tracee-compile test ARGS...` in `cwd`, human output without colour.
 fn test_cmd(args: &[&str], cwd: &Path) -> Run {
     let mut all = vec!["test", "--color", "never"];
     all.extend_from_slice(args);
     tracee_compile(&all, cwd)
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bundled() -> PathBuf {
-    repo().join("testdata/policies")
 }
 
 fn tempdir() -> tempfile::TempDir {
