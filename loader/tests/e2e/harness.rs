@@ -250,28 +250,19 @@ impl Tracer {
         &mut self,
         timeout: Duration,
     ) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
-        let until = std::time::Instant::now() + timeout;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if std::time::Instant::now() < until => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Ok(None) => {
-                    let pid = self.child.id();
-                    let _ = self.child.kill();
-                    let killed = self.child.wait();
-                    let (lines, stderr) = self.join_output();
-                    let tail = lines.len().saturating_sub(20);
-                    panic!(
-                        "tracee-load (pid {pid}) did not exit within {timeout:?}: killed                          ({killed:?}). Its stderr:\n{}\nits stdout ({} lines, the last {}):\n{}",
-                        stderr.join("\n"),
-                        lines.len(),
-                        lines.len() - tail,
-                        lines[tail..].join("\n")
-                    );
-                }
-                Err(e) => panic!("wait: {e}"),
+        let pid = self.child.id();
+        let status = match wait_within(&mut self.child, timeout) {
+            Ok(status) => status,
+            Err(killed) => {
+                let (lines, stderr) = self.join_output();
+                let tail = lines.len().saturating_sub(20);
+                panic!(
+                    "tracee-load (pid {pid}) did not exit within {timeout:?}: killed ({killed:?}). Its stderr:\n{}\nits stdout ({} lines, the last {}):\n{}",
+                    stderr.join("\n"),
+                    lines.len(),
+                    lines.len() - tail,
+                    lines[tail..].join("\n")
+                );
             }
         };
         let (lines, stderr) = self.join_output();
@@ -291,6 +282,27 @@ impl Tracer {
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
         (lines, stderr)
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit; past it, kills it and returns how that went.
+pub fn wait_within(
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus, std::io::Result<std::process::ExitStatus>> {
+    let until = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                return Err(child.wait());
+            }
+            Err(e) => panic!("wait: {e}"),
+        }
     }
 }
 

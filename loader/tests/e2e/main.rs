@@ -682,7 +682,9 @@ fn lifecycle_and_outputs() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    // A loader that does not notice the closed output fails the test instead of hanging it.
+    let status = wait_within(&mut child, EXIT_TIMEOUT)
+        .unwrap_or_else(|killed| panic!("the closed output did not stop it: {killed:?}"));
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(status.success(), "{status}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("output closed")), "{rest:?}");
