@@ -34,8 +34,28 @@ enum Command {
     Inspect(InspectArgs),
     /// What a policy change does in the kernel: policies, events, hooks, map entries and memory, OLD -> NEW (each an image or policy paths).
     Diff(compiler::diff::DiffArgs),
+    /// List the events a policy can name (Tracee's and ours: sets, fields, produced here or why not), or the event sets.
+    List(ListArgs),
     /// Run the policy tests (`*.test.yaml` next to the policies) against the compiled image, as the kernel would decide each case.
     Test(TestArgs),
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// What to list.
+    #[arg(value_enum)]
+    what: ListWhat,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListWhat {
+    /// Every event: name, id, kind, Tracee's sets, fields and their types, produced here or why not.
+    Events,
+    /// Every event set (`tag=NAME` in a rule) and its members.
+    Sets,
 }
 
 #[derive(Args)]
@@ -116,6 +136,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect(args)) => inspect(&args),
         Some(Command::Diff(args)) => diff(&args),
         Some(Command::Test(args)) => test(&args),
+        Some(Command::List(args)) => list(&args),
         None => compile(&cli.compile),
     }
 }
@@ -335,6 +356,26 @@ fn test(args: &TestArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn list(args: &ListArgs) -> ExitCode {
+    use compiler::list;
+    let text = match (args.what, args.json) {
+        (ListWhat::Events, false) => list::events_text(&list::events()),
+        (ListWhat::Sets, false) => list::sets_text(&list::sets()),
+        (ListWhat::Events, true) => json_text(&list::events()),
+        (ListWhat::Sets, true) => json_text(&list::sets()),
+    };
+    if write_all(&mut std::io::stdout(), &text) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value)
+        .map_or_else(|e| format!("{{\"error\": \"{e}\"}}\n"), |j| j + "\n")
 }
 
 fn inspect(args: &InspectArgs) -> ExitCode {

@@ -6,6 +6,7 @@ use crate::ast::{RuleDoc, Text};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::filter::{self, Combined, Entry, SplitError, ValueType};
 use crate::ir::{Action, ContextField, Filter, Op, Rule, RuleField, Value};
+use crate::selection::{self, Selection};
 use crate::source::FileId;
 use crate::suggest::did_you_mean;
 
@@ -66,63 +67,6 @@ const CONTEXT_FIELDS: &[(&str, ContextField, ValueType)] = {
 
 const RETVAL: ValueType = ValueType::Int(64);
 
-/// Tracee's event set names (`event: fs`), recognised only to say they are not supported.
-const EVENT_SETS: &[&str] = &[
-    "default",
-    "syscalls",
-    "32bit_unique",
-    "fs",
-    "fs_file_ops",
-    "fs_file_attr",
-    "fs_dir_ops",
-    "fs_link_ops",
-    "fs_read_write",
-    "fs_mux_io",
-    "fs_sync",
-    "fs_fd_ops",
-    "fs_async_io",
-    "fs_info",
-    "fs_monitor",
-    "proc",
-    "proc_life",
-    "proc_ids",
-    "proc_mem",
-    "proc_sched",
-    "net",
-    "net_sock",
-    "net_snd_rcv",
-    "network_events",
-    "flows",
-    "packets",
-    "ipc",
-    "ipc_msgq",
-    "ipc_pipe",
-    "ipc_shm",
-    "ipc_sem",
-    "ipc_futex",
-    "signals",
-    "signal",
-    "time",
-    "time_timer",
-    "time_clock",
-    "time_tod",
-    "system",
-    "system_module",
-    "system_numa",
-    "system_keys",
-    "lsm_hooks",
-    "lsm",
-    "containers",
-    "derived",
-    "security_alert",
-    "dependencies",
-    "features",
-    "fallback",
-    "tests",
-    "signatures",
-    "detectors",
-];
-
 fn arg_value_type(ty: ArgType) -> Option<ValueType> {
     match ty {
         ArgType::Int(bytes) => Some(ValueType::Int(u32::from(bytes) * 8)),
@@ -152,33 +96,73 @@ pub enum ScopeContainers {
     Never,
 }
 
+/// A rule document's rules: one for a named event, one per member of a selection (a list,
+/// a set, exclusions: `selection.rs`), each with the same filters and actions. Empty (with
+/// diagnostics) when nothing valid is selected.
 pub fn validate(
     doc: &RuleDoc,
     file: FileId,
     scope: ScopeContainers,
     diags: &mut Diagnostics,
-) -> Option<RuleResult> {
+) -> Vec<RuleResult> {
     let actions = actions(&doc.actions, file, diags);
-    let event_text = doc.event.as_ref()?;
-    let event = resolve_event(event_text, file, diags);
+    let Some(event_text) = doc.event.as_ref() else {
+        return Vec::new();
+    };
+    let selection = selection::resolve(event_text, file, diags);
+    let events: Vec<&'static EventDef> = match &selection {
+        Some(Selection::One(event)) => vec![event],
+        Some(Selection::Many(events)) => events.clone(),
+        None => Vec::new(),
+    };
+    // A selection's filters apply to every member: only context fields mean the same for
+    // all of them.
+    let many = matches!(selection, Some(Selection::Many(_)));
     let mut filters = Vec::new();
     for text in &doc.filters {
-        if let Some(filter) = rule_filter(text, event, file, diags) {
+        if many && is_event_field(&text.value) {
+            diags.push(
+                Diagnostic::new(
+                    Code::FiltersOnSelection,
+                    format!(
+                        "`{}` filters an argument or the return value of a selection of events",
+                        filter::shown(&text.value)
+                    ),
+                )
+                .at(file, text.span.clone())
+                .label("each event has its own arguments")
+                .help("write a rule of its own for the event whose field this is; a selection takes context filters only (`uid`, `comm`, ...)"),
+            );
+            continue;
+        }
+        if let Some(filter) = rule_filter(text, events.first().copied(), file, diags) {
             filters.push(filter);
         }
     }
-    let event = event?;
-    let selects_nothing = combined_checks(&filters, file, event.name, diags)
-        | container_conflict(&filters, scope, file, event.name, diags);
-    Some(RuleResult {
-        rule: Rule {
-            event,
-            filters,
-            actions,
-            span: doc.span.clone(),
-        },
-        selects_nothing,
-    })
+    let Some(first) = events.first() else {
+        return Vec::new();
+    };
+    let selects_nothing = combined_checks(&filters, file, first.name, diags)
+        | container_conflict(&filters, scope, file, first.name, diags);
+    events
+        .into_iter()
+        .map(|event| RuleResult {
+            rule: Rule {
+                event,
+                filters: filters.clone(),
+                actions: actions.clone(),
+                span: doc.span.clone(),
+            },
+            selects_nothing,
+        })
+        .collect()
+}
+
+/// Does a filter text name an argument or the return value (`args.X`, `data.X`, `retval`)?
+fn is_event_field(text: &str) -> bool {
+    let key_end = text.find(['=', '!', '<', '>']).unwrap_or(text.len());
+    let key = &text[..key_end];
+    key.starts_with("args.") || key.starts_with("data.") || key == "retval"
 }
 
 pub fn actions(texts: &[Text], file: FileId, diags: &mut Diagnostics) -> Vec<Action> {
@@ -201,37 +185,6 @@ pub fn actions(texts: &[Text], file: FileId, diags: &mut Diagnostics) -> Vec<Act
             }
         })
         .collect()
-}
-
-fn resolve_event(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<&'static EventDef> {
-    let name = text.value.as_str();
-    if let Some(event) = catalog::event(name) {
-        return Some(event);
-    }
-    let help = if name.contains(',') {
-        "one rule selects one event: write a separate `- event:` rule for each".to_owned()
-    } else if name.starts_with("tag=") || EVENT_SETS.contains(&name) {
-        "event sets are not supported: write one rule per event (see docs/events.md)".to_owned()
-    } else if name.starts_with('-') {
-        "exclusions are not supported: list the events to select instead".to_owned()
-    } else if name.contains('*') {
-        "event names take no wildcards: write one rule per event".to_owned()
-    } else if name.trim() != name && catalog::event(name.trim()).is_some() {
-        format!("remove the surrounding spaces: `{}`", name.trim())
-    } else {
-        did_you_mean(name, catalog::events().iter().map(|e| e.name))
-            .unwrap_or_else(|| "see `docs/events.md` for the event catalog".to_owned())
-    };
-    diags.push(
-        Diagnostic::new(
-            Code::UnknownEvent,
-            format!("unknown event `{}`", filter::shown(name)),
-        )
-        .at(file, text.span.clone())
-        .label("not in the event catalog")
-        .help(help),
-    );
-    None
 }
 
 fn rule_filter(

@@ -76,6 +76,16 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
     // By event name: a policy of 100,000 rules must not compare every pair.
     let mut event_spans: HashMap<&str, &Text> = HashMap::new();
     let mut all_rules_empty = !doc.rules.is_empty();
+    // Events named by a rule of their own: a selection (list, set) that also covers one
+    // leaves it to that rule, and of two selections the first takes an event.
+    let named: std::collections::HashSet<&str> = doc
+        .rules
+        .iter()
+        .filter_map(|r| r.event.as_ref())
+        .filter(|e| schema::catalog::event(&e.value).is_some())
+        .map(|e| e.value.as_str())
+        .collect();
+    let mut taken: std::collections::HashSet<u32> = std::collections::HashSet::new();
     for rule_doc in &doc.rules {
         if let Some(event) = &rule_doc.event {
             if let Some(first) = event_spans.get(event.value.as_str()) {
@@ -90,12 +100,22 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
                 event_spans.insert(&event.value, event);
             }
         }
-        match rule::validate(rule_doc, file, containers, diags) {
-            Some(result) => {
-                all_rules_empty &= result.selects_nothing;
-                rules.push(result.rule);
+        let selected = rule::validate(rule_doc, file, containers, diags);
+        if selected.is_empty() {
+            all_rules_empty = false;
+        }
+        let single = rule_doc
+            .event
+            .as_ref()
+            .is_some_and(|e| schema::catalog::event(&e.value).is_some());
+        for result in selected {
+            let event = result.rule.event;
+            if !single && (named.contains(event.name) || !taken.insert(event.id)) {
+                continue;
             }
-            None => all_rules_empty = false,
+            taken.insert(event.id);
+            all_rules_empty &= result.selects_nothing;
+            rules.push(result.rule);
         }
     }
     let name = doc.name.as_ref()?;

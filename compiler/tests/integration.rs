@@ -14,5 +14,6 @@ mod integration {
     pub mod policy_test;
     pub mod properties;
     pub mod roundtrip;
+    pub mod selection;
     pub mod snapshots;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate schema/src/catalog_data.rs from the plain-text event tables in this directory.
+"""Generate schema/src/catalog_data.rs and schema/src/tracee_data.rs from the tables in this directory.
 
 Inputs (all in this directory, see README.md for where each one comes from):
   syscalls_x86_64.tsv         syscalls as defined by Tracee's era-1 pkg/events/core.go
@@ -8,11 +8,13 @@ Inputs (all in this directory, see README.md for where each one comes from):
   unistd_64.h                 x86-64 syscall numbers 0..450 (kernel UAPI header, cross-check)
   syscall_64_tbl_excerpt.txt  Linux 6.18 syscall_64.tbl entries newer than unistd_64.h (cross-check)
   kernel_6.18_tracefs_formats.txt  tracefs formats of the kernel-sourced syscalls (cross-check)
+  tracee_events.tsv           Tracee's whole event table (name, kind, internal, sets, fields)
+  not_produced.tsv            why each Tracee event outside our catalog is not produced
 
 Usage:
-  python3 schema/gen/gen_catalog.py              # writes schema/src/catalog_data.rs
-  python3 schema/gen/gen_catalog.py --out FILE   # writes FILE instead
-  python3 schema/gen/gen_catalog.py --check      # exits 1 if catalog_data.rs is not up to date
+  python3 schema/gen/gen_catalog.py              # writes schema/src/catalog_data.rs and tracee_data.rs
+  python3 schema/gen/gen_catalog.py --out FILE --tracee-out FILE2   # writes those files instead
+  python3 schema/gen/gen_catalog.py --check      # exits 1 if either file is not up to date
 
 Standard library only; the output depends only on the input files (deterministic).
 Any inconsistency (unknown C type, wrong syscall number, missing syscall, duplicate name...) is an
@@ -26,6 +28,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "src", "catalog_data.rs"))
+DEFAULT_TRACEE_OUT = os.path.normpath(os.path.join(HERE, "..", "src", "tracee_data.rs"))
 
 # C type string (exactly as written in the tables) -> Rust `ArgType` expression.
 # Integers carry their x86-64 width in bytes; signedness follows the C type. dev_t is UInt(4)
@@ -405,31 +408,272 @@ def render(events):
     return "".join(out)
 
 
+# ---------------------------------------------------------------------------------------------
+# Tracee's event table (tracee_events.tsv) and the reasons we do not produce some of it
+# (not_produced.tsv), rendered into tracee_data.rs.
+
+TRACEE_HEADER = re.compile(
+    r"^# Tracee event definitions at aquasecurity/tracee@([0-9a-f]{40}), pkg/events/core\.go$"
+)
+TRACEE_COLUMNS = "# name\tkind\tinternal\tsets\tfields (name:go-type, in order)"
+TRACEE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+TRACEE_SET = re.compile(r"^[a-z0-9_]+$")
+# Field names are Go-style identifiers, dotted for nested ones (`binary.path`).
+TRACEE_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# A Go type as Tracee writes it: int32, trace.Pointer, []string, map[string]trace.HookedSymbolData.
+GO_TYPE = re.compile(r"^[A-Za-z0-9_.\[\]*]+$")
+
+# not_produced.tsv reason-kind -> Rust `NotProduced` variant.
+NOT_PRODUCED_KINDS = {
+    "network": "Network",
+    "compat": "Compat",
+    "kernel-text": "KernelText",
+    "not-yet": "NotYet",
+}
+NETWORK_SETS = {"network_events", "flows", "packets"}
+COMPAT_SET = "32bit_unique"
+# Tracee events of kind syscall that are not system calls at all (so not `compat` although they
+# have no x86-64 number): chmod_common is a kprobe on the kernel function every chmod-family
+# syscall reaches.
+TRACEE_NOT_A_SYSCALL = {"chmod_common"}
+
+# Rust line width (rustfmt's max_width, and its array_width of 60% of it for one-line arrays).
+MAX_WIDTH = 100
+ARRAY_WIDTH = 60
+
+
+def parse_tracee_events():
+    name = "tracee_events.tsv"
+    path = os.path.join(HERE, name)
+    with open(path, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    if len(lines) < 2:
+        fail(f"{name}: too short")
+    m = TRACEE_HEADER.match(lines[0])
+    if not m:
+        fail(f"{name}:1: header does not name the Tracee commit: {lines[0]!r}")
+    commit = m.group(1)
+    if lines[1] != TRACEE_COLUMNS:
+        fail(f"{name}:2: unexpected column header {lines[1]!r}")
+    events = []
+    seen = set()
+    for lineno, line in enumerate(lines[2:], 3):
+        where = f"{name}:{lineno}"
+        if not line.strip() or line.startswith("#"):
+            fail(f"{where}: blank or comment line after the header")
+        cols = line.split("\t")
+        if len(cols) != 5:
+            fail(f"{where}: want 5 tab-separated columns, got {len(cols)}")
+        ev_name, kind, internal, sets, fields = cols
+        if not TRACEE_NAME.match(ev_name):
+            fail(f"{where}: bad event name {ev_name!r}")
+        if ev_name in seen:
+            fail(f"{where}: duplicate event {ev_name}")
+        seen.add(ev_name)
+        if kind not in ("syscall", "other"):
+            fail(f"{where}: bad kind {kind!r}")
+        if internal not in ("", "internal"):
+            fail(f"{where}: bad internal column {internal!r}")
+        set_list = sets.split(",") if sets else []
+        for s in set_list:
+            if not TRACEE_SET.match(s):
+                fail(f"{where}: bad set name {s!r}")
+        if len(set(set_list)) != len(set_list):
+            fail(f"{where}: a set is named twice")
+        field_list = []
+        field_names = set()
+        for field in fields.split(" ") if fields else []:
+            fname, sep, go_type = field.partition(":")
+            if not sep or not TRACEE_FIELD.match(fname) or not GO_TYPE.match(go_type):
+                fail(f"{where}: malformed field {field!r} (want name:go-type)")
+            if fname in field_names:
+                fail(f"{where}: duplicate field {fname!r}")
+            field_names.add(fname)
+            field_list.append((fname, go_type))
+        events.append(
+            {
+                "name": ev_name,
+                "syscall": kind == "syscall",
+                "internal": internal == "internal",
+                "sets": set_list,
+                "fields": field_list,
+                "where": where,
+            }
+        )
+    if not events:
+        fail(f"{name}: no events")
+    return commit, events
+
+
+def parse_not_produced():
+    rows = {}
+    for where, line in read_lines("not_produced.tsv"):
+        cols = line.split("\t")
+        if len(cols) != 2:
+            fail(f"{where}: want name<TAB>reason-kind")
+        ev_name, kind = cols
+        if kind not in NOT_PRODUCED_KINDS:
+            fail(f"{where}: bad reason-kind {kind!r} (one of {', '.join(NOT_PRODUCED_KINDS)})")
+        if ev_name in rows:
+            fail(f"{where}: {ev_name} is listed twice")
+        rows[ev_name] = (kind, where)
+    return rows
+
+
+def build_tracee(catalog):
+    """Tracee's events, each with its `not_produced` reason-kind (None: ours, or internal)."""
+    commit, events = parse_tracee_events()
+    not_produced = parse_not_produced()
+    ours = {ev["name"]: ev for ev in catalog}
+    # Every name with an x86-64 syscall number: our syscall tables (Tracee's names) and the
+    # kernel's UAPI header.
+    numbered = {ev["name"] for ev in catalog if ev["kind"] == "Syscall"} | set(parse_unistd())
+    by_name = {ev["name"]: ev for ev in events}
+
+    for ev_name, (kind, where) in not_produced.items():
+        ev = by_name.get(ev_name)
+        if ev is None:
+            fail(f"{where}: {ev_name} is not a Tracee event")
+        if ev["internal"]:
+            fail(f"{where}: {ev_name} is internal in Tracee: policies cannot select it")
+        if ev_name in ours:
+            fail(f"{where}: {ev_name} is in our catalog, so it is produced")
+
+    problems = []
+    for ev in events:
+        ev_name = ev["name"]
+        ev["not_produced"] = None
+        mine = ours.get(ev_name)
+        if mine is not None:
+            if ev["syscall"] != (mine["kind"] == "Syscall"):
+                problems.append(
+                    f"{ev['where']}: {ev_name} is a {'syscall' if ev['syscall'] else 'non-syscall'} "
+                    f"in Tracee but {mine['kind']} in our catalog"
+                )
+            if COMPAT_SET in ev["sets"]:
+                problems.append(f"{ev['where']}: {ev_name} is 32-bit only, but in our catalog")
+            continue
+        if ev["internal"]:
+            continue
+        row = not_produced.get(ev_name)
+        if row is None:
+            problems.append(
+                f"{ev['where']}: {ev_name} is neither in our catalog nor in not_produced.tsv"
+            )
+            continue
+        kind, where = row
+        network = ev_name.startswith("net_") or bool(NETWORK_SETS & set(ev["sets"]))
+        compat = not network and (
+            COMPAT_SET in ev["sets"]
+            or (ev["syscall"] and ev_name not in numbered and ev_name not in TRACEE_NOT_A_SYSCALL)
+        )
+        want = "network" if network else "compat" if compat else None
+        if want is not None and kind != want:
+            problems.append(f"{where}: {ev_name} must be {want}, not {kind}")
+        if want is None and kind in ("network", "compat"):
+            problems.append(f"{where}: {ev_name} is not a {kind} event by the rules of not_produced.tsv")
+        ev["not_produced"] = NOT_PRODUCED_KINDS[kind]
+    if problems:
+        fail("\n  ".join(["Tracee events and not_produced.tsv disagree:"] + problems))
+    return commit, events
+
+
+def rust_str(s):
+    if '"' in s or "\\" in s or not s.isprintable():
+        fail(f"cannot write {s!r} as a plain Rust string literal")
+    return f'"{s}"'
+
+
+def render_tracee(commit, events):
+    out = []
+    w = out.append
+    w("// @generated by schema/gen/gen_catalog.py, do not edit\n")
+    w("// Sources and how to regenerate: schema/gen/README.md\n")
+    w("\n")
+    w("use super::{NotProduced, TraceeEvent, TraceeField};\n")
+    w("\n")
+    w("/// The Tracee commit whose `pkg/events/core.go` the table was taken from\n")
+    w("/// (`aquasecurity/tracee`).\n")
+    w(f"pub static TRACEE_COMMIT: &str = {rust_str(commit)};\n")
+    w("\n")
+    w("/// Every Tracee event, in the order of `schema/gen/tracee_events.tsv`.\n")
+    w("pub static TRACEE_EVENTS: &[TraceeEvent] = &[\n")
+    for ev in events:
+        w("    TraceeEvent {\n")
+        w(f"        name: {rust_str(ev['name'])},\n")
+        w(f"        syscall: {'true' if ev['syscall'] else 'false'},\n")
+        w(f"        internal: {'true' if ev['internal'] else 'false'},\n")
+        array = "[" + ", ".join(rust_str(s) for s in ev["sets"]) + "]"
+        line = f"        sets: &{array},\n"
+        # rustfmt keeps an array on one line only within array_width and max_width.
+        if len(array) > ARRAY_WIDTH or len(line) - 1 > MAX_WIDTH:
+            fail(f"{ev['where']}: {ev['name']}'s set list is too long for one line; extend render_tracee")
+        w(line)
+        fields = ev["fields"]
+        if not fields:
+            w("        fields: &[],\n")
+        elif len(fields) == 1:
+            # rustfmt's layout for a one-element array of a struct literal
+            fname, go_type = fields[0]
+            w("        fields: &[TraceeField {\n")
+            w(f"            name: {rust_str(fname)},\n")
+            w(f"            go_type: {rust_str(go_type)},\n")
+            w("        }],\n")
+        else:
+            w("        fields: &[\n")
+            for fname, go_type in fields:
+                w("            TraceeField {\n")
+                w(f"                name: {rust_str(fname)},\n")
+                w(f"                go_type: {rust_str(go_type)},\n")
+                w("            },\n")
+            w("        ],\n")
+        if ev["not_produced"] is None:
+            w("        not_produced: None,\n")
+        else:
+            w(f"        not_produced: Some(NotProduced::{ev['not_produced']}),\n")
+        w("    },\n")
+    w("];\n")
+    return "".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=DEFAULT_OUT, help="output file (default: %(default)s)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="catalog output file (default: %(default)s)")
     parser.add_argument(
-        "--check", action="store_true", help="do not write; exit 1 if the output file differs"
+        "--tracee-out",
+        default=DEFAULT_TRACEE_OUT,
+        help="Tracee event table output file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if an output file differs"
     )
     opts = parser.parse_args()
     try:
-        text = render(build())
+        catalog = build()
+        outputs = [
+            (opts.out, render(catalog)),
+            (opts.tracee_out, render_tracee(*build_tracee(catalog))),
+        ]
     except GenError as e:
         print(f"gen_catalog.py: error: {e}", file=sys.stderr)
         return 1
     if opts.check:
-        try:
-            with open(opts.out, encoding="utf-8") as f:
-                current = f.read()
-        except OSError as e:
-            print(f"gen_catalog.py: {e}", file=sys.stderr)
-            return 1
-        if current != text:
-            print(f"gen_catalog.py: {opts.out} is out of date; rerun gen_catalog.py", file=sys.stderr)
-            return 1
-        return 0
-    with open(opts.out, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+        status = 0
+        for path, text in outputs:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    current = f.read()
+            except OSError as e:
+                print(f"gen_catalog.py: {e}", file=sys.stderr)
+                status = 1
+                continue
+            if current != text:
+                print(f"gen_catalog.py: {path} is out of date; rerun gen_catalog.py", file=sys.stderr)
+                status = 1
+        return status
+    for path, text in outputs:
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
     return 0
 
 

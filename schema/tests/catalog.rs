@@ -1,10 +1,11 @@
-//! Integration tests of the generated event catalog (`schema/src/catalog_data.rs`).
+//! Integration tests of the generated event catalog (`schema/src/catalog_data.rs`) and of
+//! Tracee's event table next to it (`schema/src/tracee_data.rs`).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use schema::catalog::{self, ArgType, EventDef, EventKind};
+use schema::catalog::{self, ArgType, EventDef, EventKind, NotProduced, TraceeEvent};
 
 #[path = "../../scripts/testing/skip.rs"]
 mod skip;
@@ -371,42 +372,374 @@ fn derived_events() {
     );
 }
 
-/// Re-runs the generator and compares its output with the committed `catalog_data.rs`, so the
-/// generated file cannot drift from the tables in `schema/gen/`.
+/// Events of our catalog that Tracee's table (`schema/gen/tracee_events.tsv`) does not define:
+/// x86-64 syscalls newer than that Tracee commit, or that it never added (`uretprobe`,
+/// `uprobe`, `map_shadow_stack`, `fchmodat2`, ...), and `dropped_executable`, which Tracee has as
+/// a signature (TRC-1022), not as an event.
+const OURS_NOT_IN_TRACEE: &[&str] = &[
+    "uretprobe",
+    "uprobe",
+    "futex_waitv",
+    "set_mempolicy_home_node",
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "futex_wake",
+    "futex_wait",
+    "futex_requeue",
+    "statmount",
+    "listmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+    "setxattrat",
+    "getxattrat",
+    "listxattrat",
+    "removexattrat",
+    "open_tree_attr",
+    "file_getattr",
+    "file_setattr",
+    "dropped_executable",
+];
+
+/// The non-internal members of Tracee's `default` set, in table order.
+const DEFAULT_SET: &[&str] = &[
+    "creat",
+    "chmod",
+    "fchmod",
+    "chown",
+    "fchown",
+    "lchown",
+    "ptrace",
+    "setuid",
+    "setgid",
+    "setpgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "init_module",
+    "fchownat",
+    "fchmodat",
+    "setns",
+    "process_vm_readv",
+    "process_vm_writev",
+    "finit_module",
+    "memfd_create",
+    "move_mount",
+    "sched_process_exec",
+    "security_inode_unlink",
+    "security_socket_connect",
+    "net_tcp_connect",
+    "security_socket_accept",
+    "security_socket_bind",
+    "security_sb_mount",
+    "security_sb_umount",
+    "container_create",
+    "container_remove",
+    "net_packet_icmp",
+    "net_packet_icmpv6",
+    "net_packet_dns_request",
+    "net_packet_dns_response",
+    "net_packet_http_request",
+    "net_packet_http_response",
+];
+
+fn tracee(name: &str) -> &'static TraceeEvent {
+    match catalog::tracee_event(name) {
+        Some(e) => e,
+        None => panic!("event {name} is missing from Tracee's table"),
+    }
+}
+
+fn member_names(set: &str) -> Vec<&'static str> {
+    catalog::set_members(set).iter().map(|e| e.name).collect()
+}
+
 #[test]
-fn generated_file_is_up_to_date() {
+fn tracee_table_names_are_unique_and_found_by_lookup() {
+    let events = catalog::tracee_events();
+    assert!(events.len() > 500, "only {} Tracee events", events.len());
+    assert!(std::ptr::eq(events, catalog::TRACEE_EVENTS));
+    let mut seen = HashSet::new();
+    for e in events {
+        assert!(seen.insert(e.name), "duplicate Tracee event {}", e.name);
+        assert!(std::ptr::eq(tracee(e.name), e), "lookup of {}", e.name);
+    }
+    assert!(catalog::tracee_event("OpenAt").is_none());
+    assert!(catalog::tracee_event("").is_none());
+    assert_eq!(catalog::TRACEE_COMMIT.len(), 40);
+    assert!(
+        catalog::TRACEE_COMMIT
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "TRACEE_COMMIT {:?} is not a commit hash",
+        catalog::TRACEE_COMMIT
+    );
+}
+
+#[test]
+fn tracee_fields_keep_tracee_names_and_go_types() {
+    let fields = |name: &str| -> Vec<(&str, &str)> {
+        tracee(name)
+            .fields
+            .iter()
+            .map(|f| (f.name, f.go_type))
+            .collect()
+    };
+    assert_eq!(
+        fields("openat"),
+        [
+            ("dirfd", "int32"),
+            ("pathname", "string"),
+            ("flags", "int32"),
+            ("mode", "uint16"),
+            ("returnValue", "int64"),
+        ]
+    );
+    assert_eq!(
+        fields("execve"),
+        [
+            ("pathname", "string"),
+            ("argv", "[]string"),
+            ("envp", "[]string"),
+            ("returnValue", "int64"),
+        ]
+    );
+    assert_eq!(tracee("read").fields[1].go_type, "trace.Pointer");
+    let openat = tracee("openat");
+    assert!(openat.syscall && !openat.internal);
+    assert_eq!(openat.sets, ["syscalls", "fs", "fs_file_ops"]);
+    assert!(!tracee("sched_process_exec").syscall);
+    assert!(tracee("capture_exec").fields.is_empty());
+}
+
+/// Every event a policy can name in Tracee is either produced (in our catalog) or has a
+/// reason it is not, never both; internal events have neither.
+#[test]
+fn every_tracee_event_is_produced_or_has_a_reason() {
+    for e in catalog::tracee_events() {
+        let ours = catalog::event(e.name).is_some();
+        if e.internal {
+            assert!(!ours, "{} is internal in Tracee but in our catalog", e.name);
+            assert_eq!(e.not_produced, None, "internal {}", e.name);
+        } else {
+            assert!(
+                ours != e.not_produced.is_some(),
+                "{}: in our catalog: {ours}, not_produced: {:?}",
+                e.name,
+                e.not_produced
+            );
+        }
+    }
+}
+
+#[test]
+fn not_produced_reasons() {
+    let reason = |name: &str| tracee(name).not_produced;
+    assert_eq!(reason("openat"), None);
+    assert_eq!(reason("security_file_open"), None);
+    assert_eq!(reason("net_packet_dns"), Some(NotProduced::Network));
+    assert_eq!(reason("net_tcp_connect"), Some(NotProduced::Network));
+    assert_eq!(reason("net_flow_tcp_begin"), Some(NotProduced::Network));
+    assert_eq!(reason("waitpid"), Some(NotProduced::Compat));
+    assert_eq!(reason("mmap2"), Some(NotProduced::Compat));
+    assert_eq!(reason("hooked_syscall"), Some(NotProduced::KernelText));
+    assert_eq!(
+        reason("kallsyms_lookup_name"),
+        Some(NotProduced::KernelText)
+    );
+    assert_eq!(reason("sched_switch"), Some(NotProduced::NotYet));
+    assert_eq!(reason("security_socket_bind"), Some(NotProduced::NotYet));
+    // kind syscall in Tracee, but a kernel function, not a 32-bit syscall
+    assert_eq!(reason("chmod_common"), Some(NotProduced::NotYet));
+    for e in catalog::tracee_events().iter().filter(|e| !e.internal) {
+        let network = e.name.starts_with("net_")
+            || ["network_events", "flows", "packets"]
+                .iter()
+                .any(|s| e.in_set(s));
+        if network {
+            assert_eq!(e.not_produced, Some(NotProduced::Network), "{}", e.name);
+        }
+    }
+    for kind in [
+        NotProduced::Network,
+        NotProduced::Compat,
+        NotProduced::KernelText,
+        NotProduced::NotYet,
+    ] {
+        let r = kind.reason();
+        assert!(!r.is_empty() && !r.ends_with('.'), "{kind:?}: {r:?}");
+        assert!(
+            catalog::tracee_events()
+                .iter()
+                .any(|e| e.not_produced == Some(kind)),
+            "no event is {kind:?}"
+        );
+    }
+}
+
+/// Our events keep Tracee's names: each one Tracee has is found under the same name and the
+/// same kind (syscall or not); the others are exactly `OURS_NOT_IN_TRACEE`.
+#[test]
+fn our_events_keep_tracee_names() {
+    let mut missing = Vec::new();
+    for e in catalog::events() {
+        match catalog::tracee_event(e.name) {
+            Some(t) => {
+                assert_eq!(
+                    t.syscall,
+                    e.kind == EventKind::Syscall,
+                    "{}: syscall in one table only",
+                    e.name
+                );
+                assert!(!t.internal, "{} is internal in Tracee", e.name);
+            }
+            None => missing.push(e.name),
+        }
+    }
+    assert_eq!(
+        missing, OURS_NOT_IN_TRACEE,
+        "events of our catalog not in Tracee's table (if expected, list them in OURS_NOT_IN_TRACEE)"
+    );
+}
+
+#[test]
+fn no_32_bit_only_syscall_is_in_our_catalog() {
+    let compat = catalog::set_members("32bit_unique");
+    assert!(
+        compat.len() > 50,
+        "only {} 32-bit-only syscalls",
+        compat.len()
+    );
+    for e in compat {
+        assert!(e.syscall, "{}", e.name);
+        assert!(
+            catalog::event(e.name).is_none(),
+            "{} is 32-bit only",
+            e.name
+        );
+        assert_eq!(e.not_produced, Some(NotProduced::Compat), "{}", e.name);
+    }
+}
+
+#[test]
+fn set_names_are_sorted_unique_and_complete() {
+    let names = catalog::set_names();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    for e in catalog::tracee_events() {
+        for set in e.sets {
+            assert!(names.binary_search(set).is_ok(), "{}: set {set}", e.name);
+        }
+    }
+    for set in &names {
+        assert!(
+            catalog::tracee_events().iter().any(|e| e.in_set(set)),
+            "{set} names no event"
+        );
+    }
+}
+
+#[test]
+fn well_known_sets_exist_and_are_not_empty() {
+    let names = catalog::set_names();
+    for set in [
+        "default",
+        "fs",
+        "fs_file_ops",
+        "proc",
+        "containers",
+        "syscalls",
+    ] {
+        assert!(names.contains(&set), "no set {set}");
+        assert!(!catalog::set_members(set).is_empty(), "set {set} is empty");
+    }
+    assert!(catalog::set_members("no_such_set").is_empty());
+    assert_eq!(
+        member_names("containers"),
+        ["container_create", "container_remove", "existing_container"]
+    );
+    let fs_file_ops = member_names("fs_file_ops");
+    for name in ["open", "openat", "close", "security_file_open"] {
+        assert!(fs_file_ops.contains(&name), "fs_file_ops lacks {name}");
+    }
+    let proc = member_names("proc");
+    for name in ["execve", "sched_process_exec", "sched_process_exit"] {
+        assert!(proc.contains(&name), "proc lacks {name}");
+    }
+}
+
+#[test]
+fn default_set_members() {
+    assert_eq!(member_names("default"), DEFAULT_SET);
+    // execve is not in Tracee's default set (sched_process_exec is)
+    assert!(!DEFAULT_SET.contains(&"execve"));
+    // signal_heartbeat is in `default` but internal: sets never select internal events
+    assert!(tracee("signal_heartbeat").internal && tracee("signal_heartbeat").in_set("default"));
+}
+
+#[test]
+fn sets_never_select_internal_events() {
+    for set in catalog::set_names() {
+        for e in catalog::set_members(set) {
+            assert!(!e.internal, "{set} selects internal {}", e.name);
+            assert!(e.in_set(set));
+        }
+    }
+    // `signal` is named by internal events only
+    assert!(catalog::set_names().contains(&"signal"));
+    assert!(catalog::set_members("signal").is_empty());
+}
+
+/// Runs the generator into temporary files; `None` (after reporting a skip) without python3.
+/// Returns the generated `(catalog_data.rs, tracee_data.rs)`.
+fn run_generator(tag: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = manifest.join("gen").join("gen_catalog.py");
-    let committed = manifest.join("src").join("catalog_data.rs");
-    let out = std::env::temp_dir().join(format!(
-        "tracee-schema-catalog-data-{}.rs",
-        std::process::id()
-    ));
+    let temp = |what: &str| -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "tracee-schema-{what}-{tag}-{}.rs",
+            std::process::id()
+        ))
+    };
+    let (out, tracee_out) = (temp("catalog-data"), temp("tracee-data"));
 
     let status = match Command::new("python3")
         .arg(&script)
         .arg("--out")
         .arg(&out)
+        .arg("--tracee-out")
+        .arg(&tracee_out)
         .status()
     {
         Ok(status) => status,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             skip::skip(
-                "python3 is not installed, so schema/src/catalog_data.rs was NOT checked \
-                 against schema/gen/",
+                "python3 is not installed, so schema/src/catalog_data.rs and tracee_data.rs \
+                 were NOT checked against schema/gen/",
             );
-            return;
+            return None;
         }
         Err(e) => panic!("cannot run python3 {}: {e}", script.display()),
     };
-    assert!(status.success(), "{} failed: {status}", script.display());
-
-    let generated = std::fs::read(&out);
-    let _ = std::fs::remove_file(&out);
-    let generated = match generated {
-        Ok(bytes) => bytes,
-        Err(e) => panic!("cannot read generator output {}: {e}", out.display()),
+    let read = |path: &Path| {
+        let bytes = std::fs::read(path);
+        let _ = std::fs::remove_file(path);
+        match bytes {
+            Ok(bytes) => bytes,
+            Err(e) => panic!("cannot read generator output {}: {e}", path.display()),
+        }
     };
+    let generated = (read(&out), read(&tracee_out));
+    assert!(status.success(), "{} failed: {status}", script.display());
+    Some(generated)
+}
+
+fn assert_up_to_date(generated: &[u8], file: &str) {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(file);
     let current = match std::fs::read(&committed) {
         Ok(bytes) => bytes,
         Err(e) => panic!("cannot read {}: {e}", committed.display()),
@@ -416,4 +749,21 @@ fn generated_file_is_up_to_date() {
         "{} is out of date: run `python3 schema/gen/gen_catalog.py` and commit the result",
         committed.display()
     );
+}
+
+/// Re-runs the generator and compares its output with the committed `catalog_data.rs`, so the
+/// generated file cannot drift from the tables in `schema/gen/`.
+#[test]
+fn generated_file_is_up_to_date() {
+    if let Some((catalog_data, _)) = run_generator("catalog") {
+        assert_up_to_date(&catalog_data, "catalog_data.rs");
+    }
+}
+
+/// The same for `tracee_data.rs` (Tracee's event table and `not_produced.tsv`).
+#[test]
+fn generated_tracee_file_is_up_to_date() {
+    if let Some((_, tracee_data)) = run_generator("tracee") {
+        assert_up_to_date(&tracee_data, "tracee_data.rs");
+    }
 }

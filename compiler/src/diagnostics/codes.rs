@@ -69,10 +69,13 @@ table! {
     InvalidAction "E217" "invalid-action" Error "an action other than `log` or `print`";
     MissingOperator "E218" "missing-operator" Error "a filter without a comparison operator";
     KernelLimit "E219" "kernel-limit" Error "a value or filter set exceeds what the kernel maps can hold";
+    EventNotProduced "E220" "event-not-produced" Error "a Tracee event that this loader does not produce";
+    FiltersOnSelection "E221" "filters-on-selection" Error "an argument or return-value filter on a list or set of events";
     ValueTooLong "W301" "value-too-long" Warning "a string longer than the kernel field it is compared with";
     MixedEquality "W302" "mixed-equality" Warning "`=` and `!=` mixed on one field";
     ContainerConflict "W303" "container-conflict" Warning "`container` together with `not-container`";
     SelectsNothing "W304" "selects-nothing" Warning "a scope or rule that can never match any event";
+    SetMembersNotProduced "W305" "set-members-not-produced" Warning "events of a selected set that this loader does not produce, left out";
     TestFailed "E401" "test-failed" Error "a policy test case: the image does not match what the case expects";
     InvalidTest "E402" "invalid-test" Error "a policy test file or case is malformed";
 }

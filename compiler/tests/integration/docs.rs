@@ -191,7 +191,63 @@ fn render_events() -> String {
             compiler::lower::event_source(event.name)
         );
     }
+    render_sets(&mut out);
+    render_not_produced(&mut out);
     out
+}
+
+/// Tracee's event sets, as a rule selects them (`event: tag=NAME`).
+fn render_sets(out: &mut String) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "## Event sets");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Tracee's sets (its event tags, at Tracee commit `{}`): `event: tag=NAME` (or the bare
+name) selects the members this loader produces, with [W305](diagnostics.md#w305) for the
+others; lists and `-name` exclusions: [policies.md](policies.md#rules). `tracee-compile
+list sets` prints the members.",
+        &catalog::TRACEE_COMMIT[..12.min(catalog::TRACEE_COMMIT.len())]
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| set | events | produced here |");
+    let _ = writeln!(out, "|---|---:|---:|");
+    for set in catalog::set_names() {
+        let members = catalog::set_members(set);
+        let produced = members
+            .iter()
+            .filter(|m| catalog::event(m.name).is_some())
+            .count();
+        let _ = writeln!(out, "| `{set}` | {} | {produced} |", members.len());
+    }
+}
+
+/// Tracee's events this loader does not produce, by reason.
+fn render_not_produced(out: &mut String) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "## Tracee events not produced here");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "A rule naming one of these is [E220](diagnostics.md#e220), with the reason; `tracee-compile
+list events` shows their fields (Tracee's Go types)."
+    );
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for t in catalog::tracee_events().iter().filter(|t| !t.internal) {
+        let Some(reason) = t.not_produced else {
+            continue;
+        };
+        match groups.iter_mut().find(|(r, _)| *r == reason.reason()) {
+            Some((_, names)) => names.push(t.name),
+            None => groups.push((reason.reason(), vec![t.name])),
+        }
+    }
+    for (reason, names) in groups {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "**{reason}** ({}):", names.len());
+        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(out, "{}.", names.join(", "));
+    }
 }
 
 #[test]

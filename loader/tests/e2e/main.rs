@@ -1561,3 +1561,61 @@ fn security_inode_unlink_from_unlink() {
             .ends_with("never-there")
     }));
 }
+
+/// A rule selecting several events (a set less one member, with a context filter) installs
+/// a rule for each member: `cp` (renamed, so its comm is unique) reads and writes and seeks,
+/// all reported; the excluded member and other processes are not.
+#[test]
+fn event_sets_expand_into_rules_for_each_member() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "set.yaml",
+            "type: policy\nname: rw\ndescription: reads and writes of one command\nscope: [global]\nrules:\n  - event: tag=fs_read_write,-lseek\n    filters:\n      - comm=tracee-setcp\n",
+        )],
+    );
+    let cp = s.path().join("tracee-setcp");
+    if let Err(e) = std::fs::copy("/bin/cp", &cp) {
+        panic!("copy cp: {e}");
+    }
+    let from = s.file("set-from.txt");
+    let to = s.path().join("set-to.txt");
+    let t = Tracer::start(&image, &[]);
+    let pid = run_pid(
+        &cp.to_string_lossy(),
+        &[&from.to_string_lossy(), &to.to_string_lossy()],
+    );
+    run("cat", &[&from.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    let mine: Vec<&serde_json::Value> = run
+        .events
+        .iter()
+        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
+        .collect();
+    let names: std::collections::BTreeSet<&str> = mine
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    assert!(names.contains("read"), "{names:?}");
+    assert!(
+        names.contains("write") || names.contains("copy_file_range"),
+        "{names:?}"
+    );
+    assert!(!names.contains("lseek"), "excluded: {names:?}");
+    assert!(mine.iter().all(|e| policies_of(e) == ["rw"]));
+    assert!(
+        run.events
+            .iter()
+            .all(|e| e["processName"] == "tracee-setcp"),
+        "only the named command: {:?}",
+        run.events
+            .iter()
+            .map(|e| e["processName"].as_str())
+            .collect::<Vec<_>>()
+    );
+}

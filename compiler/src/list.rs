@@ -1,0 +1,173 @@
+//! `tracee-compile list events|sets`: the events a policy can name, for people and scripts.
+//! Every event of Tracee's table (non-internal) and of ours, with its sets, its fields and
+//! their types, and whether this loader produces it (and why not).
+
+use schema::catalog::{self, EventKind};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct EventRow {
+    pub name: &'static str,
+    /// Our event id (the syscall number for syscalls); None when not produced.
+    pub id: Option<u32>,
+    pub kind: &'static str,
+    /// Tracee's sets (event tags).
+    pub sets: Vec<&'static str>,
+    pub fields: Vec<FieldRow>,
+    pub produced: bool,
+    /// Why not, when not produced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+pub struct FieldRow {
+    pub name: &'static str,
+    /// Ours: the C type shown in events (`const char*`); not produced: Tracee's Go type.
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct SetRow {
+    pub name: &'static str,
+    /// Members this loader produces, and those it does not.
+    pub produced: Vec<&'static str>,
+    pub not_produced: Vec<&'static str>,
+}
+
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Syscall => "syscall",
+        EventKind::Tracepoint => "tracepoint",
+        EventKind::Lsm => "lsm",
+        EventKind::Derived => "derived",
+    }
+}
+
+/// Every event: Tracee's non-internal ones in its order, then ours it does not have.
+pub fn events() -> Vec<EventRow> {
+    let mut rows: Vec<EventRow> = catalog::tracee_events()
+        .iter()
+        .filter(|t| !t.internal)
+        .map(|t| match catalog::event(t.name) {
+            Some(ours) => EventRow {
+                name: ours.name,
+                id: Some(ours.id),
+                kind: kind_name(ours.kind),
+                sets: t.sets.to_vec(),
+                fields: ours
+                    .args
+                    .iter()
+                    .map(|a| FieldRow {
+                        name: a.name,
+                        ty: a.c_type,
+                    })
+                    .collect(),
+                produced: true,
+                reason: None,
+            },
+            None => EventRow {
+                name: t.name,
+                id: None,
+                kind: if t.syscall { "syscall" } else { "other" },
+                sets: t.sets.to_vec(),
+                fields: t
+                    .fields
+                    .iter()
+                    .map(|f| FieldRow {
+                        name: f.name,
+                        ty: f.go_type,
+                    })
+                    .collect(),
+                produced: false,
+                reason: t.not_produced.map(|r| r.reason()),
+            },
+        })
+        .collect();
+    for ours in catalog::events() {
+        if catalog::tracee_event(ours.name).is_none() {
+            rows.push(EventRow {
+                name: ours.name,
+                id: Some(ours.id),
+                kind: kind_name(ours.kind),
+                sets: Vec::new(),
+                fields: ours
+                    .args
+                    .iter()
+                    .map(|a| FieldRow {
+                        name: a.name,
+                        ty: a.c_type,
+                    })
+                    .collect(),
+                produced: true,
+                reason: None,
+            });
+        }
+    }
+    rows
+}
+
+/// Every set with its members.
+pub fn sets() -> Vec<SetRow> {
+    catalog::set_names()
+        .into_iter()
+        .map(|name| {
+            let (produced, not_produced): (Vec<_>, Vec<_>) = catalog::set_members(name)
+                .into_iter()
+                .map(|m| m.name)
+                .partition(|n| catalog::event(n).is_some());
+            SetRow {
+                name,
+                produced,
+                not_produced,
+            }
+        })
+        .collect()
+}
+
+/// The events as text: one paragraph an event.
+pub fn events_text(rows: &[EventRow]) -> String {
+    let mut out = String::new();
+    let produced = rows.iter().filter(|r| r.produced).count();
+    for r in rows {
+        let id = r.id.map_or_else(String::new, |id| format!("{id}, "));
+        out.push_str(&format!("{} ({id}{})", r.name, r.kind));
+        if !r.sets.is_empty() {
+            out.push_str(&format!("  sets: {}", r.sets.join(",")));
+        }
+        out.push('\n');
+        if !r.fields.is_empty() {
+            let fields: Vec<String> = r
+                .fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, f.ty))
+                .collect();
+            out.push_str(&format!("    {}\n", fields.join(", ")));
+        }
+        if let Some(reason) = r.reason {
+            out.push_str(&format!("    not produced: {reason}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "{} events, {produced} produced by this loader, {} not\n",
+        rows.len(),
+        rows.len() - produced
+    ));
+    out
+}
+
+/// The sets as text: one line a set.
+pub fn sets_text(rows: &[SetRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&format!(
+            "{}: {} events ({} produced here): {}\n",
+            r.name,
+            r.produced.len() + r.not_produced.len(),
+            r.produced.len(),
+            r.produced.join(", ")
+        ));
+    }
+    out
+}

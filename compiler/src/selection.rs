@@ -1,0 +1,219 @@
+//! What a rule's `event:` selects: one event of the catalog, or, as Tracee documents, a
+//! selection: a comma list of event names, event sets (`tag=fs`, or the bare set name of
+//! Tracee v0.24's validator: `fs`, `default`) and exclusions (`-openat`), expanded here at
+//! compile time. Tracee's rules: sets expand to their members, exclusions are applied after
+//! everything else, and a selection of exclusions only starts from the `default` set. A
+//! negated set (`-fs`) is refused, as in Tracee.
+//!
+//! Events Tracee defines that this loader does not produce are their own error (E220), with
+//! the reason, instead of "unknown event"; set members among them are left out with a
+//! warning (W305), since a set is a convenience, not a promise of each member.
+
+use schema::catalog::{self, EventDef};
+
+use crate::ast::Text;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::filter;
+use crate::source::FileId;
+use crate::suggest::closest;
+
+/// What `event:` resolved to.
+pub enum Selection {
+    /// One event, named.
+    One(&'static EventDef),
+    /// A list, a set or exclusions: the produced events it expands to, in order.
+    Many(Vec<&'static EventDef>),
+}
+
+/// Is this `event:` text a selection expression rather than one name?
+fn is_expression(name: &str) -> bool {
+    name.contains(',') || name.starts_with('-') || set_of(name).is_some()
+}
+
+/// The set an item names: `tag=NAME`, or a bare set name that is no event's.
+fn set_of(item: &str) -> Option<&str> {
+    let set = item.strip_prefix("tag=").unwrap_or(item);
+    let is_set = catalog::is_set(set);
+    let is_event = catalog::event(item).is_some() || catalog::tracee_event(item).is_some();
+    (is_set && (item.starts_with("tag=") || !is_event)).then_some(set)
+}
+
+/// E220 for a Tracee event this loader does not produce; false if `name` is not one.
+fn not_produced(
+    name: &str,
+    at: crate::yaml::ByteSpan,
+    file: FileId,
+    diags: &mut Diagnostics,
+) -> bool {
+    let Some(reason) = catalog::tracee_event(name)
+        .filter(|e| !e.internal)
+        .and_then(|e| e.not_produced)
+    else {
+        return false;
+    };
+    diags.push(
+        Diagnostic::new(
+            Code::EventNotProduced,
+            format!(
+                "`{name}` is a Tracee event that this loader does not produce: {}",
+                reason.reason()
+            ),
+        )
+        .at(file, at)
+        .label("not produced here")
+        .help(
+            "remove this rule (`tracee-compile list events` shows what is produced, and why not)",
+        ),
+    );
+    true
+}
+
+/// E211 for a name that is neither ours nor Tracee's.
+fn unknown(name: &str, at: crate::yaml::ByteSpan, file: FileId, diags: &mut Diagnostics) {
+    let help = if name.contains('*') {
+        "event names take no wildcards: list the events, or use a set (`tag=fs`)".to_owned()
+    } else if name.trim() != name && catalog::event(name.trim()).is_some() {
+        format!("remove the surrounding spaces: `{}`", name.trim())
+    } else {
+        let names = catalog::events()
+            .iter()
+            .map(|e| e.name)
+            .chain(
+                catalog::tracee_events()
+                    .iter()
+                    .filter(|e| !e.internal)
+                    .map(|e| e.name),
+            )
+            .chain(catalog::set_names());
+        closest(name, names)
+            .map(|c| format!("did you mean `{c}`?"))
+            .unwrap_or_else(|| {
+                "see `tracee-compile list events` (or docs/events.md) for the events".to_owned()
+            })
+    };
+    diags.push(
+        Diagnostic::new(
+            Code::UnknownEvent,
+            format!("unknown event `{}`", filter::shown(name)),
+        )
+        .at(file, at)
+        .label("not in the event catalog")
+        .help(help),
+    );
+}
+
+/// Resolves `event:`; None (with diagnostics) when nothing valid is selected.
+pub fn resolve(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<Selection> {
+    let name = text.value.as_str();
+    if let Some(event) = catalog::event(name) {
+        return Some(Selection::One(event));
+    }
+    if !is_expression(name) {
+        if !not_produced(name, text.span.clone(), file, diags) {
+            unknown(name, text.span.clone(), file, diags);
+        }
+        return None;
+    }
+    let mut chosen: Vec<&'static EventDef> = Vec::new();
+    let mut excluded: Vec<&'static EventDef> = Vec::new();
+    let mut left_out: Vec<&'static str> = Vec::new();
+    let mut positive = false;
+    let mut ok = true;
+    let mut at = 0;
+    for item in name.split(',') {
+        let span = text.sub(at..at + item.len());
+        at += item.len() + 1;
+        if item.is_empty() {
+            diags.push(
+                Diagnostic::new(Code::EmptyListItem, "an empty item in the event list")
+                    .at(file, span)
+                    .label("nothing here")
+                    .help("remove the extra comma"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(name) = item.strip_prefix('-') {
+            if set_of(name).is_some() {
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnknownEvent,
+                        format!("a set cannot be excluded: `{item}`"),
+                    )
+                    .at(file, span)
+                    .label("a negated set")
+                    .help("exclude the set's events one by one (`-openat`), as in Tracee"),
+                );
+                ok = false;
+            } else if let Some(event) = catalog::event(name) {
+                excluded.push(event);
+            } else if catalog::tracee_event(name).is_none() {
+                unknown(name, span, file, diags);
+                ok = false;
+            }
+            continue;
+        }
+        positive = true;
+        if let Some(set) = set_of(item) {
+            for member in catalog::set_members(set) {
+                match catalog::event(member.name) {
+                    Some(event) => chosen.push(event),
+                    None => left_out.push(member.name),
+                }
+            }
+        } else if let Some(event) = catalog::event(item) {
+            chosen.push(event);
+        } else {
+            if !not_produced(item, span.clone(), file, diags) {
+                unknown(item, span, file, diags);
+            }
+            ok = false;
+        }
+    }
+    if !positive {
+        // Only exclusions: Tracee starts from the `default` set.
+        for member in catalog::set_members("default") {
+            match catalog::event(member.name) {
+                Some(event) => chosen.push(event),
+                None => left_out.push(member.name),
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|e| !excluded.contains(e) && seen.insert(e.id));
+    left_out.sort_unstable();
+    left_out.dedup();
+    if !left_out.is_empty() {
+        let shown: Vec<&str> = left_out.iter().take(12).copied().collect();
+        let more = left_out.len().saturating_sub(shown.len());
+        diags.push(
+            Diagnostic::new(
+                Code::SetMembersNotProduced,
+                format!(
+                    "{} event{} of this selection {} not produced by this loader and left out: {}{}",
+                    left_out.len(),
+                    if left_out.len() == 1 { "" } else { "s" },
+                    if left_out.len() == 1 { "is" } else { "are" },
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ),
+            )
+            .at(file, text.span.clone())
+            .label(format!("selects {} produced events", chosen.len()))
+            .help("`tracee-compile list events` says why each is not produced; `inspect` shows the events selected"),
+        );
+    }
+    if chosen.is_empty() {
+        diags.push(
+            Diagnostic::new(Code::SelectsNothing, "this selection leaves no event")
+                .at(file, text.span.clone())
+                .label("no event left")
+                .help("every event it names is excluded or not produced here: remove the rule"),
+        );
+        return None;
+    }
+    Some(Selection::Many(chosen))
+}
