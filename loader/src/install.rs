@@ -1,0 +1,321 @@
+//! Into the kernel: check the image, size and load the programs, write every entry,
+//! mount tracefs when per-syscall tracepoints need it, attach.
+
+use std::mem::MaybeUninit;
+use std::path::Path;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+use schema::image::Image;
+
+use crate::cgroups::{CgroupV1, cgroup_v1};
+use crate::error::{LoadError, libbpf};
+use crate::plan::{Hook, Plan, program};
+use crate::{RUNTIME_MAPS, TraceeSkel, libbpf_log, session, skel};
+
+/// What `install` put into the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub maps: usize,
+    pub entries: usize,
+    /// The cgroup v1 hierarchy searched for containers, if the image needs containers and
+    /// the host has one.
+    pub cgroup_v1: Option<CgroupV1>,
+}
+
+/// Says what the kernel lacks for the programs, before libbpf gives a lower-level error.
+pub fn check_kernel() -> Result<(), LoadError> {
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(LoadError::Kernel(
+            "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): tracee-load needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// How the programs are built beyond what the image says (the loader's own options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// The ring buffer's size in bytes (a power of two, at least 1 MiB).
+    pub ring_bytes: u32,
+    /// `--audit`: the programs also send the candidate events no policy matched, with
+    /// their decision (tracee.bpf.h `audit`).
+    pub audit: bool,
+}
+
+impl Settings {
+    pub fn new(ring_bytes: u32) -> Settings {
+        Settings {
+            ring_bytes,
+            audit: false,
+        }
+    }
+}
+
+/// Checks the image against this build, sizes the object's maps from it, loads the programs
+/// `plan` needs and writes every entry. Everything lives as long as the returned skeleton.
+pub fn install<'obj>(
+    image: &Image,
+    plan: &Plan,
+    ring_bytes: u32,
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    shared: Option<&session::Shared>,
+    generation: u32,
+) -> Result<(TraceeSkel<'obj>, Installed), LoadError> {
+    install_with(
+        image,
+        plan,
+        Settings::new(ring_bytes),
+        storage,
+        shared,
+        generation,
+    )
+}
+
+/// `install` with every setting.
+pub fn install_with<'obj>(
+    image: &Image,
+    plan: &Plan,
+    settings: Settings,
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    shared: Option<&session::Shared>,
+    generation: u32,
+) -> Result<(TraceeSkel<'obj>, Installed), LoadError> {
+    let ring_bytes = settings.ring_bytes;
+    image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash())?;
+    if ring_bytes < 1 << 20 || !ring_bytes.is_power_of_two() {
+        return Err(LoadError::RingSize(u64::from(ring_bytes)));
+    }
+    let mut open = skel::TraceeSkelBuilder::default()
+        .open(storage)
+        .map_err(libbpf("open the BPF object"))?;
+    let v1 = plan
+        .hooks
+        .contains(&Hook::Btf("tr_cgroup_mkdir"))
+        .then(cgroup_v1)
+        .flatten();
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.wakeup_bytes = u64::from(ring_bytes / 4);
+        rodata.host_mntns = host_mntns();
+        rodata.generation = generation;
+        rodata.loader_started_ns = loader_started_ns();
+        if let Some(v1) = &v1 {
+            rodata.v1_hierarchy = v1.hierarchy;
+            rodata.v1_subsys = v1.subsys;
+        }
+    }
+    let wanted = plan.programs(settings.audit);
+    // TRACEE_LOAD_VERIFIER_STATS=1: the verifier's statistics per program on stderr.
+    let stats = std::env::var_os("TRACEE_LOAD_VERIFIER_STATS").is_some();
+    if stats {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, |_, msg: String| {
+            eprint!("{msg}")
+        })));
+    }
+    for mut prog in open.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(wanted.contains(&name.as_str()));
+        if stats {
+            prog.set_log_level(if std::env::var_os("TRACEE_LOAD_VERIFIER_LOG").is_some() {
+                1
+            } else {
+                4
+            });
+        }
+    }
+    let mut seen = Vec::new();
+    for mut map in open.open_object_mut().maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        // libbpf's own maps (.rodata, ...) and the programs' state are not policy maps.
+        if name.contains('.') {
+            continue;
+        }
+        if name == "rb" {
+            map.set_max_entries(ring_bytes)
+                .map_err(libbpf("size the ring buffer"))?;
+        }
+        if let Some(fd) = shared.and_then(|s| s.fd(&name)) {
+            map.reuse_fd(fd).map_err(libbpf(format!(
+                "share map `{name}` with the running generation"
+            )))?;
+            continue;
+        }
+        if name == "rb" {
+            continue;
+        }
+        if RUNTIME_MAPS.contains(&name.as_str()) {
+            continue;
+        }
+        let Some(section) = image.map(&name) else {
+            return Err(LoadError::MissingMap { name });
+        };
+        if (section.key_size, section.value_size) != (map.key_size(), map.value_size()) {
+            return Err(LoadError::MapShape {
+                name,
+                image_key: section.key_size,
+                image_value: section.value_size,
+                object_key: map.key_size(),
+                object_value: map.value_size(),
+            });
+        }
+        map.set_max_entries(section.max_entries)
+            .map_err(libbpf(format!("size map `{name}`")))?;
+        seen.push(name);
+    }
+    if let Some(extra) = image.maps.iter().find(|m| !seen.contains(&m.name)) {
+        return Err(LoadError::UnknownMap {
+            name: extra.name.clone(),
+        });
+    }
+    let skel = open.load().map_err(|source| LoadError::Libbpf {
+        step: libbpf_log::refused().unwrap_or_else(|| "load the BPF programs".to_owned()),
+        source,
+    })?;
+    let mut installed = Installed {
+        maps: 0,
+        entries: 0,
+        cgroup_v1: v1,
+    };
+    for map in skel.object().maps() {
+        let Some(section) = image.map(&map.name().to_string_lossy()) else {
+            continue;
+        };
+        for (key, value) in &section.entries {
+            map.update(key, value, MapFlags::ANY)
+                .map_err(libbpf(format!("write an entry of map `{}`", section.name)))?;
+        }
+        installed.maps += 1;
+        installed.entries += section.entries.len();
+    }
+    Ok((skel, installed))
+}
+
+/// The host's mount namespace id for `executable=host:...` scopes: PID 1's
+/// (`/proc/1/ns/mnt` is `mnt:[ID]`), or, where that is not readable (sandboxes deny it even
+/// to root), the loader's own; 0 when neither is (then no namespace counts as the host's).
+/// When the first generation was installed: `pid=new` means started after that, whatever
+/// reloads came since.
+pub(crate) fn loader_started_ns() -> u64 {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(monotonic_ns)
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of `task_struct::start_time` (`pid=new`).
+pub(crate) fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    u64::try_from(t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec).unwrap_or(0)
+}
+
+/// The host's mount namespace, read once: after the loader drops its capabilities it can
+/// no longer read PID 1's, and a reload must see the same answer.
+pub(crate) fn host_mntns() -> u64 {
+    static HOST: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HOST.get_or_init(read_host_mntns)
+}
+
+pub(crate) fn read_host_mntns() -> u64 {
+    mount_ns_of("/proc/1/ns/mnt")
+        .or_else(|| mount_ns_of("/proc/self/ns/mnt"))
+        .unwrap_or(0)
+}
+
+/// The mount namespace id behind a `/proc/PID/ns/mnt` link (`mnt:[N]`).
+pub(crate) fn mount_ns_of(link: &str) -> Option<u64> {
+    std::fs::read_link(link).ok().and_then(|l| {
+        l.to_string_lossy()
+            .strip_prefix("mnt:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
+}
+
+/// Per-syscall tracepoints are found through tracefs; mount it when the host has not (with
+/// mount(2): no program is looked up on PATH). It stays mounted (as on most hosts): another
+/// loader may be using it, and an unmount would pull it from under that one. Returns
+/// whether this call mounted it. A tracefs that is there but unreadable is said to be so:
+/// the cause is the user's privileges, not a missing mount.
+pub fn ensure_tracefs() -> Result<bool, LoadError> {
+    const AT: &str = "/sys/kernel/tracing";
+    const DEBUGFS: &str = "/sys/kernel/debug/tracing";
+    let events = |dir: &str| std::fs::metadata(Path::new(dir).join("events"));
+    let denied = |dir: &str, e: std::io::Error| {
+        LoadError::Kernel(format!(
+            "tracefs is mounted at {dir}, but this user cannot read it ({e}): per-syscall tracepoints are found there, and loading BPF programs needs root too (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run tracee-load as root"
+        ))
+    };
+    for dir in [AT, DEBUGFS] {
+        match events(dir) {
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(denied(dir, e));
+            }
+            Err(_) => {}
+        }
+    }
+    use rustix::mount::{MountFlags, mount};
+    let mounted = mount(
+        "nodev",
+        AT,
+        "tracefs",
+        MountFlags::empty(),
+        None::<&std::ffi::CStr>,
+    );
+    match mounted {
+        Ok(()) if events(AT).is_ok() => Ok(true),
+        Ok(()) => Err(LoadError::Kernel(format!(
+            "mounted tracefs at {AT}, but it has no events directory: this kernel lacks tracepoint events (CONFIG_FTRACE_SYSCALLS)"
+        ))),
+        Err(e) => Err(LoadError::Kernel(format!(
+            "per-syscall tracepoints need tracefs, and mounting it at {AT} failed ({e}): {}",
+            if e == rustix::io::Errno::PERM || e == rustix::io::Errno::ACCESS {
+                "run tracee-load as root"
+            } else {
+                "mount it first (mount -t tracefs nodev /sys/kernel/tracing)"
+            }
+        ))),
+    }
+}
+
+/// Attaches every hook of the plan. The links detach when dropped.
+pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Link>, LoadError> {
+    let mut links = Vec::new();
+    for hook in &plan.hooks {
+        let (prog_name, what) = match hook {
+            Hook::Iter(_) => continue,
+            Hook::Btf(name) => (*name, name.to_string()),
+            Hook::SyscallTracepoint { entry, name } => (
+                if *entry { "tr_tp_enter" } else { "tr_tp_exit" },
+                format!("syscalls/{name}"),
+            ),
+        };
+        let progs = &skel.progs;
+        let prog = match program(prog_name, audit) {
+            "tr_a_sys_enter" => &progs.tr_a_sys_enter,
+            "tr_a_sys_exit" => &progs.tr_a_sys_exit,
+            "tr_a_tp_enter" => &progs.tr_a_tp_enter,
+            "tr_a_tp_exit" => &progs.tr_a_tp_exit,
+            "tr_a_sched_fork" => &progs.tr_a_sched_fork,
+            "tr_a_sched_exec" => &progs.tr_a_sched_exec,
+            "tr_a_sched_exit" => &progs.tr_a_sched_exit,
+            "tr_sys_enter" => &progs.tr_sys_enter,
+            "tr_sys_exit" => &progs.tr_sys_exit,
+            "tr_tp_enter" => &progs.tr_tp_enter,
+            "tr_tp_exit" => &progs.tr_tp_exit,
+            "tr_sched_fork" => &progs.tr_sched_fork,
+            "tr_sched_exec" => &progs.tr_sched_exec,
+            "tr_cgroup_mkdir" => &progs.tr_cgroup_mkdir,
+            "tr_ext4_unlink" => &progs.tr_ext4_unlink,
+            _ => &progs.tr_sched_exit,
+        };
+        let link = match hook {
+            Hook::SyscallTracepoint { name, .. } => {
+                prog.attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, name)
+            }
+            _ => prog.attach(),
+        }
+        .map_err(libbpf(format!("attach {what}")))?;
+        links.push(link);
+    }
+    Ok(links)
+}
