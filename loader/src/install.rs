@@ -10,7 +10,7 @@ use schema::image::Image;
 
 use crate::cgroups::{CgroupV1, cgroup_v1};
 use crate::error::{LoadError, libbpf};
-use crate::plan::{Hook, Plan, program};
+use crate::plan::{Hook, Plan};
 use crate::{RUNTIME_MAPS, TraceeSkel, libbpf_log, session, skel};
 
 /// What `install` put into the kernel.
@@ -281,32 +281,20 @@ pub fn ensure_tracefs() -> Result<bool, LoadError> {
 pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Link>, LoadError> {
     let mut links = Vec::new();
     for hook in &plan.hooks {
-        let (prog_name, what) = match hook {
+        let what = match hook {
             Hook::Iter(_) => continue,
-            Hook::Btf(name) => (*name, name.to_string()),
-            Hook::SyscallTracepoint { entry, name } => (
-                if *entry { "tr_tp_enter" } else { "tr_tp_exit" },
-                format!("syscalls/{name}"),
-            ),
+            Hook::Btf(name) => name.to_string(),
+            Hook::SyscallTracepoint { name, .. } => format!("syscalls/{name}"),
         };
-        let progs = &skel.progs;
-        let prog = match program(prog_name, audit) {
-            "tr_a_sys_enter" => &progs.tr_a_sys_enter,
-            "tr_a_sys_exit" => &progs.tr_a_sys_exit,
-            "tr_a_tp_enter" => &progs.tr_a_tp_enter,
-            "tr_a_tp_exit" => &progs.tr_a_tp_exit,
-            "tr_a_sched_fork" => &progs.tr_a_sched_fork,
-            "tr_a_sched_exec" => &progs.tr_a_sched_exec,
-            "tr_a_sched_exit" => &progs.tr_a_sched_exit,
-            "tr_sys_enter" => &progs.tr_sys_enter,
-            "tr_sys_exit" => &progs.tr_sys_exit,
-            "tr_tp_enter" => &progs.tr_tp_enter,
-            "tr_tp_exit" => &progs.tr_tp_exit,
-            "tr_sched_fork" => &progs.tr_sched_fork,
-            "tr_sched_exec" => &progs.tr_sched_exec,
-            "tr_cgroup_mkdir" => &progs.tr_cgroup_mkdir,
-            "tr_ext4_unlink" => &progs.tr_ext4_unlink,
-            _ => &progs.tr_sched_exit,
+        let wanted = hook.program(audit);
+        let Some(prog) = skel
+            .object()
+            .progs_mut()
+            .find(|p| p.name() == std::ffi::OsStr::new(wanted))
+        else {
+            return Err(LoadError::UnknownProbe {
+                probe: format!("{what} (no program `{wanted}` in this build)"),
+            });
         };
         let link = match hook {
             Hook::SyscallTracepoint { name, .. } => {

@@ -36,28 +36,21 @@ impl Plan {
     pub fn from_probes(probes: &[String]) -> Result<Plan, LoadError> {
         let mut plan = Plan::default();
         for probe in probes {
-            let hook = match probe.as_str() {
-                "tp_btf/sys_enter" => Hook::Btf("tr_sys_enter"),
-                "tp_btf/sys_exit" => Hook::Btf("tr_sys_exit"),
-                "tp_btf/sched_process_fork" => Hook::Btf("tr_sched_fork"),
-                "tp_btf/sched_process_exec" => Hook::Btf("tr_sched_exec"),
-                "tp_btf/sched_process_exit" => Hook::Btf("tr_sched_exit"),
-                "tp_btf/cgroup_mkdir" => Hook::Btf("tr_cgroup_mkdir"),
-                "iter/task" => Hook::Iter("seed_follow"),
-                // Optional: only kernels with ext4 have it (security_inode_unlink's inode).
-                "tp_btf/ext4_unlink_enter" => {
-                    if kernel_has_tracepoint("ext4_unlink_enter") {
-                        Hook::Btf("tr_ext4_unlink")
-                    } else {
-                        plan.degraded.push("security_inode_unlink: this kernel has no ext4_unlink_enter tracepoint, so inode, dev and ctime are 0".to_owned());
+            let hook = if let Some(def) = schema::hooks::hook_def(probe) {
+                let tracepoint = probe.strip_prefix("tp_btf/").unwrap_or(probe);
+                match def.optional {
+                    Some(lost) if !kernel_has_tracepoint(tracepoint) => {
+                        plan.degraded.push(lost.to_owned());
                         continue;
                     }
+                    _ if def.iterator => Hook::Iter(def.program),
+                    _ => Hook::Btf(def.program),
                 }
-                p if p.starts_with("derived/") => {
-                    plan.unsupported.push(p["derived/".len()..].to_owned());
-                    continue;
-                }
-                p => match p.strip_prefix("tp/syscalls/") {
+            } else if let Some(event) = probe.strip_prefix("derived/") {
+                plan.unsupported.push(event.to_owned());
+                continue;
+            } else {
+                match probe.strip_prefix("tp/syscalls/") {
                     Some(name)
                         if (name.starts_with("sys_enter_") || name.starts_with("sys_exit_"))
                             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
@@ -72,7 +65,7 @@ impl Plan {
                             probe: probe.clone(),
                         });
                     }
-                },
+                }
             };
             plan.hooks.push(hook);
         }
@@ -89,40 +82,92 @@ impl Plan {
     /// The programs to load: only those something attaches (their audit-mode builds with
     /// `audit`).
     pub(crate) fn programs(&self, audit: bool) -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = self
-            .hooks
-            .iter()
-            .map(|h| match h {
-                Hook::Btf(name) | Hook::Iter(name) => name,
-                Hook::SyscallTracepoint { entry: true, .. } => "tr_tp_enter",
-                Hook::SyscallTracepoint { entry: false, .. } => "tr_tp_exit",
-            })
-            .map(|name| program(name, audit))
-            .collect();
+        let mut names: Vec<&'static str> = self.hooks.iter().map(|h| h.program(audit)).collect();
         names.sort_unstable();
         names.dedup();
         names
     }
 }
 
-/// The programs built twice, once for audit mode (bpf/tracee.bpf.h `audit`): the program
-/// to load for a hook's program in that mode.
-pub(crate) const AUDIT_PROGRAMS: &[(&str, &str)] = &[
-    ("tr_sys_enter", "tr_a_sys_enter"),
-    ("tr_sys_exit", "tr_a_sys_exit"),
-    ("tr_tp_enter", "tr_a_tp_enter"),
-    ("tr_tp_exit", "tr_a_tp_exit"),
-    ("tr_sched_fork", "tr_a_sched_fork"),
-    ("tr_sched_exec", "tr_a_sched_exec"),
-    ("tr_sched_exit", "tr_a_sched_exit"),
-];
-
-pub(crate) fn program(name: &'static str, audit: bool) -> &'static str {
-    if !audit {
-        return name;
+impl Hook {
+    /// The program that serves it: its audit-mode build with `audit` (bpf/tracee.bpf.h).
+    pub fn program(&self, audit: bool) -> &'static str {
+        use schema::hooks::{
+            SYSCALL_TRACEPOINT_AUDIT_PROGRAMS as AUDIT, SYSCALL_TRACEPOINT_PROGRAMS as PLAIN,
+        };
+        match self {
+            Hook::SyscallTracepoint { entry, .. } => {
+                let (enter, exit) = if audit { AUDIT } else { PLAIN };
+                if *entry { enter } else { exit }
+            }
+            Hook::Btf(name) | Hook::Iter(name) => {
+                let def = schema::hooks::HOOKS.iter().find(|h| h.program == *name);
+                match def.and_then(|d| d.audit_program) {
+                    Some(audited) if audit => audited,
+                    _ => name,
+                }
+            }
+        }
     }
-    AUDIT_PROGRAMS
-        .iter()
-        .find(|(plain, _)| *plain == name)
-        .map_or(name, |(_, audited)| audited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every program the hook table names (and its audit build) is in the BPF object: a row
+    /// of `schema::hooks` that no handler serves fails here, not on a host.
+    #[test]
+    fn every_hook_has_its_program_in_the_object() {
+        use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+        let mut storage = std::mem::MaybeUninit::uninit();
+        let open = match crate::skel::TraceeSkelBuilder::default().open(&mut storage) {
+            Ok(open) => open,
+            Err(e) => panic!("open the BPF object: {e}"),
+        };
+        let names: Vec<String> = open
+            .open_object()
+            .progs()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect();
+        let (enter, exit) = schema::hooks::SYSCALL_TRACEPOINT_PROGRAMS;
+        let (a_enter, a_exit) = schema::hooks::SYSCALL_TRACEPOINT_AUDIT_PROGRAMS;
+        let mut wanted = vec![enter, exit, a_enter, a_exit];
+        for def in schema::hooks::HOOKS {
+            wanted.push(def.program);
+            wanted.extend(def.audit_program);
+        }
+        for program in wanted {
+            assert!(
+                names.iter().any(|n| n == program),
+                "no program `{program}`: {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn probes_become_hooks_and_programs() {
+        let probes: Vec<String> = [
+            "tp_btf/sys_exit",
+            "tp/syscalls/sys_enter_openat",
+            "iter/task",
+            "derived/hooked_syscall",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let plan = match Plan::from_probes(&probes) {
+            Ok(plan) => plan,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(plan.unsupported, ["hooked_syscall"]);
+        assert_eq!(
+            plan.programs(false),
+            ["seed_follow", "tr_sys_exit", "tr_tp_enter"]
+        );
+        assert_eq!(
+            plan.programs(true),
+            ["seed_follow", "tr_a_sys_exit", "tr_a_tp_enter"]
+        );
+        assert!(Plan::from_probes(&["tp_btf/nope".to_owned()]).is_err());
+    }
 }

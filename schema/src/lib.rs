@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod catalog;
 pub mod eval;
+pub mod hooks;
 pub mod image;
 pub mod input;
 pub mod record;

@@ -767,3 +767,52 @@ fn generated_tracee_file_is_up_to_date() {
         assert_up_to_date(&tracee_data, "tracee_data.rs");
     }
 }
+
+/// Every event of our catalog that is not a plain syscall has its row in `schema::hooks`
+/// (which hooks and syscalls feed it), and every row names real events, syscalls and hooks.
+#[test]
+fn every_produced_event_has_its_source_row() {
+    use schema::catalog::EventKind;
+    use schema::hooks::{HOOKS, SOURCES, source};
+    for event in schema::catalog::events() {
+        if event.kind != EventKind::Syscall {
+            assert!(
+                source(event.name).is_some(),
+                "{} has no row in schema::hooks",
+                event.name
+            );
+        }
+    }
+    for row in SOURCES {
+        let event = schema::catalog::event(row.event);
+        assert!(
+            event.is_some_and(|e| e.kind != EventKind::Syscall),
+            "{}",
+            row.event
+        );
+        assert!(
+            schema::catalog::event(row.gate_as).is_some(),
+            "{}",
+            row.gate_as
+        );
+        for syscall in row.syscalls {
+            assert!(
+                schema::catalog::event(syscall).is_some_and(|e| e.kind == EventKind::Syscall),
+                "{}: {syscall} is not a syscall",
+                row.event
+            );
+        }
+        for probe in row.probes {
+            assert!(
+                HOOKS.iter().any(|h| h.probe == *probe),
+                "{}: no hook {probe}",
+                row.event
+            );
+        }
+        assert!(
+            !row.syscalls.is_empty() || !row.probes.is_empty(),
+            "{}: fed by nothing",
+            row.event
+        );
+    }
+}

@@ -466,67 +466,31 @@ fn assemble_rules(
 /// Syscalls that never return to user space: their events are emitted at entry.
 const NO_RETURN: &[&str] = &["exit", "exit_group"];
 
-/// The syscalls whose exit reports `security_file_open` (the opened fd's file).
-pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat", "open_by_handle_at"];
-
-/// The syscalls an LSM event is built from (entry and exit hooks), where the kernel offers
-/// no LSM program type: each such syscall reports at most one of these events.
+/// The syscalls an event is built from (entry and exit hooks), where the kernel offers no
+/// hook of its own (`schema::hooks::SOURCES`): each such syscall reports at most one of
+/// these events.
 pub fn derived_sources(event: &str) -> &'static [&'static str] {
-    match event {
-        "security_file_open" => OPEN_FAMILY,
-        "security_socket_connect" => &["connect"],
-        "security_inode_unlink" => &["unlink", "unlinkat"],
-        "magic_write" | "dropped_executable" => WRITE_FAMILY,
-        _ => &[],
-    }
+    schema::hooks::source(event).map_or(&[], |s| s.syscalls)
 }
 
 /// Where tracee-load takes an event from in the kernel, for docs/events.md (the hooks are
 /// those `probes` chooses; docs/loader.md says what each event misses compared with Tracee).
 pub fn event_source(name: &str) -> String {
-    let list = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match (schema::catalog::event(name).map(|e| e.kind), name) {
-        (Some(EventKind::Syscall), _) => {
+    if let Some(source) = schema::hooks::source(name) {
+        return source.describe();
+    }
+    match schema::catalog::event(name).map(|e| e.kind) {
+        Some(EventKind::Syscall) => {
             "its syscall tracepoints, or the generic `sys_enter`/`sys_exit`".to_owned()
         }
-        (Some(EventKind::Tracepoint), _) => format!("`tp_btf/{name}`"),
-        (_, "security_bprm_check") => "`tp_btf/sched_process_exec`".to_owned(),
-        (_, "security_file_open") => format!(
-            "exit of {}: the returned fd's file, dentries walked",
-            list(OPEN_FAMILY)
-        ),
-        (_, "security_inode_unlink") => {
-            "entry and exit of `unlink`, `unlinkat`; the inode from `ext4_unlink_enter`".to_owned()
-        }
-        (_, "security_socket_connect") => "entry and exit of `connect`".to_owned(),
-        (_, "magic_write") => format!(
-            "entry and exit of {}: writes at offset 0 of regular files",
-            list(WRITE_FAMILY)
-        ),
-        (_, "dropped_executable") => {
-            "a `magic_write` of an ELF header, not on a memory filesystem".to_owned()
-        }
+        Some(EventKind::Tracepoint) => format!("`tp_btf/{name}`"),
         _ => "not produced yet".to_owned(),
     }
 }
 
-/// The write-family syscalls magic_write and dropped_executable are built from.
-pub const WRITE_FAMILY: &[&str] = &["write", "writev", "pwrite64", "pwritev", "pwritev2"];
-
-/// The event id a derived event's syscalls are gated under: both write-family events share
-/// magic_write's (the kernel builds dropped_executable from a qualifying magic_write).
+/// The event id a derived event's syscalls are gated under.
 fn derived_family(name: &str) -> Option<u32> {
-    let family = if name == "dropped_executable" {
-        "magic_write"
-    } else {
-        name
-    };
+    let family = schema::hooks::source(name).map_or(name, |s| s.gate_as);
     schema::catalog::event(family).map(|e| e.id)
 }
 
@@ -578,23 +542,16 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
                     plan.flags & (abi::EVENT_FLAG_ENTRY | abi::EVENT_FLAG_EMIT_AT_ENTRY) != 0;
                 syscalls.push((name, entry, !at_entry));
             }
-            Some(EventKind::Tracepoint) => probes.push(format!("tp_btf/{name}")),
-            Some(EventKind::Lsm | EventKind::Derived) if !derived_sources(name).is_empty() => {
-                for source in derived_sources(name) {
-                    syscalls.push((source, true, true));
+            // Every other event: the syscalls and hooks its row of `schema::hooks` names.
+            _ => match schema::hooks::source(name) {
+                Some(source) => {
+                    for syscall in source.syscalls {
+                        syscalls.push((syscall, true, true));
+                    }
+                    probes.extend(source.probes.iter().map(|p| (*p).to_owned()));
                 }
-                // The unlinked inode, where the filesystem has a tracepoint (optional).
-                if *name == "security_inode_unlink" {
-                    probes.push("tp_btf/ext4_unlink_enter".to_owned());
-                }
-            }
-            // Built from the exec tracepoint (the LSM hook is not available to us).
-            Some(EventKind::Lsm) if *name == "security_bprm_check" => {
-                probes.push("tp_btf/sched_process_exec".to_owned())
-            }
-            Some(EventKind::Lsm | EventKind::Derived) | None => {
-                probes.push(format!("derived/{name}"))
-            }
+                None => probes.push(format!("derived/{name}")),
+            },
         }
     }
     syscalls.sort_unstable();

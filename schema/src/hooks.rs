@@ -1,0 +1,191 @@
+//! Where events come from, as data shared by the compiler and the loader: the kernel hooks
+//! the loader can attach (the probe names images list, and the BPF program serving each),
+//! and, for every event that is not a plain syscall, the hooks and syscalls that feed it.
+//! Adding an event is a row here (and the catalog's), plus its BPF handler.
+
+/// A kernel hook an image may list in `meta.probes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookDef {
+    /// As images list it: `tp_btf/NAME`, `iter/task`. (Per-syscall tracepoints,
+    /// `tp/syscalls/sys_{enter,exit}_NAME`, share one program and are not listed here.)
+    pub probe: &'static str,
+    /// The BPF program that serves it.
+    pub program: &'static str,
+    /// Its audit-mode build (`tracee-load --audit`), if the program has one.
+    pub audit_program: Option<&'static str>,
+    /// An iterator: run once after attaching, not attached.
+    pub iterator: bool,
+    /// Kernels may lack it: then the loader goes on without it and says what is lost.
+    pub optional: Option<&'static str>,
+}
+
+const fn hook(probe: &'static str, program: &'static str) -> HookDef {
+    HookDef {
+        probe,
+        program,
+        audit_program: None,
+        iterator: false,
+        optional: None,
+    }
+}
+
+const fn audited(probe: &'static str, program: &'static str, audit: &'static str) -> HookDef {
+    HookDef {
+        audit_program: Some(audit),
+        ..hook(probe, program)
+    }
+}
+
+/// Every hook an image may list.
+pub static HOOKS: &[HookDef] = &[
+    audited("tp_btf/sys_enter", "tr_sys_enter", "tr_a_sys_enter"),
+    audited("tp_btf/sys_exit", "tr_sys_exit", "tr_a_sys_exit"),
+    audited(
+        "tp_btf/sched_process_fork",
+        "tr_sched_fork",
+        "tr_a_sched_fork",
+    ),
+    audited(
+        "tp_btf/sched_process_exec",
+        "tr_sched_exec",
+        "tr_a_sched_exec",
+    ),
+    audited(
+        "tp_btf/sched_process_exit",
+        "tr_sched_exit",
+        "tr_a_sched_exit",
+    ),
+    hook("tp_btf/cgroup_mkdir", "tr_cgroup_mkdir"),
+    HookDef {
+        optional: Some(
+            "security_inode_unlink: this kernel has no ext4_unlink_enter tracepoint, so inode, dev and ctime are 0",
+        ),
+        ..hook("tp_btf/ext4_unlink_enter", "tr_ext4_unlink")
+    },
+    HookDef {
+        iterator: true,
+        ..hook("iter/task", "seed_follow")
+    },
+];
+
+/// The programs of the per-syscall tracepoints (`tp/syscalls/sys_enter_X`, `..._exit_X`):
+/// (entry, exit), and their audit-mode builds.
+pub const SYSCALL_TRACEPOINT_PROGRAMS: (&str, &str) = ("tr_tp_enter", "tr_tp_exit");
+pub const SYSCALL_TRACEPOINT_AUDIT_PROGRAMS: (&str, &str) = ("tr_a_tp_enter", "tr_a_tp_exit");
+
+/// The hook an image lists as `probe`.
+pub fn hook_def(probe: &str) -> Option<&'static HookDef> {
+    HOOKS.iter().find(|h| h.probe == probe)
+}
+
+/// How an event that is not a plain syscall is produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceDef {
+    pub event: &'static str,
+    /// Syscalls whose entry and exit build it (their gate carries it as the derived event).
+    pub syscalls: &'static [&'static str],
+    /// The event whose id those syscalls are gated under: events built together share one
+    /// (the kernel builds `dropped_executable` from a qualifying `magic_write`).
+    pub gate_as: &'static str,
+    /// Hooks it needs besides (`HOOKS` probes).
+    pub probes: &'static [&'static str],
+    /// For docs/events.md: where the loader takes it from (`{syscalls}` stands for the list).
+    pub description: &'static str,
+}
+
+/// The open family: `security_file_open` is built at their exit from the returned fd.
+pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat", "open_by_handle_at"];
+/// The write family: `magic_write` and `dropped_executable` are built from them.
+pub const WRITE_FAMILY: &[&str] = &["write", "writev", "pwrite64", "pwritev", "pwritev2"];
+
+const fn from_hooks(
+    event: &'static str,
+    probes: &'static [&'static str],
+    description: &'static str,
+) -> SourceDef {
+    SourceDef {
+        event,
+        syscalls: &[],
+        gate_as: event,
+        probes,
+        description,
+    }
+}
+
+/// Every event that is not a plain syscall and that the loader produces.
+pub static SOURCES: &[SourceDef] = &[
+    from_hooks(
+        "sched_process_fork",
+        &["tp_btf/sched_process_fork"],
+        "`tp_btf/sched_process_fork`",
+    ),
+    from_hooks(
+        "sched_process_exec",
+        &["tp_btf/sched_process_exec"],
+        "`tp_btf/sched_process_exec`",
+    ),
+    from_hooks(
+        "sched_process_exit",
+        &["tp_btf/sched_process_exit"],
+        "`tp_btf/sched_process_exit`",
+    ),
+    // Built from the exec tracepoint (the LSM hook is not available here).
+    from_hooks(
+        "security_bprm_check",
+        &["tp_btf/sched_process_exec"],
+        "`tp_btf/sched_process_exec`",
+    ),
+    SourceDef {
+        event: "security_file_open",
+        syscalls: OPEN_FAMILY,
+        gate_as: "security_file_open",
+        probes: &[],
+        description: "exit of {syscalls}: the returned fd's file, dentries walked",
+    },
+    SourceDef {
+        event: "security_socket_connect",
+        syscalls: &["connect"],
+        gate_as: "security_socket_connect",
+        probes: &[],
+        description: "entry and exit of {syscalls}",
+    },
+    SourceDef {
+        event: "security_inode_unlink",
+        syscalls: &["unlink", "unlinkat"],
+        gate_as: "security_inode_unlink",
+        probes: &["tp_btf/ext4_unlink_enter"],
+        description: "entry and exit of {syscalls}; the inode from `ext4_unlink_enter`",
+    },
+    SourceDef {
+        event: "magic_write",
+        syscalls: WRITE_FAMILY,
+        gate_as: "magic_write",
+        probes: &[],
+        description: "entry and exit of {syscalls}: writes at offset 0 of regular files",
+    },
+    SourceDef {
+        event: "dropped_executable",
+        syscalls: WRITE_FAMILY,
+        gate_as: "magic_write",
+        probes: &[],
+        description: "a `magic_write` of an ELF header, not on a memory filesystem",
+    },
+];
+
+/// How `event` is produced, if it is not a plain syscall and the loader produces it.
+pub fn source(event: &str) -> Option<&'static SourceDef> {
+    SOURCES.iter().find(|s| s.event == event)
+}
+
+impl SourceDef {
+    /// The description with its syscalls listed.
+    pub fn describe(&self) -> String {
+        let list = self
+            .syscalls
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.description.replace("{syscalls}", &list)
+    }
+}
