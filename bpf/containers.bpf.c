@@ -11,6 +11,7 @@
  * is also searched. Its cgroups are keyed with V1_KEY set: kernfs ids are per hierarchy.
  */
 #include "tracee.bpf.h"
+#include "context.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -53,9 +54,27 @@ static __always_inline struct kernfs_node *parent_of(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
 }
 
+/* cgroup_mkdir and cgroup_rmdir events (Tracee's fields): the cgroup's id, its path below
+ * its hierarchy's root, and the hierarchy (0 for cgroup v2). */
+static __always_inline int cgroup_event(__u32 id, struct cgroup *cgrp, const char *path)
+{
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, 0);
+	if (!p)
+		return 0;
+	put_int(p, 0, ARG_KIND_UINT, BPF_CORE_READ(cgrp, kn, id));
+	put_kernel_str(p, 1, (__u64)path);
+	put_int(p, 2, ARG_KIND_UINT, BPF_CORE_READ(cgrp, root, hierarchy_id));
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+}
+
+/* Attached for the cgroup_mkdir event, for container scopes, or both: it reports the event
+ * when a policy selects it, then learns the containers created since the loader started. */
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(tr_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
+	cgroup_event(EVENT_CGROUP_MKDIR, cgrp, path);
 	int hierarchy = BPF_CORE_READ(cgrp, root, hierarchy_id);
 	if (hierarchy != 0 && (!v1_hierarchy || hierarchy != v1_hierarchy))
 		return 0; /* another v1 hierarchy: not searched */
@@ -118,4 +137,10 @@ __noinline int in_container_task(__u64 task_addr)
 {
 	return container_of_task(
 		bpf_rdonly_cast((void *)task_addr, bpf_core_type_id_kernel(struct task_struct)));
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(tr_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	return cgroup_event(EVENT_CGROUP_RMDIR, cgrp, path);
 }

@@ -100,4 +100,21 @@ static __always_inline struct pending *begin_derived(struct pending *sys, __u32 
 	return q;
 }
 
+/* The common start of an event from its own hook (sched, task, cgroup tracepoints): is it selected, does the scope admit the task. Fills
+ * the record header; NULL when the event goes no further. */
+static __always_inline struct pending *start_event(__u32 id, struct event_config **ev,
+						   __u64 *scope, const int audit)
+{
+	*ev = bpf_map_lookup_elem(&events, &id);
+	if (!*ev || !decide(HANDOFF_SCHED, id))
+		return 0;
+	*scope = scope_eval((*ev)->policies);
+	if (!*scope && !audit)
+		return 0;
+	struct pending *p = scratch_event(SCRATCH_EVENT);
+	if (p)
+		begin_event(p, id, NO_SYSCALL);
+	return p;
+}
+
 #endif /* TRACEE_CONTEXT_BPF_H */

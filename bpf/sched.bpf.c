@@ -23,23 +23,6 @@ static __always_inline void put_task(struct pending *p, __u32 index, struct task
 	put_int(p, index + 4, ARG_KIND_UINT, BPF_CORE_READ(t, start_time));
 }
 
-/* The common start of a sched event: is it selected, does the scope admit the task. Fills
- * the record header; NULL when the event goes no further. */
-static __always_inline struct pending *start_event(__u32 id, struct event_config **ev,
-						   __u64 *scope, const int audit)
-{
-	*ev = bpf_map_lookup_elem(&events, &id);
-	if (!*ev || !decide(HANDOFF_SCHED, id))
-		return 0;
-	*scope = scope_eval((*ev)->policies);
-	if (!*scope && !audit)
-		return 0;
-	struct pending *p = scratch_event(SCRATCH_EVENT);
-	if (p)
-		begin_event(p, id, NO_SYSCALL);
-	return p;
-}
-
 /* Is some policy's scope an `executable` one (then binaries are recorded and inherited)? */
 static __always_inline int exe_scoped(void)
 {
@@ -246,4 +229,22 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tr_a_sched_exit, struct task_struct *task, bool group_dead)
 {
 	return exit_event(task, group_dead, 1);
+}
+
+/* task_rename (prctl PR_SET_NAME, a write to /proc/PID/comm, exec): the task's name before
+ * and after, from the tracepoint that fires just before the kernel copies the new one. */
+SEC("tp_btf/task_rename")
+int BPF_PROG(tr_task_rename, struct task_struct *task, const char *comm)
+{
+	__u32 id = EVENT_TASK_RENAME;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, 0);
+	if (!p)
+		return 0;
+	char old[ABI_COMM_LEN];
+	long n = BPF_CORE_READ_STR_INTO(&old, task, comm);
+	append_str(p, 0, old, n > 0 ? n - 1 : 0);
+	put_kernel_str(p, 1, (__u64)comm);
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }

@@ -275,6 +275,9 @@ TRACEE_MAP struct {
 #define EVENT_MAGIC_WRITE 725
 #define EVENT_SECURITY_INODE_UNLINK 731
 #define EVENT_DROPPED_EXECUTABLE 6022
+#define EVENT_CGROUP_MKDIR 727
+#define EVENT_CGROUP_RMDIR 728
+#define EVENT_TASK_RENAME 765
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */

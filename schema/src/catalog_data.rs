@@ -8095,6 +8095,50 @@ pub(super) static EVENTS: &[EventDef] = &[
         ],
     },
     EventDef {
+        id: 727,
+        name: "cgroup_mkdir",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "cgroup_id",
+                c_type: "u64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "cgroup_path",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "hierarchy_id",
+                c_type: "u32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+    },
+    EventDef {
+        id: 728,
+        name: "cgroup_rmdir",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "cgroup_id",
+                c_type: "u64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "cgroup_path",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "hierarchy_id",
+                c_type: "u32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+    },
+    EventDef {
         id: 729,
         name: "security_bprm_check",
         kind: EventKind::Lsm,
@@ -8204,6 +8248,23 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "remote_addr",
                 c_type: "struct sockaddr*",
                 ty: ArgType::SockAddr,
+            },
+        ],
+    },
+    EventDef {
+        id: 765,
+        name: "task_rename",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "old_name",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "new_name",
+                c_type: "const char*",
+                ty: ArgType::Str,
             },
         ],
     },

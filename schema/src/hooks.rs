@@ -56,6 +56,8 @@ pub static HOOKS: &[HookDef] = &[
         "tr_a_sched_exit",
     ),
     hook("tp_btf/cgroup_mkdir", "tr_cgroup_mkdir"),
+    hook("tp_btf/cgroup_rmdir", "tr_cgroup_rmdir"),
+    hook("tp_btf/task_rename", "tr_task_rename"),
     HookDef {
         optional: Some(
             "security_inode_unlink: this kernel has no ext4_unlink_enter tracepoint, so inode, dev and ctime are 0",
@@ -128,6 +130,21 @@ pub static SOURCES: &[SourceDef] = &[
         "sched_process_exit",
         &["tp_btf/sched_process_exit"],
         "`tp_btf/sched_process_exit`",
+    ),
+    from_hooks(
+        "cgroup_mkdir",
+        &["tp_btf/cgroup_mkdir"],
+        "`tp_btf/cgroup_mkdir` (every hierarchy; `hierarchy_id` 0 is cgroup v2)",
+    ),
+    from_hooks(
+        "cgroup_rmdir",
+        &["tp_btf/cgroup_rmdir"],
+        "`tp_btf/cgroup_rmdir` (every hierarchy; `hierarchy_id` 0 is cgroup v2)",
+    ),
+    from_hooks(
+        "task_rename",
+        &["tp_btf/task_rename"],
+        "`tp_btf/task_rename`: the old name read from the task, just before the kernel copies the new one",
     ),
     // Built from the exec tracepoint (the LSM hook is not available here).
     from_hooks(

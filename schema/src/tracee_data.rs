@@ -10797,7 +10797,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "cgroup_rmdir",
@@ -10818,7 +10818,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_bprm_check",
@@ -12149,7 +12149,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_inode_rename",

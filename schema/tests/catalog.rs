@@ -28,6 +28,9 @@ const OTHER_EVENTS: &[&str] = &[
     "security_inode_unlink",
     "security_socket_connect",
     "dropped_executable",
+    "cgroup_mkdir",
+    "cgroup_rmdir",
+    "task_rename",
 ];
 
 fn ev(name: &str) -> &'static EventDef {

@@ -1619,3 +1619,100 @@ fn event_sets_expand_into_rules_for_each_member() {
             .collect::<Vec<_>>()
     );
 }
+
+/// task_rename: a process renaming itself (prctl PR_SET_NAME) is reported with its old and
+/// new names; a rename the filter does not admit is not.
+#[test]
+fn task_rename_reports_old_and_new_names() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "rename.yaml",
+            &policy(
+                "renames",
+                &["global"],
+                &rule("task_rename", &["args.new_name=tr-e2e-*"]),
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let pid = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import ctypes\nl = ctypes.CDLL(None)\nl.prctl(15, b'tr-e2e-new', 0, 0, 0)\nl.prctl(15, b'other-name', 0, 0, 0)",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mine: Vec<&serde_json::Value> = run
+        .named("task_rename")
+        .into_iter()
+        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
+        .collect();
+    assert_eq!(mine.len(), 1, "{:#?}", run.events);
+    assert_eq!(arg_str(mine[0], "old_name").as_deref(), Some("python3"));
+    assert_eq!(arg_str(mine[0], "new_name").as_deref(), Some("tr-e2e-new"));
+    assert_eq!(policies_of(mine[0]), ["renames"]);
+}
+
+/// cgroup_mkdir and cgroup_rmdir: a cgroup created and removed under the cgroup v2 root (a
+/// directory of this test's own, gone when it ends) is reported with its id (the
+/// directory's inode), its path and hierarchy 0; one the path filter excludes is not.
+#[test]
+fn cgroup_mkdir_and_rmdir_report_the_cgroup() {
+    if !can_bpf() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "cgroups.yaml",
+            &policy(
+                "cgroups",
+                &["global"],
+                &format!(
+                    "{}{}",
+                    rule("cgroup_mkdir", &["args.cgroup_path=*tracee-e2e-cg*"]),
+                    rule("cgroup_rmdir", &["args.cgroup_path=*tracee-e2e-cg*"])
+                ),
+            ),
+        )],
+    );
+    let root = cgroup_v2();
+    let name = format!("tracee-e2e-cg-{}", std::process::id());
+    let other = format!("tracee-other-{}", std::process::id());
+    let t = Tracer::start(&image, &[]);
+    let dir = root.join(&name);
+    if let Err(e) = std::fs::create_dir(&dir) {
+        panic!("mkdir {}: {e}", dir.display());
+    }
+    let id = std::fs::metadata(&dir).map(|m| m.ino()).unwrap_or(0);
+    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::create_dir(root.join(&other));
+    let _ = std::fs::remove_dir(root.join(&other));
+    let run = t.stop();
+    run.assert_clean();
+    for event in ["cgroup_mkdir", "cgroup_rmdir"] {
+        let found = run.named(event);
+        assert_eq!(found.len(), 1, "{event}: {:#?}", run.events);
+        let e = found[0];
+        assert_eq!(arg_str(e, "cgroup_path"), Some(format!("/{name}")), "{e}");
+        assert_eq!(
+            arg(e, "cgroup_id").and_then(|v| v.as_u64()),
+            Some(id),
+            "{e}"
+        );
+        assert_eq!(
+            arg(e, "hierarchy_id").and_then(|v| v.as_u64()),
+            Some(0),
+            "{e}"
+        );
+    }
+}
