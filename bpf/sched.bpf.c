@@ -219,16 +219,39 @@ static __always_inline int exit_event(struct task_struct *task, bool group_dead,
 	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
 }
 
+/* do_exit: every exiting thread, no fields (Tracee's kprobe on do_exit; the exit
+ * tracepoint fires from it). */
+static __always_inline int do_exit_event(const int audit)
+{
+	__u32 id = EVENT_DO_EXIT;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, audit);
+	if (!p)
+		return 0;
+	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tr_sched_exit, struct task_struct *task, bool group_dead)
 {
+	do_exit_event(0);
 	return exit_event(task, group_dead, 0);
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tr_a_sched_exit, struct task_struct *task, bool group_dead)
 {
+	do_exit_event(1);
 	return exit_event(task, group_dead, 1);
+}
+
+/* A task's name as a string argument (read into the stack, then appended). */
+static __always_inline void put_comm(struct pending *p, __u32 index, struct task_struct *task)
+{
+	char comm[ABI_COMM_LEN];
+	long n = BPF_CORE_READ_STR_INTO(&comm, task, comm);
+	append_str(p, index, comm, n > 0 ? n - 1 : 0);
 }
 
 /* task_rename (prctl PR_SET_NAME, a write to /proc/PID/comm, exec): the task's name before
@@ -242,9 +265,42 @@ int BPF_PROG(tr_task_rename, struct task_struct *task, const char *comm)
 	struct pending *p = start_event(id, &ev, &scope, 0);
 	if (!p)
 		return 0;
-	char old[ABI_COMM_LEN];
-	long n = BPF_CORE_READ_STR_INTO(&old, task, comm);
-	append_str(p, 0, old, n > 0 ? n - 1 : 0);
+	put_comm(p, 0, task);
 	put_kernel_str(p, 1, (__u64)comm);
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+}
+
+/* sched_switch: the CPU, and the tasks switched from and to (current is `prev`). Runs on
+ * every context switch while a policy selects it: attached only then. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(tr_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u32 id = EVENT_SCHED_SWITCH;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, 0);
+	if (!p)
+		return 0;
+	put_int(p, 0, ARG_KIND_INT, bpf_get_smp_processor_id());
+	put_int(p, 1, ARG_KIND_INT, BPF_CORE_READ(prev, pid));
+	put_comm(p, 2, prev);
+	put_int(p, 3, ARG_KIND_INT, BPF_CORE_READ(next, pid));
+	put_comm(p, 4, next);
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+}
+
+/* cap_capable: a capability check (the tracepoint fires after the decision, with it). */
+SEC("tp_btf/cap_capable")
+int BPF_PROG(tr_cap_capable, const struct cred *cred, const void *target_ns,
+	     const void *capable_ns, int cap, int ret)
+{
+	__u32 id = EVENT_CAP_CAPABLE;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, 0);
+	if (!p)
+		return 0;
+	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)cap);
 	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }

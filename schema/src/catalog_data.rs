@@ -8068,6 +8068,54 @@ pub(super) static EVENTS: &[EventDef] = &[
         ],
     },
     EventDef {
+        id: 715,
+        name: "sched_switch",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "cpu",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "prev_tid",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "prev_comm",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "next_tid",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "next_comm",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+        ],
+    },
+    EventDef {
+        id: 716,
+        name: "do_exit",
+        kind: EventKind::Tracepoint,
+        args: &[],
+    },
+    EventDef {
+        id: 717,
+        name: "cap_capable",
+        kind: EventKind::Tracepoint,
+        args: &[ArgDef {
+            name: "cap",
+            c_type: "int",
+            ty: ArgType::Int(4),
+        }],
+    },
+    EventDef {
         id: 725,
         name: "magic_write",
         kind: EventKind::Derived,

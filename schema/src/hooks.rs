@@ -58,6 +58,13 @@ pub static HOOKS: &[HookDef] = &[
     hook("tp_btf/cgroup_mkdir", "tr_cgroup_mkdir"),
     hook("tp_btf/cgroup_rmdir", "tr_cgroup_rmdir"),
     hook("tp_btf/task_rename", "tr_task_rename"),
+    hook("tp_btf/sched_switch", "tr_sched_switch"),
+    HookDef {
+        optional: Some(
+            "cap_capable: this kernel has no capability:cap_capable tracepoint (newer kernels have it), so no cap_capable event can occur",
+        ),
+        ..hook("tp_btf/cap_capable", "tr_cap_capable")
+    },
     HookDef {
         optional: Some(
             "security_inode_unlink: this kernel has no ext4_unlink_enter tracepoint, so inode, dev and ctime are 0",
@@ -145,6 +152,21 @@ pub static SOURCES: &[SourceDef] = &[
         "task_rename",
         &["tp_btf/task_rename"],
         "`tp_btf/task_rename`: the old name read from the task, just before the kernel copies the new one",
+    ),
+    from_hooks(
+        "sched_switch",
+        &["tp_btf/sched_switch"],
+        "`tp_btf/sched_switch` (every context switch pays while a policy selects it)",
+    ),
+    from_hooks(
+        "do_exit",
+        &["tp_btf/sched_process_exit"],
+        "`tp_btf/sched_process_exit` (fired from `do_exit`, for every exiting thread)",
+    ),
+    from_hooks(
+        "cap_capable",
+        &["tp_btf/cap_capable"],
+        "`tp_btf/cap_capable` (where the kernel has it)",
     ),
     // Built from the exec tracepoint (the LSM hook is not available here).
     from_hooks(

@@ -10539,7 +10539,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "do_exit",
@@ -10550,7 +10550,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
             name: "returnValue",
             go_type: "int64",
         }],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "cap_capable",
@@ -10561,7 +10561,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
             name: "cap",
             go_type: "int32",
         }],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "vfs_write",

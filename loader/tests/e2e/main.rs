@@ -1716,3 +1716,85 @@ fn cgroup_mkdir_and_rmdir_report_the_cgroup() {
         );
     }
 }
+
+/// sched_switch, do_exit and cap_capable from their tracepoints: a renamed process that
+/// sleeps (switched out), checks a capability (setuid as root: CAP_SETUID, 7) and exits is
+/// reported with its own values; the filters keep every other process out.
+#[test]
+fn sched_switch_do_exit_and_cap_capable() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "tp.yaml",
+            &policy(
+                "tp",
+                &["comm=tr-e2e-tp"],
+                &format!(
+                    "{}{}{}",
+                    rule("sched_switch", &["args.prev_comm=tr-e2e-tp"]),
+                    rule("do_exit", &["comm=tr-e2e-tp"]),
+                    rule("cap_capable", &["args.cap=7"])
+                ),
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let pid = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import ctypes, os, time\nctypes.CDLL(None).prctl(15, b'tr-e2e-tp', 0, 0, 0)\ntime.sleep(0.05)\nos.setuid(0)\ntime.sleep(0.05)",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mine = |name: &str| -> Vec<&serde_json::Value> {
+        run.named(name)
+            .into_iter()
+            .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
+            .collect()
+    };
+    let switches = mine("sched_switch");
+    assert!(!switches.is_empty(), "{:#?}", run.events);
+    for e in &switches {
+        assert_eq!(arg_str(e, "prev_comm").as_deref(), Some("tr-e2e-tp"), "{e}");
+        assert_eq!(
+            arg(e, "prev_tid").and_then(|v| v.as_u64()),
+            Some(pid),
+            "{e}"
+        );
+        assert!(
+            arg(e, "next_comm").is_some() && arg(e, "cpu").is_some(),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        mine("do_exit").len(),
+        1,
+        "one thread exited: {:#?}",
+        run.named("do_exit")
+    );
+    let caps = mine("cap_capable");
+    assert!(
+        !caps.is_empty(),
+        "setuid(0) checks CAP_SETUID: {:#?}",
+        run.events
+    );
+    assert!(
+        caps.iter()
+            .all(|e| arg(e, "cap").and_then(|v| v.as_i64()) == Some(7))
+    );
+    // The scope keeps other processes out.
+    assert!(
+        run.events.iter().all(|e| e["processName"] == "tr-e2e-tp"),
+        "{:?}",
+        run.events
+            .iter()
+            .map(|e| &e["processName"])
+            .collect::<Vec<_>>()
+    );
+}
