@@ -179,6 +179,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 					file_open_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
 				socket_connect_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CREATE) {
+				socket_create_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
 				if (ret == 0)
 					inode_unlink_event(p);

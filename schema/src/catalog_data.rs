@@ -8283,6 +8283,33 @@ pub(super) static EVENTS: &[EventDef] = &[
         ],
     },
     EventDef {
+        id: 732,
+        name: "security_socket_create",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "family",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "type",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "protocol",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "kern",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+        ],
+    },
+    EventDef {
         id: 734,
         name: "security_socket_connect",
         kind: EventKind::Lsm,

@@ -182,6 +182,13 @@ pub static SOURCES: &[SourceDef] = &[
         description: "exit of {syscalls}: the returned fd's file, dentries walked",
     },
     SourceDef {
+        event: "security_socket_create",
+        syscalls: &["socket"],
+        gate_as: "security_socket_create",
+        probes: &[],
+        description: "exit of {syscalls}: its family, type and protocol (calls refused for an invalid one are left out, as the hook never runs for them)",
+    },
+    SourceDef {
         event: "security_socket_connect",
         syscalls: &["connect"],
         gate_as: "security_socket_connect",

@@ -10930,7 +10930,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_socket_listen",

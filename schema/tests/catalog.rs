@@ -34,6 +34,7 @@ const OTHER_EVENTS: &[&str] = &[
     "sched_switch",
     "do_exit",
     "cap_capable",
+    "security_socket_create",
 ];
 
 fn ev(name: &str) -> &'static EventDef {
@@ -561,6 +562,11 @@ fn not_produced_reasons() {
     assert_eq!(reason("sched_switch"), None, "produced since issue 13");
     assert_eq!(reason("vfs_write"), Some(NotProduced::NotYet));
     assert_eq!(reason("security_socket_bind"), Some(NotProduced::NotYet));
+    assert_eq!(
+        reason("security_socket_create"),
+        None,
+        "produced since issue 13"
+    );
     // kind syscall in Tracee, but a kernel function, not a 32-bit syscall
     assert_eq!(reason("chmod_common"), Some(NotProduced::NotYet));
     for e in catalog::tracee_events().iter().filter(|e| !e.internal) {

@@ -1798,3 +1798,48 @@ fn sched_switch_do_exit_and_cap_capable() {
             .collect::<Vec<_>>()
     );
 }
+
+/// security_socket_create from the exit of socket: a UDP and a unix socket are reported with
+/// their family, type and protocol; the filter on the family keeps the unix one out, and a
+/// call refused for an invalid family (the hook would never run) is not reported.
+#[test]
+fn security_socket_create_from_socket() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "sock.yaml",
+            &policy(
+                "sockets",
+                &["comm=tr-e2e-sock"],
+                &rule("security_socket_create", &["args.family=2,10,12345"]),
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let pid = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import ctypes, socket\nl = ctypes.CDLL(None, use_errno=True)\nl.prctl(15, b'tr-e2e-sock', 0, 0, 0)\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\nsocket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()\nassert l.socket(12345, 1, 0) == -1",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mine: Vec<&serde_json::Value> = run
+        .named("security_socket_create")
+        .into_iter()
+        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
+        .collect();
+    assert_eq!(mine.len(), 1, "{:#?}", run.events);
+    let e = mine[0];
+    let int = |name: &str| arg(e, name).and_then(|v| v.as_i64());
+    assert_eq!(int("family"), Some(2), "{e}");
+    assert_eq!(int("type"), Some(2), "SOCK_DGRAM: {e}");
+    assert_eq!(int("protocol"), Some(0), "{e}");
+    assert_eq!(int("kern"), Some(0), "{e}");
+    assert_eq!(e["syscall"], "socket", "{e}");
+}
