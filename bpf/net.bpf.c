@@ -2,8 +2,8 @@
 /*
  * Socket events without LSM hooks, built at the exit of the syscalls that reach them.
  *
- * security_socket_connect without an LSM hook: built at the exit of connect from the
- * socket address read at entry. The LSM hook runs once the fd is known to be a socket and
+ * security_socket_connect and security_socket_bind without LSM hooks: built at the exit of
+ * connect and bind from the socket address read at entry. The LSM hook runs once the fd is known to be a socket and
  * the address was copied in; connects that failed before that point (bad fd, not a socket,
  * bad address) are not reported, those that failed after it (refused, in progress) are.
  */
@@ -21,14 +21,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define EAFNOSUPPORT 97
 #define SOCK_TYPE_MASK 0xf
 
-__noinline int socket_connect_event(struct pending *sys, __u64 ret)
+/* connect and bind: the hook runs once the fd is a socket and the address was copied in. */
+static __always_inline int socket_addr_event(struct pending *sys, __u64 ret, __u32 id)
 {
 	if (!sys)
 		return 0;
 	long err = (long)ret;
 	if (err == -EBADF || err == -ENOTSOCK || err == -EFAULT)
 		return 0;
-	__u32 id = EVENT_SECURITY_SOCKET_CONNECT;
 	struct event_config *ev;
 	__u64 candidates;
 	struct pending *q = begin_derived(sys, id, &ev, &candidates);
@@ -39,6 +39,17 @@ __noinline int socket_connect_event(struct pending *sys, __u64 ret)
 	if (off <= ARGS_BUF)
 		append_sockaddr(q, 1, &sys->args[off], sys->str_len[1]);
 	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
+}
+
+__noinline int socket_connect_event(struct pending *sys, __u64 ret)
+{
+	return socket_addr_event(sys, ret, EVENT_SECURITY_SOCKET_CONNECT);
+}
+
+/* security_socket_bind: the same, at the exit of bind (the local address). */
+__noinline int socket_bind_event(struct pending *sys, __u64 ret)
+{
+	return socket_addr_event(sys, ret, EVENT_SECURITY_SOCKET_BIND);
 }
 
 /*

@@ -51,7 +51,8 @@ static __always_inline int ret_admitted(struct syscall_gate *gate, long ret)
  * not selected (then capture_syscall_args reads everything). */
 static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 derived_event)
 {
-	if (derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
+	if (derived_event == EVENT_SECURITY_SOCKET_CONNECT ||
+	    derived_event == EVENT_SECURITY_SOCKET_BIND) {
 		put_user_sockaddr(p, 1, p->ints[1]);
 		return;
 	}
@@ -181,6 +182,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 				socket_connect_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CREATE) {
 				socket_create_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_BIND) {
+				socket_bind_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
 				if (ret == 0)
 					inode_unlink_event(p);

@@ -8327,6 +8327,23 @@ pub(super) static EVENTS: &[EventDef] = &[
         ],
     },
     EventDef {
+        id: 736,
+        name: "security_socket_bind",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "sockfd",
+                c_type: "int",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "local_addr",
+                c_type: "struct sockaddr*",
+                ty: ArgType::SockAddr,
+            },
+        ],
+    },
+    EventDef {
         id: 765,
         name: "task_rename",
         kind: EventKind::Tracepoint,

@@ -189,6 +189,13 @@ pub static SOURCES: &[SourceDef] = &[
         description: "exit of {syscalls}: its family, type and protocol (calls refused for an invalid one are left out, as the hook never runs for them)",
     },
     SourceDef {
+        event: "security_socket_bind",
+        syscalls: &["bind"],
+        gate_as: "security_socket_bind",
+        probes: &[],
+        description: "entry and exit of {syscalls}",
+    },
+    SourceDef {
         event: "security_socket_connect",
         syscalls: &["connect"],
         gate_as: "security_socket_connect",

@@ -11027,7 +11027,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "SockAddr",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_socket_setsockopt",

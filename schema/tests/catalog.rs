@@ -35,6 +35,7 @@ const OTHER_EVENTS: &[&str] = &[
     "do_exit",
     "cap_capable",
     "security_socket_create",
+    "security_socket_bind",
 ];
 
 fn ev(name: &str) -> &'static EventDef {
@@ -561,7 +562,12 @@ fn not_produced_reasons() {
     );
     assert_eq!(reason("sched_switch"), None, "produced since issue 13");
     assert_eq!(reason("vfs_write"), Some(NotProduced::NotYet));
-    assert_eq!(reason("security_socket_bind"), Some(NotProduced::NotYet));
+    assert_eq!(reason("security_socket_listen"), Some(NotProduced::NotYet));
+    assert_eq!(
+        reason("security_socket_bind"),
+        None,
+        "produced since issue 13"
+    );
     assert_eq!(
         reason("security_socket_create"),
         None,

@@ -1843,3 +1843,44 @@ fn security_socket_create_from_socket() {
     assert_eq!(int("kern"), Some(0), "{e}");
     assert_eq!(e["syscall"], "socket", "{e}");
 }
+
+/// security_socket_bind from the entry (the address) and exit of bind: a TCP socket bound
+/// to a loopback port is reported with its address; a bind on a fd that is not a socket is
+/// not (the hook would not run), nor is a port the filter leaves out.
+#[test]
+fn security_socket_bind_from_bind() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "bind.yaml",
+            &policy(
+                "binds",
+                &["comm=tr-e2e-bind"],
+                &rule("security_socket_bind", &["args.sockfd>=0"]),
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let pid = run_pid(
+        "python3",
+        &[
+            "-c",
+            "import ctypes, socket, os\nl = ctypes.CDLL(None, use_errno=True)\nl.prctl(15, b'tr-e2e-bind', 0, 0, 0)\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\nport = s.getsockname()[1]\nfd = os.open('/dev/null', os.O_RDONLY)\nassert l.bind(fd, ctypes.create_string_buffer(16), 16) == -1\nprint(port)",
+        ],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mine: Vec<&serde_json::Value> = run
+        .named("security_socket_bind")
+        .into_iter()
+        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
+        .collect();
+    assert_eq!(mine.len(), 1, "{:#?}", run.events);
+    let addr = arg(mine[0], "local_addr").unwrap_or_else(|| panic!("{}", mine[0]));
+    assert_eq!(addr["sa_family"], "AF_INET", "{addr}");
+    assert_eq!(addr["sin_addr"], "127.0.0.1", "{addr}");
+}
