@@ -56,6 +56,12 @@ static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 der
 		put_user_sockaddr(p, 1, p->ints[1]);
 		return;
 	}
+	if (derived_event == EVENT_SECURITY_SB_MOUNT) {
+		put_user_str(p, 0, p->ints[0]);
+		put_user_str(p, 1, p->ints[1]);
+		put_user_str(p, 2, p->ints[2]);
+		return;
+	}
 	if (derived_event == EVENT_SECURITY_INODE_UNLINK) {
 		int arg = nr == NR_unlinkat ? 1 : 0;
 		put_user_str(p, arg, p->ints[arg]);
@@ -184,6 +190,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 				socket_create_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_BIND) {
 				socket_bind_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SB_MOUNT) {
+				sb_mount_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
 				if (ret == 0)
 					inode_unlink_event(p);

@@ -274,6 +274,8 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_SOCKET_CONNECT 734
 #define EVENT_SECURITY_SOCKET_CREATE 732
 #define EVENT_SECURITY_SOCKET_BIND 736
+#define EVENT_SECURITY_SB_MOUNT 738
+#define NR_mount 165
 #define EVENT_MAGIC_WRITE 725
 #define EVENT_SECURITY_INODE_UNLINK 731
 #define EVENT_DROPPED_EXECUTABLE 6022
@@ -635,6 +637,8 @@ int inode_unlink_event(struct pending *sys);
 int put_abs_path(struct pending *p, __u32 index, struct pending *sys, __u32 arg, __u64 dirfd);
 /* net.bpf.c: security_socket_connect for a connect syscall. */
 int socket_connect_event(struct pending *sys, __u64 ret);
+/* mount.bpf.c: security_sb_mount for a mount syscall. */
+int sb_mount_event(struct pending *sys, __u64 ret);
 /* net.bpf.c: security_socket_bind for a bind syscall. */
 int socket_bind_event(struct pending *sys, __u64 ret);
 /* net.bpf.c: security_socket_create for a socket syscall. */

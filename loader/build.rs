@@ -16,6 +16,7 @@ const SOURCES: &[&str] = &[
     "write.bpf.c",
     "containers.bpf.c",
     "unlink.bpf.c",
+    "mount.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",
 ];

@@ -8344,6 +8344,33 @@ pub(super) static EVENTS: &[EventDef] = &[
         ],
     },
     EventDef {
+        id: 738,
+        name: "security_sb_mount",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "dev_name",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "path",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "type",
+                c_type: "const char*",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "flags",
+                c_type: "unsigned long",
+                ty: ArgType::UInt(8),
+            },
+        ],
+    },
+    EventDef {
         id: 765,
         name: "task_rename",
         kind: EventKind::Tracepoint,

@@ -196,6 +196,13 @@ pub static SOURCES: &[SourceDef] = &[
         description: "entry and exit of {syscalls}",
     },
     SourceDef {
+        event: "security_sb_mount",
+        syscalls: &["mount"],
+        gate_as: "security_sb_mount",
+        probes: &[],
+        description: "entry and exit of {syscalls}: its strings read at entry, the target made absolute",
+    },
+    SourceDef {
         event: "security_socket_connect",
         syscalls: &["connect"],
         gate_as: "security_socket_connect",

@@ -36,6 +36,7 @@ const OTHER_EVENTS: &[&str] = &[
     "cap_capable",
     "security_socket_create",
     "security_socket_bind",
+    "security_sb_mount",
 ];
 
 fn ev(name: &str) -> &'static EventDef {

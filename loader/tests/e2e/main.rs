@@ -1884,3 +1884,60 @@ fn security_socket_bind_from_bind() {
     assert_eq!(addr["sa_family"], "AF_INET", "{addr}");
     assert_eq!(addr["sin_addr"], "127.0.0.1", "{addr}");
 }
+
+/// security_sb_mount from mount(2), in a private mount namespace over this test's own
+/// directory (the host's mounts are never touched): the mount is reported with its source,
+/// absolute target, type and flags; a mount on a missing target (refused before the hook)
+/// and one whose source the filter leaves out are not.
+#[test]
+fn security_sb_mount_from_mount() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "mount.yaml",
+            &policy(
+                "mounts",
+                &["global"],
+                &rule(
+                    "security_sb_mount",
+                    &["args.dev_name=tr-e2e-*", "args.type=tmpfs"],
+                ),
+            ),
+        )],
+    );
+    let target = s.path().join("mnt");
+    if let Err(e) = std::fs::create_dir(&target) {
+        panic!("mkdir: {e}");
+    }
+    let t = Tracer::start(&image, &[]);
+    let script = format!(
+        "import ctypes, os\nl = ctypes.CDLL(None, use_errno=True)\nos.chdir('{dir}')\nassert l.mount(b'tr-e2e-src', b'mnt', b'tmpfs', 1, None) == 0\nassert l.mount(b'tr-e2e-src', b'missing', b'tmpfs', 0, None) == -1\nassert l.mount(b'other-src', b'mnt', b'tmpfs', 0, None) == 0",
+        dir = s.path().display()
+    );
+    run(
+        "unshare",
+        &["-m", "--propagation", "private", "python3", "-c", &script],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mounts = run.named("security_sb_mount");
+    assert_eq!(mounts.len(), 1, "{:#?}", run.events);
+    let e = mounts[0];
+    assert_eq!(arg_str(e, "dev_name").as_deref(), Some("tr-e2e-src"), "{e}");
+    assert_eq!(
+        arg_str(e, "path"),
+        Some(target.display().to_string()),
+        "{e}"
+    );
+    assert_eq!(arg_str(e, "type").as_deref(), Some("tmpfs"), "{e}");
+    assert_eq!(
+        arg(e, "flags").and_then(|v| v.as_u64()),
+        Some(1),
+        "MS_RDONLY: {e}"
+    );
+    assert_eq!(e["syscall"], "mount", "{e}");
+}

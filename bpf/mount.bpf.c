@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Filesystem mounts, from the mount syscall. */
+#include "tracee.bpf.h"
+#include "context.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define ENOENT 2
+#define EFAULT 14
+#define ENOTDIR 20
+#define ENAMETOOLONG 36
+#define ELOOP 40
+
+/*
+ * security_sb_mount without an LSM hook: from mount(2). Its three strings (source,
+ * target, filesystem type) are read at entry; the target is made absolute against the
+ * working directory. The hook runs once the strings are copied in and the target found:
+ * mounts refused before that (a bad address, a missing or too long target) are not
+ * reported, those refused after it (no privilege, a bad filesystem) are.
+ */
+__noinline int sb_mount_event(struct pending *sys, __u64 ret)
+{
+	if (!sys)
+		return 0;
+	long err = (long)ret;
+	if (err == -EFAULT || err == -ENOENT || err == -ENOTDIR || err == -ENAMETOOLONG ||
+	    err == -ELOOP)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_SB_MOUNT, &ev, &candidates);
+	if (!q)
+		return 0;
+	__u32 off = sys->str_off[0];
+	if (off <= ARGS_BUF)
+		append_str(q, 0, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[0]);
+	put_abs_path(q, 1, sys, 1, (__u64)AT_FDCWD);
+	off = sys->str_off[2];
+	if (off <= ARGS_BUF)
+		append_str(q, 2, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[2]);
+	put_int(q, 3, ARG_KIND_UINT, sys->ints[3]);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SB_MOUNT, candidates, RULES_ALL));
+}
