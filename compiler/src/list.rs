@@ -2,7 +2,7 @@
 //! Every event of Tracee's table (non-internal) and of ours, with its sets, its fields and
 //! their types, and whether this loader produces it (and why not).
 
-use schema::catalog::{self, EventKind};
+use schema::catalog;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -36,12 +36,23 @@ pub struct SetRow {
     pub not_produced: Vec<&'static str>,
 }
 
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Syscall => "syscall",
-        EventKind::Tracepoint => "tracepoint",
-        EventKind::Lsm => "lsm",
-        EventKind::Derived => "derived",
+/// Our event's row (its sets from Tracee's table, if Tracee has it).
+fn ours(event: &'static schema::catalog::EventDef, sets: Vec<&'static str>) -> EventRow {
+    EventRow {
+        name: event.name,
+        id: Some(event.id),
+        kind: event.kind.name(),
+        sets,
+        fields: event
+            .args
+            .iter()
+            .map(|a| FieldRow {
+                name: a.name,
+                ty: a.c_type,
+            })
+            .collect(),
+        produced: true,
+        reason: None,
     }
 }
 
@@ -51,22 +62,7 @@ pub fn events() -> Vec<EventRow> {
         .iter()
         .filter(|t| !t.internal)
         .map(|t| match catalog::event(t.name) {
-            Some(ours) => EventRow {
-                name: ours.name,
-                id: Some(ours.id),
-                kind: kind_name(ours.kind),
-                sets: t.sets.to_vec(),
-                fields: ours
-                    .args
-                    .iter()
-                    .map(|a| FieldRow {
-                        name: a.name,
-                        ty: a.c_type,
-                    })
-                    .collect(),
-                produced: true,
-                reason: None,
-            },
+            Some(event) => ours(event, t.sets.to_vec()),
             None => EventRow {
                 name: t.name,
                 id: None,
@@ -85,24 +81,9 @@ pub fn events() -> Vec<EventRow> {
             },
         })
         .collect();
-    for ours in catalog::events() {
-        if catalog::tracee_event(ours.name).is_none() {
-            rows.push(EventRow {
-                name: ours.name,
-                id: Some(ours.id),
-                kind: kind_name(ours.kind),
-                sets: Vec::new(),
-                fields: ours
-                    .args
-                    .iter()
-                    .map(|a| FieldRow {
-                        name: a.name,
-                        ty: a.c_type,
-                    })
-                    .collect(),
-                produced: true,
-                reason: None,
-            });
+    for event in catalog::events() {
+        if catalog::tracee_event(event.name).is_none() {
+            rows.push(ours(event, Vec::new()));
         }
     }
     rows

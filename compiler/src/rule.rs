@@ -160,8 +160,10 @@ pub fn validate(
 
 /// Does a filter text name an argument or the return value (`args.X`, `data.X`, `retval`)?
 fn is_event_field(text: &str) -> bool {
-    let key_end = text.find(['=', '!', '<', '>']).unwrap_or(text.len());
-    let key = &text[..key_end];
+    let Ok(split) = filter::split(text) else {
+        return false;
+    };
+    let key = &text[split.key];
     key.starts_with("args.") || key.starts_with("data.") || key == "retval"
 }
 

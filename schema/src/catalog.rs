@@ -62,6 +62,18 @@ pub enum EventKind {
     Derived,
 }
 
+impl EventKind {
+    /// As docs and listings name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Syscall => "syscall",
+            EventKind::Tracepoint => "tracepoint",
+            EventKind::Lsm => "lsm",
+            EventKind::Derived => "derived",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgDef {
     /// Tracee's argument name (man-page style: `dirfd`, `pathname`, ...).

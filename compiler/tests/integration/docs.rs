@@ -41,15 +41,6 @@ fn read_doc(name: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // docs/events.md
 
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Syscall => "syscall",
-        EventKind::Tracepoint => "tracepoint",
-        EventKind::Lsm => "lsm",
-        EventKind::Derived => "derived",
-    }
-}
-
 /// How the compiler filters an argument of this type, found by asking it: a filter
 /// `args.NAME=x` on the argument is clean for strings, names the expected type in its E208
 /// message for integers and booleans, and is E215 for types that cannot be filtered.
@@ -187,7 +178,7 @@ fn render_events() -> String {
             "| {} | `{}` | {} | {args} | {} |",
             event.id,
             event.name,
-            kind_name(event.kind),
+            event.kind.name(),
             compiler::lower::event_source(event.name)
         );
     }

@@ -420,6 +420,14 @@ impl Run {
             .collect()
     }
 
+    /// Events named `event` of the process with host pid `pid`.
+    pub fn named_of(&self, event: &str, pid: u64) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["eventName"] == event && e["hostProcessId"].as_u64() == Some(pid))
+            .collect()
+    }
+
     pub fn named(&self, event: &str) -> Vec<&Value> {
         self.events
             .iter()

@@ -1649,11 +1649,7 @@ fn task_rename_reports_old_and_new_names() {
     );
     let run = t.stop();
     run.assert_clean();
-    let mine: Vec<&serde_json::Value> = run
-        .named("task_rename")
-        .into_iter()
-        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
-        .collect();
+    let mine: Vec<&serde_json::Value> = run.named_of("task_rename", pid);
     assert_eq!(mine.len(), 1, "{:#?}", run.events);
     assert_eq!(arg_str(mine[0], "old_name").as_deref(), Some("python3"));
     assert_eq!(arg_str(mine[0], "new_name").as_deref(), Some("tr-e2e-new"));
@@ -1752,12 +1748,7 @@ fn sched_switch_do_exit_and_cap_capable() {
     );
     let run = t.stop();
     run.assert_clean();
-    let mine = |name: &str| -> Vec<&serde_json::Value> {
-        run.named(name)
-            .into_iter()
-            .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
-            .collect()
-    };
+    let mine = |name: &str| -> Vec<&serde_json::Value> { run.named_of(name, pid) };
     let switches = mine("sched_switch");
     assert!(!switches.is_empty(), "{:#?}", run.events);
     for e in &switches {
@@ -1829,11 +1820,7 @@ fn security_socket_create_from_socket() {
     );
     let run = t.stop();
     run.assert_clean();
-    let mine: Vec<&serde_json::Value> = run
-        .named("security_socket_create")
-        .into_iter()
-        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
-        .collect();
+    let mine: Vec<&serde_json::Value> = run.named_of("security_socket_create", pid);
     assert_eq!(mine.len(), 1, "{:#?}", run.events);
     let e = mine[0];
     let int = |name: &str| arg(e, name).and_then(|v| v.as_i64());
@@ -1874,11 +1861,7 @@ fn security_socket_bind_from_bind() {
     );
     let run = t.stop();
     run.assert_clean();
-    let mine: Vec<&serde_json::Value> = run
-        .named("security_socket_bind")
-        .into_iter()
-        .filter(|e| e["hostProcessId"].as_u64() == Some(pid))
-        .collect();
+    let mine: Vec<&serde_json::Value> = run.named_of("security_socket_bind", pid);
     assert_eq!(mine.len(), 1, "{:#?}", run.events);
     let addr = arg(mine[0], "local_addr").unwrap_or_else(|| panic!("{}", mine[0]));
     assert_eq!(addr["sa_family"], "AF_INET", "{addr}");
