@@ -144,3 +144,23 @@ int BPF_PROG(tr_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	return cgroup_event(EVENT_CGROUP_RMDIR, cgrp, path);
 }
+
+/* cgroup_attach_task: a task moved into a cgroup (the new cgroup's path, the task's name and
+ * tid). The context is the task doing the move. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(tr_cgroup_attach_task, struct cgroup *dst_cgrp, const char *path,
+	     struct task_struct *task, bool threadgroup)
+{
+	__u32 id = EVENT_CGROUP_ATTACH_TASK;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, 0);
+	if (!p)
+		return 0;
+	put_kernel_str(p, 0, (__u64)path);
+	char comm[ABI_COMM_LEN];
+	long n = BPF_CORE_READ_STR_INTO(&comm, task, comm);
+	append_str(p, 1, comm, n > 0 ? n - 1 : 0);
+	put_int(p, 2, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, pid));
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+}

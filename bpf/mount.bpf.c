@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Filesystem mounts, from the mount syscall. */
+/* Filesystem mounts and unmounts, from the mount and umount2 syscalls. */
 #include "tracee.bpf.h"
 #include "context.bpf.h"
 
@@ -10,6 +10,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ENOTDIR 20
 #define ENAMETOOLONG 36
 #define ELOOP 40
+#define EBUSY 16
 
 /*
  * security_sb_mount without an LSM hook: from mount(2). Its three strings (source,
@@ -40,4 +41,25 @@ __noinline int sb_mount_event(struct pending *sys, __u64 ret)
 		append_str(q, 2, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[2]);
 	put_int(q, 3, ARG_KIND_UINT, sys->ints[3]);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SB_MOUNT, candidates, RULES_ALL));
+}
+
+/*
+ * security_sb_umount without an LSM hook: from umount2. The hook runs once the target is
+ * found to be a mount the caller may unmount: unmounts that succeeded, or failed after it
+ * (busy), are reported. The mount point is made absolute; `type` is not filled (the mount
+ * is gone by the exit).
+ */
+__noinline int sb_umount_event(struct pending *sys, __u64 ret)
+{
+	long err = (long)ret;
+	if (!sys || (err != 0 && err != -EBUSY))
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_SB_UMOUNT, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_abs_path(q, 0, sys, 0, (__u64)AT_FDCWD);
+	put_int(q, 2, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[1]);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SB_UMOUNT, candidates, RULES_ALL));
 }

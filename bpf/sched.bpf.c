@@ -7,6 +7,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define PF_KTHREAD 0x00200000
+#define PF_SIGNALED 0x00000400
 
 static __always_inline void put_i32(struct pending *p, __u32 index, __s32 v)
 {
@@ -154,7 +155,16 @@ static __always_inline int exec_event(struct task_struct *task, struct linux_bin
 	put_int(p, 5, ARG_KIND_UINT, BPF_CORE_READ(inode, i_mode));
 	put_argv(p, 10, task, bprm);
 	put_kernel_str(p, 11, (__u64)BPF_CORE_READ(bprm, interp));
-	put_i32(p, 14, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
+	put_int(p, 14, ARG_KIND_BOOL, (BPF_CORE_READ(task, real_parent, flags) & PF_KTHREAD) != 0);
+	struct exec_comm *prev = bpf_task_storage_get(&exec_comm_store, task, 0, 0);
+	if (prev && prev->exec_id == BPF_CORE_READ(task, self_exec_id)) {
+		char comm[ABI_COMM_LEN];
+		long n = bpf_probe_read_kernel_str(comm, sizeof(comm), prev->comm);
+		append_str(p, 15, comm, n > 0 ? n - 1 : 0);
+	}
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	if (fs)
+		put_path(p, 17, (__u64)&fs->pwd);
 	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
 }
 
@@ -214,8 +224,13 @@ static __always_inline int exit_event(struct task_struct *task, bool group_dead,
 	struct pending *p = start_event(id, &ev, &scope, audit);
 	if (!p)
 		return 0;
-	put_int(p, 0, ARG_KIND_INT, (__u64)(__s64)BPF_CORE_READ(task, exit_code));
-	put_int(p, 1, ARG_KIND_BOOL, group_dead);
+	/* As Tracee: the status wait(2) decodes, split into the exit status and, for a task
+	 * killed by a signal, the signal (with the core-dump bit). */
+	int code = BPF_CORE_READ(task, exit_code);
+	put_i32(p, 0, code >> 8);
+	if (BPF_CORE_READ(task, flags) & PF_SIGNALED)
+		put_i32(p, 1, code & 0xff);
+	put_int(p, 2, ARG_KIND_BOOL, group_dead);
 	return emit_as(p, rules_eval(p, ev, id, scope, RULES_ALL), audit);
 }
 
@@ -259,6 +274,17 @@ static __always_inline void put_comm(struct pending *p, __u32 index, struct task
 SEC("tp_btf/task_rename")
 int BPF_PROG(tr_task_rename, struct task_struct *task, const char *comm)
 {
+	/* In exec (the task is current and in_execve), keep the old name for prev_comm. */
+	__u32 exec_id = EVENT_SCHED_PROCESS_EXEC;
+	if (task == bpf_get_current_task_btf() && BPF_CORE_READ_BITFIELD_PROBED(task, in_execve) &&
+	    bpf_map_lookup_elem(&events, &exec_id)) {
+		struct exec_comm *keep = bpf_task_storage_get(&exec_comm_store, task, 0,
+							      BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (keep) {
+			BPF_CORE_READ_STR_INTO(&keep->comm, task, comm);
+			keep->exec_id = BPF_CORE_READ(task, self_exec_id) + 1;
+		}
+	}
 	__u32 id = EVENT_TASK_RENAME;
 	struct event_config *ev;
 	__u64 scope;

@@ -48,28 +48,14 @@ static __always_inline int ret_admitted(struct syscall_gate *gate, long ret)
 }
 
 /* What a syscall must read at entry for the event derived from it when its own event is
- * not selected (then capture_syscall_args reads everything). */
-static __always_inline void derived_entry(struct pending *p, __u32 nr, __u32 derived_event)
+ * not selected (then capture_syscall_args reads everything by the event's own plan): the
+ * compiler puts the syscall's capture plan in `events`, with no policies, for each syscall
+ * a derived event is built from. */
+static __always_inline void derived_entry(struct pending *p, __u32 nr)
 {
-	if (derived_event == EVENT_SECURITY_SOCKET_CONNECT ||
-	    derived_event == EVENT_SECURITY_SOCKET_BIND) {
-		put_user_sockaddr(p, 1, p->ints[1]);
-		return;
-	}
-	if (derived_event == EVENT_SECURITY_SB_MOUNT) {
-		put_user_str(p, 0, p->ints[0]);
-		put_user_str(p, 1, p->ints[1]);
-		put_user_str(p, 2, p->ints[2]);
-		return;
-	}
-	if (derived_event == EVENT_SECURITY_INODE_UNLINK) {
-		int arg = nr == NR_unlinkat ? 1 : 0;
-		put_user_str(p, arg, p->ints[arg]);
-		return;
-	}
-	int path_arg = open_path_arg(nr);
-	if (path_arg >= 0 && path_arg < ABI_MAX_SYSCALL_ARGS)
-		put_user_str(p, path_arg, p->ints[path_arg]);
+	struct event_config *plan = bpf_map_lookup_elem(&events, &nr);
+	if (plan)
+		capture_syscall_args(p, plan);
 }
 
 /*
@@ -135,8 +121,10 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 		if (!magic_write_entry(p, nr) && !ev)
 			return 0;
 	} else if (!ev) {
-		derived_entry(p, nr, gate->derived_event);
+		derived_entry(p, nr);
 	}
+	if (gate->derived_event == EVENT_SWITCH_TASK_NS)
+		switch_task_ns_entry(p);
 	__u64 own = 0;
 	if (ev) {
 		capture_syscall_args(p, ev);
@@ -192,6 +180,32 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 				socket_bind_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_SB_MOUNT) {
 				sb_mount_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SB_UMOUNT) {
+				sb_umount_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_INODE_RENAME) {
+				inode_rename_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_INODE_MKNOD) {
+				inode_mknod_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_INODE_SYMLINK) {
+				inode_symlink_event(p, ret);
+			} else if (gate->derived_event == EVENT_SET_FS_PWD) {
+				set_fs_pwd_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_TASK_PRCTL) {
+				task_prctl_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_TASK_SETRLIMIT) {
+				task_setrlimit_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SETTIME64) {
+				settime64_event(p, ret);
+			} else if (gate->derived_event == EVENT_SWITCH_TASK_NS) {
+				switch_task_ns_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_LISTEN) {
+				socket_listen_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_SETSOCKOPT) {
+				socket_setsockopt_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_ACCEPT) {
+				socket_accept_events(p, ret);
+			} else if (gate->derived_event == EVENT_SOCKET_DUP) {
+				socket_dup_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
 				if (ret == 0)
 					inode_unlink_event(p);

@@ -83,6 +83,10 @@ IMAGE_ARRAY(rule_ranges, struct range_entry);
 /* Reads may run past ARGS_BUF by one string; the record never includes those bytes. */
 #define ARGS_SLACK (STR_CAP + 16)
 #define MAX_ARGS 32 /* argument slots per event (sched_process_fork has 20) */
+/* Spare `ints` slots of a syscall's pending record (past its six arguments): switch_task_ns
+ * keeps the namespaces before the syscall there. */
+#define NS_SLOT 8
+#define NS_KINDS 6
 #define MAGIC_LEN 24 /* magic_write's `bytes` (Tracee: the first 20) */
 #define STR_NONE 0xffff
 
@@ -265,6 +269,22 @@ TRACEE_MAP struct {
 	__type(value, struct handoff);
 } handoff_store SEC(".maps");
 
+/* A task's name just before exec replaced it (sched_process_exec's prev_comm): written by
+ * the task_rename hook, which fires in exec just before the kernel copies the new name and
+ * bumps self_exec_id; valid while exec_id is the task's current self_exec_id. */
+struct exec_comm {
+	char comm[ABI_COMM_LEN];
+	__u32 exec_id;
+	__u32 pad;
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct exec_comm);
+} exec_comm_store SEC(".maps");
+
 /* ---- event ids outside the syscall range (schema catalog) ---- */
 #define EVENT_SCHED_PROCESS_FORK 712
 #define EVENT_SCHED_PROCESS_EXEC 713
@@ -285,6 +305,21 @@ TRACEE_MAP struct {
 #define EVENT_CGROUP_MKDIR 727
 #define EVENT_CGROUP_RMDIR 728
 #define EVENT_TASK_RENAME 765
+#define EVENT_SECURITY_INODE_RENAME 766
+#define EVENT_SECURITY_INODE_MKNOD 742
+#define EVENT_SECURITY_INODE_SYMLINK 744
+#define EVENT_SET_FS_PWD 781
+#define EVENT_SECURITY_TASK_PRCTL 793
+#define EVENT_SECURITY_TASK_SETRLIMIT 789
+#define EVENT_SECURITY_SETTIME64 790
+#define EVENT_SWITCH_TASK_NS 724
+#define EVENT_SECURITY_SB_UMOUNT 792
+#define EVENT_CGROUP_ATTACH_TASK 726
+#define EVENT_SECURITY_SOCKET_LISTEN 733
+#define EVENT_SECURITY_SOCKET_ACCEPT 735
+#define EVENT_SECURITY_SOCKET_SETSOCKOPT 737
+#define EVENT_SOCKET_DUP 747
+#define EVENT_SOCKET_ACCEPT 761
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -630,7 +665,7 @@ int record_exe(struct pending *ts, __u64 path, __u64 mntns);
 /* containers.bpf.c: is the current task in a container's cgroup (or below one)? */
 int in_container(void);
 int in_container_task(__u64 task_addr);
-/* unlink.bpf.c: security_inode_unlink at the exit of a successful unlink/unlinkat. */
+/* inode.bpf.c: security_inode_unlink at the exit of a successful unlink/unlinkat. */
 int inode_unlink_event(struct pending *sys);
 /* file_open.bpf.c: the absolute path of a path argument (relative ones resolved against
  * the directory fd or the working directory) into the argument slot. */
@@ -645,5 +680,24 @@ int socket_bind_event(struct pending *sys, __u64 ret);
 int socket_create_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */
 int put_path(struct pending *p, __u32 index, __u64 path);
+/* inode.bpf.c: security_inode_rename, _mknod, _symlink at the exit of their syscalls. */
+int inode_rename_event(struct pending *sys, __u64 ret);
+int inode_mknod_event(struct pending *sys, __u64 ret);
+int inode_symlink_event(struct pending *sys, __u64 ret);
+/* task.bpf.c: task changes at the exit of the syscalls making them. */
+int set_fs_pwd_event(struct pending *sys, __u64 ret);
+int task_prctl_event(struct pending *sys, __u64 ret);
+int task_setrlimit_event(struct pending *sys, __u64 ret);
+int settime64_event(struct pending *sys, __u64 ret);
+int switch_task_ns_entry(struct pending *p);
+int switch_task_ns_event(struct pending *sys, __u64 ret);
+/* net.bpf.c: listen, setsockopt, accept (security_socket_accept and socket_accept) and
+ * socket_dup, from the socket behind the fd. */
+int socket_listen_event(struct pending *sys, __u64 ret);
+int socket_setsockopt_event(struct pending *sys, __u64 ret);
+int socket_accept_events(struct pending *sys, __u64 ret);
+int socket_dup_event(struct pending *sys, __u64 ret);
+/* mount.bpf.c: security_sb_umount for an umount2 syscall. */
+int sb_umount_event(struct pending *sys, __u64 ret);
 
 #endif /* TRACEE_BPF_H */

@@ -50,12 +50,28 @@ struct new_utsname {
 
 struct uts_namespace {
 	struct new_utsname name;
+	struct ns_common ns;
+};
+
+struct ipc_namespace {
+	struct ns_common ns;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+struct cgroup_namespace {
+	struct ns_common ns;
 };
 
 struct nsproxy {
 	struct uts_namespace *uts_ns;
+	struct ipc_namespace *ipc_ns;
 	struct mnt_namespace *mnt_ns;
 	struct pid_namespace *pid_ns_for_children;
+	struct net *net_ns;
+	struct cgroup_namespace *cgroup_ns;
 };
 
 struct upid {
@@ -127,6 +143,45 @@ struct file {
 	struct inode *f_inode;
 	unsigned int f_flags;
 	s64 f_pos;
+	void *private_data;
+};
+
+struct in6_addr {
+	__u8 s6_addr[16];
+};
+
+struct sock_common {
+	unsigned short skc_family;
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+};
+
+struct socket {
+	short type;
+	struct sock *sk;
+};
+
+struct sockaddr_un {
+	unsigned short sun_family;
+	char sun_path[108];
+};
+
+struct unix_address {
+	int len;
+	struct sockaddr_un name[];
+};
+
+struct unix_sock {
+	struct unix_address *addr;
+	struct sock *peer;
 };
 
 struct fdtable {
@@ -146,6 +201,7 @@ struct mm_struct {
 };
 
 struct fs_struct {
+	int umask;
 	struct path pwd;
 };
 
@@ -165,6 +221,8 @@ struct task_struct {
 	struct fs_struct *fs;
 	struct mm_struct *mm;
 	char comm[16];
+	u64 self_exec_id;
+	unsigned int in_execve : 1;
 };
 
 typedef struct {

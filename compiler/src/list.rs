@@ -48,7 +48,7 @@ fn ours(event: &'static schema::catalog::EventDef, sets: Vec<&'static str>) -> E
             .iter()
             .map(|a| FieldRow {
                 name: a.name,
-                ty: a.c_type,
+                ty: a.type_name,
             })
             .collect(),
         produced: true,

@@ -382,12 +382,7 @@ fn resolve_field(
             );
             return None;
         }
-        let Some((index, def)) = event
-            .args
-            .iter()
-            .enumerate()
-            .find(|(_, a)| a.name == arg_name)
-        else {
+        let Some((index, def)) = event.arg_index(arg_name) else {
             let names: Vec<&str> = event.args.iter().map(|a| a.name).collect();
             let help = did_you_mean(arg_name, names.iter().copied()).unwrap_or_else(|| {
                 if names.is_empty() {
@@ -409,7 +404,7 @@ fn resolve_field(
         };
         let Some(ty) = arg_value_type(def.ty) else {
             diags.push(
-                Diagnostic::new(Code::UnfilterableArgument, format!("argument `{arg_name}` of `{}` is `{}` and cannot be filtered", event.name, def.c_type))
+                Diagnostic::new(Code::UnfilterableArgument, format!("argument `{arg_name}` of `{}` is `{}` and cannot be filtered", event.name, def.type_name))
                     .at(file, span)
                     .label("not filterable")
                     .help("filters compare integers and strings; filter on another argument or a context field"),

@@ -53,12 +53,13 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "stats",
     "control",
     "handoff_store",
+    "exec_comm_store",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
 /// the counters, the active-generation word, per-task state (a syscall armed by one
 /// generation is finished by it; binaries recorded at exec; the hand-over records of hook
-/// invocations during a reload) and the containers seen.
+/// invocations during a reload; names before exec) and the containers seen.
 pub const SHARED_MAPS: &[&str] = &[
     "rb",
     "stats",
@@ -66,6 +67,7 @@ pub const SHARED_MAPS: &[&str] = &[
     "pending_store",
     "containers",
     "handoff_store",
+    "exec_comm_store",
 ];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.

@@ -83,7 +83,7 @@ fn named_args(record: &Record) -> Vec<JsonArg> {
             let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
             JsonArg {
                 name: def.map_or_else(|| format!("arg{}", arg.index), |d| d.name.to_owned()),
-                ty: def.map_or_else(String::new, |d| d.c_type.to_owned()),
+                ty: def.map_or_else(String::new, |d| d.type_name.to_owned()),
                 value: arg_json(&arg.value),
             }
         })
@@ -220,7 +220,7 @@ pub fn write_json(out: &mut Vec<u8>, record: &Record, policies: &[String], boot_
             None => json_str(out, &format!("arg{}", arg.index)),
         }
         out.extend_from_slice(b",\"type\":");
-        json_str(out, def.map_or("", |d| d.c_type));
+        json_str(out, def.map_or("", |d| d.type_name));
         out.extend_from_slice(b",\"value\":");
         arg_value(out, &arg.value);
         out.push(b'}');

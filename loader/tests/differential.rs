@@ -66,7 +66,7 @@ fn workload(rng: &mut Rng, st: &Strings, ops: usize) -> Vec<(u32, Vec<Arg>)> {
                 let flags = *rng.pick(&[0, 65, 524_288, 577, 2, 64]);
                 (
                     257,
-                    vec![dirfd(rng), path(rng), Arg::Int(flags), int(rng, Ty::U32)],
+                    vec![dirfd(rng), path(rng), Arg::Int(flags), int(rng, Ty::U16)],
                 )
             }
             1 => (

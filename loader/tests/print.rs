@@ -76,9 +76,9 @@ fn json_lines_use_tracee_field_names() {
     assert_eq!(
         v["args"],
         serde_json::json!([
-            {"name": "dirfd", "type": "int", "value": -100},
-            {"name": "pathname", "type": "const char*", "value": "/tmp/x"},
-            {"name": "flags", "type": "int", "value": 0},
+            {"name": "dirfd", "type": "int32", "value": -100},
+            {"name": "pathname", "type": "string", "value": "/tmp/x"},
+            {"name": "flags", "type": "int32", "value": 0},
         ])
     );
 }

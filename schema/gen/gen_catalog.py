@@ -182,6 +182,61 @@ TYPE_MAP = {
     "struct xattr_args*": "Pointer",
 }
 
+# Tracee's current Go type (tracee_events.tsv) -> (Rust `ArgType` expression, type name shown).
+# Every field of an event Tracee defines takes its name and type from there; a Go type missing
+# here is an error. float64 is a `struct timespec` Tracee reads and shows as seconds: this loader
+# records the address instead (docs/events.md lists it as a difference), so it is shown as
+# `trace.Pointer`, the truth about the value printed.
+GO_TYPE_MAP = {
+    "int32": ("Int(4)", "int32"),
+    "int64": ("Int(8)", "int64"),
+    "uint8": ("UInt(1)", "uint8"),
+    "uint16": ("UInt(2)", "uint16"),
+    "uint32": ("UInt(4)", "uint32"),
+    "uint64": ("UInt(8)", "uint64"),
+    "bool": ("Bool", "bool"),
+    "string": ("Str", "string"),
+    "[]string": ("StrArray", "[]string"),
+    "[]byte": ("Bytes", "[]byte"),
+    "trace.Pointer": ("Pointer", "trace.Pointer"),
+    "SockAddr": ("SockAddr", "SockAddr"),
+    "[2]int": ("IntArray", "[2]int"),
+    "[]uint64": ("IntArray", "[]uint64"),
+    "time.Time": ("UInt(8)", "time.Time"),
+    "float64": ("Pointer", "trace.Pointer"),
+}
+
+# The reverse, for our events Tracee does not define (syscalls newer than its table,
+# dropped_executable): the Go type Tracee would give the era-1 C type.
+ARG_TYPE_GO = {
+    "Int(1)": "int8",
+    "Int(2)": "int16",
+    "Int(4)": "int32",
+    "Int(8)": "int64",
+    "UInt(1)": "uint8",
+    "UInt(2)": "uint16",
+    "UInt(4)": "uint32",
+    "UInt(8)": "uint64",
+    "Bool": "bool",
+    "Str": "string",
+    "StrArray": "[]string",
+    "Bytes": "[]byte",
+    "Pointer": "trace.Pointer",
+    "SockAddr": "SockAddr",
+    "IntArray": "[2]int",
+}
+
+# Field names Tracee renamed since the era-1 tables: (event, old name) -> current name. Policies
+# written for older Tracee keep working with the old name. An era-1 field that Tracee's table no
+# longer has must be listed here (or the generator fails).
+FIELD_ALIASES = {
+    ("sched_process_fork", "up_parent_tid"): "parent_process_tid",
+    ("sched_process_fork", "up_parent_ns_tid"): "parent_process_ns_tid",
+    ("sched_process_fork", "up_parent_pid"): "parent_process_pid",
+    ("sched_process_fork", "up_parent_ns_pid"): "parent_process_ns_pid",
+    ("sched_process_fork", "up_parent_start_time"): "parent_process_start_time",
+}
+
 KINDS = {"Syscall", "Tracepoint", "Lsm", "Derived"}
 
 # Tracee event names that differ from the kernel's syscall names.
@@ -367,7 +422,51 @@ def build():
             fail(f"{ev['where']}: name {ev['name']} already used")
         by_id[ev["id"]] = ev
         by_name[ev["name"]] = ev
+    apply_tracee_fields(by_name)
     return [by_id[i] for i in sorted(by_id)]
+
+
+def apply_tracee_fields(by_name):
+    """Our events take their fields from Tracee's current table where it defines them.
+
+    Each event's "args" become (name, type name shown, ArgType) triples and "aliases" the
+    (old name, current name) pairs of FIELD_ALIASES for it. `returnValue` is not an argument:
+    it is the event's return value (`retval` in filters).
+    """
+    _, tracee = parse_tracee_events()
+    tracee = {ev["name"]: ev for ev in tracee}
+    used = set()
+    for name, ev in by_name.items():
+        t = tracee.get(name)
+        ev["aliases"] = []
+        if t is None:
+            ev["args"] = [(a, ARG_TYPE_GO[ty], ty) for a, _, ty in ev["args"]]
+            continue
+        args = []
+        for fname, go_type in t["fields"]:
+            if fname == "returnValue":
+                continue
+            if go_type not in GO_TYPE_MAP:
+                fail(f"{t['where']}: {name}.{fname}: Go type {go_type!r} is not in GO_TYPE_MAP")
+            if not IDENT.match(fname):
+                fail(f"{t['where']}: {name}.{fname}: not a plain field name")
+            ty, shown = GO_TYPE_MAP[go_type]
+            args.append((fname, shown, ty))
+        current = {a for a, _, _ in args}
+        for old, _, _ in ev["args"]:
+            if old in current:
+                continue
+            new = FIELD_ALIASES.get((name, old))
+            if new is None:
+                fail(f"{ev['where']}: {name}.{old} is not in Tracee's table; add it to FIELD_ALIASES")
+            if new not in current:
+                fail(f"FIELD_ALIASES: {name}.{new} is not a field of Tracee's {name}")
+            ev["aliases"].append((old, new))
+            used.add((name, old))
+        ev["args"] = args
+    unused = sorted(set(FIELD_ALIASES) - used)
+    if unused:
+        fail(f"FIELD_ALIASES rows that alias nothing: {unused}")
 
 
 def render(events):
@@ -388,20 +487,27 @@ def render(events):
             w("        args: &[],\n")
         elif len(ev["args"]) == 1:
             # rustfmt's layout for a one-element array of a struct literal
-            name, c_type, ty = ev["args"][0]
+            name, shown, ty = ev["args"][0]
             w("        args: &[ArgDef {\n")
             w(f"            name: \"{name}\",\n")
-            w(f"            c_type: \"{c_type}\",\n")
+            w(f"            type_name: \"{shown}\",\n")
             w(f"            ty: ArgType::{ty},\n")
             w("        }],\n")
         else:
             w("        args: &[\n")
-            for name, c_type, ty in ev["args"]:
+            for name, shown, ty in ev["args"]:
                 w("            ArgDef {\n")
                 w(f"                name: \"{name}\",\n")
-                w(f"                c_type: \"{c_type}\",\n")
+                w(f"                type_name: \"{shown}\",\n")
                 w(f"                ty: ArgType::{ty},\n")
                 w("            },\n")
+            w("        ],\n")
+        if not ev["aliases"]:
+            w("        aliases: &[],\n")
+        else:
+            w("        aliases: &[\n")
+            for old, new in ev["aliases"]:
+                w(f"            (\"{old}\", \"{new}\"),\n")
             w("        ],\n")
         w("    },\n")
     w("];\n")

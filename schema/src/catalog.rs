@@ -78,8 +78,9 @@ impl EventKind {
 pub struct ArgDef {
     /// Tracee's argument name (man-page style: `dirfd`, `pathname`, ...).
     pub name: &'static str,
-    /// Tracee's era-1 C type string, shown to users (`const char*`).
-    pub c_type: &'static str,
+    /// The type as Tracee's current event table names it, shown to users and in the JSON
+    /// output (`int32`, `string`, `[]string`, `trace.Pointer`).
+    pub type_name: &'static str,
     pub ty: ArgType,
 }
 
@@ -90,11 +91,27 @@ pub struct EventDef {
     pub name: &'static str,
     pub kind: EventKind,
     pub args: &'static [ArgDef],
+    /// Older names of renamed fields, still accepted: (old name, current name).
+    pub aliases: &'static [(&'static str, &'static str)],
 }
 
 impl EventDef {
+    /// The argument called `name`, by its current name or an older one.
     pub fn arg(&self, name: &str) -> Option<&'static ArgDef> {
-        self.args.iter().find(|a| a.name == name)
+        self.arg_index(name).map(|(_, a)| a)
+    }
+
+    /// The argument called `name` (current or older name) and its position.
+    pub fn arg_index(&self, name: &str) -> Option<(usize, &'static ArgDef)> {
+        let current = self
+            .aliases
+            .iter()
+            .find(|(old, _)| *old == name)
+            .map_or(name, |(_, new)| new);
+        self.args
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.name == current)
     }
 }
 
@@ -122,8 +139,12 @@ pub fn catalog_hash() -> u64 {
         h = fnv1a(h, format!("{:?}", event.kind).as_bytes());
         for arg in event.args {
             h = fnv1a(h, arg.name.as_bytes());
-            h = fnv1a(h, arg.c_type.as_bytes());
+            h = fnv1a(h, arg.type_name.as_bytes());
             h = fnv1a(h, format!("{:?}", arg.ty).as_bytes());
+        }
+        for (old, new) in event.aliases {
+            h = fnv1a(h, old.as_bytes());
+            h = fnv1a(h, new.as_bytes());
         }
         h = fnv1a(h, b";");
     }

@@ -11,20 +11,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 1,
@@ -33,20 +34,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 2,
@@ -55,20 +57,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 3,
@@ -76,9 +79,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fd",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 4,
@@ -87,15 +91,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "statbuf",
-                c_type: "struct stat*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 5,
@@ -104,15 +109,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "statbuf",
-                c_type: "struct stat*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 6,
@@ -121,15 +127,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "statbuf",
-                c_type: "struct stat*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 7,
@@ -138,20 +145,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fds",
-                c_type: "struct pollfd*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nfds",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 8,
@@ -160,20 +168,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "whence",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 9,
@@ -182,35 +191,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "length",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "prot",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "off",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 10,
@@ -219,20 +229,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "prot",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 11,
@@ -241,15 +252,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "length",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 12,
@@ -257,9 +269,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "addr",
-            c_type: "void*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 13,
@@ -268,25 +281,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "signum",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "act",
-                c_type: "const struct sigaction*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "oldact",
-                c_type: "struct sigaction*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 14,
@@ -295,31 +309,33 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "how",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "set",
-                c_type: "sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "oldset",
-                c_type: "sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 15,
         name: "rt_sigreturn",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 16,
@@ -328,20 +344,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "request",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 17,
@@ -350,25 +367,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 18,
@@ -377,25 +395,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 19,
@@ -404,20 +423,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iovcnt",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 20,
@@ -426,20 +446,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iovcnt",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 21,
@@ -448,15 +469,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 22,
@@ -464,9 +486,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pipefd",
-            c_type: "int[2]",
+            type_name: "[2]int",
             ty: ArgType::IntArray,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 23,
@@ -475,36 +498,38 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "nfds",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "readfds",
-                c_type: "fd_set*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "writefds",
-                c_type: "fd_set*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "exceptfds",
-                c_type: "fd_set*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "timeout",
-                c_type: "struct timeval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 24,
         name: "sched_yield",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 25,
@@ -513,30 +538,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "old_address",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "old_size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "new_size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "new_address",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 26,
@@ -545,20 +571,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "length",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 27,
@@ -567,20 +594,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "length",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "vec",
-                c_type: "unsigned char*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 28,
@@ -589,20 +617,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "length",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "advice",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 29,
@@ -611,20 +640,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "key",
-                c_type: "key_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "shmflg",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 30,
@@ -633,20 +663,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "shmid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "shmaddr",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "shmflg",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 31,
@@ -655,20 +686,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "shmid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "struct shmid_ds*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 32,
@@ -676,9 +708,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "oldfd",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 33,
@@ -687,21 +720,23 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "oldfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "newfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 34,
         name: "pause",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 35,
@@ -710,15 +745,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "req",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "rem",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 36,
@@ -727,15 +763,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "which",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "curr_value",
-                c_type: "struct itimerval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 37,
@@ -743,9 +780,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "seconds",
-            c_type: "unsigned int",
+            type_name: "uint32",
             ty: ArgType::UInt(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 38,
@@ -754,26 +792,28 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "which",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "new_value",
-                c_type: "struct itimerval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "old_value",
-                c_type: "struct itimerval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 39,
         name: "getpid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 40,
@@ -782,25 +822,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "out_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "in_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 41,
@@ -809,20 +850,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "domain",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "type",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "protocol",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 42,
@@ -831,20 +873,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 43,
@@ -853,20 +896,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 44,
@@ -875,35 +919,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "dest_addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 45,
@@ -912,35 +957,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "src_addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 46,
@@ -949,20 +995,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msg",
-                c_type: "struct msghdr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 47,
@@ -971,20 +1018,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msg",
-                c_type: "struct msghdr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 48,
@@ -993,15 +1041,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "how",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 49,
@@ -1010,20 +1059,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 50,
@@ -1032,15 +1082,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "backlog",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 51,
@@ -1049,20 +1100,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 52,
@@ -1071,20 +1123,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 53,
@@ -1093,25 +1146,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "domain",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "type",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "protocol",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sv",
-                c_type: "int[2]",
+                type_name: "[2]int",
                 ty: ArgType::IntArray,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 54,
@@ -1120,30 +1174,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "level",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "optname",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "optval",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "optlen",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 55,
@@ -1152,30 +1207,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "level",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "optname",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "optval",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "optlen",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 56,
@@ -1184,42 +1240,45 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "stack",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "parent_tid",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "child_tid",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "tls",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 57,
         name: "fork",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 58,
         name: "vfork",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 59,
@@ -1228,20 +1287,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "argv",
-                c_type: "const char*const*",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
             ArgDef {
                 name: "envp",
-                c_type: "const char*const*",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 60,
@@ -1249,9 +1309,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "status",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 61,
@@ -1260,25 +1321,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "wstatus",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "options",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "rusage",
-                c_type: "struct rusage*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 62,
@@ -1287,15 +1349,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 63,
@@ -1303,9 +1366,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "buf",
-            c_type: "struct utsname*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 64,
@@ -1314,20 +1378,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "key",
-                c_type: "key_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "nsems",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "semflg",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 65,
@@ -1336,20 +1401,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "semid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sops",
-                c_type: "struct sembuf*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nsops",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 66,
@@ -1358,25 +1424,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "semid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "semnum",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "arg",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 67,
@@ -1384,9 +1451,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "shmaddr",
-            c_type: "const void*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 68,
@@ -1395,15 +1463,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "key",
-                c_type: "key_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msgflg",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 69,
@@ -1412,25 +1481,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "msqid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msgp",
-                c_type: "struct msgbuf*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "msgsz",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "msgflg",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 70,
@@ -1439,30 +1509,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "msqid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msgp",
-                c_type: "struct msgbuf*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "msgsz",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "msgtyp",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "msgflg",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 71,
@@ -1471,20 +1542,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "msqid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "struct msqid_ds*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 72,
@@ -1493,20 +1565,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "arg",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 73,
@@ -1515,15 +1588,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "operation",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 74,
@@ -1531,9 +1605,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fd",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 75,
@@ -1541,9 +1616,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fd",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 76,
@@ -1552,15 +1628,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "length",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 77,
@@ -1569,15 +1646,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "length",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 78,
@@ -1586,20 +1664,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "dirp",
-                c_type: "struct linux_dirent*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 79,
@@ -1608,15 +1687,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "buf",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 80,
@@ -1624,9 +1704,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "path",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 81,
@@ -1634,9 +1715,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fd",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 82,
@@ -1645,15 +1727,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "oldpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "newpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 83,
@@ -1662,15 +1745,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 84,
@@ -1678,9 +1762,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pathname",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 85,
@@ -1689,15 +1774,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 86,
@@ -1706,15 +1792,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "oldpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "newpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 87,
@@ -1722,9 +1809,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pathname",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 88,
@@ -1733,15 +1821,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "target",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "linkpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 89,
@@ -1750,20 +1839,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "buf",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "bufsiz",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 90,
@@ -1772,15 +1862,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 91,
@@ -1789,15 +1880,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 92,
@@ -1806,20 +1898,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "owner",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "group",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 93,
@@ -1828,20 +1921,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "owner",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "group",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 94,
@@ -1850,20 +1944,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "owner",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "group",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 95,
@@ -1871,9 +1966,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "mask",
-            c_type: "mode_t",
+            type_name: "uint32",
             ty: ArgType::UInt(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 96,
@@ -1882,15 +1978,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "tv",
-                c_type: "struct timeval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "tz",
-                c_type: "struct timezone*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 97,
@@ -1899,15 +1996,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "resource",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "rlim",
-                c_type: "struct rlimit*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 98,
@@ -1916,15 +2014,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "who",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "usage",
-                c_type: "struct rusage*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 99,
@@ -1932,9 +2031,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "info",
-            c_type: "struct sysinfo*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 100,
@@ -1942,9 +2042,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "buf",
-            c_type: "struct tms*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 101,
@@ -1953,31 +2054,33 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "request",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "data",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 102,
         name: "getuid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 103,
@@ -1986,26 +2089,28 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "type",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "bufp",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "len",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 104,
         name: "getgid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 105,
@@ -2013,9 +2118,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "uid",
-            c_type: "uid_t",
-            ty: ArgType::UInt(4),
+            type_name: "int32",
+            ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 106,
@@ -2023,21 +2129,24 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "gid",
-            c_type: "gid_t",
-            ty: ArgType::UInt(4),
+            type_name: "int32",
+            ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 107,
         name: "geteuid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 108,
         name: "getegid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 109,
@@ -2046,33 +2155,37 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pgid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 110,
         name: "getppid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 111,
         name: "getpgrp",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 112,
         name: "setsid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 113,
@@ -2081,15 +2194,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ruid",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "euid",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 114,
@@ -2098,15 +2212,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "rgid",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "egid",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 115,
@@ -2115,15 +2230,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "size",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "list",
-                c_type: "gid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 116,
@@ -2132,15 +2248,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "size",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "list",
-                c_type: "gid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 117,
@@ -2149,20 +2266,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ruid",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "euid",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "suid",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 118,
@@ -2171,20 +2289,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ruid",
-                c_type: "uid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "euid",
-                c_type: "uid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "suid",
-                c_type: "uid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 119,
@@ -2193,20 +2312,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "rgid",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "egid",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sgid",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 120,
@@ -2215,20 +2335,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "rgid",
-                c_type: "gid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "egid",
-                c_type: "gid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sgid",
-                c_type: "gid_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 121,
@@ -2236,9 +2357,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pid",
-            c_type: "pid_t",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 122,
@@ -2246,9 +2368,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fsuid",
-            c_type: "uid_t",
-            ty: ArgType::UInt(4),
+            type_name: "int32",
+            ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 123,
@@ -2256,9 +2379,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fsgid",
-            c_type: "gid_t",
-            ty: ArgType::UInt(4),
+            type_name: "int32",
+            ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 124,
@@ -2266,9 +2390,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pid",
-            c_type: "pid_t",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 125,
@@ -2277,15 +2402,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "hdrp",
-                c_type: "cap_user_header_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "datap",
-                c_type: "cap_user_data_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 126,
@@ -2294,15 +2420,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "hdrp",
-                c_type: "cap_user_header_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "datap",
-                c_type: "const cap_user_data_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 127,
@@ -2311,15 +2438,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "set",
-                c_type: "sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 128,
@@ -2328,25 +2456,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "set",
-                c_type: "const sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "info",
-                c_type: "siginfo_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 129,
@@ -2355,20 +2484,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "tgid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "info",
-                c_type: "siginfo_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 130,
@@ -2377,15 +2507,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mask",
-                c_type: "sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 131,
@@ -2394,15 +2525,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ss",
-                c_type: "const stack_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "old_ss",
-                c_type: "stack_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 132,
@@ -2411,15 +2543,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "filename",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "times",
-                c_type: "const struct utimbuf*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 133,
@@ -2428,20 +2561,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 134,
@@ -2449,9 +2583,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "library",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 135,
@@ -2459,9 +2594,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "persona",
-            c_type: "unsigned long",
+            type_name: "uint64",
             ty: ArgType::UInt(8),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 136,
@@ -2470,15 +2606,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "ubuf",
-                c_type: "struct ustat*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 137,
@@ -2487,15 +2624,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "buf",
-                c_type: "struct statfs*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 138,
@@ -2504,15 +2642,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "struct statfs*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 139,
@@ -2520,9 +2659,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "option",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 140,
@@ -2531,15 +2671,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "which",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "who",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 141,
@@ -2548,20 +2689,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "which",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "who",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "prio",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 142,
@@ -2570,15 +2712,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "param",
-                c_type: "struct sched_param*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 143,
@@ -2587,15 +2730,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "param",
-                c_type: "struct sched_param*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 144,
@@ -2604,20 +2748,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "policy",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "param",
-                c_type: "struct sched_param*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 145,
@@ -2625,9 +2770,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pid",
-            c_type: "pid_t",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 146,
@@ -2635,9 +2781,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "policy",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 147,
@@ -2645,9 +2792,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "policy",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 148,
@@ -2656,15 +2804,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "tp",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 149,
@@ -2673,15 +2822,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 150,
@@ -2690,15 +2840,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 151,
@@ -2706,21 +2857,24 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "flags",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 152,
         name: "munlockall",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 153,
         name: "vhangup",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 154,
@@ -2729,20 +2883,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "func",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "ptr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "bytecount",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 155,
@@ -2751,15 +2906,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "new_root",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "put_old",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 156,
@@ -2767,9 +2923,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "args",
-            c_type: "struct __sysctl_args*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 157,
@@ -2778,30 +2935,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "option",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "arg2",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg3",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg4",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg5",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 158,
@@ -2810,15 +2968,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "option",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 159,
@@ -2826,9 +2985,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "buf",
-            c_type: "struct timex*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 160,
@@ -2837,15 +2997,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "resource",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "rlim",
-                c_type: "const struct rlimit*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 161,
@@ -2853,15 +3014,17 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "path",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 162,
         name: "sync",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 163,
@@ -2869,9 +3032,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "filename",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 164,
@@ -2880,15 +3044,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "tv",
-                c_type: "const struct timeval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "tz",
-                c_type: "const struct timezone*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 165,
@@ -2897,30 +3062,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "source",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "target",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "filesystemtype",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mountflags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "data",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 166,
@@ -2929,15 +3095,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "target",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 167,
@@ -2946,15 +3113,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "swapflags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 168,
@@ -2962,9 +3130,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "path",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 169,
@@ -2973,25 +3142,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "magic",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "magic2",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "arg",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 170,
@@ -3000,15 +3170,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 171,
@@ -3017,15 +3188,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 172,
@@ -3033,9 +3205,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "level",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 173,
@@ -3044,26 +3217,28 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "from",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "num",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "turn_on",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 174,
         name: "create_module",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 175,
@@ -3072,20 +3247,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "module_image",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "param_values",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 176,
@@ -3094,27 +3270,30 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 177,
         name: "get_kernel_syms",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 178,
         name: "query_module",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 179,
@@ -3123,67 +3302,75 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "special",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "id",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 180,
         name: "nfsservctl",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 181,
         name: "getpmsg",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 182,
         name: "putpmsg",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 183,
         name: "afs",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 184,
         name: "tuxcall",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 185,
         name: "security",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 186,
         name: "gettid",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 187,
@@ -3192,20 +3379,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "count",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 188,
@@ -3214,30 +3402,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 189,
@@ -3246,30 +3435,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 190,
@@ -3278,30 +3468,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 191,
@@ -3310,25 +3501,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 192,
@@ -3337,25 +3529,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 193,
@@ -3364,25 +3557,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 194,
@@ -3391,20 +3585,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "list",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 195,
@@ -3413,20 +3608,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "list",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 196,
@@ -3435,20 +3631,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "list",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 197,
@@ -3457,15 +3654,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 198,
@@ -3474,15 +3672,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 199,
@@ -3491,15 +3690,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 200,
@@ -3508,15 +3708,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 201,
@@ -3524,9 +3725,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "tloc",
-            c_type: "time_t*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 202,
@@ -3535,35 +3737,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "uaddr",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "futex_op",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "val",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "uaddr2",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "val3",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 203,
@@ -3572,20 +3775,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cpusetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "mask",
-                c_type: "unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 204,
@@ -3594,20 +3798,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cpusetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "mask",
-                c_type: "unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 205,
@@ -3615,9 +3820,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "u_info",
-            c_type: "struct user_desc*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 206,
@@ -3626,15 +3832,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "nr_events",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "ctx_idp",
-                c_type: "io_context_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 207,
@@ -3642,9 +3849,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "ctx_id",
-            c_type: "io_context_t",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 208,
@@ -3653,30 +3861,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ctx_id",
-                c_type: "io_context_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "min_nr",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "nr",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "events",
-                c_type: "struct io_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "timeout",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 209,
@@ -3685,20 +3894,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ctx_id",
-                c_type: "io_context_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nr",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "iocbpp",
-                c_type: "struct iocb**",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 210,
@@ -3707,20 +3917,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ctx_id",
-                c_type: "io_context_t",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iocb",
-                c_type: "struct iocb*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "result",
-                c_type: "struct io_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 211,
@@ -3728,9 +3939,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "u_info",
-            c_type: "struct user_desc*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 212,
@@ -3739,20 +3951,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cookie",
-                c_type: "u64",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "buffer",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 213,
@@ -3760,21 +3973,24 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "size",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 214,
         name: "epoll_ctl_old",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 215,
         name: "epoll_wait_old",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 216,
@@ -3783,30 +3999,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "prot",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pgoff",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 217,
@@ -3815,20 +4032,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "dirp",
-                c_type: "struct linux_dirent64*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "count",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 218,
@@ -3836,15 +4054,17 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "tidptr",
-            c_type: "int*",
+            type_name: "trace.Pointer",
             ty: ArgType::Pointer,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 219,
         name: "restart_syscall",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 220,
@@ -3853,25 +4073,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "semid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sops",
-                c_type: "struct sembuf*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nsops",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 221,
@@ -3880,25 +4101,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "advice",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 222,
@@ -3907,20 +4129,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clockid",
-                c_type: "const clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sevp",
-                c_type: "struct sigevent*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "timer_id",
-                c_type: "timer_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 223,
@@ -3929,25 +4152,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "timer_id",
-                c_type: "timer_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "new_value",
-                c_type: "const struct itimerspec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "old_value",
-                c_type: "struct itimerspec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 224,
@@ -3956,15 +4180,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "timer_id",
-                c_type: "timer_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "curr_value",
-                c_type: "struct itimerspec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 225,
@@ -3972,9 +4197,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "timer_id",
-            c_type: "timer_t",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 226,
@@ -3982,9 +4208,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "timer_id",
-            c_type: "timer_t",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 227,
@@ -3993,15 +4220,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clockid",
-                c_type: "const clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "tp",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 228,
@@ -4010,15 +4238,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clockid",
-                c_type: "const clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "tp",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 229,
@@ -4027,15 +4256,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clockid",
-                c_type: "const clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "res",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 230,
@@ -4044,25 +4274,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clockid",
-                c_type: "const clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "request",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "remain",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 231,
@@ -4070,9 +4301,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "status",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 232,
@@ -4081,25 +4313,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "epfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "events",
-                c_type: "struct epoll_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "maxevents",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 233,
@@ -4108,25 +4341,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "epfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "op",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "event",
-                c_type: "struct epoll_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 234,
@@ -4135,20 +4369,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "tgid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 235,
@@ -4157,21 +4392,23 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "filename",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "times",
-                c_type: "struct timeval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 236,
         name: "vserver",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 237,
@@ -4180,35 +4417,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "mode",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "nodemask",
-                c_type: "const unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "maxnode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 238,
@@ -4217,20 +4455,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mode",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "nodemask",
-                c_type: "const unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "maxnode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 239,
@@ -4239,30 +4478,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mode",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nodemask",
-                c_type: "unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "maxnode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 240,
@@ -4271,25 +4511,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "oflag",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
             ArgDef {
                 name: "attr",
-                c_type: "struct mq_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 241,
@@ -4297,9 +4538,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "name",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
     EventDef {
         id: 242,
@@ -4308,30 +4550,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mqdes",
-                c_type: "mqd_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msg_ptr",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "msg_len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "msg_prio",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "abs_timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 243,
@@ -4340,30 +4583,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mqdes",
-                c_type: "mqd_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msg_ptr",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "msg_len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "msg_prio",
-                c_type: "unsigned int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "abs_timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 244,
@@ -4372,15 +4616,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mqdes",
-                c_type: "mqd_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sevp",
-                c_type: "const struct sigevent*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 245,
@@ -4389,20 +4634,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mqdes",
-                c_type: "mqd_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "newattr",
-                c_type: "const struct mq_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "oldattr",
-                c_type: "struct mq_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 246,
@@ -4411,25 +4657,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "entry",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "nr_segments",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "segments",
-                c_type: "struct kexec_segment*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 247,
@@ -4438,30 +4685,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "idtype",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "id",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "infop",
-                c_type: "struct siginfo*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "options",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "rusage",
-                c_type: "struct rusage*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 248,
@@ -4470,30 +4718,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "type",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "description",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "payload",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "plen",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "keyring",
-                c_type: "key_serial_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 249,
@@ -4502,25 +4751,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "type",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "description",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "callout_info",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "dest_keyring",
-                c_type: "key_serial_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 250,
@@ -4529,30 +4779,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "operation",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "arg2",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg3",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg4",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "arg5",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 251,
@@ -4561,20 +4812,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "which",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "who",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "ioprio",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 252,
@@ -4583,21 +4835,23 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "which",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "who",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 253,
         name: "inotify_init",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 254,
@@ -4606,20 +4860,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mask",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 255,
@@ -4628,15 +4883,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "wd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 256,
@@ -4645,25 +4901,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "maxnode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "old_nodes",
-                c_type: "const unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "new_nodes",
-                c_type: "const unsigned long*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 257,
@@ -4672,25 +4929,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 258,
@@ -4699,20 +4957,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 259,
@@ -4721,25 +4980,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 260,
@@ -4748,30 +5008,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "owner",
-                c_type: "uid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "group",
-                c_type: "gid_t",
-                ty: ArgType::UInt(4),
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 261,
@@ -4780,20 +5041,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "times",
-                c_type: "struct timeval*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 262,
@@ -4802,25 +5064,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "statbuf",
-                c_type: "struct stat*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 263,
@@ -4829,20 +5092,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 264,
@@ -4851,25 +5115,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "olddirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "oldpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "newdirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "newpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 265,
@@ -4878,30 +5143,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "olddirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "oldpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "newdirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "newpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 266,
@@ -4910,20 +5176,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "target",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "newdirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "linkpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 267,
@@ -4932,25 +5199,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "buf",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "bufsiz",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 268,
@@ -4959,25 +5227,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
-                ty: ArgType::UInt(4),
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 269,
@@ -4986,25 +5255,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 270,
@@ -5013,35 +5283,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "nfds",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "readfds",
-                c_type: "fd_set*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "writefds",
-                c_type: "fd_set*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "exceptfds",
-                c_type: "fd_set*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "timeout",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigmask",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 271,
@@ -5050,30 +5321,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fds",
-                c_type: "struct pollfd*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nfds",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "tmo_p",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigmask",
-                c_type: "const sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 272,
@@ -5081,9 +5353,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "flags",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 273,
@@ -5092,15 +5365,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "head",
-                c_type: "struct robust_list_head*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 274,
@@ -5109,20 +5383,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "head_ptr",
-                c_type: "struct robust_list_head**",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len_ptr",
-                c_type: "size_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 275,
@@ -5131,35 +5406,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd_in",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "off_in",
-                c_type: "off_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "fd_out",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "off_out",
-                c_type: "off_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 276,
@@ -5168,25 +5444,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd_in",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "fd_out",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 277,
@@ -5195,25 +5472,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "nbytes",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 278,
@@ -5222,25 +5500,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nr_segs",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 279,
@@ -5249,35 +5528,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "count",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pages",
-                c_type: "const void**",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nodes",
-                c_type: "const int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "status",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 280,
@@ -5286,25 +5566,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "times",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 281,
@@ -5313,35 +5594,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "epfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "events",
-                c_type: "struct epoll_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "maxevents",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sigmask",
-                c_type: "const sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigsetsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 282,
@@ -5350,20 +5632,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mask",
-                c_type: "sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 283,
@@ -5372,15 +5655,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clockid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 284,
@@ -5389,15 +5673,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "initval",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 285,
@@ -5406,25 +5691,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mode",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "offset",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "len",
-                c_type: "off_t",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 286,
@@ -5433,25 +5719,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "new_value",
-                c_type: "const struct itimerspec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "old_value",
-                c_type: "struct itimerspec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 287,
@@ -5460,15 +5747,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "curr_value",
-                c_type: "struct itimerspec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 288,
@@ -5477,25 +5765,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
             ArgDef {
                 name: "addrlen",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 289,
@@ -5504,25 +5793,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mask",
-                c_type: "const sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sizemask",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 290,
@@ -5531,15 +5821,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "initval",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 291,
@@ -5547,9 +5838,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "flags",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 292,
@@ -5558,20 +5850,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "oldfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "newfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 293,
@@ -5580,15 +5873,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pipefd",
-                c_type: "int[2]",
+                type_name: "[2]int",
                 ty: ArgType::IntArray,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 294,
@@ -5596,9 +5890,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "flags",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 295,
@@ -5607,30 +5902,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_l",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_h",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 296,
@@ -5639,30 +5935,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_l",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_h",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 297,
@@ -5671,25 +5968,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "tgid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "tid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "info",
-                c_type: "siginfo_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 298,
@@ -5698,30 +5996,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "attr",
-                c_type: "struct perf_event_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cpu",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "group_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 299,
@@ -5730,30 +6029,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msgvec",
-                c_type: "struct mmsghdr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "vlen",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 300,
@@ -5762,15 +6062,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "event_f_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 301,
@@ -5779,30 +6080,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fanotify_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "mask",
-                c_type: "u64",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 302,
@@ -5811,25 +6113,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "resource",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "new_limit",
-                c_type: "const struct rlimit64*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "old_limit",
-                c_type: "struct rlimit64*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 303,
@@ -5838,30 +6141,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "handle",
-                c_type: "struct file_handle*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "mount_id",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 304,
@@ -5870,20 +6174,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "mount_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "handle",
-                c_type: "struct file_handle*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 305,
@@ -5892,15 +6197,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "clk_id",
-                c_type: "const clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "buf",
-                c_type: "struct timex*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 306,
@@ -5908,9 +6214,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "fd",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 307,
@@ -5919,25 +6226,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "msgvec",
-                c_type: "struct mmsghdr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "vlen",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 308,
@@ -5946,15 +6254,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "nstype",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 309,
@@ -5963,20 +6272,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cpu",
-                c_type: "unsigned int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "node",
-                c_type: "unsigned int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "tcache",
-                c_type: "struct getcpu_cache*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 310,
@@ -5985,35 +6295,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "local_iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "liovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "remote_iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "riovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 311,
@@ -6022,35 +6333,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "local_iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "liovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "remote_iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "riovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 312,
@@ -6059,30 +6371,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid1",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pid2",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "type",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "idx1",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "idx2",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 313,
@@ -6091,20 +6404,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "param_values",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 314,
@@ -6113,20 +6427,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "attr",
-                c_type: "struct sched_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 315,
@@ -6135,25 +6450,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "attr",
-                c_type: "struct sched_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 316,
@@ -6162,30 +6478,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "olddirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "oldpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "newdirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "newpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 317,
@@ -6194,20 +6511,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "operation",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "args",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 318,
@@ -6216,20 +6534,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "buf",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "buflen",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 319,
@@ -6238,15 +6557,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 320,
@@ -6255,30 +6575,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "kernel_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "initrd_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "cmdline_len",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "cmdline",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 321,
@@ -6287,20 +6608,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "attr",
-                c_type: "union bpf_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 322,
@@ -6309,30 +6631,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "argv",
-                c_type: "const char*const*",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
             ArgDef {
                 name: "envp",
-                c_type: "const char*const*",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 323,
@@ -6340,9 +6663,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "flags",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 324,
@@ -6351,15 +6675,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cmd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 325,
@@ -6368,20 +6693,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 326,
@@ -6390,35 +6716,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd_in",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "off_in",
-                c_type: "off_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "fd_out",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "off_out",
-                c_type: "off_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 327,
@@ -6427,35 +6754,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_l",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_h",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 328,
@@ -6464,35 +6792,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "iov",
-                c_type: "const struct iovec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "iovcnt",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_l",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "pos_h",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 329,
@@ -6501,25 +6830,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "prot",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pkey",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 330,
@@ -6528,15 +6858,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "access_rights",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 331,
@@ -6544,9 +6875,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "pkey",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 332,
@@ -6555,30 +6887,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "mask",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "statxbuf",
-                c_type: "struct statx*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 333,
@@ -6587,35 +6920,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ctx_id",
-                c_type: "aio_context_t",
-                ty: ArgType::UInt(8),
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "min_nr",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "nr",
-                c_type: "long",
+                type_name: "int64",
                 ty: ArgType::Int(8),
             },
             ArgDef {
                 name: "events",
-                c_type: "struct io_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "timeout",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "usig",
-                c_type: "const struct __aio_sigset*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 334,
@@ -6624,37 +6958,40 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "rseq",
-                c_type: "struct rseq*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "rseq_len",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 335,
         name: "uretprobe",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 336,
         name: "uprobe",
         kind: EventKind::Syscall,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 424,
@@ -6663,25 +7000,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pidfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "info",
-                c_type: "siginfo_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 425,
@@ -6690,15 +7028,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "entries",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "p",
-                c_type: "struct io_uring_params*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 426,
@@ -6707,30 +7046,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "to_submit",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "min_complete",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "sig",
-                c_type: "sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 427,
@@ -6739,25 +7079,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "opcode",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "arg",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nr_args",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 428,
@@ -6766,20 +7107,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "filename",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 429,
@@ -6788,30 +7130,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "from_dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "from_path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "to_dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "to_path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 430,
@@ -6820,15 +7163,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fsname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 431,
@@ -6837,30 +7181,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fs_fd",
-                c_type: "int*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "cmd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "key",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "value",
-                c_type: "const void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "aux",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 432,
@@ -6869,20 +7214,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fsfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "ms_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 433,
@@ -6891,20 +7237,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 434,
@@ -6913,15 +7260,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pid",
-                c_type: "pid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 435,
@@ -6930,15 +7278,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cl_args",
-                c_type: "struct clone_args*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 436,
@@ -6947,15 +7296,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "first",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "last",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 437,
@@ -6964,25 +7314,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "how",
-                c_type: "struct open_how*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 438,
@@ -6991,20 +7342,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pidfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "targetfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 439,
@@ -7013,25 +7365,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flag",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 440,
@@ -7040,30 +7393,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pidfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "length",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "advice",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 441,
@@ -7072,30 +7426,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "events",
-                c_type: "struct epoll_event*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "maxevents",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "sigset",
-                c_type: "const sigset_t*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 442,
@@ -7104,30 +7459,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "path",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "uattr",
-                c_type: "struct mount_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "usize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 443,
@@ -7136,25 +7492,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "cmd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "id",
-                c_type: "qid_t",
-                ty: ArgType::UInt(4),
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "addr",
-                c_type: "void *",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 444,
@@ -7163,20 +7520,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "attr",
-                c_type: "struct landlock_ruleset_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 445,
@@ -7185,25 +7543,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ruleset_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "rule_type",
-                c_type: "landlock_rule_type",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "rule_attr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 446,
@@ -7212,15 +7571,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ruleset_fd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 447,
@@ -7228,9 +7588,10 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Syscall,
         args: &[ArgDef {
             name: "flags",
-            c_type: "unsigned int",
+            type_name: "uint32",
             ty: ArgType::UInt(4),
         }],
+        aliases: &[],
     },
     EventDef {
         id: 448,
@@ -7239,15 +7600,16 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pidfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 449,
@@ -7256,30 +7618,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "waiters",
-                c_type: "struct futex_waitv*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nr_futexes",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "const struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "clockid",
-                c_type: "clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 450,
@@ -7288,25 +7651,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "start",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "len",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "home_node",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 451,
@@ -7315,25 +7679,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "fd",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "cstat_range",
-                c_type: "struct cachestat_range*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "cstat",
-                c_type: "struct cachestat*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 452,
@@ -7342,25 +7707,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "mode",
-                c_type: "mode_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 453,
@@ -7369,20 +7735,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "size",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 454,
@@ -7391,25 +7758,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "uaddr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "mask",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "nr",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 455,
@@ -7418,35 +7786,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "uaddr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "val",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "mask",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "timeout",
-                c_type: "struct timespec*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "clockid",
-                c_type: "clockid_t",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 456,
@@ -7455,25 +7824,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "waiters",
-                c_type: "struct futex_waitv*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "nr_wake",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "nr_requeue",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 457,
@@ -7482,25 +7852,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "req",
-                c_type: "struct mnt_id_req*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "smbuf",
-                c_type: "struct statmount*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "bufsize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 458,
@@ -7509,25 +7880,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "req",
-                c_type: "struct mnt_id_req*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "mnt_ids",
-                c_type: "u64*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "nr_mnt_ids",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 459,
@@ -7536,25 +7908,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "attr",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "ctx",
-                c_type: "struct lsm_ctx*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "u32*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 460,
@@ -7563,25 +7936,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "attr",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "ctx",
-                c_type: "struct lsm_ctx*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "flags",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 461,
@@ -7590,20 +7964,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "ids",
-                c_type: "u64*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "u32*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "flags",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 462,
@@ -7612,20 +7987,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "addr",
-                c_type: "void*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "len",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 463,
@@ -7634,35 +8010,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "at_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "uargs",
-                c_type: "const struct xattr_args*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "usize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 464,
@@ -7671,35 +8048,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "at_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "uargs",
-                c_type: "struct xattr_args*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "usize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 465,
@@ -7708,30 +8086,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "at_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "list",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 466,
@@ -7740,25 +8119,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "at_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 467,
@@ -7767,30 +8147,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dirfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "attr",
-                c_type: "struct mount_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "size",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 468,
@@ -7799,30 +8180,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "filename",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "ufattr",
-                c_type: "struct file_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "usize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "at_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 469,
@@ -7831,30 +8213,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "filename",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "ufattr",
-                c_type: "struct file_attr*",
+                type_name: "trace.Pointer",
                 ty: ArgType::Pointer,
             },
             ArgDef {
                 name: "usize",
-                c_type: "size_t",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "at_flags",
-                c_type: "unsigned int",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 712,
@@ -7863,104 +8246,111 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "parent_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "parent_ns_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "parent_pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "parent_ns_pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "parent_start_time",
-                c_type: "unsigned long",
+                type_name: "time.Time",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "child_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "child_ns_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "child_pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "child_ns_pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "start_time",
-                c_type: "unsigned long",
+                type_name: "time.Time",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
-                name: "up_parent_tid",
-                c_type: "int",
+                name: "parent_process_tid",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
-                name: "up_parent_ns_tid",
-                c_type: "int",
+                name: "parent_process_ns_tid",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
-                name: "up_parent_pid",
-                c_type: "int",
+                name: "parent_process_pid",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
-                name: "up_parent_ns_pid",
-                c_type: "int",
+                name: "parent_process_ns_pid",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
-                name: "up_parent_start_time",
-                c_type: "unsigned long",
+                name: "parent_process_start_time",
+                type_name: "time.Time",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "leader_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "leader_ns_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "leader_pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "leader_ns_pid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "leader_start_time",
-                c_type: "unsigned long",
+                type_name: "time.Time",
                 ty: ArgType::UInt(8),
             },
+        ],
+        aliases: &[
+            ("up_parent_tid", "parent_process_tid"),
+            ("up_parent_ns_tid", "parent_process_ns_tid"),
+            ("up_parent_pid", "parent_process_pid"),
+            ("up_parent_ns_pid", "parent_process_ns_pid"),
+            ("up_parent_start_time", "parent_process_start_time"),
         ],
     },
     EventDef {
@@ -7970,85 +8360,96 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cmdpath",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "inode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "ctime",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "inode_mode",
-                c_type: "umode_t",
+                type_name: "uint16",
                 ty: ArgType::UInt(2),
             },
             ArgDef {
                 name: "interpreter_pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "interpreter_dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "interpreter_inode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "interpreter_ctime",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "argv",
-                c_type: "const char**",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
             ArgDef {
                 name: "interp",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "stdin_type",
-                c_type: "umode_t",
+                type_name: "uint16",
                 ty: ArgType::UInt(2),
             },
             ArgDef {
                 name: "stdin_path",
-                c_type: "char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "invoked_from_kernel",
-                c_type: "int",
-                ty: ArgType::Int(4),
+                type_name: "bool",
+                ty: ArgType::Bool,
+            },
+            ArgDef {
+                name: "prev_comm",
+                type_name: "string",
+                ty: ArgType::Str,
             },
             ArgDef {
                 name: "env",
-                c_type: "const char**",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
+            ArgDef {
+                name: "pwd",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 714,
@@ -8057,15 +8458,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "exit_code",
-                c_type: "long",
-                ty: ArgType::Int(8),
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "signal_code",
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "process_group_exit",
-                c_type: "bool",
+                type_name: "bool",
                 ty: ArgType::Bool,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 715,
@@ -8074,36 +8481,38 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cpu",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "prev_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "prev_comm",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "next_tid",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "next_comm",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 716,
         name: "do_exit",
         kind: EventKind::Tracepoint,
         args: &[],
+        aliases: &[],
     },
     EventDef {
         id: 717,
@@ -8111,9 +8520,53 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Tracepoint,
         args: &[ArgDef {
             name: "cap",
-            c_type: "int",
+            type_name: "int32",
             ty: ArgType::Int(4),
         }],
+        aliases: &[],
+    },
+    EventDef {
+        id: 724,
+        name: "switch_task_ns",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pid",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "new_mnt",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "new_pid",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "new_uts",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "new_ipc",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "new_net",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "new_cgroup",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 725,
@@ -8122,25 +8575,49 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "bytes",
-                c_type: "bytes",
+                type_name: "[]byte",
                 ty: ArgType::Bytes,
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "inode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 726,
+        name: "cgroup_attach_task",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "cgroup_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "comm",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pid",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 727,
@@ -8149,20 +8626,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cgroup_id",
-                c_type: "u64",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "cgroup_path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "hierarchy_id",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 728,
@@ -8171,20 +8649,21 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "cgroup_id",
-                c_type: "u64",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "cgroup_path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "hierarchy_id",
-                c_type: "u32",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 729,
@@ -8193,30 +8672,31 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "inode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "argv",
-                c_type: "const char*const*",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
             ArgDef {
                 name: "envp",
-                c_type: "const char*const*",
+                type_name: "[]string",
                 ty: ArgType::StrArray,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 730,
@@ -8225,35 +8705,36 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "inode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "ctime",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "syscall_pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 731,
@@ -8262,25 +8743,26 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "pathname",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "inode",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
             ArgDef {
                 name: "dev",
-                c_type: "dev_t",
+                type_name: "uint32",
                 ty: ArgType::UInt(4),
             },
             ArgDef {
                 name: "ctime",
-                c_type: "u64",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
     },
     EventDef {
         id: 732,
@@ -8289,25 +8771,49 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "family",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "type",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "protocol",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "kern",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
         ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 733,
+        name: "security_socket_listen",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "sockfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "local_addr",
+                type_name: "SockAddr",
+                ty: ArgType::SockAddr,
+            },
+            ArgDef {
+                name: "backlog",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 734,
@@ -8316,15 +8822,39 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "type",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "remote_addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
         ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 735,
+        name: "security_socket_accept",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "sockfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "local_addr",
+                type_name: "SockAddr",
+                ty: ArgType::SockAddr,
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 736,
@@ -8333,15 +8863,44 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "sockfd",
-                c_type: "int",
+                type_name: "int32",
                 ty: ArgType::Int(4),
             },
             ArgDef {
                 name: "local_addr",
-                c_type: "struct sockaddr*",
+                type_name: "SockAddr",
                 ty: ArgType::SockAddr,
             },
         ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 737,
+        name: "security_socket_setsockopt",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "sockfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "level",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "optname",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "local_addr",
+                type_name: "SockAddr",
+                ty: ArgType::SockAddr,
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 738,
@@ -8350,25 +8909,113 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "dev_name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "path",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "type",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "flags",
-                c_type: "unsigned long",
+                type_name: "uint64",
                 ty: ArgType::UInt(8),
             },
         ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 742,
+        name: "security_inode_mknod",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "file_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "mode",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 744,
+        name: "security_inode_symlink",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "linkpath",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "target",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 747,
+        name: "socket_dup",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "oldfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "newfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "remote_addr",
+                type_name: "SockAddr",
+                ty: ArgType::SockAddr,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 761,
+        name: "socket_accept",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "sockfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "local_addr",
+                type_name: "SockAddr",
+                ty: ArgType::SockAddr,
+            },
+            ArgDef {
+                name: "remote_addr",
+                type_name: "SockAddr",
+                ty: ArgType::SockAddr,
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 765,
@@ -8377,15 +9024,344 @@ pub(super) static EVENTS: &[EventDef] = &[
         args: &[
             ArgDef {
                 name: "old_name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
             ArgDef {
                 name: "new_name",
-                c_type: "const char*",
+                type_name: "string",
                 ty: ArgType::Str,
             },
         ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 766,
+        name: "security_inode_rename",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "old_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "new_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 781,
+        name: "set_fs_pwd",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "unresolved_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "resolved_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 789,
+        name: "security_task_setrlimit",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "target_host_pid",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "resource",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "new_rlim_cur",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "new_rlim_max",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 790,
+        name: "security_settime64",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "tv_sec",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+            ArgDef {
+                name: "tv_nsec",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+            ArgDef {
+                name: "tz_minuteswest",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "tz_dsttime",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 792,
+        name: "security_sb_umount",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "mountpoint",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "type",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "flags",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 793,
+        name: "security_task_prctl",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "option",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "arg2",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "arg3",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "arg4",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "arg5",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "vma_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "old_start_code",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_end_code",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_start_data",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_end_data",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_start_brk",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_brk",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_start_stack",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_arg_start",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_arg_end",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_env_start",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_env_end",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "old_auxv",
+                type_name: "[]byte",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "old_pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "old_dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "old_inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "old_ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "old_inode_mode",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "new_start_code",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_end_code",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_start_data",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_end_data",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_start_brk",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_brk",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_start_stack",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_arg_start",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_arg_end",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_env_start",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_env_end",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "new_auxv",
+                type_name: "[]byte",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "new_pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "new_dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "new_inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "new_ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "new_inode_mode",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "old_securebits",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
     },
     EventDef {
         id: 6022,
@@ -8393,8 +9369,9 @@ pub(super) static EVENTS: &[EventDef] = &[
         kind: EventKind::Derived,
         args: &[ArgDef {
             name: "path",
-            c_type: "const char*",
+            type_name: "string",
             ty: ArgType::Str,
         }],
+        aliases: &[],
     },
 ];

@@ -58,6 +58,7 @@ pub static HOOKS: &[HookDef] = &[
     hook("tp_btf/cgroup_mkdir", "tr_cgroup_mkdir"),
     hook("tp_btf/cgroup_rmdir", "tr_cgroup_rmdir"),
     hook("tp_btf/task_rename", "tr_task_rename"),
+    hook("tp_btf/cgroup_attach_task", "tr_cgroup_attach_task"),
     hook("tp_btf/sched_switch", "tr_sched_switch"),
     HookDef {
         optional: Some(
@@ -104,6 +105,8 @@ pub struct SourceDef {
 
 /// The open family: `security_file_open` is built at their exit from the returned fd.
 pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat", "open_by_handle_at"];
+/// The accept family: `security_socket_accept` and `socket_accept` are built from them.
+pub const ACCEPT_FAMILY: &[&str] = &["accept", "accept4"];
 /// The write family: `magic_write` and `dropped_executable` are built from them.
 pub const WRITE_FAMILY: &[&str] = &["write", "writev", "pwrite64", "pwritev", "pwritev2"];
 
@@ -130,8 +133,8 @@ pub static SOURCES: &[SourceDef] = &[
     ),
     from_hooks(
         "sched_process_exec",
-        &["tp_btf/sched_process_exec"],
-        "`tp_btf/sched_process_exec`",
+        &["tp_btf/sched_process_exec", "tp_btf/task_rename"],
+        "`tp_btf/sched_process_exec`; `prev_comm` kept by `tp_btf/task_rename`, which fires in exec just before the new name is set",
     ),
     from_hooks(
         "sched_process_exit",
@@ -147,6 +150,11 @@ pub static SOURCES: &[SourceDef] = &[
         "cgroup_rmdir",
         &["tp_btf/cgroup_rmdir"],
         "`tp_btf/cgroup_rmdir` (every hierarchy; `hierarchy_id` 0 is cgroup v2)",
+    ),
+    from_hooks(
+        "cgroup_attach_task",
+        &["tp_btf/cgroup_attach_task"],
+        "`tp_btf/cgroup_attach_task` (every hierarchy)",
     ),
     from_hooks(
         "task_rename",
@@ -201,6 +209,104 @@ pub static SOURCES: &[SourceDef] = &[
         gate_as: "security_sb_mount",
         probes: &[],
         description: "entry and exit of {syscalls}: its strings read at entry, the target made absolute",
+    },
+    SourceDef {
+        event: "security_sb_umount",
+        syscalls: &["umount2"],
+        gate_as: "security_sb_umount",
+        probes: &[],
+        description: "entry and exit of {syscalls}: the mount point made absolute; unmounts that succeeded or failed busy (after the hook)",
+    },
+    SourceDef {
+        event: "security_inode_rename",
+        syscalls: &["rename", "renameat", "renameat2"],
+        gate_as: "security_inode_rename",
+        probes: &[],
+        description: "entry and exit of {syscalls}: both paths made absolute, successful renames",
+    },
+    SourceDef {
+        event: "security_inode_mknod",
+        syscalls: &["mknod", "mknodat"],
+        gate_as: "security_inode_mknod",
+        probes: &[],
+        description: "entry and exit of {syscalls}: the path made absolute, the mode with the umask applied, successful calls",
+    },
+    SourceDef {
+        event: "security_inode_symlink",
+        syscalls: &["symlink", "symlinkat"],
+        gate_as: "security_inode_symlink",
+        probes: &[],
+        description: "entry and exit of {syscalls}: the link's path made absolute, successful calls",
+    },
+    SourceDef {
+        event: "set_fs_pwd",
+        syscalls: &["chdir", "fchdir"],
+        gate_as: "set_fs_pwd",
+        probes: &[],
+        description: "exit of {syscalls}: the new working directory walked, successful calls",
+    },
+    SourceDef {
+        event: "security_task_prctl",
+        syscalls: &["prctl"],
+        gate_as: "security_task_prctl",
+        probes: &[],
+        description: "exit of {syscalls} (every call: the hook is its first step)",
+    },
+    SourceDef {
+        event: "security_task_setrlimit",
+        syscalls: &["setrlimit", "prlimit64"],
+        gate_as: "security_task_setrlimit",
+        probes: &[],
+        description: "exit of {syscalls} with a new limit, read from user memory; successful calls",
+    },
+    SourceDef {
+        event: "security_settime64",
+        syscalls: &["settimeofday", "clock_settime"],
+        gate_as: "security_settime64",
+        probes: &[],
+        description: "exit of {syscalls} (`CLOCK_REALTIME`): calls that succeeded or that the hook refused (EPERM)",
+    },
+    SourceDef {
+        event: "switch_task_ns",
+        syscalls: &["setns", "unshare"],
+        gate_as: "switch_task_ns",
+        probes: &[],
+        description: "entry and exit of {syscalls}: the namespaces that changed",
+    },
+    SourceDef {
+        event: "security_socket_listen",
+        syscalls: &["listen"],
+        gate_as: "security_socket_listen",
+        probes: &[],
+        description: "exit of {syscalls}: the local address read from the fd's socket (calls on an fd that is not a socket left out)",
+    },
+    SourceDef {
+        event: "security_socket_setsockopt",
+        syscalls: &["setsockopt"],
+        gate_as: "security_socket_setsockopt",
+        probes: &[],
+        description: "exit of {syscalls}: the local address read from the fd's socket (calls on an fd that is not a socket left out)",
+    },
+    SourceDef {
+        event: "security_socket_accept",
+        syscalls: ACCEPT_FAMILY,
+        gate_as: "security_socket_accept",
+        probes: &[],
+        description: "exit of {syscalls}: the listening socket's local address (calls refused before the new socket exists left out)",
+    },
+    SourceDef {
+        event: "socket_accept",
+        syscalls: ACCEPT_FAMILY,
+        gate_as: "security_socket_accept",
+        probes: &[],
+        description: "exit of {syscalls} that accepted a connection: the new socket's local and remote addresses",
+    },
+    SourceDef {
+        event: "socket_dup",
+        syscalls: &["dup", "dup2", "dup3", "fcntl"],
+        gate_as: "socket_dup",
+        probes: &[],
+        description: "exit of {syscalls} (`F_DUPFD`, `F_DUPFD_CLOEXEC`) copying a socket's fd: its remote address",
     },
     SourceDef {
         event: "security_socket_connect",

@@ -10726,7 +10726,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "magic_write",
@@ -10776,7 +10776,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "cgroup_mkdir",
@@ -10951,7 +10951,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_socket_connect",
@@ -11010,7 +11010,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "SockAddr",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_socket_bind",
@@ -11052,7 +11052,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "SockAddr",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_sb_mount",
@@ -11098,7 +11098,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_bpf",
@@ -11197,7 +11197,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_inode_symlink",
@@ -11214,7 +11214,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_mmap_file",
@@ -11428,7 +11428,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "SockAddr",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "zeroed_inodes",
@@ -12078,7 +12078,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "SockAddr",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "load_elf_phdrs",
@@ -12166,7 +12166,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "do_sigaction",
@@ -12791,7 +12791,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_task_setrlimit",
@@ -12816,7 +12816,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_settime64",
@@ -12841,7 +12841,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "chmod_common",
@@ -13101,7 +13101,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "signal_cgroup_mkdir",

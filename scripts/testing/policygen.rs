@@ -50,6 +50,7 @@ impl Rng {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ty {
     I32,
+    U16,
     U32,
     I64,
     U64,
@@ -60,6 +61,7 @@ impl Ty {
     pub fn min_max(self) -> (i128, i128) {
         match self {
             Ty::I32 => (i32::MIN.into(), i32::MAX.into()),
+            Ty::U16 => (0, u16::MAX.into()),
             Ty::U32 => (0, u32::MAX.into()),
             Ty::I64 | Ty::Str => (i64::MIN.into(), i64::MAX.into()),
             Ty::U64 => (0, u64::MAX.into()),
@@ -91,6 +93,7 @@ pub fn pool(ty: Ty) -> Vec<i128> {
             524_288,
             i32::MAX.into(),
         ],
+        Ty::U16 => vec![0, 1, 2, 0o644, 0o755, 0o777, 0o4755, 4096, u16::MAX.into()],
         Ty::U32 => vec![
             0,
             1,
@@ -179,7 +182,7 @@ pub fn events() -> Vec<EventSpec> {
                 arg("args.dirfd", "dirfd", Ty::I32),
                 arg("args.pathname", "pathname", Ty::Str),
                 arg("args.flags", "flags", Ty::I32),
-                arg("data.mode", "mode", Ty::U32),
+                arg("data.mode", "mode", Ty::U16),
                 retval.clone(),
             ],
         },
@@ -340,7 +343,7 @@ pub fn strings(rng: &mut Rng, dir: &Path) -> Strings {
     }
     // A long name that differs only past the 255th byte from another.
     paths.push(format!("{base}/{}b", "a".repeat(299 - base.len())));
-    let hot = [Ty::I32, Ty::U32, Ty::I64, Ty::U64]
+    let hot = [Ty::I32, Ty::U16, Ty::U32, Ty::I64, Ty::U64]
         .into_iter()
         .map(|ty| {
             let pool = pool(ty);

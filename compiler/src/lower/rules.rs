@@ -388,7 +388,7 @@ fn assemble_rules(
     }
     let event_list: Vec<(u32, &'static str)> =
         events.iter().map(|(id, (_, name))| (*id, *name)).collect();
-    let event_entries: BTreeMap<Vec<u8>, Vec<u8>> = events
+    let mut event_entries: BTreeMap<Vec<u8>, Vec<u8>> = events
         .iter()
         .map(|(id, (config, name))| {
             let mut config = *config;
@@ -396,6 +396,21 @@ fn assemble_rules(
             (id.to_le_bytes().to_vec(), bytes_of(&config).to_vec())
         })
         .collect();
+    // The syscalls derived events are built from read their arguments at entry by their own
+    // capture plan: one with no policies where the syscall's own event is not selected.
+    for (_, name) in events.values() {
+        for source in derived_sources(name) {
+            if let Some(def) = schema::catalog::event(source) {
+                event_entries
+                    .entry(def.id.to_le_bytes().to_vec())
+                    .or_insert_with(|| {
+                        let mut plan: abi::EventConfig = bytemuck::Zeroable::zeroed();
+                        capture_plan(source, &mut plan);
+                        bytes_of(&plan).to_vec()
+                    });
+            }
+        }
+    }
     let lpm = |name, entries: BTreeMap<Vec<u8>, Vec<u8>>| MapContents {
         name,
         map_type: MapType::LpmTrie,
@@ -416,7 +431,7 @@ fn assemble_rules(
                 gate.flags |= u32::from(plan.flags);
                 gate.flags |= RET_ALL & !retval_classes.get(id).copied().unwrap_or(RET_ALL);
             }
-            Some(EventKind::Lsm | EventKind::Derived) => {
+            _ if !derived_sources(name).is_empty() => {
                 for source in derived_sources(name) {
                     if let Some(nr) = schema::catalog::event(source).map(|e| e.id) {
                         let gate = gates.entry(nr).or_insert_with(bytemuck::Zeroable::zeroed);

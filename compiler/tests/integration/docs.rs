@@ -75,14 +75,14 @@ fn filtered_as(event: &EventDef, arg: &str) -> String {
     }
 }
 
-/// The argument types grouped by how they are filtered: (filter type, C types, pointer
+/// The argument types grouped by how they are filtered: (filter type, type names, pointer
 /// types left out of the list).
 fn type_groups() -> Vec<(String, Vec<&'static str>, usize)> {
     let mut groups: Vec<(String, Vec<&'static str>, usize)> = Vec::new();
     let mut seen = BTreeSet::new();
     for event in catalog::events() {
         for arg in event.args {
-            if !seen.insert(arg.c_type) {
+            if !seen.insert(arg.type_name) {
                 continue;
             }
             let class = filtered_as(event, arg.name);
@@ -97,7 +97,7 @@ fn type_groups() -> Vec<(String, Vec<&'static str>, usize)> {
             if arg.ty == ArgType::Pointer {
                 group.2 += 1;
             } else {
-                group.1.push(arg.c_type);
+                group.1.push(arg.type_name);
             }
         }
     }
@@ -131,7 +131,7 @@ fn render_events() -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "- **id**: for syscalls the x86-64 syscall number; for the other events Tracee's era-1\n  (v0.17) event id (sources: `schema/gen/README.md`). Ids differ between Tracee versions:\n  policies name events, never ids.\n- **kind**: `syscall` (arguments at entry, `retval` at exit), `tracepoint` (a kernel\n  tracepoint such as `sched:sched_process_exec`), `lsm` (an LSM hook, `security_*`),\n  `derived` (computed from other events).\n- **arguments**: `name: C type`, in Tracee's order and spelling."
+        "- **id**: for syscalls the x86-64 syscall number; for the other events Tracee's era-1\n  (v0.17) event id (sources: `schema/gen/README.md`). Ids differ between Tracee versions:\n  policies name events, never ids.\n- **kind**: `syscall` (arguments at entry, `retval` at exit), `tracepoint` (a kernel\n  tracepoint such as `sched:sched_process_exec`), `lsm` (an LSM hook, `security_*`),\n  `derived` (computed from other events).\n- **arguments**: `name: type`, names, order and types as in Tracee's current event table\n  (`schema/gen/tracee_events.tsv`, Go types: `int32`, `string`, `[]string`,\n  `trace.Pointer`); older names of renamed fields are accepted and listed after the event's\n  arguments as `old → new`. Where Tracee shows a `timespec` as `float64` seconds, this loader\n  records its address (`trace.Pointer`)."
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "## Argument types in filters");
@@ -141,14 +141,12 @@ fn render_events() -> String {
         "Integer values are written in decimal, `0x` hex or `0o` octal (flag names such as\n`O_RDONLY` are not decoded); strings take `=`/`!=` with `*` at the start and/or end;\nbooleans take `true`/`false` (or `1`/`0`). A filter on a type that cannot be filtered is\n[E215](diagnostics.md#e215-unfilterable-argument)."
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "| filtered as | C types |");
+    let _ = writeln!(out, "| filtered as | types |");
     let _ = writeln!(out, "|---|---|");
     for (class, types, pointers) in type_groups() {
         let mut cells: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
         if pointers > 0 {
-            cells.push(format!(
-                "every other pointer ({pointers} types, e.g. `void*`, `struct stat*`): the address"
-            ));
+            cells.push("`trace.Pointer` (a user-space address)".to_owned());
         }
         let _ = writeln!(out, "| {class} | {} |", cells.join(", "));
     }
@@ -169,7 +167,13 @@ fn render_events() -> String {
             event
                 .args
                 .iter()
-                .map(|a| format!("`{}: {}`", a.name, a.c_type))
+                .map(|a| format!("`{}: {}`", a.name, a.type_name))
+                .chain(
+                    event
+                        .aliases
+                        .iter()
+                        .map(|(old, new)| format!("`{old}` → `{new}`")),
+                )
                 .collect::<Vec<_>>()
                 .join(", ")
         };

@@ -746,7 +746,7 @@ fn every_argument_type_has_its_lookup_kind() {
         (
             "sched_process_exit",
             "args.process_group_exit=true",
-            1,
+            2,
             abi::FIELD_KIND_INT,
         ),
     ];
@@ -833,4 +833,23 @@ fn syscall_gate_marks_return_values_no_rule_admits() {
         let l = lowered(&text);
         assert_eq!(gate_flags(&l, 3), *expected, "{rules:?}");
     }
+}
+
+#[test]
+fn renamed_fields_compile_under_their_old_names() {
+    let rule = |field: &str| {
+        lowered(&policy(
+            "a",
+            &["global"],
+            &format!("  - event: sched_process_fork\n    filters: ['args.{field}=1']\n"),
+        ))
+    };
+    let old = rule("up_parent_pid");
+    let new = rule("parent_process_pid");
+    assert_eq!(format!("{old:?}"), format!("{new:?}"));
+    // parent_process_pid is the 13th field of Tracee's sched_process_fork.
+    assert_eq!(
+        field(&new, 712, 12).kinds,
+        abi::FIELD_KIND_INT | abi::FIELD_KIND_SIGNED
+    );
 }

@@ -2,6 +2,7 @@
 //! make real syscalls/execs under real uids and namespaces, and check what it printed, both
 //! the events that must appear and those that must not.
 
+mod events;
 mod faults;
 mod harness;
 mod reload;
@@ -1076,6 +1077,13 @@ assert ctypes.CDLL(None, use_errno=True).connect(f.fileno(), to_port_7, 16) == -
         "no AF_UNIX connect to {unix_path:?} in {connects:#?}"
     );
     assert!(connects.iter().all(|e| e["syscall"] == "connect"));
+    // Tracee's `type`: the socket's type (all stream sockets here).
+    assert!(
+        connects
+            .iter()
+            .all(|e| arg(e, "type").and_then(|v| v.as_i64()) == Some(1)),
+        "{connects:#?}"
+    );
     // connect on /dev/null's fd fails with ENOTSOCK before the LSM hook would run.
     assert!(
         !connects
@@ -1923,4 +1931,112 @@ fn security_sb_mount_from_mount() {
         "MS_RDONLY: {e}"
     );
     assert_eq!(e["syscall"], "mount", "{e}");
+}
+
+/// Fields Tracee added since its older releases: sched_process_exec's `prev_comm` (the name
+/// before exec) and `pwd`, sched_process_exit's `exit_code` (the status, as wait(2) decodes
+/// it) and `signal_code` (only for a task killed by a signal). The exec filter on
+/// `prev_comm` keeps a third child out.
+#[test]
+fn exec_and_exit_carry_tracees_current_fields() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "exec.yaml",
+                &policy(
+                    "exec-prev",
+                    &["global"],
+                    &rule("sched_process_exec", &["args.prev_comm=tr-e2e-*"]),
+                ),
+            ),
+            (
+                "exit.yaml",
+                &policy("exits", &["comm=sh"], "    - event: sched_process_exit\n"),
+            ),
+        ],
+    );
+    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let script = format!(
+        r#"
+import ctypes, os
+libc = ctypes.CDLL(None)
+for name, cmd in ((b"tr-e2e-prev", "exit 3"), (b"tr-e2e-killed", "kill -TERM $$"), (b"tr-x-other", "true")):
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(15, name, 0, 0, 0)
+        os.chdir({dir:?})
+        os.execv("/bin/sh", ["sh", "-c", cmd])
+    os.waitpid(pid, 0)
+"#,
+        dir = dir.to_string_lossy()
+    );
+    let t = Tracer::start(&image, &[]);
+    let parent = run_pid("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let execs: Vec<_> = run
+        .named("sched_process_exec")
+        .into_iter()
+        .filter(|e| e["hostParentProcessId"] == parent)
+        .collect();
+    let exec_of = |prev: &str| {
+        execs
+            .iter()
+            .find(|e| arg_str(e, "prev_comm").as_deref() == Some(prev))
+            .unwrap_or_else(|| panic!("no exec from {prev} in {execs:#?}"))
+    };
+    let exited = exec_of("tr-e2e-prev");
+    let killed = exec_of("tr-e2e-killed");
+    assert_eq!(execs.len(), 2, "tr-x-other is filtered out: {execs:#?}");
+    for e in [exited, killed] {
+        assert_eq!(e["processName"], "sh", "{e}");
+        assert_eq!(
+            arg_str(e, "pwd").as_deref(),
+            Some(&*dir.to_string_lossy()),
+            "{e}"
+        );
+        assert_eq!(
+            arg(e, "invoked_from_kernel"),
+            Some(&serde_json::json!(false)),
+            "{e}"
+        );
+    }
+    let exit_of = |exec: &serde_json::Value| {
+        run.named_of(
+            "sched_process_exit",
+            exec["hostProcessId"].as_u64().unwrap_or(0),
+        )
+        .into_iter()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| panic!("no exit for {exec} in {:#?}", run.events))
+    };
+    let e = exit_of(exited);
+    assert_eq!(
+        arg(&e, "exit_code").and_then(|v| v.as_i64()),
+        Some(3),
+        "{e}"
+    );
+    assert!(arg(&e, "signal_code").is_none(), "{e}");
+    assert_eq!(
+        arg(&e, "process_group_exit"),
+        Some(&serde_json::json!(true)),
+        "{e}"
+    );
+    let e = exit_of(killed);
+    assert_eq!(
+        arg(&e, "exit_code").and_then(|v| v.as_i64()),
+        Some(0),
+        "{e}"
+    );
+    assert_eq!(
+        arg(&e, "signal_code").and_then(|v| v.as_i64()),
+        Some(15),
+        "{e}"
+    );
 }

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Inode operations without LSM hooks, from the syscalls that reach them: unlink, rename,
+ * mknod, symlink. Paths are read at entry and made absolute (against the directory fd or
+ * the working directory, without resolving symlinks or `..`).
+ *
+ * security_inode_unlink: from unlink/unlinkat. The path is read at
+ * entry and made absolute (against the directory fd or the working directory); the event is
+ * emitted at exit when the unlink succeeded. The inode, its device and change time are gone
+ * by then: they are filled where a filesystem tracepoint shows the dentry during the unlink
+ * (ext4_unlink_enter), and 0 elsewhere.
+ */
+#include "tracee.bpf.h"
+#include "context.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+__noinline int inode_unlink_event(struct pending *sys)
+{
+	if (!sys)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_INODE_UNLINK, &ev, &candidates);
+	if (!q)
+		return 0;
+	int unlinkat = sys->event == NR_unlinkat;
+	put_abs_path(q, 0, sys, unlinkat ? 1 : 0, unlinkat ? sys->ints[0] : (__u64)AT_FDCWD);
+	put_int(q, 1, ARG_KIND_UINT, sys->unlink_known ? sys->unlink_ino : 0);
+	put_int(q, 2, ARG_KIND_UINT, sys->unlink_known ? sys->unlink_dev : 0);
+	put_int(q, 3, ARG_KIND_UINT, sys->unlink_known ? sys->unlink_ctime : 0);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_UNLINK, candidates, RULES_ALL));
+}
+
+/* ext4's tracepoint inside the unlink: the victim's inode, while it still exists. */
+SEC("tp_btf/ext4_unlink_enter")
+int BPF_PROG(tr_ext4_unlink, struct inode *parent, struct dentry *dentry)
+{
+	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0, 0);
+	if (!p || p->state != PENDING_ARMED || p->generation != generation ||
+	    (p->event != NR_unlink && p->event != NR_unlinkat))
+		return 0;
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	p->unlink_ino = BPF_CORE_READ(inode, i_ino);
+	p->unlink_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	p->unlink_ctime = inode_ctime(inode);
+	p->unlink_known = 1;
+	return 0;
+}
+
+#define NR_rename 82
+#define NR_renameat 264
+#define NR_renameat2 316
+#define NR_mknodat 259
+#define NR_symlinkat 266
+#define S_IFMT 0170000
+
+/* The path argument `arg` made absolute, with the directory fd in register `dirfd_arg`
+ * (or the working directory when dirfd_arg < 0). */
+static __always_inline void put_path_arg(struct pending *q, __u32 index, struct pending *sys,
+					 __u32 arg, int dirfd_arg)
+{
+	__u64 dirfd = dirfd_arg < 0 ? (__u64)AT_FDCWD : sys->ints[dirfd_arg & 7];
+	put_abs_path(q, index, sys, arg, dirfd);
+}
+
+/*
+ * security_inode_rename: a successful rename, renameat or renameat2, both paths absolute.
+ * Renames the hook sees and then refuses (by an LSM) are not reported.
+ */
+__noinline int inode_rename_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_INODE_RENAME, &ev, &candidates);
+	if (!q)
+		return 0;
+	if (sys->event == NR_rename) {
+		put_path_arg(q, 0, sys, 0, -1);
+		put_path_arg(q, 1, sys, 1, -1);
+	} else {
+		put_path_arg(q, 0, sys, 1, 0);
+		put_path_arg(q, 1, sys, 3, 2);
+	}
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_RENAME, candidates, RULES_ALL));
+}
+
+/* The kernel's dev_t from mknod's (the "new" encoding user space passes). */
+static __always_inline __u32 decode_dev(__u32 dev)
+{
+	__u32 major = (dev & 0xfff00) >> 8;
+	__u32 minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+	return (major << 20) | minor;
+}
+
+/*
+ * security_inode_mknod: a successful mknod or mknodat: the new node's absolute path, its
+ * mode as the hook sees it (the umask applied) and its device number.
+ */
+__noinline int inode_mknod_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_INODE_MKNOD, &ev, &candidates);
+	if (!q)
+		return 0;
+	int at = sys->event == NR_mknodat;
+	put_path_arg(q, 0, sys, at ? 1 : 0, at ? 0 : -1);
+	__u32 mode = sys->ints[at ? 2 : 1];
+	__u32 umask = BPF_CORE_READ(bpf_get_current_task_btf(), fs, umask);
+	put_int(q, 1, ARG_KIND_UINT, (__u16)((mode & S_IFMT) | (mode & ~S_IFMT & ~umask)));
+	put_int(q, 2, ARG_KIND_UINT, decode_dev(sys->ints[at ? 3 : 2]));
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_MKNOD, candidates, RULES_ALL));
+}
+
+/* security_inode_symlink: a successful symlink or symlinkat: the link's absolute path and
+ * its target as given. */
+__noinline int inode_symlink_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_INODE_SYMLINK, &ev, &candidates);
+	if (!q)
+		return 0;
+	int at = sys->event == NR_symlinkat;
+	put_path_arg(q, 0, sys, at ? 2 : 1, at ? 1 : -1);
+	__u32 off = sys->str_off[0];
+	if (off <= ARGS_BUF)
+		append_str(q, 1, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[0]);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_SYMLINK, candidates, RULES_ALL));
+}

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Task state changes without LSM hooks or kprobes, from the syscalls that make them: the
+ * working directory, prctl, resource limits, the clock, namespaces. Each is built at the
+ * syscall's exit from the arguments read at entry (and, for namespaces, the task's
+ * namespaces before and after).
+ */
+#include "tracee.bpf.h"
+#include "context.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define EPERM 1
+#define NR_chdir 80
+#define NR_settimeofday 164
+#define NR_prlimit64 302
+#define CLOCK_REALTIME 0
+
+/* set_fs_pwd: a successful chdir or fchdir: the path given (chdir only) and the new working
+ * directory, walked. */
+__noinline int set_fs_pwd_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SET_FS_PWD, &ev, &candidates);
+	if (!q)
+		return 0;
+	__u32 off = sys->str_off[0];
+	if (sys->event == NR_chdir && off <= ARGS_BUF)
+		append_str(q, 0, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[0]);
+	struct fs_struct *fs = BPF_CORE_READ(bpf_get_current_task_btf(), fs);
+	if (fs)
+		put_path(q, 1, (__u64)&fs->pwd);
+	return emit(q, rules_eval(q, ev, EVENT_SET_FS_PWD, candidates, RULES_ALL));
+}
+
+/* security_task_prctl: every prctl (the hook is its first step): the option and its four
+ * arguments. */
+__noinline int task_prctl_event(struct pending *sys, __u64 ret)
+{
+	if (!sys)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_TASK_PRCTL, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	for (int i = 1; i < 5; i++)
+		put_int(q, i, ARG_KIND_UINT, sys->ints[i]);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_TASK_PRCTL, candidates, RULES_ALL));
+}
+
+struct rlimit64 {
+	__u64 cur;
+	__u64 max;
+};
+
+/*
+ * security_task_setrlimit: a successful setrlimit, or prlimit64 with a new limit: the target
+ * (the caller for pid 0, else the pid given, as seen from the caller's pid namespace), the
+ * resource and the new limits, read from user memory at exit.
+ */
+__noinline int task_setrlimit_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	int pl = sys->event == NR_prlimit64;
+	__u64 user = sys->ints[pl ? 2 : 1];
+	struct rlimit64 lim;
+	if (!user || bpf_probe_read_user(&lim, sizeof(lim), (void *)user))
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_TASK_SETRLIMIT, &ev, &candidates);
+	if (!q)
+		return 0;
+	__u32 pid = pl ? (__u32)sys->ints[0] : 0;
+	put_int(q, 0, ARG_KIND_UINT, pid ? pid : bpf_get_current_pid_tgid() >> 32);
+	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[pl ? 1 : 0]);
+	put_int(q, 2, ARG_KIND_UINT, lim.cur);
+	put_int(q, 3, ARG_KIND_UINT, lim.max);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_TASK_SETRLIMIT, candidates, RULES_ALL));
+}
+
+/*
+ * security_settime64: settimeofday, or clock_settime of CLOCK_REALTIME, that reached the
+ * hook: it succeeded, or the hook refused it (EPERM: no CAP_SYS_TIME). The new time and
+ * time zone, read from user memory at exit.
+ */
+__noinline int settime64_event(struct pending *sys, __u64 ret)
+{
+	long err = (long)ret;
+	if (!sys || (err != 0 && err != -EPERM))
+		return 0;
+	int tod = sys->event == NR_settimeofday;
+	if (!tod && sys->ints[0] != CLOCK_REALTIME)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_SETTIME64, &ev, &candidates);
+	if (!q)
+		return 0;
+	__s64 t[2] = {};
+	__u64 user = sys->ints[tod ? 0 : 1];
+	if (user && !bpf_probe_read_user(t, sizeof(t), (void *)user)) {
+		put_int(q, 0, ARG_KIND_INT, t[0]);
+		put_int(q, 1, ARG_KIND_INT, tod ? t[1] * 1000 : t[1]);
+	}
+	__s32 tz[2] = {};
+	if (tod && sys->ints[1] && !bpf_probe_read_user(tz, sizeof(tz), (void *)sys->ints[1])) {
+		put_int(q, 2, ARG_KIND_INT, (__u64)(__s64)tz[0]);
+		put_int(q, 3, ARG_KIND_INT, (__u64)(__s64)tz[1]);
+	}
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SETTIME64, candidates, RULES_ALL));
+}
+
+/* The inode numbers of the current task's namespaces, in switch_task_ns's order (mnt, pid
+ * for children, uts, ipc, net, cgroup). */
+static __always_inline void task_ns(__u64 out[NS_KINDS])
+{
+	struct nsproxy *ns = BPF_CORE_READ(bpf_get_current_task_btf(), nsproxy);
+	out[0] = BPF_CORE_READ(ns, mnt_ns, ns.inum);
+	out[1] = BPF_CORE_READ(ns, pid_ns_for_children, ns.inum);
+	out[2] = BPF_CORE_READ(ns, uts_ns, ns.inum);
+	out[3] = BPF_CORE_READ(ns, ipc_ns, ns.inum);
+	out[4] = BPF_CORE_READ(ns, net_ns, ns.inum);
+	out[5] = BPF_CORE_READ(ns, cgroup_ns, ns.inum);
+}
+
+/* At the entry of setns and unshare: the namespaces before, in the spare slots. */
+__noinline int switch_task_ns_entry(struct pending *p)
+{
+	if (!p)
+		return 0;
+	__u64 ns[NS_KINDS];
+	task_ns(ns);
+	for (int i = 0; i < NS_KINDS; i++)
+		p->ints[NS_SLOT + i] = ns[i];
+	return 0;
+}
+
+/*
+ * switch_task_ns: a setns or unshare that changed the task's namespaces: its tid and, as
+ * Tracee, only the namespaces that changed.
+ */
+__noinline int switch_task_ns_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	__u64 now[NS_KINDS];
+	task_ns(now);
+	int changed = 0;
+	for (int i = 0; i < NS_KINDS; i++)
+		changed |= now[i] != sys->ints[NS_SLOT + i];
+	if (!changed)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SWITCH_TASK_NS, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)bpf_get_current_pid_tgid());
+	for (int i = 0; i < NS_KINDS; i++)
+		if (now[i] != sys->ints[NS_SLOT + i])
+			put_int(q, 1 + i, ARG_KIND_UINT, now[i]);
+	return emit(q, rules_eval(q, ev, EVENT_SWITCH_TASK_NS, candidates, RULES_ALL));
+}
