@@ -15,8 +15,11 @@
 #   REPS [5]                  syscall_bench repetitions (its median is over these)
 #   ROUNDS [1]                outer rounds; the configuration order rotates every round and
 #                             the baseline runs at the start and the end of each round
-#   WORKLOADS ["openclose openclose_tmp_miss getpid close_bad"]
-#   CONFIGS ["ours_none ours_seed bt_none bt_some mf_none mf_batched"]
+#   WORKLOADS ["openclose openclose_tmp_miss getpid close_bad exec mixed"]
+#   CONFIGS ["ours_none ours_seed ours_events bt_none bt_some mf_none mf_batched", plus
+#            "old_none old_seed" when OLD_LOAD is set]
+#   OLD_LOAD, OLD_COMPILE     another build's tracee-load and tracee-compile (an A/B against
+#                             a previous commit): configurations old_none and old_seed
 #   TP_ITERS [3000000]        close(-1) calls per process for the throughput run (0: skip)
 #   TP_PROCS [1]              syscall_bench processes driving the throughput run in parallel
 #   STARTUP_RUNS [10]         start-up measurements per tracer (0: skip)
@@ -39,8 +42,13 @@ ITERS_OPENCLOSE="${ITERS_OPENCLOSE:-$(( ITERS / 4 > 0 ? ITERS / 4 : 1 ))}"
 ITERS_EXEC="${ITERS_EXEC:-300}"
 REPS="${REPS:-5}"
 ROUNDS="${ROUNDS:-1}"
-WORKLOADS="${WORKLOADS:-openclose openclose_tmp_miss getpid close_bad}"
-CONFIGS="${CONFIGS:-ours_none ours_seed bt_none bt_some mf_none mf_batched}"
+WORKLOADS="${WORKLOADS:-openclose openclose_tmp_miss getpid close_bad exec mixed}"
+ITERS_MIXED="${ITERS_MIXED:-$(( ITERS / 20 > 0 ? ITERS / 20 : 1 ))}"
+OLD_LOAD="${OLD_LOAD:-}"
+OLD_COMPILE="${OLD_COMPILE:-}"
+DEFAULT_CONFIGS="ours_none ours_seed ours_events bt_none bt_some mf_none mf_batched"
+[[ -z $OLD_LOAD ]] || DEFAULT_CONFIGS="old_none old_seed $DEFAULT_CONFIGS"
+CONFIGS="${CONFIGS:-$DEFAULT_CONFIGS}"
 TP_ITERS="${TP_ITERS:-3000000}"
 TP_PROCS="${TP_PROCS:-1}"
 STARTUP_RUNS="${STARTUP_RUNS:-10}"
@@ -177,6 +185,9 @@ chmod u+w "$BUILD"/* 2>/dev/null || true
 make -C "$BUILD" syscall_bench >"$LOG/build-syscall_bench.txt" 2>&1 \
     || { cat "$LOG/build-syscall_bench.txt" >&2; die "building syscall_bench failed"; }
 SB="$BUILD/syscall_bench"
+# Ours: the mixed workload (bench/mixed_bench.c), syscall_bench's output format.
+gcc -O2 -Wall -o "$BUILD/mixed_bench" "$REPO/bench/mixed_bench.c" >"$LOG/build-mixed_bench.txt" 2>&1 \
+    || { cat "$LOG/build-mixed_bench.txt" >&2; die "building mixed_bench failed"; }
 MF=""
 if make -C "$BUILD" min_filter >"$LOG/build-min_filter.txt" 2>&1; then
     MF="$BUILD/min_filter"
@@ -194,10 +205,17 @@ if [[ ! -x $TRACEE_COMPILE || ! -x $TRACEE_LOAD ]]; then
     (cd "$REPO" && cargo build --release -p tracee-compile -p tracee-load)
 fi
 [[ -x $TRACEE_COMPILE && -x $TRACEE_LOAD ]] || die "no tracee-compile/tracee-load at $TRACEE_COMPILE, $TRACEE_LOAD"
-for p in none seed throughput; do
+for p in none seed throughput events13; do
     "$TRACEE_COMPILE" "$REPO/bench/policies/$p.yaml" -o "$WORK/$p.bin" >"$LOG/compile-$p.txt" 2>&1 \
         || { cat "$LOG/compile-$p.txt" >&2; die "compiling bench/policies/$p.yaml failed"; }
 done
+if [[ -n $OLD_LOAD ]]; then
+    [[ -x $OLD_LOAD && -x $OLD_COMPILE ]] || die "OLD_LOAD and OLD_COMPILE must both be executables"
+    for p in none seed; do
+        "$OLD_COMPILE" "$REPO/bench/policies/$p.yaml" -o "$WORK/old-$p.bin" >"$LOG/compile-old-$p.txt" 2>&1 \
+            || { cat "$LOG/compile-old-$p.txt" >&2; die "compiling bench/policies/$p.yaml with OLD_COMPILE failed"; }
+    done
+fi
 
 others="$(for n in tracee-load bpftrace min_filter; do pgrep -a -x "$n" || true; done)"
 [[ -z $others ]] || log "warning: tracers already running (they will skew the numbers):"$'\n'"$others"
@@ -207,6 +225,9 @@ declare -A LABEL=(
     [baseline]="baseline"
     [ours_none]="ours, matches nothing"
     [ours_seed]="ours, seed-like (JSON)"
+    [ours_events]="ours, every event new in issue 13 (JSON)"
+    [old_none]="previous build (OLD_LOAD), matches nothing"
+    [old_seed]="previous build (OLD_LOAD), seed-like (JSON)"
     [bt_none]="bpftrace, matches nothing"
     [bt_some]="bpftrace, seed-like"
     [mf_none]="min_filter, matches nothing"
@@ -218,6 +239,7 @@ declare -A WLABEL=(
     [getpid]="getpid"
     [close_bad]="close(-1)"
     [exec]="fork+exec /bin/true"
+    [mixed]="mixed (write, rename, symlink, mmap, socket, chdir, prctl)"
 )
 declare -A RES=()        # "config|workload" -> medians (ns/op), one per measurement
 declare -A NOTES=()      # config -> tracer summary lines, one per round
@@ -229,6 +251,9 @@ tracer_cmd() {
     case "$1" in
         ours_none) READY="stderr:attached"; CMD=("$TRACEE_LOAD" --output json "$WORK/none.bin") ;;
         ours_seed) READY="stderr:attached"; CMD=("$TRACEE_LOAD" --output json "$WORK/seed.bin") ;;
+        ours_events) READY="stderr:attached"; CMD=("$TRACEE_LOAD" --output json "$WORK/events13.bin") ;;
+        old_none) READY="stderr:attached"; CMD=("$OLD_LOAD" --output json "$WORK/old-none.bin") ;;
+        old_seed) READY="stderr:attached"; CMD=("$OLD_LOAD" --output json "$WORK/old-seed.bin") ;;
         bt_none | bt_some)
             [[ -n $BT && $HAVE_BPFTOOL == 1 ]] || return 0
             READY="perf:2"; CMD=("$BT" -B line "$BUILD/${1}.bt") ;;
@@ -243,6 +268,7 @@ iters_for() {
     case "$1" in
         openclose) echo "$ITERS_OPENCLOSE" ;;
         exec) echo "$ITERS_EXEC" ;;
+        mixed) echo "$ITERS_MIXED" ;;
         *) echo "$ITERS" ;;
     esac
 }
@@ -251,7 +277,9 @@ iters_for() {
 run_workloads() {
     local cfg="$1" tag="$2" w line med
     for w in $WORKLOADS; do
-        line="$("$SB" "$w" "$(iters_for "$w")" "$REPS")" || { log "syscall_bench $w failed"; continue; }
+        local bin="$SB"
+        [[ $w == mixed ]] && bin="$BUILD/mixed_bench"
+        line="$("$bin" "$w" "$(iters_for "$w")" "$REPS")" || { log "syscall_bench $w failed"; continue; }
         echo "$tag $cfg $line" >>"$RAW"
         med="$(sed -n 's/.* median_ns=\([0-9.]*\).*/\1/p' <<<"$line")"
         [[ -n $med ]] && RES["$cfg|$w"]+="$med "
@@ -261,7 +289,7 @@ run_workloads() {
 # summary line of a stopped tracer (from $ERR)
 tracer_summary() {
     case "$1" in
-        ours_*) grep -E 'events printed' "$ERR" | tail -1 || true ;;
+        ours_* | old_*) grep -E 'events printed' "$ERR" | tail -1 || true ;;
         mf_*) grep -E '^stats:' "$ERR" | tail -1 || true ;;
         bt_*) echo "(bpftrace: event count not collected, its output goes to /dev/null)" ;;
     esac

@@ -69,8 +69,93 @@ static __always_inline int cgroup_event(__u32 id, struct cgroup *cgrp, const cha
 	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }
 
-/* Attached for the cgroup_mkdir event, for container scopes, or both: it reports the event
- * when a policy selects it, then learns the containers created since the loader started. */
+/* Does the name of cgroup directory kn name a container? Then its name is in k->path and
+ * *start is the offset of its 64-hex-digit id there. */
+static __always_inline int container_name(struct key_scratch *k, struct kernfs_node *kn,
+					  __u32 *start)
+{
+	if (bpf_probe_read_kernel_str(k->path, NAME_MAX_SCAN + 1, BPF_CORE_READ(kn, name)) <= 0)
+		return 0;
+	k->walk.off = 0;
+	k->walk.pad = 0;
+	struct hex_scan scan = { .k = k };
+	/* The scan stops on the id's last digit: its iteration count ends the id. */
+	long n = bpf_loop(NAME_MAX_SCAN, hex_step, &scan, 0);
+	if (!k->walk.pad || n < ID_DIGITS)
+		return 0;
+	*start = n - ID_DIGITS;
+	return 1;
+}
+
+static __always_inline int starts_with(const char *s, const char *prefix, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] != prefix[i])
+			return 0;
+	return 1;
+}
+
+/* Tracee's runtime names, told by the cgroup's name (systemd driver) or its parent's
+ * (cgroupfs driver: docker/<id>, libpod_parent/<id>). */
+static __always_inline int runtime_of(struct key_scratch *k, struct kernfs_node *kn,
+				      const char **name)
+{
+	if (starts_with(k->path, "docker-", 7)) {
+		*name = "docker";
+		return 6;
+	}
+	if (starts_with(k->path, "cri-containerd-", 15)) {
+		*name = "containerd";
+		return 10;
+	}
+	if (starts_with(k->path, "crio-", 5)) {
+		*name = "crio";
+		return 4;
+	}
+	if (starts_with(k->path, "libpod-", 7)) {
+		*name = "podman";
+		return 6;
+	}
+	char parent[16] = {};
+	bpf_probe_read_kernel_str(parent, sizeof(parent), BPF_CORE_READ(parent_of(kn), name));
+	if (starts_with(parent, "docker", 7)) {
+		*name = "docker";
+		return 6;
+	}
+	if (starts_with(parent, "libpod_parent", 14)) {
+		*name = "podman";
+		return 6;
+	}
+	*name = "unknown";
+	return 7;
+}
+
+/* container_create and container_remove (Tracee's fields): the runtime and the container's
+ * id, and for container_create the creation time (boot clock: the loader makes it wall
+ * time, and fills the image, name and pod fields from the runtime's state). */
+static __always_inline int container_event(__u32 id, struct key_scratch *k, struct kernfs_node *kn,
+					   __u32 start)
+{
+	/* conmon's cgroups (crio-conmon-<id>, libpod-conmon-<id>) are the runtime's. */
+	if (starts_with(k->path, "crio-conmon-", 12) || starts_with(k->path, "libpod-conmon-", 14))
+		return 0;
+	struct event_config *ev;
+	__u64 scope;
+	struct pending *p = start_event(id, &ev, &scope, 0);
+	if (!p)
+		return 0;
+	const char *runtime = "";
+	int len = runtime_of(k, kn, &runtime);
+	append_str(p, 0, runtime, len);
+	append_str(p, 1, &k->path[start & 255], ID_DIGITS);
+	if (id == EVENT_CONTAINER_CREATE)
+		put_int(p, 2, ARG_KIND_UINT, bpf_ktime_get_boot_ns());
+	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
+}
+
+/* Attached for the cgroup_mkdir event, container_create, container scopes, or several: it
+ * reports the events when a policy selects them, then learns the containers created since
+ * the loader started. */
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(tr_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -83,18 +168,13 @@ int BPF_PROG(tr_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	if (!k)
 		return 0;
 	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
-	if (bpf_probe_read_kernel_str(k->path, NAME_MAX_SCAN + 1, BPF_CORE_READ(kn, name)) <= 0)
-		return 0;
-	k->walk.off = 0;
-	k->walk.pad = 0;
-	struct hex_scan scan = { .k = k };
-	bpf_loop(NAME_MAX_SCAN, hex_step, &scan, 0);
-	if (!k->walk.pad)
+	__u32 start = 0;
+	if (!container_name(k, kn, &start))
 		return 0;
 	__u64 id = BPF_CORE_READ(kn, id) | (hierarchy ? V1_KEY : 0);
 	__u32 created = CONTAINER_NEW;
 	bpf_map_update_elem(&containers, &id, &created, BPF_ANY);
-	return 0;
+	return container_event(EVENT_CONTAINER_CREATE, k, kn, start);
 }
 
 /* The kind of container whose cgroup is kn or one of its ancestors, or 0. */
@@ -142,7 +222,19 @@ __noinline int in_container_task(__u64 task_addr)
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(tr_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
-	return cgroup_event(EVENT_CGROUP_RMDIR, cgrp, path);
+	cgroup_event(EVENT_CGROUP_RMDIR, cgrp, path);
+	int hierarchy = BPF_CORE_READ(cgrp, root, hierarchy_id);
+	if (hierarchy != 0 && (!v1_hierarchy || hierarchy != v1_hierarchy))
+		return 0;
+	__u32 zero = 0;
+	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &zero);
+	if (!k)
+		return 0;
+	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
+	__u32 start = 0;
+	if (!container_name(k, kn, &start))
+		return 0;
+	return container_event(EVENT_CONTAINER_REMOVE, k, kn, start);
 }
 
 /* cgroup_attach_task: a task moved into a cgroup (the new cgroup's path, the task's name and

@@ -105,7 +105,7 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 		/* Most writes append or go to pipes and sockets: turned away before any record
 		 * is started. */
 		struct pt_regs *r = user_regs(regs);
-		if (!magic_write_qualifies(nr, r->di, r->r10))
+		if (!magic_write_qualifies(nr, r->di, r->dx, r->r10))
 			return 0;
 	}
 	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
@@ -125,6 +125,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 	}
 	if (gate->derived_event == EVENT_SWITCH_TASK_NS)
 		switch_task_ns_entry(p);
+	else if (gate->derived_event == EVENT_DO_MMAP)
+		mem_entry(p);
 	__u64 own = 0;
 	if (ev) {
 		capture_syscall_args(p, ev);
@@ -206,6 +208,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 				socket_accept_events(p, ret);
 			} else if (gate->derived_event == EVENT_SOCKET_DUP) {
 				socket_dup_event(p, ret);
+			} else if (gate->derived_event == EVENT_DO_MMAP) {
+				mem_events(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
 				if (ret == 0)
 					inode_unlink_event(p);

@@ -320,6 +320,13 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_SOCKET_SETSOCKOPT 737
 #define EVENT_SOCKET_DUP 747
 #define EVENT_SOCKET_ACCEPT 761
+#define EVENT_CONTAINER_CREATE 2014
+#define EVENT_CONTAINER_REMOVE 2015
+#define EVENT_MEM_PROT_ALERT 722
+#define EVENT_SECURITY_MMAP_FILE 745
+#define EVENT_SECURITY_FILE_MPROTECT 746
+#define EVENT_SHARED_OBJECT_LOADED 759
+#define EVENT_DO_MMAP 770
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -656,7 +663,7 @@ int file_open_event(struct pending *sys, __u64 fd);
 /* write.bpf.c: does this write-family syscall start at offset 0 of a regular file? Then
  * its first bytes go to p->magic (at entry). */
 int magic_write_entry(struct pending *p, __u32 nr);
-int magic_write_qualifies(__u32 nr, __u64 fd, __u64 pos);
+int magic_write_qualifies(__u32 nr, __u64 a0, __u64 a2, __u64 a3);
 /* write.bpf.c: magic_write and dropped_executable at the exit of a qualifying write. */
 int magic_write_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: the executed file's path (and this mount namespace) into the task's
@@ -697,6 +704,10 @@ int socket_listen_event(struct pending *sys, __u64 ret);
 int socket_setsockopt_event(struct pending *sys, __u64 ret);
 int socket_accept_events(struct pending *sys, __u64 ret);
 int socket_dup_event(struct pending *sys, __u64 ret);
+/* mem.bpf.c: the mapping mprotect changes (at entry), and the memory events at the exit of
+ * mmap, mprotect, pkey_mprotect. */
+int mem_entry(struct pending *p);
+int mem_events(struct pending *sys, __u64 ret);
 /* mount.bpf.c: security_sb_umount for an umount2 syscall. */
 int sb_umount_event(struct pending *sys, __u64 ret);
 

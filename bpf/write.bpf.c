@@ -6,6 +6,12 @@
  * memory; at exit, if the write succeeded, magic_write reports them and, when they start
  * with the ELF magic and the file is not on a memory-only filesystem, dropped_executable
  * reports the file. Everything else costs the write a few loads.
+ *
+ * The copies (sendfile, splice, copy_file_range: `cp`, `install`, Python's shutil.copy) move
+ * the bytes between files inside the kernel, where no helper reads a file's pages. The same
+ * offset-0 test decides them here; the loader reads the first bytes back from the written
+ * file: magic_write goes up without `bytes`, dropped_executable (not on a memory-only
+ * filesystem) with RECORD_FLAG_CHECK_ELF, and the loader prints it only for an ELF file.
  */
 #include "tracee.bpf.h"
 #include "context.bpf.h"
@@ -18,6 +24,22 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TMPFS_MAGIC 0x01021994
 #define RAMFS_MAGIC 0x858458f6
 #define HUGETLBFS_MAGIC 0x958458f6
+#define NR_sendfile 40
+#define NR_splice 275
+#define NR_copy_file_range 326
+/* p->magic_len of a qualifying copy: the bytes are in a file, not in user memory. */
+#define MAGIC_FROM_FILE 0xff
+
+static __always_inline int is_copy(__u32 nr)
+{
+	return nr == NR_sendfile || nr == NR_splice || nr == NR_copy_file_range;
+}
+
+/* The written fd: the third argument of splice and copy_file_range, else the first. */
+static __always_inline __u64 out_fd(__u32 nr, __u64 a0, __u64 a2)
+{
+	return nr == NR_splice || nr == NR_copy_file_range ? a2 : a0;
+}
 
 struct iovec_user {
 	__u64 base;
@@ -41,22 +63,32 @@ static __always_inline __u64 path_of(__u64 raw_file)
 	return raw_file + bpf_core_field_offset(struct file, f_path);
 }
 
-/* Does the write start at offset 0 of a regular file? `pos` is the offset argument of
- * pwrite64/pwritev/pwritev2 (the 4th register). */
-__noinline int magic_write_qualifies(__u32 nr, __u64 fd, __u64 pos)
+/* Does the write start at offset 0 of a regular file? a0, a2, a3: the syscall's first,
+ * third and fourth arguments (the fd; the written fd of splice and copy_file_range; the
+ * offset of pwrite64/pwritev/pwritev2, or the output offset pointer of splice and
+ * copy_file_range). */
+__noinline int magic_write_qualifies(__u32 nr, __u64 a0, __u64 a2, __u64 a3)
 {
 	__u64 raw;
-	struct file *file = file_of(fd, &raw);
+	struct file *file = file_of(out_fd(nr, a0, a2), &raw);
 	if (!file)
 		return 0;
 	struct inode *inode = file->f_inode;
 	if ((inode->i_mode & S_IFMT) != S_IFREG)
 		return 0;
+	__u64 pos = a3;
 	if (nr == NR_pwrite64)
 		return pos == 0;
 	/* pwritev/pwritev2: pos_l; -1 (pwritev2) means "the file position", like writev. */
 	if ((nr == NR_pwritev || nr == NR_pwritev2) && (__s64)pos != -1)
 		return pos == 0;
+	/* splice, copy_file_range: an output offset given by pointer, else the file position. */
+	if ((nr == NR_splice || nr == NR_copy_file_range) && a3) {
+		__s64 off = -1;
+		if (bpf_probe_read_user(&off, sizeof(off), (const void *)a3))
+			return 0;
+		return off == 0;
+	}
 	if (file->f_flags & O_APPEND)
 		return inode->i_size == 0;
 	return file->f_pos == 0;
@@ -67,8 +99,12 @@ __noinline int magic_write_entry(struct pending *p, __u32 nr)
 	if (!p)
 		return 0;
 	p->magic_len = 0;
-	if (!magic_write_qualifies(nr, p->ints[0], p->ints[3]))
+	if (!magic_write_qualifies(nr, p->ints[0], p->ints[2], p->ints[3]))
 		return 0;
+	if (is_copy(nr)) {
+		p->magic_len = MAGIC_FROM_FILE;
+		return 1;
+	}
 	__u64 buf = p->ints[1];
 	__u64 count = p->ints[2];
 	if (nr == NR_writev || nr == NR_pwritev || nr == NR_pwritev2) {
@@ -88,7 +124,7 @@ __noinline int magic_write_entry(struct pending *p, __u32 nr)
 
 static __always_inline int is_elf(struct pending *sys)
 {
-	return sys->magic_len >= 4 && sys->magic[0] == 0x7f && sys->magic[1] == 'E' &&
+	return sys->magic_len >= 4 && sys->magic_len <= MAGIC_LEN && sys->magic[0] == 0x7f && sys->magic[1] == 'E' &&
 	       sys->magic[2] == 'L' && sys->magic[3] == 'F';
 }
 
@@ -97,10 +133,11 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 	if (!sys)
 		return 0;
 	__u64 raw;
-	struct file *file = file_of(sys->ints[0], &raw);
+	struct file *file = file_of(out_fd(sys->event, sys->ints[0], sys->ints[2]), &raw);
 	if (!file)
 		return 0;
 	struct inode *inode = file->f_inode;
+	int copied = sys->magic_len == MAGIC_FROM_FILE;
 	struct event_config *ev;
 	__u64 candidates;
 	struct pending *q = begin_derived(sys, EVENT_MAGIC_WRITE, &ev, &candidates);
@@ -110,7 +147,7 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 		__u32 n = sys->magic_len;
 		if (n > MAGIC_LEN)
 			n = MAGIC_LEN;
-		if (off <= ARGS_BUF - sizeof(struct arg_header) - MAGIC_LEN) {
+		if (!copied && off <= ARGS_BUF - sizeof(struct arg_header) - MAGIC_LEN) {
 			struct arg_header h = { .index = 1, .kind = ARG_KIND_BYTES, .len = n };
 			__builtin_memcpy(&q->args[off], &h, sizeof(h));
 			bpf_probe_read_kernel(&q->args[off + sizeof(h)], MAGIC_LEN, sys->magic);
@@ -122,7 +159,7 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 		emit(q, rules_eval(q, ev, EVENT_MAGIC_WRITE, candidates, RULES_ALL));
 	}
 
-	if (!is_elf(sys))
+	if (!copied && !is_elf(sys))
 		return 0;
 	unsigned long magic = inode->i_sb->s_magic;
 	if (magic == TMPFS_MAGIC || magic == RAMFS_MAGIC || magic == HUGETLBFS_MAGIC)
@@ -131,5 +168,7 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 	if (!q)
 		return 0;
 	put_path(q, 0, path_of(raw));
+	if (copied)
+		q->rec.flags |= RECORD_FLAG_CHECK_ELF;
 	return emit(q, rules_eval(q, ev, EVENT_DROPPED_EXECUTABLE, candidates, RULES_ALL));
 }

@@ -17,6 +17,7 @@ const SOURCES: &[&str] = &[
     "containers.bpf.c",
     "inode.bpf.c",
     "task.bpf.c",
+    "mem.bpf.c",
     "mount.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",

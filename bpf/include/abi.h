@@ -248,6 +248,11 @@ struct event_record {
 	char pad1[7];
 };
 
+/* event_record.flags */
+/* dropped_executable from a copy (sendfile, splice, copy_file_range): the kernel could not
+ * read the bytes; the loader prints it only if the file starts with the ELF magic. */
+#define RECORD_FLAG_CHECK_ELF (1U << 0)
+
 struct arg_header {
 	__u8 index; /* position in the event's argument list (the catalog) */
 	__u8 kind;

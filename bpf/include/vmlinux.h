@@ -200,6 +200,13 @@ struct mm_struct {
 	unsigned long env_end;
 };
 
+struct vm_area_struct {
+	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_flags;
+	struct file *vm_file;
+};
+
 struct fs_struct {
 	int umask;
 	struct path pwd;

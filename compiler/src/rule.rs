@@ -402,6 +402,15 @@ fn resolve_field(
             );
             return None;
         };
+        if schema::hooks::loader_filled(event.name, def.name) {
+            diags.push(
+                Diagnostic::new(Code::UnfilterableArgument, format!("argument `{arg_name}` of `{}` is filled by tracee-load from the container runtime's state, after the kernel decided the event, and cannot be filtered", event.name))
+                    .at(file, span)
+                    .label("not filterable")
+                    .help("filter on `container_id` or `runtime`, or use the scope's container filters (`container=...`)"),
+            );
+            return None;
+        }
         let Some(ty) = arg_value_type(def.ty) else {
             diags.push(
                 Diagnostic::new(Code::UnfilterableArgument, format!("argument `{arg_name}` of `{}` is `{}` and cannot be filtered", event.name, def.type_name))

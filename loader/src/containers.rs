@@ -380,6 +380,11 @@ impl Resolver {
         lookup
     }
 
+    /// Where the runtimes' state is read (`--host-root`).
+    pub fn host_root(&self) -> &Path {
+        &self.host_root
+    }
+
     /// Explanations gathered since the last call, each said once.
     pub fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)

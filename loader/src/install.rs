@@ -277,6 +277,19 @@ pub fn ensure_tracefs() -> Result<bool, LoadError> {
     }
 }
 
+/// Whether tracefs lists the per-syscall tracepoint `name` (`sys_enter_X`). Unknown (no
+/// tracefs readable): assumed present, and the attach says what is wrong.
+fn syscall_tracepoint_exists(name: &str) -> bool {
+    let dirs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+    let Some(root) = dirs
+        .iter()
+        .find(|d| Path::new(d).join("events/syscalls").is_dir())
+    else {
+        return true;
+    };
+    Path::new(root).join("events/syscalls").join(name).is_dir()
+}
+
 /// Attaches every hook of the plan. The links detach when dropped.
 pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Link>, LoadError> {
     let mut links = Vec::new();
@@ -296,6 +309,16 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Lin
                 probe: format!("{what} (no program `{wanted}` in this build)"),
             });
         };
+        if let Hook::SyscallTracepoint { name, .. } = hook
+            && !syscall_tracepoint_exists(name)
+        {
+            // A syscall this kernel does not have (built without modules, kexec, ...):
+            // its events cannot occur here.
+            eprintln!(
+                "tracee-load: note: this kernel has no syscalls/{name} tracepoint (the syscall is not built in): its events cannot occur"
+            );
+            continue;
+        }
         let link = match hook {
             Hook::SyscallTracepoint { name, .. } => {
                 prog.attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, name)

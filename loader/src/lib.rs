@@ -8,6 +8,7 @@ use libbpf_rs::skel::Skel;
 use libbpf_rs::{MapCore, MapFlags};
 
 mod cgroups;
+pub mod complete;
 pub mod containers;
 mod error;
 pub mod harden;

@@ -164,6 +164,12 @@ impl State {
                 return true;
             }
         };
+        if crate::complete::complete(&mut record, offset, self.resolver.host_root())
+            == crate::complete::Completion::Drop
+        {
+            self.summary.filtered += 1;
+            return true;
+        }
         let h = &mut record.header;
         let generation = h.generation;
         let kernel = h.matched_policies;

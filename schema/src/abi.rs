@@ -27,6 +27,11 @@ pub const EVENT_FLAG_ENTRY: u8 = 1 << 0;
 /// `event_config.flags`: the syscall never returns (exit, exit_group): emitted at entry.
 pub const EVENT_FLAG_EMIT_AT_ENTRY: u8 = 1 << 1;
 
+/// `event_record.flags`: a dropped_executable from a copy (sendfile, splice,
+/// copy_file_range), whose bytes the kernel could not read: printed only if the file starts
+/// with the ELF magic (the loader reads it).
+pub const RECORD_FLAG_CHECK_ELF: u8 = 1 << 0;
+
 /// `syscall_gate.flags`, above the `EVENT_FLAG_*` bits: return values (negative, zero,
 /// positive) that no policy's rule for the syscall admits. Its exit turns them away on the
 /// gate's one load, before the scope. 0 (older images): every return value may match.
@@ -335,6 +340,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("GATE_NO_NEGATIVE_RET", GATE_NO_NEGATIVE_RET as u64),
     ("GATE_NO_ZERO_RET", GATE_NO_ZERO_RET as u64),
     ("GATE_NO_POSITIVE_RET", GATE_NO_POSITIVE_RET as u64),
+    ("RECORD_FLAG_CHECK_ELF", RECORD_FLAG_CHECK_ELF as u64),
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),
     ("STAT_LOST", stat::LOST as u64),
     ("STAT_INFLIGHT0", stat::INFLIGHT0 as u64),

@@ -8526,6 +8526,59 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 722,
+        name: "mem_prot_alert",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "alert",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "addr",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "len",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "prot",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "prev_prot",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 724,
         name: "switch_task_ns",
         kind: EventKind::Derived,
@@ -8972,6 +9025,92 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 745,
+        name: "security_mmap_file",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "flags",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "prot",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "mmap_flags",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 746,
+        name: "security_file_mprotect",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "prot",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "prev_prot",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "addr",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "len",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "pkey",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 747,
         name: "socket_dup",
         kind: EventKind::Derived,
@@ -8990,6 +9129,39 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "remote_addr",
                 type_name: "SockAddr",
                 ty: ArgType::SockAddr,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 759,
+        name: "shared_object_loaded",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "flags",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
             },
         ],
         aliases: &[],
@@ -9049,6 +9221,64 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "new_path",
                 type_name: "string",
                 ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 770,
+        name: "do_mmap",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "addr",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "flags",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "pgoff",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "len",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "prot",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "mmap_flags",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
             },
         ],
         aliases: &[],
@@ -9359,6 +9589,82 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "old_securebits",
                 type_name: "uint32",
                 ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2014,
+        name: "container_create",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "runtime",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_id",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "container_image",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_image_digest",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_namespace",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_uid",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_sandbox",
+                type_name: "bool",
+                ty: ArgType::Bool,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2015,
+        name: "container_remove",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "runtime",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_id",
+                type_name: "string",
+                ty: ArgType::Str,
             },
         ],
         aliases: &[],

@@ -83,6 +83,47 @@ pub static HOOKS: &[HookDef] = &[
 pub const SYSCALL_TRACEPOINT_PROGRAMS: (&str, &str) = ("tr_tp_enter", "tr_tp_exit");
 pub const SYSCALL_TRACEPOINT_AUDIT_PROGRAMS: (&str, &str) = ("tr_a_tp_enter", "tr_a_tp_exit");
 
+/// Fields the loader fills after the kernel decided the event (from the container runtime's
+/// state): not filterable, since no filter in the kernel can see them.
+pub static LOADER_FILLED: &[(&str, &[&str])] = &[(
+    "container_create",
+    &[
+        "container_image",
+        "container_image_digest",
+        "container_name",
+        "pod_name",
+        "pod_namespace",
+        "pod_uid",
+        "pod_sandbox",
+    ],
+)];
+
+/// Whether the loader fills `event`'s field `field` (then it cannot be filtered).
+pub fn loader_filled(event: &str, field: &str) -> bool {
+    LOADER_FILLED
+        .iter()
+        .any(|(e, fields)| *e == event && fields.contains(&field))
+}
+
+/// Syscalls whose tracepoints (`syscalls/sys_enter_X`) carry another name than the
+/// syscall: the kernel's `SYSCALL_DEFINE` name.
+pub static SYSCALL_TRACEPOINT_NAMES: &[(&str, &str)] = &[
+    ("stat", "newstat"),
+    ("fstat", "newfstat"),
+    ("lstat", "newlstat"),
+    ("uname", "newuname"),
+    ("sendfile", "sendfile64"),
+    ("umount2", "umount"),
+];
+
+/// The name of a syscall's tracepoints (`sys_enter_NAME`, `sys_exit_NAME`).
+pub fn syscall_tracepoint(syscall: &str) -> &str {
+    SYSCALL_TRACEPOINT_NAMES
+        .iter()
+        .find(|(s, _)| *s == syscall)
+        .map_or(syscall, |(_, tp)| tp)
+}
+
 /// The hook an image lists as `probe`.
 pub fn hook_def(probe: &str) -> Option<&'static HookDef> {
     HOOKS.iter().find(|h| h.probe == probe)
@@ -107,8 +148,18 @@ pub struct SourceDef {
 pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat", "open_by_handle_at"];
 /// The accept family: `security_socket_accept` and `socket_accept` are built from them.
 pub const ACCEPT_FAMILY: &[&str] = &["accept", "accept4"];
-/// The write family: `magic_write` and `dropped_executable` are built from them.
-pub const WRITE_FAMILY: &[&str] = &["write", "writev", "pwrite64", "pwritev", "pwritev2"];
+/// The write family: `magic_write` and `dropped_executable` are built from them (the copies,
+/// `sendfile`, `splice` and `copy_file_range`, with the bytes read back by the loader).
+pub const WRITE_FAMILY: &[&str] = &[
+    "write",
+    "writev",
+    "pwrite64",
+    "pwritev",
+    "pwritev2",
+    "sendfile",
+    "splice",
+    "copy_file_range",
+];
 
 const fn from_hooks(
     event: &'static str,
@@ -155,6 +206,16 @@ pub static SOURCES: &[SourceDef] = &[
         "cgroup_attach_task",
         &["tp_btf/cgroup_attach_task"],
         "`tp_btf/cgroup_attach_task` (every hierarchy)",
+    ),
+    from_hooks(
+        "container_create",
+        &["tp_btf/cgroup_mkdir"],
+        "`tp_btf/cgroup_mkdir` of a container's cgroup (a 64-hex-digit id in its name); the image, name and pod fields from the runtime's state, by the loader",
+    ),
+    from_hooks(
+        "container_remove",
+        &["tp_btf/cgroup_rmdir"],
+        "`tp_btf/cgroup_rmdir` of a container's cgroup",
     ),
     from_hooks(
         "task_rename",
@@ -309,6 +370,41 @@ pub static SOURCES: &[SourceDef] = &[
         description: "exit of {syscalls} (`F_DUPFD`, `F_DUPFD_CLOEXEC`) copying a socket's fd: its remote address",
     },
     SourceDef {
+        event: "do_mmap",
+        syscalls: &["mmap"],
+        gate_as: "do_mmap",
+        probes: &[],
+        description: "exit of {syscalls}: every mapping made, with its file when it maps one",
+    },
+    SourceDef {
+        event: "security_mmap_file",
+        syscalls: &["mmap"],
+        gate_as: "do_mmap",
+        probes: &[],
+        description: "exit of {syscalls} mapping a file: mappings made, or refused by the hook (EACCES, EPERM)",
+    },
+    SourceDef {
+        event: "shared_object_loaded",
+        syscalls: &["mmap"],
+        gate_as: "do_mmap",
+        probes: &[],
+        description: "exit of {syscalls}: an executable mapping of a file",
+    },
+    SourceDef {
+        event: "security_file_mprotect",
+        syscalls: &["mprotect", "pkey_mprotect"],
+        gate_as: "do_mmap",
+        probes: &[],
+        description: "entry (the mapping, found with `bpf_find_vma`: its flags before and its file) and exit of {syscalls}, successful calls",
+    },
+    SourceDef {
+        event: "mem_prot_alert",
+        syscalls: &["mmap", "mprotect", "pkey_mprotect"],
+        gate_as: "do_mmap",
+        probes: &[],
+        description: "exit of {syscalls}: a W+X mapping, or Tracee's protection changes (X added, W added to X, W dropped for X)",
+    },
+    SourceDef {
         event: "security_socket_connect",
         syscalls: &["connect"],
         gate_as: "security_socket_connect",
@@ -327,14 +423,14 @@ pub static SOURCES: &[SourceDef] = &[
         syscalls: WRITE_FAMILY,
         gate_as: "magic_write",
         probes: &[],
-        description: "entry and exit of {syscalls}: writes at offset 0 of regular files",
+        description: "entry and exit of {syscalls}: writes at offset 0 of regular files (for the copies, `bytes` read back from the file by the loader)",
     },
     SourceDef {
         event: "dropped_executable",
         syscalls: WRITE_FAMILY,
         gate_as: "magic_write",
         probes: &[],
-        description: "a `magic_write` of an ELF header, not on a memory filesystem",
+        description: "a `magic_write` of an ELF header, not on a memory filesystem (for the copies, the header checked by the loader)",
     },
 ];
 

@@ -589,11 +589,12 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
         }
     } else {
         for (name, entry, exit) in merged {
+            let tracepoint = schema::hooks::syscall_tracepoint(name);
             if entry {
-                probes.push(format!("tp/syscalls/sys_enter_{name}"));
+                probes.push(format!("tp/syscalls/sys_enter_{tracepoint}"));
             }
             if exit {
-                probes.push(format!("tp/syscalls/sys_exit_{name}"));
+                probes.push(format!("tp/syscalls/sys_exit_{tracepoint}"));
             }
         }
     }

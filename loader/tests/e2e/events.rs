@@ -454,3 +454,427 @@ print(port, peer[1], srv.fileno(), conn.fileno(), d, flush=True)
     );
     assert_eq!(inet(dups[0], "remote_addr"), at(peer));
 }
+
+/// magic_write and dropped_executable from the copies: `cp` and `install` (copy_file_range),
+/// Python's shutil.copy (sendfile) and splice from a pipe. The bytes are read back from the
+/// file by the loader; a copied text file is a magic_write only, and a copy to an offset
+/// other than 0 is neither.
+#[test]
+fn magic_write_from_copies() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[(
+            "copies.yaml",
+            &policy(
+                "copies",
+                &["global"],
+                &format!(
+                    "{}{}",
+                    rule("magic_write", &[&format!("args.pathname={dir}/*")]),
+                    rule("dropped_executable", &[&format!("args.path={dir}/*")])
+                ),
+            ),
+        )],
+    );
+    let notes = s.path().join("notes.txt");
+    if let Err(e) = std::fs::write(&notes, b"plain text, not a program\n") {
+        panic!("{e}");
+    }
+    let p = |name: &str| s.path().join(name).to_string_lossy().into_owned();
+    let script = format!(
+        r#"
+import os, shutil
+shutil.copy("/bin/true", {py:?})
+r, w = os.pipe()
+os.write(w, b"\x7fELF\x02\x01\x01" + bytes(57))
+fd = os.open({spliced:?}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+assert os.splice(r, fd, 64) == 64
+os.close(fd)
+src = os.open("/bin/true", os.O_RDONLY)
+fd = os.open({offset:?}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+assert os.copy_file_range(src, fd, 64, 0, 100) == 64
+"#,
+        py = p("py-true"),
+        spliced = p("spliced"),
+        offset = p("at-100"),
+    );
+    let t = Tracer::start(&image, &[]);
+    run("cp", &["/bin/true", &p("cp-true")]);
+    run("install", &["-m", "755", "/bin/true", &p("inst-true")]);
+    run("cp", &[&notes.to_string_lossy(), &p("cp-notes")]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let bytes = |e: &serde_json::Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(arg_str(e, "bytes").unwrap_or_default())
+            .unwrap_or_default()
+    };
+    for (name, syscall) in [
+        ("cp-true", "copy_file_range"),
+        ("inst-true", "copy_file_range"),
+        ("py-true", "sendfile"),
+        ("spliced", "splice"),
+    ] {
+        let m = run.with_arg("magic_write", "pathname", &p(name));
+        assert_eq!(m.len(), 1, "{name}: {:#?}", run.events);
+        assert!(bytes(m[0]).starts_with(b"\x7fELF"), "{name}: {}", m[0]);
+        assert_eq!(m[0]["syscall"], syscall, "{}", m[0]);
+        assert_eq!(
+            run.with_arg("dropped_executable", "path", &p(name)).len(),
+            1,
+            "{name}: {:#?}",
+            run.named("dropped_executable")
+        );
+    }
+    let m = run.with_arg("magic_write", "pathname", &p("cp-notes"));
+    assert_eq!(m.len(), 1, "{:#?}", run.events);
+    assert!(bytes(m[0]).starts_with(b"plain text"), "{}", m[0]);
+    assert!(
+        run.with_arg("dropped_executable", "path", &p("cp-notes"))
+            .is_empty()
+    );
+    assert!(
+        run.with_arg("magic_write", "pathname", &p("at-100"))
+            .is_empty()
+    );
+    assert!(
+        run.with_arg("dropped_executable", "path", &p("at-100"))
+            .is_empty()
+    );
+}
+
+/// security_sb_umount from umount2 in a private mount namespace: the unmounted tmpfs is
+/// reported with its absolute mount point; an umount2 of a directory that is not a mount
+/// (refused before the hook) is not. The same image traces `uname`, whose tracepoint is
+/// `newuname`, and `init_module`, which this kernel may lack (then a note, not a failure).
+#[test]
+fn security_sb_umount_and_renamed_syscall_tracepoints() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let d = s
+        .path()
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("mnt");
+    if let Err(e) = std::fs::create_dir(&d) {
+        panic!("mkdir: {e}");
+    }
+    let d = d.to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[(
+            "umount.yaml",
+            &policy(
+                "umount",
+                &["comm=tr-e2e-umount"],
+                "    - event: security_sb_umount\n    - event: uname\n    - event: init_module\n",
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, b"tr-e2e-umount", 0, 0, 0)
+assert libc.mount(b"none", {d:?}.encode(), b"tmpfs", 0, None) == 0
+os.chdir(os.path.dirname({d:?}))
+assert libc.umount2(b"mnt", 2) == 0
+assert libc.umount2(b"mnt", 0) == -1
+os.uname()
+"#
+    );
+    let t = Tracer::start(&image, &[]);
+    run(
+        "unshare",
+        &["-m", "--propagation", "private", "python3", "-c", &script],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let named = |n: &str| run.named(n);
+    let umounts = named("security_sb_umount");
+    assert_eq!(umounts.len(), 1, "{:#?}", run.events);
+    assert_eq!(arg_str(umounts[0], "mountpoint"), Some(d.clone()));
+    assert_eq!(
+        arg(umounts[0], "flags").and_then(|v| v.as_i64()),
+        Some(2),
+        "MNT_DETACH"
+    );
+    assert_eq!(umounts[0]["syscall"], "umount2");
+    assert!(
+        !named("uname").is_empty(),
+        "uname through sys_enter_newuname: {:#?}",
+        run.events
+    );
+    let no_modules =
+        !std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_enter_init_module").exists();
+    assert_eq!(
+        run.stderr
+            .iter()
+            .any(|l| l.contains("no syscalls/sys_enter_init_module tracepoint")),
+        no_modules,
+        "{:?}",
+        run.stderr
+    );
+}
+
+/// The memory events from mmap and mprotect: a file mapped executable (security_mmap_file,
+/// shared_object_loaded), anonymous mappings (do_mmap; a W+X one is mem_prot_alert 1), and a
+/// writable mapping made executable without write (security_file_mprotect with the mapping's
+/// flags before, mem_prot_alert 4). Filters on the lengths keep the interpreter's own
+/// mappings out.
+#[test]
+fn memory_mappings_and_protection_changes() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let lib = s.path().join("lib.so");
+    if let Err(e) = std::fs::write(&lib, vec![0u8; 8192]) {
+        panic!("{e}");
+    }
+    let lib = lib.to_string_lossy().into_owned();
+    let in_dir = format!("args.pathname={}/*", s.path().display());
+    let image = compile(
+        s.path(),
+        &[(
+            "mem.yaml",
+            &policy(
+                "mem",
+                &["comm=tr-e2e-mem"],
+                &format!(
+                    "{}{}{}{}{}",
+                    rule("security_mmap_file", &[&in_dir]),
+                    rule("shared_object_loaded", &[&in_dir]),
+                    rule("do_mmap", &["args.len=12288"]),
+                    rule("security_file_mprotect", &["args.len=8192"]),
+                    "    - event: mem_prot_alert\n"
+                ),
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, b"tr-e2e-mem", 0, 0, 0)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+f = os.open({lib:?}, os.O_RDONLY)
+a = libc.mmap(None, 8192, 5, 2, f, 0)        # PROT_READ|PROT_EXEC, MAP_PRIVATE
+b = libc.mmap(None, 12288, 3, 0x22, -1, 0)   # read-write, anonymous
+c = libc.mmap(None, 4096, 7, 0x22, -1, 0)    # read-write-execute, anonymous
+assert libc.mprotect(b, 8192, 5) == 0        # write dropped for execute
+print(a, b, c, flush=True)
+"#
+    );
+    let t = Tracer::start(&image, &[]);
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addrs: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [_a, b, c] = addrs[..] else {
+        panic!("script printed {addrs:?}");
+    };
+    let run = t.stop();
+    run.assert_clean();
+    let u = |e: &serde_json::Value, n: &str| arg(e, n).and_then(|v| v.as_u64());
+    let i = |e: &serde_json::Value, n: &str| arg(e, n).and_then(|v| v.as_i64());
+
+    let files = run.named("security_mmap_file");
+    assert_eq!(files.len(), 1, "{:#?}", run.events);
+    assert_eq!(arg_str(files[0], "pathname"), Some(lib.clone()));
+    assert_eq!(
+        (u(files[0], "prot"), u(files[0], "mmap_flags")),
+        (Some(5), Some(2))
+    );
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&lib).map(|m| m.ino()).unwrap_or(0);
+    assert_eq!(u(files[0], "inode"), Some(ino));
+    let shared = run.named("shared_object_loaded");
+    assert_eq!(shared.len(), 1, "{shared:#?}");
+    assert_eq!(arg_str(shared[0], "pathname"), Some(lib.clone()));
+
+    let maps = run.named("do_mmap");
+    assert_eq!(maps.len(), 1, "{maps:#?}");
+    assert_eq!(u(maps[0], "addr"), Some(b));
+    assert_eq!(
+        (u(maps[0], "prot"), u(maps[0], "mmap_flags")),
+        (Some(3), Some(0x22))
+    );
+    assert!(arg(maps[0], "pathname").is_none(), "anonymous: {}", maps[0]);
+
+    let protects = run.named("security_file_mprotect");
+    assert_eq!(protects.len(), 1, "{protects:#?}");
+    assert_eq!(u(protects[0], "addr"), Some(b));
+    assert_eq!(i(protects[0], "prot"), Some(5));
+    assert_eq!(
+        i(protects[0], "prev_prot").map(|p| p & 7),
+        Some(3),
+        "{}",
+        protects[0]
+    );
+
+    let alerts: Vec<(u64, u64)> = run
+        .named("mem_prot_alert")
+        .iter()
+        .filter_map(|e| Some((u(e, "alert")?, u(e, "addr")?)))
+        .collect();
+    assert_eq!(
+        alerts,
+        [(1, c), (4, b)],
+        "{:#?}",
+        run.named("mem_prot_alert")
+    );
+}
+
+/// container_create and container_remove from container-named cgroups (the systemd driver's
+/// `docker-<id>.scope`, the cgroupfs driver's bare id), with the image and name read from a
+/// fake runtime state under `--host-root`; a cgroup that names no container is neither.
+#[test]
+fn container_create_and_remove() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let id = |n: u8| format!("{n:02x}d0cafe").repeat(8);
+    let (docker_id, bare_id) = (id(3), id(4));
+    let host = s.path().join("host");
+    let config = host.join(format!(
+        "var/lib/docker/containers/{docker_id}/config.v2.json"
+    ));
+    if let Some(parent) = config.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let json = serde_json::json!({
+        "ID": docker_id,
+        "Name": "/web-7",
+        "Image": "sha256:bbbb",
+        "Config": {"Image": "nginx:1.27"},
+    });
+    if let Err(e) = std::fs::write(&config, json.to_string()) {
+        panic!("{e}");
+    }
+    let image = compile(
+        s.path(),
+        &[(
+            "containers.yaml",
+            &policy(
+                "containers",
+                &["global"],
+                "    - event: container_create\n    - event: container_remove\n",
+            ),
+        )],
+    );
+    let base = cgroup_v2().join(format!("tracee-e2e-ctr-{}", std::process::id()));
+    let docker = base.join(format!("docker-{docker_id}.scope"));
+    let bare = base.join(&bare_id);
+    let plain = base.join("not-a-container");
+    let host_arg = host.to_string_lossy().into_owned();
+    let t = Tracer::start(&image, &["--host-root", &host_arg]);
+    let made: Vec<_> = [&docker, &bare, &plain]
+        .iter()
+        .map(std::fs::create_dir_all)
+        .collect();
+    for d in [&docker, &bare, &plain] {
+        let _ = std::fs::remove_dir(d);
+    }
+    let _ = std::fs::remove_dir(&base);
+    let run = t.stop();
+    for m in made {
+        if let Err(e) = m {
+            panic!("mkdir: {e}");
+        }
+    }
+    run.assert_clean();
+    let created = run.named("container_create");
+    let of = |id: &str| {
+        created
+            .iter()
+            .find(|e| arg_str(e, "container_id").as_deref() == Some(id))
+            .copied()
+            .unwrap_or_else(|| panic!("no container_create for {id}: {created:#?}"))
+    };
+    assert_eq!(created.len(), 2, "{created:#?}");
+    let d = of(&docker_id);
+    assert_eq!(arg_str(d, "runtime").as_deref(), Some("docker"), "{d}");
+    assert_eq!(
+        arg_str(d, "container_image").as_deref(),
+        Some("nginx:1.27"),
+        "{d}"
+    );
+    assert_eq!(
+        arg_str(d, "container_name").as_deref(),
+        Some("web-7"),
+        "{d}"
+    );
+    // ctime is wall-clock time, next to the event's own timestamp.
+    let ctime = arg(d, "ctime").and_then(|v| v.as_u64()).unwrap_or(0);
+    let ts = d["timestamp"].as_u64().unwrap_or(0);
+    assert!(ctime.abs_diff(ts) < 1_000_000_000, "{ctime} vs {ts}");
+    let b = of(&bare_id);
+    assert_eq!(arg_str(b, "runtime").as_deref(), Some("unknown"), "{b}");
+    assert!(arg(b, "container_image").is_none(), "no runtime state: {b}");
+    let removed: Vec<(String, String)> = run
+        .named("container_remove")
+        .iter()
+        .filter_map(|e| Some((arg_str(e, "runtime")?, arg_str(e, "container_id")?)))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            ("docker".to_owned(), docker_id.clone()),
+            ("unknown".to_owned(), bare_id.clone())
+        ],
+        "{:#?}",
+        run.events
+    );
+}
+
+/// Tracee's own example policies (testdata/tracee-examples) compile unchanged and load:
+/// each one attaches and stops cleanly.
+#[test]
+fn tracee_example_policies_load() {
+    if !can_bpf() {
+        return;
+    }
+    let dir = super::root_dir().join("testdata/tracee-examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x != "md"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 18);
+    for file in files {
+        let s = Scratch::new();
+        let image = compile_paths(s.path(), std::slice::from_ref(&file));
+        let t = Tracer::start(&image, &[]);
+        let run = t.stop();
+        assert!(run.status.success(), "{}: {:?}", file.display(), run.stderr);
+        assert!(
+            run.stderr.iter().any(|l| l.contains("attached")),
+            "{}: {:?}",
+            file.display(),
+            run.stderr
+        );
+    }
+}
