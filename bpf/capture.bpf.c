@@ -72,6 +72,42 @@ __noinline int put_user_str_array(struct pending *p, __u32 index, __u64 user_ptr
 	return 0;
 }
 
+/*
+ * The parts of a socket address the rule filters compare, in their slots (abi.h
+ * SOCK_PORT_SLOT, SOCK_IP_SLOT): the port and IPv4 address (as numbers in network order)
+ * of an IPv4/IPv6 address, the path of a unix one. `off`, `len`: its bytes in p->args.
+ * Slots a family lacks stay as reset_event left them (0, no string).
+ */
+__noinline int sockaddr_parts(struct pending *p, __u32 index, __u32 off, __u32 len)
+{
+	if (!p || index >= SOCK_ADDR_MAX_INDEX || off > ARGS_BUF || len < 2 || len > SOCKADDR_MAX)
+		return 0;
+	__u8 *b = &p->args[off & (ARGS_BUF - 1)];
+	__u16 family = b[0] | (b[1] << 8);
+	__u32 port_slot = SOCK_PORT_SLOT + index, ip_slot = SOCK_IP_SLOT + index;
+	if ((family == 2 || family == 10) && len >= 8) {
+		p->ints[port_slot & (MAX_ARGS - 1)] = (b[2] << 8) | b[3];
+		if (family == 2)
+			p->ints[ip_slot & (MAX_ARGS - 1)] =
+				((__u32)b[4] << 24) | ((__u32)b[5] << 16) | ((__u32)b[6] << 8) | b[7];
+		return 0;
+	}
+	if (family != 1)
+		return 0;
+	/* sun_path up to its NUL (an abstract name, starting with NUL, has none here). */
+	__u32 n = 0;
+	for (__u32 i = 2; i < SOCKADDR_MAX && i < len; i++) {
+		if (!b[i])
+			break;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	p->str_off[ip_slot & (MAX_ARGS - 1)] = off + 2;
+	p->str_len[ip_slot & (MAX_ARGS - 1)] = n;
+	return 0;
+}
+
 __noinline int put_user_sockaddr(struct pending *p, __u32 index, __u64 user_ptr)
 {
 	if (!p || index >= MAX_ARGS)
@@ -99,6 +135,7 @@ __noinline int put_user_sockaddr(struct pending *p, __u32 index, __u64 user_ptr)
 	p->str_off[arg_slot(index)] = off + sizeof(struct arg_header);
 	p->str_len[arg_slot(index)] = len;
 	counted(p, index, off + sizeof(struct arg_header) + len);
+	sockaddr_parts(p, index, off + sizeof(struct arg_header), len);
 	return 0;
 }
 

@@ -23,6 +23,9 @@ static __always_inline void reset_event(struct pending *p, __u32 event, __u32 sy
 	p->unlink_known = 0;
 	for (int i = 0; i < MAX_ARGS; i++)
 		p->str_off[i] = STR_NONE;
+	/* Socket-address parts read as 0 unless a socket address of the event sets them. */
+	for (int i = SOCK_PORT_SLOT; i < SOCK_IP_SLOT + SOCK_ADDR_MAX_INDEX; i++)
+		p->ints[i] = 0;
 
 	r->matched_policies = 0;
 	r->event_id = event;

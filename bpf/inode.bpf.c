@@ -135,3 +135,85 @@ __noinline int inode_symlink_event(struct pending *sys, __u64 ret)
 		append_str(q, 1, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[0]);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_INODE_SYMLINK, candidates, RULES_ALL));
 }
+
+#define NR_truncate 76
+#define NR_utime 132
+#define NR_utimes 235
+#define NR_futimesat 261
+#define NR_utimensat 280
+
+/* A file's path, inode and dev (when the call named it by fd), else the path given, made
+ * absolute. */
+static __always_inline void put_target(struct pending *q, struct pending *sys, int by_fd,
+				       __u64 fd, __u32 arg, __u64 dirfd, int path_i, int ino_i,
+				       int dev_i)
+{
+	if (by_fd) {
+		struct file *file = (struct file *)fd_file(fd);
+		if (!file)
+			return;
+		put_path(q, path_i, (__u64)&file->f_path);
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
+		put_int(q, ino_i, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+		put_int(q, dev_i, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+		return;
+	}
+	put_abs_path(q, path_i, sys, arg, dirfd);
+}
+
+/* do_truncate: a successful truncate or ftruncate: the file and its new length. */
+__noinline int do_truncate_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_DO_TRUNCATE, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_target(q, sys, sys->event != NR_truncate, sys->ints[0], 0, (__u64)AT_FDCWD, 0, 1, 2);
+	put_int(q, 3, ARG_KIND_UINT, sys->ints[1]);
+	return emit(q, rules_eval(q, ev, EVENT_DO_TRUNCATE, candidates, RULES_ALL));
+}
+
+/*
+ * vfs_utimes: a successful utime, utimes, utimensat or futimesat: the file, and the access
+ * and modification times given, in nanoseconds (0 when none was given: the current time).
+ */
+__noinline int vfs_utimes_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_VFS_UTIMES, &ev, &candidates);
+	if (!q)
+		return 0;
+	__u32 nr = sys->event;
+	int at = nr == NR_utimensat || nr == NR_futimesat;
+	/* utimensat with no path: the file of the fd (futimens). */
+	int by_fd = nr == NR_utimensat && !sys->ints[1];
+	put_target(q, sys, by_fd, sys->ints[0], at ? 1 : 0, at ? sys->ints[0] : (__u64)AT_FDCWD,
+		   0, 2, 1);
+	__u64 times = sys->ints[at ? 2 : 1];
+	__s64 t[4] = {};
+	if (times && !bpf_probe_read_user(t, sizeof(t), (const void *)times)) {
+		__u64 atime, mtime;
+		if (nr == NR_utime) { /* struct utimbuf: seconds */
+			atime = t[0] * 1000000000ULL;
+			mtime = t[1] * 1000000000ULL;
+		} else if (nr == NR_utimensat) { /* timespec[2] */
+			atime = t[0] * 1000000000ULL + t[1];
+			mtime = t[2] * 1000000000ULL + t[3];
+		} else { /* timeval[2] */
+			atime = t[0] * 1000000000ULL + t[1] * 1000;
+			mtime = t[2] * 1000000000ULL + t[3] * 1000;
+		}
+		put_int(q, 3, ARG_KIND_UINT, atime);
+		put_int(q, 4, ARG_KIND_UINT, mtime);
+	} else {
+		put_int(q, 3, ARG_KIND_UINT, 0);
+		put_int(q, 4, ARG_KIND_UINT, 0);
+	}
+	return emit(q, rules_eval(q, ev, EVENT_VFS_UTIMES, candidates, RULES_ALL));
+}

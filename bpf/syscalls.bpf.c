@@ -127,6 +127,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 		switch_task_ns_entry(p);
 	else if (gate->derived_event == EVENT_DO_MMAP)
 		mem_entry(p);
+	else if (gate->derived_event == EVENT_DO_SIGACTION)
+		sigaction_entry(p);
 	__u64 own = 0;
 	if (ev) {
 		capture_syscall_args(p, ev);
@@ -210,6 +212,16 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 				socket_dup_event(p, ret);
 			} else if (gate->derived_event == EVENT_DO_MMAP) {
 				mem_events(p, ret);
+			} else if (gate->derived_event == EVENT_DO_SIGACTION) {
+				do_sigaction_event(p, ret);
+			} else if (gate->derived_event == EVENT_PROCESS_EXECUTE_FAILED) {
+				execute_failed_event(p, ret);
+			} else if (gate->derived_event == EVENT_SECURITY_BPF) {
+				bpf_events(p, ret);
+			} else if (gate->derived_event == EVENT_DO_TRUNCATE) {
+				do_truncate_event(p, ret);
+			} else if (gate->derived_event == EVENT_VFS_UTIMES) {
+				vfs_utimes_event(p, ret);
 			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
 				if (ret == 0)
 					inode_unlink_event(p);

@@ -168,3 +168,125 @@ __noinline int switch_task_ns_event(struct pending *sys, __u64 ret)
 			put_int(q, 1 + i, ARG_KIND_UINT, now[i]);
 	return emit(q, rules_eval(q, ev, EVENT_SWITCH_TASK_NS, candidates, RULES_ALL));
 }
+
+/* ---- do_sigaction: rt_sigaction ---- */
+
+#define NR_rt_sigaction 13
+#define NSIG 64
+#define SIG_HND 2 /* Tracee's "a handler of its own" (SIG_DFL is 0, SIG_IGN 1) */
+/* Spare slots of the pending record: the action before the call. */
+#define OLD_SA_HANDLER NS_SLOT
+#define OLD_SA_FLAGS (NS_SLOT + 1)
+#define OLD_SA_MASK (NS_SLOT + 2)
+#define OLD_SA_KNOWN (NS_SLOT + 3)
+
+/* The user's struct sigaction as rt_sigaction reads it on x86-64. */
+struct sigaction_user {
+	__u64 handler;
+	__u64 flags;
+	__u64 restorer;
+	__u64 mask;
+};
+
+/* At the entry of rt_sigaction: the signal's action before the call, from the task. */
+__noinline int sigaction_entry(struct pending *p)
+{
+	if (!p || p->event != NR_rt_sigaction)
+		return 0;
+	p->ints[OLD_SA_KNOWN] = 0;
+	int sig = (int)p->ints[0];
+	if (sig < 1 || sig > NSIG)
+		return 0;
+	struct sighand_struct *sh = BPF_CORE_READ(bpf_get_current_task_btf(), sighand);
+	if (!sh)
+		return 0;
+	__u64 at = (__u64)sh + bpf_core_field_offset(struct sighand_struct, action) +
+		   (__u64)(sig - 1) * bpf_core_type_size(struct k_sigaction);
+	struct k_sigaction *act = bpf_rdonly_cast((void *)at,
+						   bpf_core_type_id_kernel(struct k_sigaction));
+	p->ints[OLD_SA_HANDLER] = (__u64)act->sa.sa_handler;
+	p->ints[OLD_SA_FLAGS] = act->sa.sa_flags;
+	p->ints[OLD_SA_MASK] = act->sa.sa_mask.sig[0];
+	p->ints[OLD_SA_KNOWN] = 1;
+	return 0;
+}
+
+/* Tracee's handling method and the handler kept (none for SIG_DFL and SIG_IGN). */
+static __always_inline void put_handler(struct pending *q, __u32 index, __u64 handler)
+{
+	put_int(q, index, ARG_KIND_UINT, handler >= SIG_HND ? SIG_HND : handler);
+	if (handler >= SIG_HND)
+		put_int(q, index + 1, ARG_KIND_UINT, handler);
+}
+
+/*
+ * do_sigaction: a successful rt_sigaction: the signal, the new action (when one was given:
+ * read from user memory) and the action it replaced (read from the task at entry), with
+ * Tracee's handling method (0 default, 1 ignore, 2 a handler of its own).
+ */
+__noinline int do_sigaction_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || ret != 0)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_DO_SIGACTION, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	struct sigaction_user act = {};
+	int given = sys->ints[1] &&
+		    !bpf_probe_read_user(&act, sizeof(act), (const void *)sys->ints[1]);
+	put_int(q, 1, ARG_KIND_BOOL, given);
+	if (given) {
+		put_int(q, 2, ARG_KIND_UINT, act.flags);
+		put_int(q, 3, ARG_KIND_UINT, act.mask);
+		put_handler(q, 4, act.handler);
+	}
+	put_int(q, 6, ARG_KIND_BOOL, sys->ints[2] != 0);
+	if (sys->ints[OLD_SA_KNOWN]) {
+		put_int(q, 7, ARG_KIND_UINT, sys->ints[OLD_SA_FLAGS]);
+		put_int(q, 8, ARG_KIND_UINT, sys->ints[OLD_SA_MASK]);
+		put_handler(q, 9, sys->ints[OLD_SA_HANDLER]);
+	}
+	return emit(q, rules_eval(q, ev, EVENT_DO_SIGACTION, candidates, RULES_ALL));
+}
+
+/* ---- process_execute_failed: execve, execveat ---- */
+
+#define NR_execveat 322
+#define ENOENT 2
+#define EFAULT 14
+#define ENOTDIR 20
+#define ENAMETOOLONG 36
+#define ELOOP 40
+
+/*
+ * process_execute_failed: an execve or execveat that found its file and failed after (not
+ * executable, a bad format, no permission, an LSM): the dirfd, the flags, the path given,
+ * and the file's absolute path. Failures to find the file (no such file, a bad path) are
+ * not reported: there is no binary that failed to run.
+ */
+__noinline int execute_failed_event(struct pending *sys, __u64 ret)
+{
+	long err = (long)ret;
+	if (!sys || err >= 0 || err == -ENOENT || err == -EFAULT || err == -ENOTDIR ||
+	    err == -ENAMETOOLONG || err == -ELOOP)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_PROCESS_EXECUTE_FAILED, &ev, &candidates);
+	if (!q)
+		return 0;
+	int at = sys->event == NR_execveat;
+	__u64 dirfd = at ? sys->ints[0] : (__u64)AT_FDCWD;
+	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)dirfd);
+	put_int(q, 1, ARG_KIND_INT, at ? (__u64)(__s64)(__s32)sys->ints[4] : 0);
+	__u32 arg = at ? 1 : 0;
+	__u32 off = sys->str_off[arg];
+	if (off <= ARGS_BUF)
+		append_str(q, 2, &sys->args[off & (ARGS_BUF - 1)], sys->str_len[arg]);
+	put_abs_path(q, 3, sys, arg, dirfd);
+	put_int(q, 11, ARG_KIND_INT, 0);
+	return emit(q, rules_eval(q, ev, EVENT_PROCESS_EXECUTE_FAILED, candidates, RULES_ALL));
+}

@@ -327,6 +327,13 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_FILE_MPROTECT 746
 #define EVENT_SHARED_OBJECT_LOADED 759
 #define EVENT_DO_MMAP 770
+#define EVENT_DO_SIGACTION 767
+#define EVENT_PROCESS_EXECUTE_FAILED 777
+#define EVENT_SECURITY_BPF 739
+#define EVENT_SECURITY_BPF_MAP 740
+#define EVENT_SECURITY_BPF_PROG 776
+#define EVENT_DO_TRUNCATE 773
+#define EVENT_VFS_UTIMES 772
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -609,6 +616,10 @@ static __always_inline long array_element(struct pending *p, __u32 *cursor, long
 }
 
 /* Appends a socket address copied from kernel memory (another event's captured bytes). */
+/* capture.bpf.c: a socket address's port, IPv4 address or unix path into the slots the
+ * rule filters read (abi.h SOCK_PORT_SLOT, SOCK_IP_SLOT). */
+int sockaddr_parts(struct pending *p, __u32 index, __u32 off, __u32 len);
+
 static __always_inline int append_sockaddr(struct pending *p, __u32 index, const void *src,
 					   __u32 len)
 {
@@ -624,6 +635,7 @@ static __always_inline int append_sockaddr(struct pending *p, __u32 index, const
 		len = 0;
 	header(p, off, index, ARG_KIND_SOCKADDR, len);
 	counted(p, index, off + sizeof(struct arg_header) + len);
+	sockaddr_parts(p, index, off + sizeof(struct arg_header), len);
 	return 0;
 }
 
@@ -708,6 +720,15 @@ int socket_dup_event(struct pending *sys, __u64 ret);
  * mmap, mprotect, pkey_mprotect. */
 int mem_entry(struct pending *p);
 int mem_events(struct pending *sys, __u64 ret);
+/* task.bpf.c: do_sigaction (the action before, at entry) and process_execute_failed. */
+int sigaction_entry(struct pending *p);
+int do_sigaction_event(struct pending *sys, __u64 ret);
+int execute_failed_event(struct pending *sys, __u64 ret);
+/* bpf_syscall.bpf.c: security_bpf, security_bpf_map, security_bpf_prog. */
+int bpf_events(struct pending *sys, __u64 ret);
+/* inode.bpf.c: do_truncate and vfs_utimes. */
+int do_truncate_event(struct pending *sys, __u64 ret);
+int vfs_utimes_event(struct pending *sys, __u64 ret);
 /* mount.bpf.c: security_sb_umount for an umount2 syscall. */
 int sb_umount_event(struct pending *sys, __u64 ret);
 

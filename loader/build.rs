@@ -18,6 +18,7 @@ const SOURCES: &[&str] = &[
     "inode.bpf.c",
     "task.bpf.c",
     "mem.bpf.c",
+    "bpf_syscall.bpf.c",
     "mount.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",

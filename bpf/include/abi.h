@@ -248,6 +248,15 @@ struct event_record {
 	char pad1[7];
 };
 
+/* Argument slots of the parts of a socket address argument at index i (< SOCK_ADDR_MAX_INDEX):
+ * its port at SOCK_PORT_SLOT + i, its IPv4 address (network order, as a number) at
+ * SOCK_IP_SLOT + i of the integers, a unix path at the same slot of the strings, which rules
+ * name as field SOCK_PATH_FIELD + i (argument fields read slot `id % 32`). */
+#define SOCK_PORT_SLOT 20
+#define SOCK_IP_SLOT 26
+#define SOCK_ADDR_MAX_INDEX 6
+#define SOCK_PATH_FIELD (32 + SOCK_IP_SLOT)
+
 /* event_record.flags */
 /* dropped_executable from a copy (sendfile, splice, copy_file_range): the kernel could not
  * read the bytes; the loader prints it only if the file starts with the ELF magic. */

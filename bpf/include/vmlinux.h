@@ -230,6 +230,44 @@ struct task_struct {
 	char comm[16];
 	u64 self_exec_id;
 	unsigned int in_execve : 1;
+	struct sighand_struct *sighand;
+};
+
+typedef struct {
+	unsigned long sig[1];
+} sigset_t;
+
+struct sigaction {
+	void *sa_handler;
+	unsigned long sa_flags;
+	sigset_t sa_mask;
+};
+
+struct k_sigaction {
+	struct sigaction sa;
+};
+
+struct sighand_struct {
+	struct k_sigaction action[64];
+};
+
+struct bpf_map {
+	u32 id;
+	char name[16];
+};
+
+struct bpf_prog_aux {
+	u32 id;
+	char name[16];
+};
+
+/* The kernel's enum bpf_prog_type (the UAPI header comes after this one): an enum field
+ * relocates only against an enum. */
+enum bpf_prog_type___tr { BPF_PROG_TYPE_UNSPEC___tr = 0 };
+
+struct bpf_prog {
+	enum bpf_prog_type___tr type;
+	struct bpf_prog_aux *aux;
 };
 
 typedef struct {

@@ -133,8 +133,8 @@ pub fn field_name(event: u32, field: u16) -> String {
         return "retval".to_owned();
     }
     if field < abi::FIELD_RETVAL {
-        let arg = schema::catalog::event_by_id(event).and_then(|e| e.args.get(usize::from(field)));
-        return arg.map_or_else(|| format!("args.{field}"), |a| format!("args.{}", a.name));
+        let arg = schema::catalog::event_by_id(event).and_then(|e| e.arg_field(field));
+        return arg.map_or_else(|| format!("args.{field}"), |a| format!("args.{a}"));
     }
     let context: BTreeMap<u16, &str> = [
         (cf::TIMESTAMP, "timestamp"),

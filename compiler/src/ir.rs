@@ -149,6 +149,55 @@ pub enum RuleField {
         def: &'static ArgDef,
     },
     Retval,
+    /// `args.NAME.port`, `.ip`, `.path`: a part of the socket address argument at `index`.
+    SockAddr {
+        index: usize,
+        def: &'static ArgDef,
+        part: SockPart,
+    },
+}
+
+/// The parts of a socket address the kernel filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SockPart {
+    /// The port of an IPv4 or IPv6 address (0 for other families).
+    Port,
+    /// An IPv4 address, as a number in network order (`10.0.0.1` is 0x0a000001); 0 for
+    /// other families.
+    Ip,
+    /// A unix socket's path (absent for other families).
+    Path,
+}
+
+impl SockPart {
+    /// As a filter names it, with the older spellings of Tracee's JSON (`sin_port`, ...).
+    pub fn parse(name: &str) -> Option<SockPart> {
+        match name {
+            "port" | "sin_port" | "sin6_port" => Some(SockPart::Port),
+            "ip" | "addr" | "sin_addr" => Some(SockPart::Ip),
+            "path" | "sun_path" => Some(SockPart::Path),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SockPart::Port => "port",
+            SockPart::Ip => "ip",
+            SockPart::Path => "path",
+        }
+    }
+
+    /// The rule field id of the part, for the socket address at `index`: slots past every
+    /// event's own arguments (schema::abi::SOCK_PORT_SLOT, SOCK_IP_SLOT, SOCK_PATH_FIELD).
+    pub fn slot(self, index: usize) -> u16 {
+        let base = match self {
+            SockPart::Port => schema::abi::SOCK_PORT_SLOT,
+            SockPart::Ip => schema::abi::SOCK_IP_SLOT,
+            SockPart::Path => schema::abi::SOCK_PATH_FIELD,
+        };
+        base + index as u16
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

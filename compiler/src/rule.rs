@@ -5,7 +5,7 @@ use schema::catalog::{self, ArgType, EventDef, EventKind};
 use crate::ast::{RuleDoc, Text};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::filter::{self, Combined, Entry, SplitError, ValueType};
-use crate::ir::{Action, ContextField, Filter, Op, Rule, RuleField, Value};
+use crate::ir::{Action, ContextField, Filter, Op, Rule, RuleField, SockPart, Value};
 use crate::selection::{self, Selection};
 use crate::source::FileId;
 use crate::suggest::did_you_mean;
@@ -135,9 +135,7 @@ pub fn validate(
             );
             continue;
         }
-        if let Some(filter) = rule_filter(text, events.first().copied(), file, diags) {
-            filters.push(filter);
-        }
+        filters.extend(rule_filter(text, events.first().copied(), file, diags));
     }
     let Some(first) = events.first() else {
         return Vec::new();
@@ -189,12 +187,22 @@ pub fn actions(texts: &[Text], file: FileId, diags: &mut Diagnostics) -> Vec<Act
         .collect()
 }
 
+/// One filter entry: usually one filter; a CIDR block becomes its two bounds.
 fn rule_filter(
     text: &Text,
     event: Option<&'static EventDef>,
     file: FileId,
     diags: &mut Diagnostics,
-) -> Option<Filter<RuleField>> {
+) -> Vec<Filter<RuleField>> {
+    one_rule_filter(text, event, file, diags).unwrap_or_default()
+}
+
+fn one_rule_filter(
+    text: &Text,
+    event: Option<&'static EventDef>,
+    file: FileId,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Filter<RuleField>>> {
     let entry = Entry::verbatim(text);
     let split = match filter::split(&entry.text) {
         Ok(split) => split,
@@ -203,12 +211,12 @@ fn rule_filter(
             if let Some(&(_, field, ValueType::Bool)) =
                 CONTEXT_FIELDS.iter().find(|(n, _, _)| *n == entry.text)
             {
-                return Some(Filter {
+                return Some(vec![Filter {
                     key: RuleField::Context(field),
                     op: Op::Eq,
                     values: vec![Value::Bool(true)],
                     span: entry.whole(),
-                });
+                }]);
             }
             diags.push(
                 Diagnostic::new(
@@ -284,6 +292,13 @@ fn rule_filter(
         );
         return None;
     }
+    if let RuleField::SockAddr {
+        part: SockPart::Ip, ..
+    } = field
+        && let Some(bounds) = cidr_filters(field, &entry, &split, file, diags)
+    {
+        return bounds;
+    }
     let mut values = Vec::new();
     for range in filter::items(&entry, split.values.clone(), file, diags) {
         let value_text = &entry.text[range.clone()];
@@ -326,12 +341,12 @@ fn rule_filter(
     if values.is_empty() {
         return None;
     }
-    Some(Filter {
+    Some(vec![Filter {
         key: field,
         op: split.op,
         values,
         span: entry.whole(),
-    })
+    }])
 }
 
 fn resolve_field(
@@ -382,6 +397,35 @@ fn resolve_field(
             );
             return None;
         }
+        if event.arg_index(arg_name).is_none()
+            && let Some((base, part)) = arg_name.split_once('.')
+            && let Some((index, def)) = event.arg_index(base)
+            && def.ty == ArgType::SockAddr
+        {
+            let Some(part) = SockPart::parse(part) else {
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnknownArgument,
+                        format!("socket address `{base}` has no part `{part}`"),
+                    )
+                    .at(file, span)
+                    .label("unknown part")
+                    .help(format!(
+                        "filter `args.{base}.port`, `args.{base}.ip` (IPv4) or `args.{base}.path` (unix sockets)"
+                    )),
+                );
+                return None;
+            };
+            let ty = match part {
+                SockPart::Port => ValueType::UInt(16),
+                SockPart::Ip => ValueType::UInt(32),
+                SockPart::Path => ValueType::Str {
+                    max: None,
+                    wildcards: true,
+                },
+            };
+            return Some((RuleField::SockAddr { index, def, part }, ty, key.to_owned()));
+        }
         let Some((index, def)) = event.arg_index(arg_name) else {
             let names: Vec<&str> = event.args.iter().map(|a| a.name).collect();
             let help = did_you_mean(arg_name, names.iter().copied()).unwrap_or_else(|| {
@@ -412,11 +456,24 @@ fn resolve_field(
             return None;
         }
         let Some(ty) = arg_value_type(def.ty) else {
+            let help = if def.ty == ArgType::SockAddr {
+                format!(
+                    "filter its parts: `{key}.port`, `{key}.ip` (IPv4, or a CIDR block `=10.0.0.0/8`), `{key}.path` (unix sockets)"
+                )
+            } else {
+                "filters compare integers and strings; filter on another argument or a context field".to_owned()
+            };
             diags.push(
-                Diagnostic::new(Code::UnfilterableArgument, format!("argument `{arg_name}` of `{}` is `{}` and cannot be filtered", event.name, def.type_name))
-                    .at(file, span)
-                    .label("not filterable")
-                    .help("filters compare integers and strings; filter on another argument or a context field"),
+                Diagnostic::new(
+                    Code::UnfilterableArgument,
+                    format!(
+                        "argument `{arg_name}` of `{}` is `{}` and cannot be filtered",
+                        event.name, def.type_name
+                    ),
+                )
+                .at(file, span)
+                .label("not filterable")
+                .help(help),
             );
             return None;
         };
@@ -485,10 +542,78 @@ fn parse_value(field: RuleField, ty: ValueType, text: &str) -> Result<Value, Val
                 }))
             }
         }
+        (
+            RuleField::SockAddr {
+                part: SockPart::Ip, ..
+            },
+            _,
+        ) if text.contains('.') => parse_ipv4(text).map(Value::Int).map_err(plain),
         (_, ValueType::Bool) => filter::parse_bool(text).map(Value::Bool).map_err(plain),
         (_, ValueType::Str { wildcards, .. }) => filter::parse_str(text, wildcards).map(Value::Str),
         _ => filter::parse_int(text, ty).map(Value::Int).map_err(plain),
     }
+}
+
+/// An IPv4 address in dotted form, as the number the kernel compares (network order).
+fn parse_ipv4(text: &str) -> Result<i128, filter::BadValue> {
+    match text.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => Ok(i128::from(u32::from(ip))),
+        Err(_) => Err(filter::BadValue {
+            message: format!("`{text}` is not an IPv4 address"),
+            help: "write an address such as `10.0.0.1`, or a CIDR block `10.0.0.0/8` as the filter's only value with `=`"
+                .to_owned(),
+        }),
+    }
+}
+
+/// `args.X.ip=A.B.C.D/N`, the filter's only value: the block's first and last addresses, as
+/// the `>=`/`<=` pair the kernel's interval search decides.
+fn cidr_filters(
+    field: RuleField,
+    entry: &Entry,
+    split: &filter::Split,
+    file: FileId,
+    diags: &mut Diagnostics,
+) -> Option<Option<Vec<Filter<RuleField>>>> {
+    let values = &entry.text[split.values.clone()];
+    if !values.contains('/') {
+        return None;
+    }
+    let bad = |diags: &mut Diagnostics, message: String| {
+        diags.push(
+            Diagnostic::new(Code::InvalidValue, message)
+                .at(file, entry.span(split.values.clone()))
+                .label("invalid CIDR block")
+                .help("a CIDR block is written `=10.0.0.0/8`, as the filter's only value; for several blocks write a rule per block in separate policies, or use `>=`/`<=`"),
+        );
+        Some(None)
+    };
+    if split.op != Op::Eq || values.contains(',') {
+        return bad(
+            diags,
+            format!("`{values}`: a CIDR block takes `=` and must be the only value"),
+        );
+    }
+    let Some((addr, len)) = values.split_once('/') else {
+        return bad(diags, format!("`{values}` is not a CIDR block"));
+    };
+    let (Ok(ip), Ok(len)) = (addr.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
+        return bad(diags, format!("`{values}` is not an IPv4 CIDR block"));
+    };
+    if len > 32 {
+        return bad(diags, format!("`{values}`: a prefix length is at most 32"));
+    }
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let first = u32::from(ip) & mask;
+    let last = first | !mask;
+    let span = entry.whole();
+    let bound = |op, v: u32| Filter {
+        key: field,
+        op,
+        values: vec![Value::Int(i128::from(v))],
+        span: span.clone(),
+    };
+    Some(Some(vec![bound(Op::Ge, first), bound(Op::Le, last)]))
 }
 
 fn check_length(
@@ -517,6 +642,7 @@ pub fn field_name(field: RuleField) -> String {
     match field {
         RuleField::Retval => "retval".to_owned(),
         RuleField::Arg { def, .. } => format!("args.{}", def.name),
+        RuleField::SockAddr { def, part, .. } => format!("args.{}.{}", def.name, part.name()),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()
             .find(|(_, f, _)| *f == c)
@@ -528,6 +654,14 @@ fn field_type(field: RuleField) -> Option<ValueType> {
     match field {
         RuleField::Retval => Some(RETVAL),
         RuleField::Arg { def, .. } => arg_value_type(def.ty),
+        RuleField::SockAddr { part, .. } => Some(match part {
+            SockPart::Port => ValueType::UInt(16),
+            SockPart::Ip => ValueType::UInt(32),
+            SockPart::Path => ValueType::Str {
+                max: None,
+                wildcards: true,
+            },
+        }),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()
             .find(|(_, f, _)| *f == c)

@@ -448,8 +448,8 @@ def apply_tracee_fields(by_name):
                 continue
             if go_type not in GO_TYPE_MAP:
                 fail(f"{t['where']}: {name}.{fname}: Go type {go_type!r} is not in GO_TYPE_MAP")
-            if not IDENT.match(fname):
-                fail(f"{t['where']}: {name}.{fname}: not a plain field name")
+            if not TRACEE_FIELD.match(fname):
+                fail(f"{t['where']}: {name}.{fname}: not a field name")
             ty, shown = GO_TYPE_MAP[go_type]
             args.append((fname, shown, ty))
         current = {a for a, _, _ in args}

@@ -78,6 +78,19 @@ pub mod scope_bool {
     pub const COUNT: usize = 4;
 }
 
+/// Argument slots (rule field ids) holding the parts of a socket address argument at index
+/// i (i below SOCK_ADDR_MAX_INDEX): its port at SOCK_PORT_SLOT + i, its IPv4 address (a
+/// number in network order) or unix path at SOCK_IP_SLOT + i. Past every event's own
+/// arguments: no event with a socket address has more than SOCK_PORT_SLOT arguments.
+pub const SOCK_PORT_SLOT: u16 = 20;
+pub const SOCK_IP_SLOT: u16 = 26;
+pub const SOCK_ADDR_MAX_INDEX: usize = 6;
+/// The rule field id of a unix socket path at argument index i is SOCK_PATH_FIELD + i: the
+/// kernel reads argument fields from slot `id % 32` (integers and strings have separate
+/// tables), so the path shares the IPv4 address's slot number in the string table under an
+/// id of its own.
+pub const SOCK_PATH_FIELD: u16 = 32 + SOCK_IP_SLOT;
+
 /// Rule field ids: arguments by index, then the return value, then context fields.
 pub const FIELD_ARG_BASE: u16 = 0;
 pub const FIELD_RETVAL: u16 = 64;
@@ -341,6 +354,10 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("GATE_NO_ZERO_RET", GATE_NO_ZERO_RET as u64),
     ("GATE_NO_POSITIVE_RET", GATE_NO_POSITIVE_RET as u64),
     ("RECORD_FLAG_CHECK_ELF", RECORD_FLAG_CHECK_ELF as u64),
+    ("SOCK_PORT_SLOT", SOCK_PORT_SLOT as u64),
+    ("SOCK_IP_SLOT", SOCK_IP_SLOT as u64),
+    ("SOCK_ADDR_MAX_INDEX", SOCK_ADDR_MAX_INDEX as u64),
+    ("SOCK_PATH_FIELD", SOCK_PATH_FIELD as u64),
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),
     ("STAT_LOST", stat::LOST as u64),
     ("STAT_INFLIGHT0", stat::INFLIGHT0 as u64),

@@ -96,6 +96,23 @@ pub struct EventDef {
 }
 
 impl EventDef {
+    /// The argument field a rule field id below the return value's names, as a filter
+    /// writes it after `args.`: the argument's name, or for the socket-address part slots
+    /// (`abi::SOCK_PORT_SLOT`, `SOCK_IP_SLOT`, `SOCK_PATH_FIELD`) `NAME.port`, `NAME.ip`,
+    /// `NAME.path`.
+    pub fn arg_field(&self, field: u16) -> Option<String> {
+        use crate::abi::{SOCK_ADDR_MAX_INDEX, SOCK_IP_SLOT, SOCK_PATH_FIELD, SOCK_PORT_SLOT};
+        let sock = |base: u16, part: &str| {
+            let i = usize::from(field.checked_sub(base)?);
+            let arg = self.args.get(i).filter(|_| i < SOCK_ADDR_MAX_INDEX)?;
+            (arg.ty == ArgType::SockAddr).then(|| format!("{}.{part}", arg.name))
+        };
+        sock(SOCK_PORT_SLOT, "port")
+            .or_else(|| sock(SOCK_IP_SLOT, "ip"))
+            .or_else(|| sock(SOCK_PATH_FIELD, "path"))
+            .or_else(|| self.args.get(usize::from(field)).map(|a| a.name.to_owned()))
+    }
+
     /// The argument called `name`, by its current name or an older one.
     pub fn arg(&self, name: &str) -> Option<&'static ArgDef> {
         self.arg_index(name).map(|(_, a)| a)

@@ -8984,6 +8984,35 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 739,
+        name: "security_bpf",
+        kind: EventKind::Lsm,
+        args: &[ArgDef {
+            name: "cmd",
+            type_name: "int32",
+            ty: ArgType::Int(4),
+        }],
+        aliases: &[],
+    },
+    EventDef {
+        id: 740,
+        name: "security_bpf_map",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "map_id",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "map_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 742,
         name: "security_inode_mknod",
         kind: EventKind::Lsm,
@@ -9226,6 +9255,69 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 767,
+        name: "do_sigaction",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "sig",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "is_sa_initialized",
+                type_name: "bool",
+                ty: ArgType::Bool,
+            },
+            ArgDef {
+                name: "sa_flags",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "sa_mask",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "sa_handle_method",
+                type_name: "uint8",
+                ty: ArgType::UInt(1),
+            },
+            ArgDef {
+                name: "sa_handler",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "is_old_sa_initialized",
+                type_name: "bool",
+                ty: ArgType::Bool,
+            },
+            ArgDef {
+                name: "old_sa_flags",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "old_sa_mask",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "old_sa_handle_method",
+                type_name: "uint8",
+                ty: ArgType::UInt(1),
+            },
+            ArgDef {
+                name: "old_sa_handler",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 770,
         name: "do_mmap",
         kind: EventKind::Derived,
@@ -9279,6 +9371,178 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "mmap_flags",
                 type_name: "uint64",
                 ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 772,
+        name: "vfs_utimes",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "atime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "mtime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 773,
+        name: "do_truncate",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "length",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 776,
+        name: "security_bpf_prog",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "type",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "helpers",
+                type_name: "[]uint64",
+                ty: ArgType::IntArray,
+            },
+            ArgDef {
+                name: "id",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "load",
+                type_name: "bool",
+                ty: ArgType::Bool,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 777,
+        name: "process_execute_failed",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "dirfd",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "flags",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "binary.path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "binary.device_id",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "binary.inode_number",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "binary.ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "binary.inode_mode",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "interpreter_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "stdin_type",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "stdin_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "kernel_invoked",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "argv",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
+            },
+            ArgDef {
+                name: "envp",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
             },
         ],
         aliases: &[],

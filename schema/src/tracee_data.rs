@@ -11109,7 +11109,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
             name: "cmd",
             go_type: "int32",
         }],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_bpf_map",
@@ -11126,7 +11126,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_kernel_read_file",
@@ -12219,7 +12219,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.Pointer",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "bpf_attach",
@@ -12405,7 +12405,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "do_truncate",
@@ -12430,7 +12430,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "file_modification",
@@ -12509,7 +12509,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "bool",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "execute_finished",
@@ -12708,7 +12708,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "[]string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "ftrace_hook",

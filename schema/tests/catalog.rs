@@ -59,6 +59,13 @@ const OTHER_EVENTS: &[&str] = &[
     "do_mmap",
     "container_create",
     "container_remove",
+    "security_bpf",
+    "security_bpf_map",
+    "security_bpf_prog",
+    "do_sigaction",
+    "process_execute_failed",
+    "do_truncate",
+    "vfs_utimes",
 ];
 
 fn ev(name: &str) -> &'static EventDef {
@@ -922,4 +929,31 @@ fn renamed_syscall_tracepoints_name_catalog_syscalls() {
         assert_eq!(schema::hooks::syscall_tracepoint(syscall), *tracepoint);
     }
     assert_eq!(schema::hooks::syscall_tracepoint("openat"), "openat");
+}
+
+/// The parts of socket addresses live in argument slots past every event's own arguments
+/// (abi::SOCK_PORT_SLOT..): no event with a socket address may reach them.
+#[test]
+fn socket_address_part_slots_are_free() {
+    use schema::abi::{SOCK_ADDR_MAX_INDEX, SOCK_PORT_SLOT};
+    for e in catalog::events() {
+        let socks: Vec<usize> = e
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.ty == ArgType::SockAddr)
+            .map(|(i, _)| i)
+            .collect();
+        if socks.is_empty() {
+            continue;
+        }
+        assert!(e.args.len() <= usize::from(SOCK_PORT_SLOT), "{}", e.name);
+        assert!(socks.iter().all(|i| *i < SOCK_ADDR_MAX_INDEX), "{}", e.name);
+    }
+    let connect = ev("security_socket_connect");
+    assert_eq!(connect.arg_field(22).as_deref(), Some("remote_addr.port"));
+    assert_eq!(connect.arg_field(28).as_deref(), Some("remote_addr.ip"));
+    assert_eq!(connect.arg_field(60).as_deref(), Some("remote_addr.path"));
+    assert_eq!(connect.arg_field(0).as_deref(), Some("sockfd"));
+    assert_eq!(connect.arg_field(21), None);
 }

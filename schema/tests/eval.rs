@@ -1322,3 +1322,29 @@ fn input_refuses_what_it_cannot_read_with_a_message() {
         );
     }
 }
+
+/// A socket address read from tracee-load's JSON gives the kernel's part slots: port and
+/// IPv4 address as numbers, a unix path as a string under its own field id.
+#[test]
+fn socket_address_parts_from_json() {
+    let connect = event_id("security_socket_connect");
+    let inet = input::event(&json!({
+        "eventName": "security_socket_connect",
+        "args": [{"name": "remote_addr", "value": {"sa_family": "AF_INET", "sin_port": "443", "sin_addr": "10.1.2.3"}}],
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(inet.id, connect);
+    assert_eq!(inet.args.get(&22), Some(&Value::Int(443)));
+    assert_eq!(inet.args.get(&28), Some(&Value::Int(0x0a01_0203)));
+    assert_eq!(inet.args.get(&60), None);
+    let unix = input::event(&json!({
+        "eventName": "security_socket_connect",
+        "args": [{"name": "remote_addr", "value": {"sa_family": "AF_UNIX", "sun_path": "/run/docker.sock"}}],
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unix.args.get(&22), Some(&Value::Int(0)));
+    assert_eq!(
+        unix.args.get(&60),
+        Some(&Value::Str(b"/run/docker.sock".to_vec()))
+    );
+}

@@ -9,7 +9,7 @@ use schema::catalog::{ArgType, EventKind};
 use schema::image::MapType;
 
 use super::*;
-use crate::ir::{ContextField, Filter, Op, Policy, RuleField, StrMatch, Value};
+use crate::ir::{ContextField, Filter, Op, Policy, RuleField, SockPart, StrMatch, Value};
 
 /// Field id, value type and whether the kernel can decide a rule filter's field.
 enum FieldPlan {
@@ -60,6 +60,13 @@ fn field_plan(field: RuleField) -> FieldPlan {
                 _ => FieldPlan::Str { id },
             }
         }
+        RuleField::SockAddr { index, part, .. } => match part {
+            SockPart::Port => uint(part.slot(index), 16),
+            SockPart::Ip => uint(part.slot(index), 32),
+            SockPart::Path => FieldPlan::Str {
+                id: part.slot(index),
+            },
+        },
         RuleField::Context(c) if c.from_container_runtime() => FieldPlan::Userspace {
             reason: "container and pod metadata come from the container runtime, not the kernel",
         },

@@ -53,6 +53,9 @@ fn filtered_as(event: &EventDef, arg: &str) -> String {
     let items = &checked.diagnostics.items;
     match items.as_slice() {
         [] => "string".to_owned(),
+        [d] if d.code.id() == "E215" && d.help.as_deref().is_some_and(|h| h.contains(".port")) => {
+            "by its parts: `.port`, `.ip` (IPv4), `.path` (unix); see policies.md".to_owned()
+        }
         [d] if d.code.id() == "E215" => "not filterable".to_owned(),
         [d] if d.code.id() == "E208" => {
             let described = d

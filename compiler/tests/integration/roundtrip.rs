@@ -69,6 +69,10 @@ fn field_bounds(field: RuleField) -> (i128, i128) {
             ArgType::Bool => unsigned(1),
             _ => unsigned(64),
         },
+        RuleField::SockAddr { part, .. } => match part {
+            compiler::ir::SockPart::Port => unsigned(16),
+            _ => unsigned(32),
+        },
         RuleField::Context(c) => match c {
             ContextField::Timestamp
             | ContextField::MntNs

@@ -284,3 +284,93 @@ fn tracee_example_policies_compile() {
     }
     assert_eq!(seen, 18, "testdata/tracee-examples/README.md lists 18");
 }
+
+fn connect_rule(filters: &[&str]) -> compiler::Checked {
+    let list: String = filters
+        .iter()
+        .map(|f| format!("        - '{f}'\n"))
+        .collect();
+    let text = format!(
+        "apiVersion: tracee.aquasec.com/v1beta1\nkind: Policy\nmetadata:\n  name: c\n  annotations:\n    description: d\nspec:\n  scope:\n    - global\n  rules:\n    - event: security_socket_connect\n      filters:\n{list}"
+    );
+    compiler::check_text("c.yaml", &text)
+}
+
+#[test]
+fn socket_address_parts_are_filters() {
+    use compiler::ir::{Op, RuleField, SockPart, Value};
+    let checked = connect_rule(&[
+        "args.remote_addr.port=443,8443",
+        "args.remote_addr.ip=10.0.0.0/8",
+        "args.remote_addr.sin_addr!=10.0.0.1",
+        "args.remote_addr.path=/run/*",
+    ]);
+    assert!(
+        checked.diagnostics.items.is_empty(),
+        "{}",
+        checked.render_plain(100)
+    );
+    let filters = &checked.policies[0].rules[0].filters;
+    let shown: Vec<(SockPart, Op, Vec<Value>)> = filters
+        .iter()
+        .map(|f| match f.key {
+            RuleField::SockAddr { index, part, .. } => {
+                assert_eq!(
+                    index, 2,
+                    "remote_addr is security_socket_connect's third field"
+                );
+                (part, f.op, f.values.clone())
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (
+                SockPart::Port,
+                Op::Eq,
+                vec![Value::Int(443), Value::Int(8443)]
+            ),
+            (SockPart::Ip, Op::Ge, vec![Value::Int(0x0a00_0000)]),
+            (SockPart::Ip, Op::Le, vec![Value::Int(0x0aff_ffff)]),
+            (SockPart::Ip, Op::Ne, vec![Value::Int(0x0a00_0001)]),
+            (
+                SockPart::Path,
+                Op::Eq,
+                vec![Value::Str(compiler::ir::StrMatch::Prefix(
+                    "/run/".to_owned()
+                ))]
+            ),
+        ]
+    );
+    assert_eq!(SockPart::Port.slot(2), 22);
+    assert_eq!(SockPart::Ip.slot(2), 28);
+    assert_eq!(SockPart::Path.slot(2), 60);
+}
+
+#[test]
+fn socket_address_filters_refuse_what_the_kernel_cannot_decide() {
+    for (filter, code) in [
+        ("args.remote_addr=10.0.0.1", Code::UnfilterableArgument),
+        ("args.remote_addr.flowinfo=1", Code::UnknownArgument),
+        (
+            "args.remote_addr.ip=10.0.0.0/8,192.168.0.0/16",
+            Code::InvalidValue,
+        ),
+        ("args.remote_addr.ip!=10.0.0.0/8", Code::InvalidValue),
+        ("args.remote_addr.ip=10.0.0.0/33", Code::InvalidValue),
+        ("args.remote_addr.ip=300.1.1.1", Code::InvalidValue),
+        ("args.remote_addr.port=70000", Code::InvalidValue),
+    ] {
+        let checked = connect_rule(&[filter]);
+        let codes: Vec<_> = checked.diagnostics.items.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [code], "{filter}: {}", checked.render_plain(100));
+    }
+    let checked = connect_rule(&["args.remote_addr=10.0.0.1"]);
+    let help = checked.diagnostics.items[0]
+        .help
+        .clone()
+        .unwrap_or_default();
+    assert!(help.contains("args.remote_addr.port"), "{help}");
+}

@@ -878,3 +878,261 @@ fn tracee_example_policies_load() {
         );
     }
 }
+
+/// Filters on the parts of socket addresses, decided in the kernel: a port, an IPv4 CIDR
+/// block, a unix path (on security_socket_connect, built from connect), and a port on the
+/// connect syscall's own `addr`. A connect elsewhere matches none of them.
+#[test]
+fn socket_address_filters_in_the_kernel() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let listen = || std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let (l1, l2) = (listen(), listen());
+    let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let (p1, p2) = (port(&l1), port(&l2));
+    let unix_path = s.path().join("e2e.sock");
+    let _unix =
+        std::os::unix::net::UnixListener::bind(&unix_path).unwrap_or_else(|e| panic!("{e}"));
+    let only = |name: &str, event: &str, filters: &[&str]| {
+        (
+            format!("{name}.yaml"),
+            policy(name, &["comm=tr-e2e-addr"], &rule(event, filters)),
+        )
+    };
+    let docs = [
+        only(
+            "to-port",
+            "security_socket_connect",
+            &[&format!("args.remote_addr.port={p1}")],
+        ),
+        only(
+            "to-net",
+            "security_socket_connect",
+            &[
+                "args.remote_addr.ip=127.0.0.0/8",
+                &format!("args.remote_addr.port!={p1}"),
+            ],
+        ),
+        only(
+            "to-unix",
+            "security_socket_connect",
+            &["args.remote_addr.path=*/e2e.sock"],
+        ),
+        only("syscall", "connect", &[&format!("args.addr.sin_port={p2}")]),
+    ];
+    let refs: Vec<(&str, &str)> = docs.iter().map(|(f, d)| (f.as_str(), d.as_str())).collect();
+    let image = compile(s.path(), &refs);
+    let script = format!(
+        r#"
+import ctypes, socket
+ctypes.CDLL(None).prctl(15, b"tr-e2e-addr", 0, 0, 0)
+for port in ({p1}, {p2}):
+    c = socket.socket(); c.connect(("127.0.0.1", port)); c.close()
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); u.connect({unix:?}); u.close()
+far = socket.socket(); far.setblocking(False)
+try:
+    far.connect(("10.255.255.1", 9))
+except OSError:
+    pass
+"#,
+        unix = unix_path.to_string_lossy()
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let by_policy = |name: &str| -> Vec<&serde_json::Value> {
+        run.events
+            .iter()
+            .filter(|e| policies_of(e).iter().any(|p| p == name))
+            .collect()
+    };
+    let ports = |events: &[&serde_json::Value], arg_name: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| arg(e, arg_name)?["sin_port"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        ports(&by_policy("to-port"), "remote_addr"),
+        [p1.to_string()],
+        "{:#?}",
+        run.events
+    );
+    assert_eq!(
+        ports(&by_policy("to-net"), "remote_addr"),
+        [p2.to_string()],
+        "{:#?}",
+        run.events
+    );
+    let unix = by_policy("to-unix");
+    assert_eq!(unix.len(), 1, "{:#?}", run.events);
+    assert_eq!(
+        arg(unix[0], "remote_addr").map(|a| a["sun_path"].clone()),
+        Some(serde_json::json!(unix_path.to_string_lossy()))
+    );
+    let syscalls = by_policy("syscall");
+    assert_eq!(
+        ports(&syscalls, "addr"),
+        [p2.to_string()],
+        "{:#?}",
+        run.events
+    );
+    assert!(syscalls.iter().all(|e| e["eventName"] == "connect"));
+    // The connect to 10.255.255.1 is traced by no policy.
+    assert!(
+        !run.events.iter().any(|e| {
+            arg(e, "remote_addr")
+                .or_else(|| arg(e, "addr"))
+                .is_some_and(|a| a["sin_addr"] == "10.255.255.1")
+        }),
+        "{:#?}",
+        run.events
+    );
+}
+
+/// security_bpf, security_bpf_map, security_bpf_prog (a map created and a program loaded by
+/// the test through bpf(2)), do_sigaction (a handler installed, then the signal ignored),
+/// do_truncate, vfs_utimes (by path and by fd) and process_execute_failed (a file without
+/// execute permission; a missing file is not reported).
+#[test]
+fn bpf_sigaction_truncate_utimes_and_failed_exec() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join("data").to_string_lossy().into_owned();
+    let script_file = dir.join("not-executable").to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[(
+            "misc.yaml",
+            &policy(
+                "misc",
+                &["comm=tr-e2e-misc"],
+                &format!(
+                    "{}{}{}{}{}{}{}",
+                    "    - event: security_bpf\n",
+                    "    - event: security_bpf_map\n",
+                    "    - event: security_bpf_prog\n",
+                    rule("do_sigaction", &["args.sig=10"]),
+                    "    - event: do_truncate\n",
+                    "    - event: vfs_utimes\n",
+                    "    - event: process_execute_failed\n"
+                ),
+            ),
+        )],
+    );
+    let script = format!(
+        r##"
+import ctypes, os, signal, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, b"tr-e2e-misc", 0, 0, 0)
+attr = bytearray(128)
+struct.pack_into("<IIII", attr, 0, 2, 4, 8, 1)
+attr[28:38] = b"tr_e2e_map"
+assert libc.syscall(321, 0, (ctypes.c_char * 128).from_buffer(attr), 128) >= 0
+insns = ctypes.create_string_buffer(struct.pack("<BBhi", 0xb7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0), 16)
+lic = ctypes.create_string_buffer(b"GPL")
+pattr = bytearray(144)
+struct.pack_into("<IIQQ", pattr, 0, 1, 2, ctypes.addressof(insns), ctypes.addressof(lic))
+pattr[48:59] = b"tr_e2e_prog"
+assert libc.syscall(321, 5, (ctypes.c_char * 144).from_buffer(pattr), 144) >= 0
+signal.signal(signal.SIGUSR1, lambda *a: None)
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+with open({file:?}, "w") as f:
+    f.write("x" * 100)
+os.truncate({file:?}, 10)
+fd = os.open({file:?}, os.O_RDWR)
+os.ftruncate(fd, 20)
+os.utime({file:?}, ns=(1000000000123, 2000000000456))
+os.utime(fd, ns=(3000000000000, 4000000000000))
+with open({script_file:?}, "w") as f:
+    f.write("#!/bin/sh\n")
+os.chmod({script_file:?}, 0o644)
+for path in ({script_file:?}, {dir:?} + "/missing"):
+    try:
+        os.execv(path, [path])
+    except OSError:
+        pass
+"##,
+        dir = dir.to_string_lossy()
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let u = |e: &serde_json::Value, n: &str| arg(e, n).and_then(|v| v.as_u64());
+
+    let cmds: Vec<u64> = run
+        .named("security_bpf")
+        .iter()
+        .filter_map(|e| u(e, "cmd"))
+        .collect();
+    assert!(
+        cmds.contains(&0) && cmds.contains(&5),
+        "map create and prog load: {cmds:?}"
+    );
+    let maps = run.named("security_bpf_map");
+    assert_eq!(maps.len(), 1, "{maps:#?}");
+    assert_eq!(arg_str(maps[0], "map_name").as_deref(), Some("tr_e2e_map"));
+    assert!(u(maps[0], "map_id").is_some_and(|id| id > 0));
+    let progs = run.named("security_bpf_prog");
+    assert_eq!(progs.len(), 1, "{progs:#?}");
+    assert_eq!(arg_str(progs[0], "name").as_deref(), Some("tr_e2e_prog"));
+    assert_eq!(u(progs[0], "type"), Some(1), "BPF_PROG_TYPE_SOCKET_FILTER");
+    assert_eq!(arg(progs[0], "load"), Some(&serde_json::json!(true)));
+
+    let actions: Vec<(u64, u64)> = run
+        .named("do_sigaction")
+        .iter()
+        .filter_map(|e| Some((u(e, "sa_handle_method")?, u(e, "old_sa_handle_method")?)))
+        .collect();
+    assert_eq!(
+        actions,
+        [(2, 0), (1, 2)],
+        "SIGUSR1 only: {:#?}",
+        run.named("do_sigaction")
+    );
+
+    let truncs: Vec<(String, u64, Option<u64>)> = run
+        .named("do_truncate")
+        .iter()
+        .filter_map(|e| Some((arg_str(e, "pathname")?, u(e, "length")?, u(e, "inode"))))
+        .collect();
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&file).map(|m| m.ino()).unwrap_or(0);
+    assert_eq!(
+        truncs,
+        [(file.clone(), 10, None), (file.clone(), 20, Some(ino))],
+        "{:#?}",
+        run.named("do_truncate")
+    );
+    let times: Vec<(String, u64, u64)> = run
+        .named("vfs_utimes")
+        .iter()
+        .filter_map(|e| Some((arg_str(e, "pathname")?, u(e, "atime")?, u(e, "mtime")?)))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (file.clone(), 1_000_000_000_123, 2_000_000_000_456),
+            (file.clone(), 3_000_000_000_000, 4_000_000_000_000)
+        ],
+        "{:#?}",
+        run.named("vfs_utimes")
+    );
+
+    let failed = run.named("process_execute_failed");
+    assert_eq!(
+        failed.len(),
+        1,
+        "the missing file is not reported: {failed:#?}"
+    );
+    assert_eq!(arg_str(failed[0], "binary.path"), Some(script_file.clone()));
+    assert_eq!(arg_str(failed[0], "pathname"), Some(script_file));
+}

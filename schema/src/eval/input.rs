@@ -140,6 +140,50 @@ fn arg_value(event: &str, name: &str, ty: ArgType, v: &Json) -> Result<Option<Va
     })
 }
 
+/// The parts of a socket address the kernel filters on, in the slots it keeps them in
+/// (`abi::SOCK_PORT_SLOT`, `SOCK_IP_SLOT`, `SOCK_PATH_FIELD`): from tracee-load's decoded form
+/// (`{"sa_family": "AF_INET", "sin_port": "80", "sin_addr": "10.0.0.1"}`).
+fn sockaddr_parts(e: &mut Event, index: usize, v: &Json) {
+    use crate::abi::{SOCK_ADDR_MAX_INDEX, SOCK_IP_SLOT, SOCK_PATH_FIELD, SOCK_PORT_SLOT};
+    if index >= SOCK_ADDR_MAX_INDEX {
+        return;
+    }
+    let port_slot = (SOCK_PORT_SLOT as usize + index) as u8;
+    let ip_slot = (SOCK_IP_SLOT as usize + index) as u8;
+    let path_field = (SOCK_PATH_FIELD as usize + index) as u8;
+    let field = |k: &str| {
+        v.get(k).and_then(|x| {
+            x.as_str()
+                .map(str::to_owned)
+                .or_else(|| Some(x.to_string()))
+        })
+    };
+    match v.get("sa_family").and_then(Json::as_str) {
+        Some("AF_INET") | Some("AF_INET6") => {
+            let port = field("sin_port")
+                .or_else(|| field("sin6_port"))
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(0);
+            e.args.insert(port_slot, Value::Int(port.into()));
+            let ip = field("sin_addr")
+                .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+                .map_or(0, |a| u32::from(a).into());
+            e.args.insert(ip_slot, Value::Int(ip));
+        }
+        Some("AF_UNIX") => {
+            e.args.insert(port_slot, Value::Int(0));
+            e.args.insert(ip_slot, Value::Int(0));
+            if let Some(path) = field("sun_path").filter(|p| !p.is_empty()) {
+                e.args.insert(path_field, Value::Str(path.into_bytes()));
+            }
+        }
+        _ => {
+            e.args.insert(port_slot, Value::Int(0));
+            e.args.insert(ip_slot, Value::Int(0));
+        }
+    }
+}
+
 /// An event from a JSON object (a tracee-load line, or a test case read from YAML).
 pub fn event(v: &Json) -> Result<Event, String> {
     let obj = v
@@ -176,7 +220,9 @@ pub fn event(v: &Json) -> Result<Event, String> {
                 .iter()
                 .position(|a| a.name == name)
                 .ok_or_else(|| format!("{} has no argument `{name}`", def.name))?;
-            if let Some(value) = arg_value(def.name, &name, def.args[index].ty, value)? {
+            if def.args[index].ty == ArgType::SockAddr {
+                sockaddr_parts(&mut e, index, value);
+            } else if let Some(value) = arg_value(def.name, &name, def.args[index].ty, value)? {
                 e.args.insert(index as u8, value);
             }
         }

@@ -729,8 +729,8 @@ pub fn field_name(event: u32, field: u16) -> String {
     let event_name = ev.map_or_else(|| event.to_string(), |e| e.name.to_owned());
     if field < MAX_ARGS {
         let arg = ev
-            .and_then(|e| e.args.get(usize::from(field)))
-            .map_or_else(|| format!("arg{field}"), |a| a.name.to_owned());
+            .and_then(|e| e.arg_field(field))
+            .unwrap_or_else(|| format!("arg{field}"));
         return format!("{event_name}.args.{arg}");
     }
     if field == abi::FIELD_RETVAL {

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The bpf syscall without LSM hooks: security_bpf (every command that reached the hook),
+ * security_bpf_map (a map's fd made: created, or got by id) and security_bpf_prog (a
+ * program's fd made: loaded, or got by id), the last two read from the object behind the
+ * returned fd.
+ */
+#include "tracee.bpf.h"
+#include "context.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define EFAULT 14
+#define E2BIG 7
+#define CMD_MAP_CREATE 0
+#define CMD_PROG_LOAD 5
+#define CMD_PROG_GET_FD_BY_ID 13
+#define CMD_MAP_GET_FD_BY_ID 14
+
+__noinline int bpf_events(struct pending *sys, __u64 ret)
+{
+	long err = (long)ret;
+	if (!sys || err == -EFAULT || err == -E2BIG)
+		return 0;
+	int cmd = (int)sys->ints[0];
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_BPF, &ev, &candidates);
+	if (q) {
+		put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)cmd);
+		emit(q, rules_eval(q, ev, EVENT_SECURITY_BPF, candidates, RULES_ALL));
+	}
+	if (err < 0)
+		return 0;
+	struct file *file = (struct file *)fd_file(ret);
+	void *obj = file ? BPF_CORE_READ(file, private_data) : 0;
+	if (!obj)
+		return 0;
+	if (cmd == CMD_MAP_CREATE || cmd == CMD_MAP_GET_FD_BY_ID) {
+		q = begin_derived(sys, EVENT_SECURITY_BPF_MAP, &ev, &candidates);
+		if (!q)
+			return 0;
+		struct bpf_map *map = obj;
+		char name[16] = {};
+		put_int(q, 0, ARG_KIND_UINT, BPF_CORE_READ(map, id));
+		long n = BPF_CORE_READ_STR_INTO(&name, map, name);
+		append_str(q, 1, name, n > 0 ? n - 1 : 0);
+		return emit(q, rules_eval(q, ev, EVENT_SECURITY_BPF_MAP, candidates, RULES_ALL));
+	}
+	if (cmd == CMD_PROG_LOAD || cmd == CMD_PROG_GET_FD_BY_ID) {
+		q = begin_derived(sys, EVENT_SECURITY_BPF_PROG, &ev, &candidates);
+		if (!q)
+			return 0;
+		struct bpf_prog *prog = obj;
+		char name[16] = {};
+		put_int(q, 0, ARG_KIND_INT, BPF_CORE_READ(prog, type));
+		long n = BPF_CORE_READ_STR_INTO(&name, prog, aux, name);
+		append_str(q, 1, name, n > 0 ? n - 1 : 0);
+		put_int(q, 3, ARG_KIND_UINT, BPF_CORE_READ(prog, aux, id));
+		put_int(q, 4, ARG_KIND_BOOL, cmd == CMD_PROG_LOAD);
+		return emit(q, rules_eval(q, ev, EVENT_SECURITY_BPF_PROG, candidates, RULES_ALL));
+	}
+	return 0;
+}
