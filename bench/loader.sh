@@ -480,6 +480,15 @@ if (( STARTUP_RUNS > 0 )); then
         SU_LINES+=("- ours, \`seed.yaml\` image, spawn to \`attached\`: **$(median $SU_MS) ms** median of $(wc -w <<<"$SU_MS") (range $(minmax $SU_MS) ms); the loader's own \`in N ms\`: $(median $SU_SELF) ms median")
     fi
     [[ -z $SU_FAIL ]] || SU_LINES+=("- ours: failed run: $SU_FAIL")
+    startup ours_events stderr 'attached' "$TRACEE_LOAD" --output json "$WORK/events13.bin"
+    # shellcheck disable=SC2086
+    [[ -z $SU_MS ]] || SU_LINES+=("- ours, \`events13.yaml\` image (every event new in issue 13), spawn to \`attached\`: **$(median $SU_MS) ms** median of $(wc -w <<<"$SU_MS") (range $(minmax $SU_MS) ms); the loader's own \`in N ms\`: $(median $SU_SELF) ms median")
+    if [[ -n $OLD_LOAD ]]; then
+        log "start-up: OLD_LOAD ($STARTUP_RUNS runs)"
+        startup old stderr 'attached' "$OLD_LOAD" --output json "$WORK/old-seed.bin"
+        # shellcheck disable=SC2086
+        [[ -z $SU_MS ]] || SU_LINES+=("- previous build (OLD_LOAD), \`seed.yaml\` image, spawn to \`attached\`: **$(median $SU_MS) ms** median of $(wc -w <<<"$SU_MS") (range $(minmax $SU_MS) ms); the loader's own \`in N ms\`: $(median $SU_SELF) ms median")
+    fi
     if [[ -n $BT ]]; then
         log "start-up: bpftrace ($STARTUP_RUNS runs)"
         startup bpftrace stdout '^ready' "$BT" -B line "$BUILD/bt_none.bt"

@@ -334,6 +334,8 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_BPF_PROG 776
 #define EVENT_DO_TRUNCATE 773
 #define EVENT_VFS_UTIMES 772
+#define EVENT_MODULE_LOAD 779
+#define EVENT_MODULE_FREE 780
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */

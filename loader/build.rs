@@ -19,6 +19,7 @@ const SOURCES: &[&str] = &[
     "task.bpf.c",
     "mem.bpf.c",
     "bpf_syscall.bpf.c",
+    "modules.bpf.c",
     "mount.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",

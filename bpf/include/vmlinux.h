@@ -251,6 +251,12 @@ struct sighand_struct {
 	struct k_sigaction action[64];
 };
 
+struct module {
+	char name[56];
+	const char *version;
+	const char *srcversion;
+};
+
 struct bpf_map {
 	u32 id;
 	char name[16];

@@ -11,6 +11,7 @@ mod cgroups;
 pub mod complete;
 pub mod containers;
 mod error;
+pub mod existing;
 pub mod harden;
 mod install;
 pub mod libbpf_log;

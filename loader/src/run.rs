@@ -308,6 +308,18 @@ pub fn run(
     if options.output == Output::Table {
         state.borrow_mut().report_line(print::TABLE_HEADER);
     }
+    // existing_container: the containers running now, once, before the kernel's events.
+    let boot_now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let boot_now = (boot_now.tv_sec as u64).saturating_mul(1_000_000_000) + boot_now.tv_nsec as u64;
+    for record in crate::existing::records(
+        &session.current().image,
+        session.current().number,
+        boot_now,
+        &options.host_root,
+    ) {
+        let bytes = schema::record::encode(&record.header, &record.args);
+        state.borrow_mut().record(&bytes, options, offset);
+    }
     let ring_map = shared.ring();
     let mut ring = RingReader::new(ring_map.as_fd(), u64::from(ring_map.max_entries()))
         .map_err(|e| LoadError::Kernel(format!("map the ring buffer `rb`: {e}")))?;

@@ -9548,6 +9548,72 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 779,
+        name: "module_load",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "version",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_version",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 780,
+        name: "module_free",
+        kind: EventKind::Tracepoint,
+        args: &[
+            ArgDef {
+                name: "name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "version",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_version",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 781,
         name: "set_fs_pwd",
         kind: EventKind::Derived,
@@ -9929,6 +9995,64 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "container_id",
                 type_name: "string",
                 ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2016,
+        name: "existing_container",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "runtime",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_id",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "container_image",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_image_digest",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "container_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_namespace",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_uid",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "pod_sandbox",
+                type_name: "bool",
+                ty: ArgType::Bool,
             },
         ],
         aliases: &[],

@@ -68,6 +68,18 @@ pub static HOOKS: &[HookDef] = &[
     },
     HookDef {
         optional: Some(
+            "module_load: this kernel has no module:module_load tracepoint (it is built without loadable modules), so no module_load event can occur",
+        ),
+        ..hook("tp_btf/module_load", "tr_module_load")
+    },
+    HookDef {
+        optional: Some(
+            "module_free: this kernel has no module:module_free tracepoint (it is built without loadable modules), so no module_free event can occur",
+        ),
+        ..hook("tp_btf/module_free", "tr_module_free")
+    },
+    HookDef {
+        optional: Some(
             "security_inode_unlink: this kernel has no ext4_unlink_enter tracepoint, so inode, dev and ctime are 0",
         ),
         ..hook("tp_btf/ext4_unlink_enter", "tr_ext4_unlink")
@@ -82,6 +94,9 @@ pub static HOOKS: &[HookDef] = &[
 /// (entry, exit), and their audit-mode builds.
 pub const SYSCALL_TRACEPOINT_PROGRAMS: (&str, &str) = ("tr_tp_enter", "tr_tp_exit");
 pub const SYSCALL_TRACEPOINT_AUDIT_PROGRAMS: (&str, &str) = ("tr_a_tp_enter", "tr_a_tp_exit");
+
+/// Events the loader makes itself, fed by no kernel hook (what existed before it started).
+pub static LOADER_MADE: &[&str] = &["existing_container"];
 
 /// Fields the loader fills after the kernel decided the event (from the container runtime's
 /// state): not filterable, since no filter in the kernel can see them.
@@ -213,9 +228,24 @@ pub static SOURCES: &[SourceDef] = &[
         "`tp_btf/cgroup_mkdir` of a container's cgroup (a 64-hex-digit id in its name); the image, name and pod fields from the runtime's state, by the loader",
     ),
     from_hooks(
+        "existing_container",
+        &[],
+        "made by the loader at start, one for each container running (cgroup trees and the runtime's state), decided with the image's own semantics",
+    ),
+    from_hooks(
         "container_remove",
         &["tp_btf/cgroup_rmdir"],
         "`tp_btf/cgroup_rmdir` of a container's cgroup",
+    ),
+    from_hooks(
+        "module_load",
+        &["tp_btf/module_load"],
+        "`tp_btf/module_load`, where the kernel has loadable modules (the loader says at start when it does not)",
+    ),
+    from_hooks(
+        "module_free",
+        &["tp_btf/module_free"],
+        "`tp_btf/module_free`, where the kernel has loadable modules",
     ),
     from_hooks(
         "task_rename",

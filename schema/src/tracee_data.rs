@@ -11620,7 +11620,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "bool",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "proc_create",
@@ -12036,7 +12036,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "module_free",
@@ -12057,7 +12057,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "string",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "socket_accept",

@@ -1136,3 +1136,133 @@ for path in ({script_file:?}, {dir:?} + "/missing"):
     assert_eq!(arg_str(failed[0], "binary.path"), Some(script_file.clone()));
     assert_eq!(arg_str(failed[0], "pathname"), Some(script_file));
 }
+
+/// module_load and module_free: attached where the kernel has the module: tracepoints;
+/// elsewhere (this test machine's kernel is built without loadable modules) the loader says
+/// at start that they cannot occur, and runs.
+#[test]
+fn module_events_attach_or_say_why_not() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "modules.yaml",
+            &policy(
+                "modules",
+                &["global"],
+                "    - event: module_load\n    - event: module_free\n    - event: close\n",
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let run = t.stop();
+    assert!(run.status.success(), "{:?}", run.stderr);
+    let has = |tp: &str| {
+        std::path::Path::new("/sys/kernel/tracing/events/module")
+            .join(tp)
+            .exists()
+    };
+    for (event, tp) in [
+        ("module_load", "module_load"),
+        ("module_free", "module_free"),
+    ] {
+        let said = run
+            .stderr
+            .iter()
+            .any(|l| l.contains(&format!("no {event} event can occur")));
+        assert_eq!(said, !has(tp), "{event}: {:?}", run.stderr);
+    }
+}
+
+/// existing_container: one event per container running when the loader starts (made by
+/// the loader from the cgroup tree and the runtime's state), decided by the policies as the
+/// kernel would: a filter on the id keeps one, a scope on a process field keeps none.
+#[test]
+fn existing_container_at_start() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let id = |n: u8| format!("{n:02x}e71571").repeat(8);
+    let (docker_id, bare_id) = (id(5), id(6));
+    let host = s.path().join("host");
+    let config = host.join(format!(
+        "var/lib/docker/containers/{docker_id}/config.v2.json"
+    ));
+    if let Some(parent) = config.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let json =
+        serde_json::json!({"ID": docker_id, "Name": "/db-1", "Config": {"Image": "postgres:16"}});
+    if let Err(e) = std::fs::write(&config, json.to_string()) {
+        panic!("{e}");
+    }
+    let base = cgroup_v2().join(format!("tracee-e2e-exist-{}", std::process::id()));
+    let dirs = [
+        base.join(format!("docker-{docker_id}.scope")),
+        base.join(&bare_id),
+        base.join("not-a-container"),
+    ];
+    for d in &dirs {
+        if let Err(e) = std::fs::create_dir_all(d) {
+            panic!("mkdir {}: {e}", d.display());
+        }
+    }
+    let by_id = format!("args.container_id={docker_id}");
+    let image = compile(
+        s.path(),
+        &[
+            (
+                "all.yaml",
+                &policy("all", &["global"], "    - event: existing_container\n"),
+            ),
+            (
+                "by-comm.yaml",
+                &policy(
+                    "by-comm",
+                    &["comm=bash"],
+                    "    - event: existing_container\n",
+                ),
+            ),
+            (
+                "by-id.yaml",
+                &policy("by-id", &["global"], &rule("existing_container", &[&by_id])),
+            ),
+        ],
+    );
+    let host_arg = host.to_string_lossy().into_owned();
+    let t = Tracer::start(&image, &["--host-root", &host_arg]);
+    let run = t.stop();
+    for d in &dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+    let _ = std::fs::remove_dir(&base);
+    run.assert_clean();
+    let of = |id: &str| {
+        run.named("existing_container")
+            .into_iter()
+            .filter(|e| arg_str(e, "container_id").as_deref() == Some(id))
+            .collect::<Vec<_>>()
+    };
+    let d = of(&docker_id);
+    assert_eq!(d.len(), 1, "{:#?}", run.events);
+    assert_eq!(policies_of(d[0]), ["all", "by-id"], "{}", d[0]);
+    assert_eq!(arg_str(d[0], "runtime").as_deref(), Some("docker"));
+    assert_eq!(
+        arg_str(d[0], "container_image").as_deref(),
+        Some("postgres:16")
+    );
+    assert_eq!(arg_str(d[0], "container_name").as_deref(), Some("db-1"));
+    let b = of(&bare_id);
+    assert_eq!(b.len(), 1, "{:#?}", run.events);
+    assert_eq!(policies_of(b[0]), ["all"], "{}", b[0]);
+    assert_eq!(arg_str(b[0], "runtime").as_deref(), Some("unknown"));
+    assert!(
+        run.named("existing_container")
+            .iter()
+            .all(|e| !policies_of(e).contains(&"by-comm".to_owned()))
+    );
+}
