@@ -15,6 +15,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define ENTRY_FLAGS (EVENT_FLAG_ENTRY | EVENT_FLAG_EMIT_AT_ENTRY)
 
+/* The derived-event handlers (DERIVED_*) this object's image uses, set by the loader before
+ * loading: the verifier sees it as a constant, so the calls to every other handler are dead
+ * code it never walks, and loading costs only the handlers in use. */
+const volatile __u64 derived_loaded = ~0ULL;
+
 /* The registers: the tp_btf argument, or the task's saved user registers. */
 static __always_inline struct pt_regs *user_regs(struct pt_regs *regs)
 {
@@ -101,7 +106,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 			return 0;
 		return emit_syscall(p, ev, nr, regs, 0, scope, audit);
 	}
-	if (gate->derived_event == EVENT_MAGIC_WRITE && !ev) {
+	__u64 handlers = gate->derived_handlers & derived_loaded;
+	if (handlers == DERIVED_MAGIC_WRITE && !ev) {
 		/* Most writes append or go to pipes and sockets: turned away before any record
 		 * is started. */
 		struct pt_regs *r = user_regs(regs);
@@ -116,18 +122,20 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 		count_inflight(-1); /* its exit was never seen */
 	reset_event(p, nr, nr);
 	raw_args(p, regs);
-	if (gate->derived_event == EVENT_MAGIC_WRITE) {
-		/* Most writes append or go to pipes: those are not armed at all. */
-		if (!magic_write_entry(p, nr) && !ev)
+	if (handlers & DERIVED_MAGIC_WRITE) {
+		/* Most writes append or go to pipes: those are not armed at all (unless another
+		 * handler wants the write). */
+		if (!magic_write_entry(p, nr) && !ev && handlers == DERIVED_MAGIC_WRITE)
 			return 0;
-	} else if (!ev) {
-		derived_entry(p, nr);
 	}
-	if (gate->derived_event == EVENT_SWITCH_TASK_NS)
+	if (!ev && (handlers & ~DERIVED_MAGIC_WRITE))
+		derived_entry(p, nr);
+	/* What handlers read at entry besides the arguments. */
+	if (handlers & DERIVED_SWITCH_TASK_NS)
 		switch_task_ns_entry(p);
-	else if (gate->derived_event == EVENT_DO_MMAP)
+	if (handlers & DERIVED_MEM)
 		mem_entry(p);
-	else if (gate->derived_event == EVENT_DO_SIGACTION)
+	if (handlers & DERIVED_SIGACTION)
 		sigaction_entry(p);
 	__u64 own = 0;
 	if (ev) {
@@ -148,6 +156,65 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 	p->generation = generation;
 	count_inflight(1);
 	return 0;
+}
+
+/* The events derived from a syscall, at its exit: every handler the gate names (each
+ * builds the events of its family that some policy selects). */
+static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
+{
+	h &= derived_loaded;
+	if ((h & DERIVED_FILE_OPEN) && (long)ret >= 0)
+		file_open_event(p, ret);
+	if (h & DERIVED_SOCKET_CONNECT)
+		socket_connect_event(p, ret);
+	if (h & DERIVED_SOCKET_CREATE)
+		socket_create_event(p, ret);
+	if (h & DERIVED_SOCKET_BIND)
+		socket_bind_event(p, ret);
+	if (h & DERIVED_SB_MOUNT)
+		sb_mount_event(p, ret);
+	if (h & DERIVED_SB_UMOUNT)
+		sb_umount_event(p, ret);
+	if ((h & DERIVED_INODE_UNLINK) && ret == 0)
+		inode_unlink_event(p);
+	if ((h & DERIVED_MAGIC_WRITE) && (long)ret > 0 && p->magic_len)
+		magic_write_event(p, ret);
+	if (h & DERIVED_INODE_RENAME)
+		inode_rename_event(p, ret);
+	if (h & DERIVED_INODE_MKNOD)
+		inode_mknod_event(p, ret);
+	if (h & DERIVED_INODE_SYMLINK)
+		inode_symlink_event(p, ret);
+	if (h & DERIVED_SET_FS_PWD)
+		set_fs_pwd_event(p, ret);
+	if (h & DERIVED_TASK_PRCTL)
+		task_prctl_event(p, ret);
+	if (h & DERIVED_TASK_SETRLIMIT)
+		task_setrlimit_event(p, ret);
+	if (h & DERIVED_SETTIME64)
+		settime64_event(p, ret);
+	if (h & DERIVED_SWITCH_TASK_NS)
+		switch_task_ns_event(p, ret);
+	if (h & DERIVED_SOCKET_LISTEN)
+		socket_listen_event(p, ret);
+	if (h & DERIVED_SOCKET_SETSOCKOPT)
+		socket_setsockopt_event(p, ret);
+	if (h & DERIVED_SOCKET_ACCEPT)
+		socket_accept_events(p, ret);
+	if (h & DERIVED_SOCKET_DUP)
+		socket_dup_event(p, ret);
+	if (h & DERIVED_MEM)
+		mem_events(p, ret);
+	if (h & DERIVED_SIGACTION)
+		do_sigaction_event(p, ret);
+	if (h & DERIVED_EXECUTE_FAILED)
+		execute_failed_event(p, ret);
+	if (h & DERIVED_BPF)
+		bpf_events(p, ret);
+	if (h & DERIVED_TRUNCATE)
+		do_truncate_event(p, ret);
+	if (h & DERIVED_UTIMES)
+		vfs_utimes_event(p, ret);
 }
 
 static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,
@@ -172,64 +239,8 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 			p->rec.retval = ret;
 			emit_candidate(p, 0);
 		}
-		if (p->scope & derived) {
-			if (gate->derived_event == EVENT_SECURITY_FILE_OPEN) {
-				if (ret >= 0)
-					file_open_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CONNECT) {
-				socket_connect_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_CREATE) {
-				socket_create_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_BIND) {
-				socket_bind_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SB_MOUNT) {
-				sb_mount_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SB_UMOUNT) {
-				sb_umount_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_INODE_RENAME) {
-				inode_rename_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_INODE_MKNOD) {
-				inode_mknod_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_INODE_SYMLINK) {
-				inode_symlink_event(p, ret);
-			} else if (gate->derived_event == EVENT_SET_FS_PWD) {
-				set_fs_pwd_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_TASK_PRCTL) {
-				task_prctl_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_TASK_SETRLIMIT) {
-				task_setrlimit_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SETTIME64) {
-				settime64_event(p, ret);
-			} else if (gate->derived_event == EVENT_SWITCH_TASK_NS) {
-				switch_task_ns_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_LISTEN) {
-				socket_listen_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_SETSOCKOPT) {
-				socket_setsockopt_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_SOCKET_ACCEPT) {
-				socket_accept_events(p, ret);
-			} else if (gate->derived_event == EVENT_SOCKET_DUP) {
-				socket_dup_event(p, ret);
-			} else if (gate->derived_event == EVENT_DO_MMAP) {
-				mem_events(p, ret);
-			} else if (gate->derived_event == EVENT_DO_SIGACTION) {
-				do_sigaction_event(p, ret);
-			} else if (gate->derived_event == EVENT_PROCESS_EXECUTE_FAILED) {
-				execute_failed_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_BPF) {
-				bpf_events(p, ret);
-			} else if (gate->derived_event == EVENT_DO_TRUNCATE) {
-				do_truncate_event(p, ret);
-			} else if (gate->derived_event == EVENT_VFS_UTIMES) {
-				vfs_utimes_event(p, ret);
-			} else if (gate->derived_event == EVENT_SECURITY_INODE_UNLINK) {
-				if (ret == 0)
-					inode_unlink_event(p);
-			} else if (gate->derived_event == EVENT_MAGIC_WRITE) {
-				if ((long)ret > 0 && p->magic_len)
-					magic_write_event(p, ret);
-			}
-		}
+		if (p->scope & derived)
+			derived_exit(p, gate->derived_handlers, ret);
 		return 0;
 	}
 	/* `decide` before the return value: which programs reach it must not depend on it. */

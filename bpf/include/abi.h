@@ -151,10 +151,41 @@ struct event_config {
 struct syscall_gate {
 	__u64 policies;         /* policies with a rule for the syscall's own event */
 	__u64 derived_policies; /* policies with a rule for the event it also reports */
-	__u32 derived_event;    /* security_file_open (open family), security_socket_connect
-				 * (connect), or 0 */
+	/* The handlers (DERIVED_*) that build the events derived from the syscall: at its
+	 * entry (what they read then) and its exit. */
+	__u64 derived_handlers;
 	__u32 flags;            /* the syscall event's EVENT_FLAG_*, GATE_NO_*_RET */
+	__u32 pad;
 };
+
+/* syscall_gate.derived_handlers: one bit per BPF handler of derived events (the handler
+ * builds every event of its family; schema/src/hooks.rs HANDLERS). */
+#define DERIVED_FILE_OPEN (1ULL << 0)
+#define DERIVED_SOCKET_CONNECT (1ULL << 1)
+#define DERIVED_SOCKET_CREATE (1ULL << 2)
+#define DERIVED_SOCKET_BIND (1ULL << 3)
+#define DERIVED_SB_MOUNT (1ULL << 4)
+#define DERIVED_INODE_UNLINK (1ULL << 5)
+#define DERIVED_MAGIC_WRITE (1ULL << 6)
+#define DERIVED_SB_UMOUNT (1ULL << 7)
+#define DERIVED_INODE_RENAME (1ULL << 8)
+#define DERIVED_INODE_MKNOD (1ULL << 9)
+#define DERIVED_INODE_SYMLINK (1ULL << 10)
+#define DERIVED_SET_FS_PWD (1ULL << 11)
+#define DERIVED_TASK_PRCTL (1ULL << 12)
+#define DERIVED_TASK_SETRLIMIT (1ULL << 13)
+#define DERIVED_SETTIME64 (1ULL << 14)
+#define DERIVED_SWITCH_TASK_NS (1ULL << 15)
+#define DERIVED_SOCKET_LISTEN (1ULL << 16)
+#define DERIVED_SOCKET_SETSOCKOPT (1ULL << 17)
+#define DERIVED_SOCKET_ACCEPT (1ULL << 18)
+#define DERIVED_SOCKET_DUP (1ULL << 19)
+#define DERIVED_MEM (1ULL << 20)
+#define DERIVED_SIGACTION (1ULL << 21)
+#define DERIVED_EXECUTE_FAILED (1ULL << 22)
+#define DERIVED_BPF (1ULL << 23)
+#define DERIVED_TRUNCATE (1ULL << 24)
+#define DERIVED_UTIMES (1ULL << 25)
 
 /* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
  * syscall admits; its exit turns them away on the gate's load. */

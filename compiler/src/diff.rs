@@ -473,10 +473,10 @@ fn entry(map: &str, key: &[u8], value: &[u8], names: &[String]) -> Option<Entry>
         "syscall_gate" => {
             let g = read::<abi::SyscallGate>(value)?;
             e.role("syscall", g.policies, names);
-            let derived = if g.derived_event == 0 {
+            let derived = if g.derived_handlers == 0 {
                 "derived".to_owned()
             } else {
-                format!("derived {}", inspect::event_name(g.derived_event))
+                format!("derived {}", inspect::handler_names(g.derived_handlers))
             };
             e.role(derived, g.derived_policies, names);
             e.attr(

@@ -127,6 +127,24 @@ pub const SCOPE_DIM_NAMES: [&str; sd::COUNT] = [
 pub const SCOPE_BOOL_NAMES: [&str; sb::COUNT] =
     ["container", "new-pid", "new-container", "container-started"];
 
+/// The derived-event handlers of a syscall gate, by the families they build
+/// (`security_file_open`, `magic_write+dropped_executable`).
+pub fn handler_names(bits: u64) -> String {
+    let mut families: Vec<String> = Vec::new();
+    for (_, bit) in abi::derived::ALL {
+        if bits & bit == 0 {
+            continue;
+        }
+        let events: Vec<&str> = schema::hooks::SOURCES
+            .iter()
+            .filter(|s| s.handler == *bit)
+            .map(|s| s.event)
+            .collect();
+        families.push(events.join("+"));
+    }
+    families.join(",")
+}
+
 /// A rule field id as the user writes it (`args.pathname`, `retval`, `comm`).
 pub fn field_name(event: u32, field: u16) -> String {
     if field == abi::FIELD_RETVAL {
@@ -631,10 +649,10 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                     format!(
                         "policies {}  {} {}  flags {:#x}{}",
                         names(g.policies, policies),
-                        if g.derived_event == 0 {
+                        if g.derived_handlers == 0 {
                             "derived".to_owned()
                         } else {
-                            event_name(g.derived_event)
+                            handler_names(g.derived_handlers)
                         },
                         names(g.derived_policies, policies),
                         g.flags,

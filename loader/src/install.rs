@@ -72,6 +72,19 @@ pub fn install<'obj>(
     )
 }
 
+/// The derived-event handlers the image's syscall gates name (`abi::derived`): the only
+/// ones the programs are verified with.
+pub fn derived_handlers(image: &Image) -> u64 {
+    image.map("syscall_gate").map_or(0, |m| {
+        m.entries
+            .iter()
+            .filter_map(|(_, v)| {
+                bytemuck::try_pod_read_unaligned::<schema::abi::SyscallGate>(v).ok()
+            })
+            .fold(0, |all, g| all | g.derived_handlers)
+    })
+}
+
 /// `install` with every setting.
 pub fn install_with<'obj>(
     image: &Image,
@@ -99,6 +112,7 @@ pub fn install_with<'obj>(
         rodata.host_mntns = host_mntns();
         rodata.generation = generation;
         rodata.loader_started_ns = loader_started_ns();
+        rodata.derived_loaded = derived_handlers(image);
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;
             rodata.v1_subsys = v1.subsys;

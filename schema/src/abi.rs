@@ -39,6 +39,66 @@ pub const GATE_NO_NEGATIVE_RET: u32 = 1 << 8;
 pub const GATE_NO_ZERO_RET: u32 = 1 << 9;
 pub const GATE_NO_POSITIVE_RET: u32 = 1 << 10;
 
+/// `syscall_gate.derived_handlers`: one bit per BPF handler of derived events (`DERIVED_*`
+/// in abi.h); each handler builds every event of its family (`schema::hooks::SourceDef`).
+pub mod derived {
+    pub const FILE_OPEN: u64 = 1 << 0;
+    pub const SOCKET_CONNECT: u64 = 1 << 1;
+    pub const SOCKET_CREATE: u64 = 1 << 2;
+    pub const SOCKET_BIND: u64 = 1 << 3;
+    pub const SB_MOUNT: u64 = 1 << 4;
+    pub const INODE_UNLINK: u64 = 1 << 5;
+    pub const MAGIC_WRITE: u64 = 1 << 6;
+    pub const SB_UMOUNT: u64 = 1 << 7;
+    pub const INODE_RENAME: u64 = 1 << 8;
+    pub const INODE_MKNOD: u64 = 1 << 9;
+    pub const INODE_SYMLINK: u64 = 1 << 10;
+    pub const SET_FS_PWD: u64 = 1 << 11;
+    pub const TASK_PRCTL: u64 = 1 << 12;
+    pub const TASK_SETRLIMIT: u64 = 1 << 13;
+    pub const SETTIME64: u64 = 1 << 14;
+    pub const SWITCH_TASK_NS: u64 = 1 << 15;
+    pub const SOCKET_LISTEN: u64 = 1 << 16;
+    pub const SOCKET_SETSOCKOPT: u64 = 1 << 17;
+    pub const SOCKET_ACCEPT: u64 = 1 << 18;
+    pub const SOCKET_DUP: u64 = 1 << 19;
+    pub const MEM: u64 = 1 << 20;
+    pub const SIGACTION: u64 = 1 << 21;
+    pub const EXECUTE_FAILED: u64 = 1 << 22;
+    pub const BPF: u64 = 1 << 23;
+    pub const TRUNCATE: u64 = 1 << 24;
+    pub const UTIMES: u64 = 1 << 25;
+    /// Every bit, with its C name (the drift test checks them against abi.h).
+    pub const ALL: &[(&str, u64)] = &[
+        ("DERIVED_FILE_OPEN", FILE_OPEN),
+        ("DERIVED_SOCKET_CONNECT", SOCKET_CONNECT),
+        ("DERIVED_SOCKET_CREATE", SOCKET_CREATE),
+        ("DERIVED_SOCKET_BIND", SOCKET_BIND),
+        ("DERIVED_SB_MOUNT", SB_MOUNT),
+        ("DERIVED_INODE_UNLINK", INODE_UNLINK),
+        ("DERIVED_MAGIC_WRITE", MAGIC_WRITE),
+        ("DERIVED_SB_UMOUNT", SB_UMOUNT),
+        ("DERIVED_INODE_RENAME", INODE_RENAME),
+        ("DERIVED_INODE_MKNOD", INODE_MKNOD),
+        ("DERIVED_INODE_SYMLINK", INODE_SYMLINK),
+        ("DERIVED_SET_FS_PWD", SET_FS_PWD),
+        ("DERIVED_TASK_PRCTL", TASK_PRCTL),
+        ("DERIVED_TASK_SETRLIMIT", TASK_SETRLIMIT),
+        ("DERIVED_SETTIME64", SETTIME64),
+        ("DERIVED_SWITCH_TASK_NS", SWITCH_TASK_NS),
+        ("DERIVED_SOCKET_LISTEN", SOCKET_LISTEN),
+        ("DERIVED_SOCKET_SETSOCKOPT", SOCKET_SETSOCKOPT),
+        ("DERIVED_SOCKET_ACCEPT", SOCKET_ACCEPT),
+        ("DERIVED_SOCKET_DUP", SOCKET_DUP),
+        ("DERIVED_MEM", MEM),
+        ("DERIVED_SIGACTION", SIGACTION),
+        ("DERIVED_EXECUTE_FAILED", EXECUTE_FAILED),
+        ("DERIVED_BPF", BPF),
+        ("DERIVED_TRUNCATE", TRUNCATE),
+        ("DERIVED_UTIMES", UTIMES),
+    ];
+}
+
 /// Per-CPU counters of the BPF `stats` map (`enum abi_stat`).
 pub mod stat {
     pub const SUBMITTED: u32 = 0;
@@ -239,8 +299,9 @@ abi_struct!(
     SyscallGate / "syscall_gate" {
         policies: u64,
         derived_policies: u64,
-        derived_event: u32,
+        derived_handlers: u64,
         flags: u32,
+        pad: u32,
     }
 );
 

@@ -898,9 +898,20 @@ fn every_produced_event_has_its_source_row() {
             row.event
         );
         assert!(
-            schema::catalog::event(row.gate_as).is_some(),
-            "{}",
-            row.gate_as
+            row.handler.count_ones() <= 1
+                && (row.handler == 0
+                    || schema::abi::derived::ALL
+                        .iter()
+                        .any(|(_, b)| *b == row.handler)),
+            "{}: handler {:#x}",
+            row.event,
+            row.handler
+        );
+        assert_eq!(
+            row.handler == 0,
+            row.syscalls.is_empty(),
+            "{}: a handler exactly when syscalls build it",
+            row.event
         );
         for syscall in row.syscalls {
             assert!(

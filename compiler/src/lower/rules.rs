@@ -443,7 +443,7 @@ fn assemble_rules(
                     if let Some(nr) = schema::catalog::event(source).map(|e| e.id) {
                         let gate = gates.entry(nr).or_insert_with(bytemuck::Zeroable::zeroed);
                         gate.derived_policies |= config.policies;
-                        gate.derived_event = derived_family(name).unwrap_or(*id);
+                        gate.derived_handlers |= derived_handler(name);
                     }
                 }
             }
@@ -510,10 +510,9 @@ pub fn event_source(name: &str) -> String {
     }
 }
 
-/// The event id a derived event's syscalls are gated under.
-fn derived_family(name: &str) -> Option<u32> {
-    let family = schema::hooks::source(name).map_or(name, |s| s.gate_as);
-    schema::catalog::event(family).map(|e| e.id)
+/// The BPF handler (a bit of the syscall gate) that builds a derived event.
+fn derived_handler(name: &str) -> u64 {
+    schema::hooks::source(name).map_or(0, |s| s.handler)
 }
 
 /// How the kernel captures a syscall's arguments: each one's kind and width from the
