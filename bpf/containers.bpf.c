@@ -95,39 +95,36 @@ static __always_inline int starts_with(const char *s, const char *prefix, int n)
 	return 1;
 }
 
-/* Tracee's runtime names, told by the cgroup's name (systemd driver) or its parent's
- * (cgroupfs driver: docker/<id>, libpod_parent/<id>). */
-static __always_inline int runtime_of(struct key_scratch *k, struct kernfs_node *kn,
-				      const char **name)
+/*
+ * The runtime of the container whose cgroup name is in k->path, told by the name (systemd
+ * driver) or its parent's (cgroupfs driver: docker/<id>, libpod_parent/<id>): 0 unknown,
+ * 1 docker, 2 containerd, 3 crio, 4 podman; -1 for conmon's cgroups (crio-conmon-<id>,
+ * libpod-conmon-<id>), which are the runtime's. A function of its own: its many
+ * comparisons are verified once, not once per path of the event that uses the answer.
+ */
+__noinline int container_runtime(struct key_scratch *k, __u64 kn_addr)
 {
-	if (starts_with(k->path, "docker-", 7)) {
-		*name = "docker";
-		return 6;
-	}
-	if (starts_with(k->path, "cri-containerd-", 15)) {
-		*name = "containerd";
-		return 10;
-	}
-	if (starts_with(k->path, "crio-", 5)) {
-		*name = "crio";
+	if (!k)
+		return 0;
+	if (starts_with(k->path, "crio-conmon-", 12) || starts_with(k->path, "libpod-conmon-", 14))
+		return -1;
+	if (starts_with(k->path, "docker-", 7))
+		return 1;
+	if (starts_with(k->path, "cri-containerd-", 15))
+		return 2;
+	if (starts_with(k->path, "crio-", 5))
+		return 3;
+	if (starts_with(k->path, "libpod-", 7))
 		return 4;
-	}
-	if (starts_with(k->path, "libpod-", 7)) {
-		*name = "podman";
-		return 6;
-	}
+	struct kernfs_node *kn = bpf_rdonly_cast((void *)kn_addr,
+						 bpf_core_type_id_kernel(struct kernfs_node));
 	char parent[16] = {};
 	bpf_probe_read_kernel_str(parent, sizeof(parent), BPF_CORE_READ(parent_of(kn), name));
-	if (starts_with(parent, "docker", 7)) {
-		*name = "docker";
-		return 6;
-	}
-	if (starts_with(parent, "libpod_parent", 14)) {
-		*name = "podman";
-		return 6;
-	}
-	*name = "unknown";
-	return 7;
+	if (starts_with(parent, "docker", 7))
+		return 1;
+	if (starts_with(parent, "libpod_parent", 14))
+		return 4;
+	return 0;
 }
 
 /* container_create and container_remove (Tracee's fields): the runtime and the container's
@@ -136,17 +133,24 @@ static __always_inline int runtime_of(struct key_scratch *k, struct kernfs_node 
 static __always_inline int container_event(__u32 id, struct key_scratch *k, struct kernfs_node *kn,
 					   __u32 start)
 {
-	/* conmon's cgroups (crio-conmon-<id>, libpod-conmon-<id>) are the runtime's. */
-	if (starts_with(k->path, "crio-conmon-", 12) || starts_with(k->path, "libpod-conmon-", 14))
+	int runtime = container_runtime(k, (__u64)kn);
+	if (runtime < 0)
 		return 0;
 	struct event_config *ev;
 	__u64 scope;
 	struct pending *p = start_event(id, &ev, &scope, 0);
 	if (!p)
 		return 0;
-	const char *runtime = "";
-	int len = runtime_of(k, kn, &runtime);
-	append_str(p, 0, runtime, len);
+	/* Tracee's runtime names. */
+	const char *name = "unknown";
+	__u32 len = 7;
+	switch (runtime) {
+	case 1: name = "docker"; len = 6; break;
+	case 2: name = "containerd"; len = 10; break;
+	case 3: name = "crio"; len = 4; break;
+	case 4: name = "podman"; len = 6; break;
+	}
+	append_str(p, 0, name, len);
 	append_str(p, 1, &k->path[start & 255], ID_DIGITS);
 	if (id == EVENT_CONTAINER_CREATE)
 		put_int(p, 2, ARG_KIND_UINT, bpf_ktime_get_boot_ns());

@@ -137,6 +137,8 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 		mem_entry(p);
 	if (handlers & DERIVED_SIGACTION)
 		sigaction_entry(p);
+	if (handlers & DERIVED_CREDS)
+		creds_entry(p);
 	__u64 own = 0;
 	if (ev) {
 		capture_syscall_args(p, ev);
@@ -215,6 +217,10 @@ static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
 		do_truncate_event(p, ret);
 	if (h & DERIVED_UTIMES)
 		vfs_utimes_event(p, ret);
+	if (h & DERIVED_CREDS)
+		commit_creds_event(p, ret);
+	if (h & DERIVED_VFS_RW)
+		vfs_rw_event(p, ret);
 }
 
 static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,

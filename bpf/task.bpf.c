@@ -290,3 +290,80 @@ __noinline int execute_failed_event(struct pending *sys, __u64 ret)
 	put_int(q, 11, ARG_KIND_INT, 0);
 	return emit(q, rules_eval(q, ev, EVENT_PROCESS_EXECUTE_FAILED, candidates, RULES_ALL));
 }
+
+/* ---- commit_creds: the set*id family, capset, prctl, unshare, execve ---- */
+
+static __always_inline void read_cred(struct slim_cred *c, const struct cred *cred)
+{
+	c->uid = BPF_CORE_READ(cred, uid.val);
+	c->gid = BPF_CORE_READ(cred, gid.val);
+	c->suid = BPF_CORE_READ(cred, suid.val);
+	c->sgid = BPF_CORE_READ(cred, sgid.val);
+	c->euid = BPF_CORE_READ(cred, euid.val);
+	c->egid = BPF_CORE_READ(cred, egid.val);
+	c->fsuid = BPF_CORE_READ(cred, fsuid.val);
+	c->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	c->user_ns = BPF_CORE_READ(cred, user_ns, ns.inum);
+	c->securebits = BPF_CORE_READ(cred, securebits);
+	c->cap_inheritable = BPF_CORE_READ(cred, cap_inheritable.val);
+	c->cap_permitted = BPF_CORE_READ(cred, cap_permitted.val);
+	c->cap_effective = BPF_CORE_READ(cred, cap_effective.val);
+	c->cap_bset = BPF_CORE_READ(cred, cap_bset.val);
+	c->cap_ambient = BPF_CORE_READ(cred, cap_ambient.val);
+}
+
+/* At the entry of a syscall that may change the task's credentials: them, before. */
+__noinline int creds_entry(struct pending *p)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct slim_cred *old = bpf_task_storage_get(&cred_store, task, 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p || !old)
+		return 0;
+	read_cred(old, BPF_CORE_READ(task, real_cred));
+	return 0;
+}
+
+static __always_inline void put_cred(struct pending *q, __u32 index, struct slim_cred *c)
+{
+	__u32 off = q->used;
+	if (off > ARGS_BUF - sizeof(struct arg_header) - sizeof(*c))
+		return;
+	struct arg_header h = { .index = index, .kind = ARG_KIND_CRED, .len = sizeof(*c) };
+	__builtin_memcpy(&q->args[off], &h, sizeof(h));
+	bpf_probe_read_kernel(&q->args[off + sizeof(h)], sizeof(*c), c);
+	q->used = off + sizeof(h) + sizeof(*c);
+	q->rec.args_num += 1;
+}
+
+/*
+ * commit_creds: a syscall that changed the task's credentials (ids, capabilities; as Tracee,
+ * not the user namespace or the securebits alone): the credentials before and after, as
+ * Tracee's SlimCred. Calls that commit the same credentials again are not reported.
+ */
+__noinline int commit_creds_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || (long)ret < 0)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct slim_cred *old = bpf_task_storage_get(&cred_store, task, 0, 0);
+	if (!old)
+		return 0;
+	struct slim_cred now = {};
+	read_cred(&now, BPF_CORE_READ(task, real_cred));
+	if (now.uid == old->uid && now.gid == old->gid && now.suid == old->suid &&
+	    now.sgid == old->sgid && now.euid == old->euid && now.egid == old->egid &&
+	    now.fsuid == old->fsuid && now.fsgid == old->fsgid &&
+	    now.cap_inheritable == old->cap_inheritable &&
+	    now.cap_permitted == old->cap_permitted && now.cap_effective == old->cap_effective &&
+	    now.cap_bset == old->cap_bset && now.cap_ambient == old->cap_ambient)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_COMMIT_CREDS, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_cred(q, 0, old);
+	put_cred(q, 1, &now);
+	return emit(q, rules_eval(q, ev, EVENT_COMMIT_CREDS, candidates, RULES_ALL));
+}

@@ -285,6 +285,14 @@ TRACEE_MAP struct {
 	__type(value, struct exec_comm);
 } exec_comm_store SEC(".maps");
 
+/* A task's credentials at the entry of a syscall that may change them (commit_creds). */
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct slim_cred);
+} cred_store SEC(".maps");
+
 /* ---- event ids outside the syscall range (schema catalog) ---- */
 #define EVENT_SCHED_PROCESS_FORK 712
 #define EVENT_SCHED_PROCESS_EXEC 713
@@ -336,6 +344,11 @@ TRACEE_MAP struct {
 #define EVENT_VFS_UTIMES 772
 #define EVENT_MODULE_LOAD 779
 #define EVENT_MODULE_FREE 780
+#define EVENT_COMMIT_CREDS 723
+#define EVENT_VFS_WRITE 718
+#define EVENT_VFS_WRITEV 719
+#define EVENT_VFS_READ 720
+#define EVENT_VFS_READV 721
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -726,6 +739,11 @@ int mem_events(struct pending *sys, __u64 ret);
 int sigaction_entry(struct pending *p);
 int do_sigaction_event(struct pending *sys, __u64 ret);
 int execute_failed_event(struct pending *sys, __u64 ret);
+/* rw.bpf.c: vfs_write, vfs_writev, vfs_read, vfs_readv at the exits of their syscalls. */
+int vfs_rw_event(struct pending *sys, __u64 ret);
+/* task.bpf.c: commit_creds (the credentials before, at entry). */
+int creds_entry(struct pending *p);
+int commit_creds_event(struct pending *sys, __u64 ret);
 /* bpf_syscall.bpf.c: security_bpf, security_bpf_map, security_bpf_prog. */
 int bpf_events(struct pending *sys, __u64 ret);
 /* inode.bpf.c: do_truncate and vfs_utimes. */

@@ -20,6 +20,7 @@ const SOURCES: &[&str] = &[
     "mem.bpf.c",
     "bpf_syscall.bpf.c",
     "modules.bpf.c",
+    "rw.bpf.c",
     "mount.bpf.c",
     "syscalls.bpf.c",
     "sched.bpf.c",

@@ -186,6 +186,8 @@ struct syscall_gate {
 #define DERIVED_BPF (1ULL << 23)
 #define DERIVED_TRUNCATE (1ULL << 24)
 #define DERIVED_UTIMES (1ULL << 25)
+#define DERIVED_CREDS (1ULL << 26)
+#define DERIVED_VFS_RW (1ULL << 27)
 
 /* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
  * syscall admits; its exit turns them away on the gate's load. */
@@ -250,6 +252,26 @@ struct contains_entry {
 #define ARG_KIND_STR_ARRAY 5 /* repeated { __u16 len; bytes } */
 #define ARG_KIND_SOCKADDR 6  /* the raw struct sockaddr */
 #define ARG_KIND_BOOL 7      /* 1 byte */
+#define ARG_KIND_CRED 8      /* struct slim_cred: Tracee's SlimCred, 80 bytes */
+
+/* Credentials as Tracee's SlimCred carries them (commit_creds). */
+struct slim_cred {
+	__u32 uid;
+	__u32 gid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 euid;
+	__u32 egid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 user_ns;
+	__u32 securebits;
+	__u64 cap_inheritable;
+	__u64 cap_permitted;
+	__u64 cap_effective;
+	__u64 cap_bset;
+	__u64 cap_ambient;
+};
 
 /* One event in the ring buffer: this header, then args_size bytes of arguments, each an
  * arg_header followed by len bytes. */

@@ -231,6 +231,7 @@ struct task_struct {
 	u64 self_exec_id;
 	unsigned int in_execve : 1;
 	struct sighand_struct *sighand;
+	const struct cred *real_cred;
 };
 
 typedef struct {
@@ -280,8 +281,34 @@ typedef struct {
 	unsigned int val;
 } kuid_t;
 
+typedef struct {
+	unsigned int val;
+} kgid_t;
+
+typedef struct {
+	u64 val;
+} kernel_cap_t;
+
+struct user_namespace {
+	struct ns_common ns;
+};
+
 struct cred {
 	kuid_t uid;
+	kgid_t gid;
+	kuid_t suid;
+	kgid_t sgid;
+	kuid_t euid;
+	kgid_t egid;
+	kuid_t fsuid;
+	kgid_t fsgid;
+	unsigned securebits;
+	kernel_cap_t cap_inheritable;
+	kernel_cap_t cap_permitted;
+	kernel_cap_t cap_effective;
+	kernel_cap_t cap_bset;
+	kernel_cap_t cap_ambient;
+	struct user_namespace *user_ns;
 };
 
 struct kernfs_node {

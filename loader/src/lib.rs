@@ -56,6 +56,7 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "control",
     "handoff_store",
     "exec_comm_store",
+    "cred_store",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
@@ -70,6 +71,7 @@ pub const SHARED_MAPS: &[&str] = &[
     "containers",
     "handoff_store",
     "exec_comm_store",
+    "cred_store",
 ];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.

@@ -38,8 +38,30 @@ impl Serialize for Value<'_> {
             ArgValue::StrArray(items) => items.serialize(s),
             ArgValue::SockAddr(b) => sockaddr(b).serialize(s),
             ArgValue::Bool(b) => s.serialize_bool(*b),
+            ArgValue::Cred(c) => slim_cred(c).serialize(s),
         }
     }
+}
+
+/// Tracee's SlimCred, with its field names.
+fn slim_cred(c: &schema::abi::SlimCred) -> serde_json::Value {
+    serde_json::json!({
+        "Uid": c.uid,
+        "Gid": c.gid,
+        "Suid": c.suid,
+        "Sgid": c.sgid,
+        "Euid": c.euid,
+        "Egid": c.egid,
+        "Fsuid": c.fsuid,
+        "Fsgid": c.fsgid,
+        "UserNamespace": c.user_ns,
+        "SecureBits": c.securebits,
+        "CapInheritable": c.cap_inheritable,
+        "CapPermitted": c.cap_permitted,
+        "CapEffective": c.cap_effective,
+        "CapBounding": c.cap_bset,
+        "CapAmbient": c.cap_ambient,
+    })
 }
 
 fn sockaddr(bytes: &[u8]) -> serde_json::Value {

@@ -204,6 +204,8 @@ GO_TYPE_MAP = {
     "[]uint64": ("IntArray", "[]uint64"),
     "time.Time": ("UInt(8)", "time.Time"),
     "float64": ("Pointer", "trace.Pointer"),
+    # Credentials (commit_creds): a record of their own, printed as Tracee's object.
+    "trace.SlimCred": ("Bytes", "trace.SlimCred"),
 }
 
 # The reverse, for our events Tracee does not define (syscalls newer than its table,

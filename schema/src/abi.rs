@@ -68,6 +68,8 @@ pub mod derived {
     pub const BPF: u64 = 1 << 23;
     pub const TRUNCATE: u64 = 1 << 24;
     pub const UTIMES: u64 = 1 << 25;
+    pub const CREDS: u64 = 1 << 26;
+    pub const VFS_RW: u64 = 1 << 27;
     /// Every bit, with its C name (the drift test checks them against abi.h).
     pub const ALL: &[(&str, u64)] = &[
         ("DERIVED_FILE_OPEN", FILE_OPEN),
@@ -96,6 +98,8 @@ pub mod derived {
         ("DERIVED_BPF", BPF),
         ("DERIVED_TRUNCATE", TRUNCATE),
         ("DERIVED_UTIMES", UTIMES),
+        ("DERIVED_CREDS", CREDS),
+        ("DERIVED_VFS_RW", VFS_RW),
     ];
 }
 
@@ -342,7 +346,30 @@ pub mod arg_kind {
     pub const STR_ARRAY: u8 = 5;
     pub const SOCKADDR: u8 = 6;
     pub const BOOL: u8 = 7;
+    /// `struct slim_cred` (Tracee's SlimCred), 80 bytes.
+    pub const CRED: u8 = 8;
 }
+
+abi_struct!(
+    /// Credentials as Tracee's `SlimCred` carries them (`commit_creds`'s arguments).
+    SlimCred / "slim_cred" {
+        uid: u32,
+        gid: u32,
+        suid: u32,
+        sgid: u32,
+        euid: u32,
+        egid: u32,
+        fsuid: u32,
+        fsgid: u32,
+        user_ns: u32,
+        securebits: u32,
+        cap_inheritable: u64,
+        cap_permitted: u64,
+        cap_effective: u64,
+        cap_bset: u64,
+        cap_ambient: u64,
+    }
+);
 
 abi_struct!(
     /// One event in the ring buffer, followed by `args_size` bytes of arguments.
@@ -403,6 +430,7 @@ pub const LAYOUTS: &[Layout] = &[
     ContainsEntry::LAYOUT,
     EventRecord::LAYOUT,
     ArgHeader::LAYOUT,
+    SlimCred::LAYOUT,
 ];
 
 /// Constants the BPF programs and Rust both use, by their C names (checked by the drift test).
@@ -439,6 +467,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("ARG_KIND_STR_ARRAY", arg_kind::STR_ARRAY as u64),
     ("ARG_KIND_SOCKADDR", arg_kind::SOCKADDR as u64),
     ("ARG_KIND_BOOL", arg_kind::BOOL as u64),
+    ("ARG_KIND_CRED", arg_kind::CRED as u64),
 ];
 
 /// FNV-1a, 64 bit: a stable hash with no dependency, for layouts and the catalog.

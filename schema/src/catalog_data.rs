@@ -8526,6 +8526,138 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 718,
+        name: "vfs_write",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "count",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "pos",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 719,
+        name: "vfs_writev",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "vlen",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "pos",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 720,
+        name: "vfs_read",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "count",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "pos",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 721,
+        name: "vfs_readv",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "vlen",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "pos",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 722,
         name: "mem_prot_alert",
         kind: EventKind::Derived,
@@ -8574,6 +8706,24 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "ctime",
                 type_name: "uint64",
                 ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 723,
+        name: "commit_creds",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "old_cred",
+                type_name: "trace.SlimCred",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "new_cred",
+                type_name: "trace.SlimCred",
+                ty: ArgType::Bytes,
             },
         ],
         aliases: &[],

@@ -4,7 +4,7 @@
 
 use bytemuck::pod_read_unaligned;
 
-use crate::abi::{ArgHeader, EventRecord, arg_kind};
+use crate::abi::{ArgHeader, EventRecord, SlimCred, arg_kind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArgValue {
@@ -15,6 +15,8 @@ pub enum ArgValue {
     StrArray(Vec<String>),
     SockAddr(Vec<u8>),
     Bool(bool),
+    /// Credentials (Tracee's SlimCred).
+    Cred(SlimCred),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,12 @@ fn value(h: ArgHeader, data: &[u8]) -> Result<ArgValue, RecordError> {
         arg_kind::STR => ArgValue::Str(String::from_utf8_lossy(data).into_owned()),
         arg_kind::BYTES => ArgValue::Bytes(data.to_vec()),
         arg_kind::SOCKADDR => ArgValue::SockAddr(data.to_vec()),
+        arg_kind::CRED => {
+            if data.len() != std::mem::size_of::<SlimCred>() {
+                return Err(bad());
+            }
+            ArgValue::Cred(pod_read_unaligned(data))
+        }
         arg_kind::BOOL => match data {
             [b] => ArgValue::Bool(*b != 0),
             _ => return Err(bad()),
@@ -149,6 +157,7 @@ pub fn encode(header: &EventRecord, args: &[Arg]) -> Vec<u8> {
             ArgValue::Bytes(b) => (arg_kind::BYTES, b.clone()),
             ArgValue::SockAddr(b) => (arg_kind::SOCKADDR, b.clone()),
             ArgValue::Bool(b) => (arg_kind::BOOL, vec![u8::from(*b)]),
+            ArgValue::Cred(c) => (arg_kind::CRED, bytemuck::bytes_of(c).to_vec()),
             ArgValue::StrArray(items) => {
                 let mut data = Vec::new();
                 for item in items {

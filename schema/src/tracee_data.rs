@@ -10594,7 +10594,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "vfs_writev",
@@ -10627,7 +10627,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "mem_prot_alert",
@@ -10689,7 +10689,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.SlimCred",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "switch_task_ns",
@@ -12343,7 +12343,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "vfs_readv",
@@ -12376,7 +12376,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "vfs_utimes",

@@ -69,6 +69,11 @@ const OTHER_EVENTS: &[&str] = &[
     "module_load",
     "module_free",
     "existing_container",
+    "commit_creds",
+    "vfs_write",
+    "vfs_writev",
+    "vfs_read",
+    "vfs_readv",
 ];
 
 fn ev(name: &str) -> &'static EventDef {
@@ -282,6 +287,7 @@ fn every_type_name_maps_to_a_consistent_arg_type() {
                 "uint32" => ArgType::UInt(4),
                 "uint64" | "time.Time" => ArgType::UInt(8),
                 "SockAddr" => ArgType::SockAddr,
+                "trace.SlimCred" => ArgType::Bytes,
                 "bool" => ArgType::Bool,
                 "[]byte" => ArgType::Bytes,
                 "[2]int" | "[]uint64" => ArgType::IntArray,
@@ -644,13 +650,13 @@ fn not_produced_reasons() {
         Some(NotProduced::KernelText)
     );
     assert_eq!(reason("sched_switch"), None, "produced since issue 13");
-    assert_eq!(reason("vfs_write"), Some(NotProduced::NotYet));
+    assert_eq!(reason("vfs_write"), None, "produced since issue 13");
     assert_eq!(
         reason("security_socket_listen"),
         None,
         "produced since issue 13"
     );
-    assert_eq!(reason("vfs_read"), Some(NotProduced::NotYet));
+    assert_eq!(reason("file_modification"), Some(NotProduced::NotYet));
     assert_eq!(
         reason("security_socket_bind"),
         None,

@@ -44,6 +44,16 @@ fn args() -> Vec<Arg> {
             index: 6,
             value: ArgValue::SockAddr(vec![2, 0, 0, 80, 127, 0, 0, 1]),
         },
+        Arg {
+            index: 7,
+            value: ArgValue::Cred(schema::abi::SlimCred {
+                uid: 1000,
+                euid: 1000,
+                user_ns: 4026531837,
+                cap_bset: 0x1ff_ffff_ffff,
+                ..bytemuck::Zeroable::zeroed()
+            }),
+        },
     ]
 }
 
@@ -55,7 +65,7 @@ fn records_round_trip() {
         Err(e) => panic!("{e}"),
     };
     assert_eq!(record.args, args());
-    assert_eq!(record.header.args_num, 7);
+    assert_eq!(record.header.args_num, 8);
     assert_eq!(record.header.pid, 42);
     assert_eq!(record.header.retval, -2);
 }

@@ -1266,3 +1266,149 @@ fn existing_container_at_start() {
             .all(|e| !policies_of(e).contains(&"by-comm".to_owned()))
     );
 }
+
+/// commit_creds: credential changes made by the set*id family, with the credentials before
+/// and after as Tracee's SlimCred; a setuid that changes nothing is not reported.
+#[test]
+fn commit_creds_reports_changed_credentials() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "creds.yaml",
+            &policy(
+                "creds",
+                &["comm=tr-e2e-creds"],
+                "    - event: commit_creds\n",
+            ),
+        )],
+    );
+    let script = r#"
+import ctypes, os
+ctypes.CDLL(None).prctl(15, b"tr-e2e-creds", 0, 0, 0)
+os.setuid(0)
+os.setresgid(1000, 1000, 1000)
+os.setresuid(1000, 1000, 1000)
+"#;
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", script]);
+    let run = t.stop();
+    run.assert_clean();
+    let changes: Vec<(String, serde_json::Value, serde_json::Value)> = run
+        .named("commit_creds")
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["syscall"].as_str()?.to_owned(),
+                arg(e, "old_cred")?.clone(),
+                arg(e, "new_cred")?.clone(),
+            ))
+        })
+        .collect();
+    assert_eq!(changes.len(), 2, "{:#?}", run.events);
+    let (syscall, old, new) = &changes[0];
+    assert_eq!(syscall, "setresgid");
+    assert_eq!(
+        (old["Gid"].as_u64(), new["Gid"].as_u64()),
+        (Some(0), Some(1000))
+    );
+    assert_eq!(new["Uid"].as_u64(), Some(0));
+    let (syscall, old, new) = &changes[1];
+    assert_eq!(syscall, "setresuid");
+    assert_eq!(
+        (old["Uid"].as_u64(), new["Euid"].as_u64()),
+        (Some(0), Some(1000))
+    );
+    assert_ne!(
+        old["CapEffective"].as_u64(),
+        Some(0),
+        "root had capabilities"
+    );
+    assert_eq!(
+        new["CapEffective"].as_u64(),
+        Some(0),
+        "dropped with the uid"
+    );
+    assert!(new["UserNamespace"].as_u64().is_some_and(|n| n > 0));
+}
+
+/// vfs_write, vfs_writev, vfs_read, vfs_readv: calls on a file, with its path, the size (or
+/// iovec count) and the position each started at; a write to a pipe is not a file's.
+#[test]
+fn vfs_reads_and_writes() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.join("rw").to_string_lossy().into_owned();
+    let in_dir = format!("args.pathname={}/*", dir.display());
+    let image = compile(
+        s.path(),
+        &[(
+            "rw.yaml",
+            &policy(
+                "rw",
+                &["comm=tr-e2e-rw"],
+                &format!(
+                    "{}{}{}{}",
+                    rule("vfs_write", &[&in_dir]),
+                    rule("vfs_writev", &[&in_dir]),
+                    rule("vfs_read", &[&in_dir]),
+                    rule("vfs_readv", &[&in_dir])
+                ),
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os
+ctypes.CDLL(None).prctl(15, b"tr-e2e-rw", 0, 0, 0)
+fd = os.open({file:?}, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"0123456789")
+os.pwrite(fd, b"abc", 100)
+os.writev(fd, [b"x", b"y", b"z"])
+os.lseek(fd, 0, 0)
+os.read(fd, 4)
+os.pread(fd, 8, 2)
+b1, b2 = bytearray(2), bytearray(3)
+os.readv(fd, [b1, b2])
+r, w = os.pipe()
+os.write(w, b"not a file")
+"#
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let shown = |event: &str, size: &str| -> Vec<(u64, i64)> {
+        run.named(event)
+            .iter()
+            .filter_map(|e| {
+                assert_eq!(
+                    arg_str(e, "pathname").as_deref(),
+                    Some(file.as_str()),
+                    "{e}"
+                );
+                Some((arg(e, size)?.as_u64()?, arg(e, "pos")?.as_i64()?))
+            })
+            .collect()
+    };
+    assert_eq!(
+        shown("vfs_write", "count"),
+        [(10, 0), (3, 100)],
+        "{:#?}",
+        run.events
+    );
+    assert_eq!(shown("vfs_writev", "vlen"), [(3, 10)], "{:#?}", run.events);
+    assert_eq!(
+        shown("vfs_read", "count"),
+        [(4, 0), (8, 2)],
+        "{:#?}",
+        run.events
+    );
+    assert_eq!(shown("vfs_readv", "vlen"), [(2, 4)], "{:#?}", run.events);
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * vfs_write, vfs_writev, vfs_read, vfs_readv without kprobes: from the read and write
+ * families' exits, for calls whose fd is a file (the kernel function runs once the fd
+ * resolves): the file (walked path, dev, inode), the size asked (or the iovec count) and
+ * the position the call started at.
+ */
+#include "tracee.bpf.h"
+#include "context.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define NR_read 0
+#define NR_pread64 17
+#define NR_readv 19
+#define NR_preadv 295
+#define NR_preadv2 327
+
+__noinline int vfs_rw_event(struct pending *sys, __u64 ret)
+{
+	if (!sys)
+		return 0;
+	__u32 nr = sys->event;
+	__u32 id;
+	if (nr == NR_write || nr == NR_pwrite64)
+		id = EVENT_VFS_WRITE;
+	else if (nr == NR_writev || nr == NR_pwritev || nr == NR_pwritev2)
+		id = EVENT_VFS_WRITEV;
+	else if (nr == NR_read || nr == NR_pread64)
+		id = EVENT_VFS_READ;
+	else
+		id = EVENT_VFS_READV;
+	struct file *file = (struct file *)fd_file(sys->ints[0]);
+	if (!file)
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, id, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_path(q, 0, (__u64)&file->f_path);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	put_int(q, 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+	put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+	put_int(q, 3, ARG_KIND_UINT, sys->ints[2]);
+	/* The position it started at: the offset given (p*), else the file's position now
+	 * less what the call moved it by. */
+	__s64 pos;
+	int positional = nr == NR_pwrite64 || nr == NR_pread64 ||
+			 ((nr == NR_pwritev || nr == NR_pwritev2 || nr == NR_preadv ||
+			   nr == NR_preadv2) && (__s64)sys->ints[3] != -1);
+	if (positional)
+		pos = (__s64)sys->ints[3];
+	else
+		pos = BPF_CORE_READ(file, f_pos) - ((long)ret > 0 ? (long)ret : 0);
+	put_int(q, 4, ARG_KIND_INT, (__u64)pos);
+	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
+}
