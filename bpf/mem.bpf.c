@@ -199,3 +199,123 @@ __noinline int mem_events(struct pending *sys, __u64 ret)
 		return mmap_events(sys, ret);
 	return mprotect_events(sys, ret);
 }
+
+/* ---- suspicious_syscall_source, stack_pivot: where a checked syscall came from ---- */
+
+struct vma_where {
+	__u64 start;
+	__u64 end;
+	__u64 flags;
+	__u64 file;
+	__u32 found;
+};
+
+static long vma_where_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_where *w = data;
+	w->start = vma->vm_start;
+	w->end = vma->vm_end;
+	w->flags = vma->vm_flags;
+	w->file = (__u64)vma->vm_file;
+	w->found = 1;
+	return 0;
+}
+
+/* Tracee's mapping kinds (without its golang heap and thread stacks, which need tracking
+ * this loader does not do: those show as anonymous). */
+#define VMA_FILE_BACKED 0
+#define VMA_ANON 1
+#define VMA_MAIN_STACK 2
+#define VMA_HEAP 3
+#define VMA_VDSO 4
+
+static __always_inline int vma_kind(struct vma_where *w, struct task_struct *task)
+{
+	if (w->file)
+		return VMA_FILE_BACKED;
+	struct mm_struct *mm = task->mm;
+	__u64 stack = mm->start_stack;
+	if (w->start <= stack && stack <= w->end)
+		return VMA_MAIN_STACK;
+	if (w->start <= mm->brk && mm->start_brk <= w->end)
+		return VMA_HEAP;
+	if (w->start == (__u64)mm->context.vdso)
+		return VMA_VDSO;
+	return VMA_ANON;
+}
+
+static __always_inline void put_vma(struct pending *q, __u32 syscall, __u64 addr, int kind,
+				    struct vma_where *w)
+{
+	put_int(q, 0, ARG_KIND_INT, syscall);
+	put_int(q, 1, ARG_KIND_UINT, addr);
+	const char *name = "anonymous";
+	__u32 len = 9;
+	switch (kind) {
+	case VMA_FILE_BACKED: name = "file backed"; len = 11; break;
+	case VMA_MAIN_STACK: name = "main stack"; len = 10; break;
+	case VMA_HEAP: name = "heap"; len = 4; break;
+	case VMA_VDSO: name = "vdso"; len = 4; break;
+	}
+	append_str(q, 2, name, len);
+	put_int(q, 3, ARG_KIND_UINT, w->start);
+	put_int(q, 4, ARG_KIND_UINT, w->end - w->start);
+	put_int(q, 5, ARG_KIND_UINT, w->flags);
+}
+
+/*
+ * At the exit of a syscall a rule checks (its registers are the caller's still):
+ *  - suspicious_syscall_source: the calling instruction is not in a program's or library's
+ *    code (not file backed, not the vdso): shellcode. Once per syscall, process and mapping.
+ *  - stack_pivot: the stack pointer is outside the stack: in the heap, a file mapping, the
+ *    vdso. Anonymous memory is left out, as Tracee does for threads whose stack it did not
+ *    see created: it may be a thread's stack.
+ */
+__noinline int syscall_origin_events(struct pending *sys, __u64 ret)
+{
+	if (!sys)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u64 ip = BPF_CORE_READ(regs, ip);
+	__u64 sp = BPF_CORE_READ(regs, sp);
+	__u32 nr = sys->event;
+	struct task_struct *t = bpf_rdonly_cast(task, bpf_core_type_id_kernel(struct task_struct));
+	struct event_config *ev;
+	__u64 candidates;
+
+	struct vma_where w = {};
+	bpf_find_vma(task, ip, vma_where_cb, &w, 0);
+	int kind = w.found ? vma_kind(&w, t) : VMA_ANON;
+	if (w.found && kind != VMA_FILE_BACKED && kind != VMA_VDSO) {
+		struct origin_key key = {
+			.syscall = nr,
+			.tgid = t->tgid,
+			.start_time = t->group_leader->start_time,
+			.vma_start = w.start,
+		};
+		__u8 one = 1;
+		if (bpf_map_update_elem(&origin_seen, &key, &one, BPF_NOEXIST) == 0) {
+			struct pending *q = begin_derived(sys, EVENT_SUSPICIOUS_SYSCALL_SOURCE, &ev,
+							  &candidates);
+			if (q) {
+				put_vma(q, nr, ip, kind, &w);
+				emit(q, rules_eval(q, ev, EVENT_SUSPICIOUS_SYSCALL_SOURCE, candidates,
+						   RULES_ALL));
+			}
+		}
+	}
+
+	struct vma_where s = {};
+	bpf_find_vma(task, sp, vma_where_cb, &s, 0);
+	if (!s.found)
+		return 0;
+	kind = vma_kind(&s, t);
+	if (kind == VMA_MAIN_STACK || kind == VMA_ANON)
+		return 0;
+	struct pending *q = begin_derived(sys, EVENT_STACK_PIVOT, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_vma(q, nr, sp, kind, &s);
+	return emit(q, rules_eval(q, ev, EVENT_STACK_PIVOT, candidates, RULES_ALL));
+}

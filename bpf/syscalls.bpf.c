@@ -221,6 +221,8 @@ static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
 		commit_creds_event(p, ret);
 	if (h & DERIVED_VFS_RW)
 		vfs_rw_event(p, ret);
+	if (h & DERIVED_SYSCALL_ORIGIN)
+		syscall_origin_events(p, ret);
 }
 
 static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,

@@ -285,6 +285,21 @@ TRACEE_MAP struct {
 	__type(value, struct exec_comm);
 } exec_comm_store SEC(".maps");
 
+/* suspicious_syscall_source reports a syscall, process and calling mapping once. */
+struct origin_key {
+	__u32 syscall;
+	__u32 tgid;
+	__u64 start_time;
+	__u64 vma_start;
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct origin_key);
+	__type(value, __u8);
+} origin_seen SEC(".maps");
+
 /* A task's credentials at the entry of a syscall that may change them (commit_creds). */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -349,6 +364,8 @@ TRACEE_MAP struct {
 #define EVENT_VFS_WRITEV 719
 #define EVENT_VFS_READ 720
 #define EVENT_VFS_READV 721
+#define EVENT_SUSPICIOUS_SYSCALL_SOURCE 782
+#define EVENT_STACK_PIVOT 783
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -735,6 +752,8 @@ int socket_dup_event(struct pending *sys, __u64 ret);
  * mmap, mprotect, pkey_mprotect. */
 int mem_entry(struct pending *p);
 int mem_events(struct pending *sys, __u64 ret);
+/* mem.bpf.c: suspicious_syscall_source and stack_pivot at the exit of the syscalls checked. */
+int syscall_origin_events(struct pending *sys, __u64 ret);
 /* task.bpf.c: do_sigaction (the action before, at entry) and process_execute_failed. */
 int sigaction_entry(struct pending *p);
 int do_sigaction_event(struct pending *sys, __u64 ret);

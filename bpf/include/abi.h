@@ -188,6 +188,7 @@ struct syscall_gate {
 #define DERIVED_UTIMES (1ULL << 25)
 #define DERIVED_CREDS (1ULL << 26)
 #define DERIVED_VFS_RW (1ULL << 27)
+#define DERIVED_SYSCALL_ORIGIN (1ULL << 28)
 
 /* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
  * syscall admits; its exit turns them away on the gate's load. */

@@ -193,11 +193,19 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+typedef struct {
+	void *vdso;
+} mm_context_t;
+
 struct mm_struct {
 	unsigned long arg_start;
 	unsigned long arg_end;
 	unsigned long env_start;
 	unsigned long env_end;
+	unsigned long start_brk;
+	unsigned long brk;
+	unsigned long start_stack;
+	mm_context_t context;
 };
 
 struct vm_area_struct {

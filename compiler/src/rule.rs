@@ -140,6 +140,22 @@ pub fn validate(
     let Some(first) = events.first() else {
         return Vec::new();
     };
+    if schema::hooks::SYSCALLS_BY_FILTER.contains(&first.name)
+        && !filters
+            .iter()
+            .any(|f| matches!(f.key, RuleField::Arg { index: 0, .. }) && f.op == Op::Eq)
+    {
+        diags.push(
+            Diagnostic::new(
+                Code::SyscallsToCheck,
+                format!("`{}` checks the syscalls the rule names, and this rule names none", first.name),
+            )
+            .at(file, event_text.span.clone())
+            .label("no `args.syscall=` filter")
+            .help("name the syscalls to check: `args.syscall=execve,execveat,connect` (names or numbers)"),
+        );
+        return Vec::new();
+    }
     let selects_nothing = combined_checks(&filters, file, first.name, diags)
         | container_conflict(&filters, scope, file, first.name, diags);
     events
@@ -548,6 +564,29 @@ fn parse_value(field: RuleField, ty: ValueType, text: &str) -> Result<Value, Val
             },
             _,
         ) if text.contains('.') => parse_ipv4(text).map(Value::Int).map_err(plain),
+        (RuleField::Arg { def, .. }, _)
+            if def.name == "syscall"
+                && def.ty == ArgType::Int(4)
+                && !text.starts_with(|c: char| c.is_ascii_digit() || c == '-') =>
+        {
+            // The syscall-checking events name syscalls (`args.syscall=execve`).
+            match catalog::event(text).filter(|e| e.kind == EventKind::Syscall) {
+                Some(e) => Ok(Value::Int(i128::from(e.id))),
+                None => {
+                    let names = catalog::events()
+                        .iter()
+                        .filter(|e| e.kind == EventKind::Syscall)
+                        .map(|e| e.name);
+                    Err(plain(filter::BadValue {
+                        message: format!("`{text}` is not a syscall"),
+                        help: did_you_mean(text, names).unwrap_or_else(|| {
+                            "give syscall names or numbers, e.g. `args.syscall=execve,connect`"
+                                .to_owned()
+                        }),
+                    }))
+                }
+            }
+        }
         (_, ValueType::Bool) => filter::parse_bool(text).map(Value::Bool).map_err(plain),
         (_, ValueType::Str { wildcards, .. }) => filter::parse_str(text, wildcards).map(Value::Str),
         _ => filter::parse_int(text, ty).map(Value::Int).map_err(plain),

@@ -57,6 +57,7 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "handoff_store",
     "exec_comm_store",
     "cred_store",
+    "origin_seen",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
@@ -72,6 +73,7 @@ pub const SHARED_MAPS: &[&str] = &[
     "handoff_store",
     "exec_comm_store",
     "cred_store",
+    "origin_seen",
 ];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.

@@ -70,6 +70,7 @@ pub mod derived {
     pub const UTIMES: u64 = 1 << 25;
     pub const CREDS: u64 = 1 << 26;
     pub const VFS_RW: u64 = 1 << 27;
+    pub const SYSCALL_ORIGIN: u64 = 1 << 28;
     /// Every bit, with its C name (the drift test checks them against abi.h).
     pub const ALL: &[(&str, u64)] = &[
         ("DERIVED_FILE_OPEN", FILE_OPEN),
@@ -100,6 +101,7 @@ pub mod derived {
         ("DERIVED_UTIMES", UTIMES),
         ("DERIVED_CREDS", CREDS),
         ("DERIVED_VFS_RW", VFS_RW),
+        ("DERIVED_SYSCALL_ORIGIN", SYSCALL_ORIGIN),
     ];
 }
 

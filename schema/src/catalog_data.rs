@@ -9782,6 +9782,82 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 782,
+        name: "suspicious_syscall_source",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "syscall",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "ip",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "vma_type",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "vma_start",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "vma_size",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "vma_flags",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 783,
+        name: "stack_pivot",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "syscall",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "sp",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "vma_type",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "vma_start",
+                type_name: "trace.Pointer",
+                ty: ArgType::Pointer,
+            },
+            ArgDef {
+                name: "vma_size",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "vma_flags",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 789,
         name: "security_task_setrlimit",
         kind: EventKind::Lsm,

@@ -97,6 +97,10 @@ pub static HOOKS: &[HookDef] = &[
 pub const SYSCALL_TRACEPOINT_PROGRAMS: (&str, &str) = ("tr_tp_enter", "tr_tp_exit");
 pub const SYSCALL_TRACEPOINT_AUDIT_PROGRAMS: (&str, &str) = ("tr_a_tp_enter", "tr_a_tp_exit");
 
+/// Events that check the syscalls each rule chooses in `args.syscall=` (names or numbers):
+/// their syscalls come from the policies, not from their `SOURCES` row.
+pub static SYSCALLS_BY_FILTER: &[&str] = &["suspicious_syscall_source", "stack_pivot"];
+
 /// Events the loader makes itself, fed by no kernel hook (what existed before it started).
 pub static LOADER_MADE: &[&str] = &["existing_container"];
 
@@ -520,6 +524,20 @@ pub static SOURCES: &[SourceDef] = &[
         handler: derived::VFS_RW,
         probes: &[],
         description: "exit of {syscalls} on a file: its path walked, the iovec count, the position it started at",
+    },
+    SourceDef {
+        event: "suspicious_syscall_source",
+        syscalls: &[],
+        handler: derived::SYSCALL_ORIGIN,
+        probes: &[],
+        description: "exit of the syscalls the rule names in `args.syscall=`: the calling instruction's mapping, found with `bpf_find_vma`",
+    },
+    SourceDef {
+        event: "stack_pivot",
+        syscalls: &[],
+        handler: derived::SYSCALL_ORIGIN,
+        probes: &[],
+        description: "exit of the syscalls the rule names in `args.syscall=`: the stack pointer's mapping, found with `bpf_find_vma`",
     },
     SourceDef {
         event: "do_truncate",

@@ -12895,7 +12895,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "stack_pivot",
@@ -12928,7 +12928,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_task_prctl",

@@ -406,7 +406,7 @@ fn assemble_rules(
     // The syscalls derived events are built from read their arguments at entry by their own
     // capture plan: one with no policies where the syscall's own event is not selected.
     for (_, name) in events.values() {
-        for source in derived_sources(name) {
+        for source in source_syscalls(name, policies) {
             if let Some(def) = schema::catalog::event(source) {
                 event_entries
                     .entry(def.id.to_le_bytes().to_vec())
@@ -438,8 +438,8 @@ fn assemble_rules(
                 gate.flags |= u32::from(plan.flags);
                 gate.flags |= RET_ALL & !retval_classes.get(id).copied().unwrap_or(RET_ALL);
             }
-            _ if !derived_sources(name).is_empty() => {
-                for source in derived_sources(name) {
+            _ if !source_syscalls(name, policies).is_empty() => {
+                for source in source_syscalls(name, policies) {
                     if let Some(nr) = schema::catalog::event(source).map(|e| e.id) {
                         let gate = gates.entry(nr).or_insert_with(bytemuck::Zeroable::zeroed);
                         gate.derived_policies |= config.policies;
@@ -479,7 +479,7 @@ fn assemble_rules(
         array_map("rule_ranges", &ranges),
     ];
     RulesOut {
-        probes: probes(&event_list),
+        probes: probes(&event_list, policies),
         events: event_list,
         maps,
     }
@@ -493,6 +493,40 @@ const NO_RETURN: &[&str] = &["exit", "exit_group"];
 /// these events.
 pub fn derived_sources(event: &str) -> &'static [&'static str] {
     schema::hooks::source(event).map_or(&[], |s| s.syscalls)
+}
+
+/// The syscalls an event is built from: its `SOURCES` row's, or for the events that check
+/// the syscalls policies choose (`schema::hooks::SYSCALLS_BY_FILTER`), those their rules
+/// name in `args.syscall=`.
+fn source_syscalls(name: &str, policies: &[Policy]) -> Vec<&'static str> {
+    if !schema::hooks::SYSCALLS_BY_FILTER.contains(&name) {
+        return derived_sources(name).to_vec();
+    }
+    let mut out = Vec::new();
+    for rule in policies.iter().flat_map(|p| &p.rules) {
+        if rule.event.name != name {
+            continue;
+        }
+        for filter in &rule.filters {
+            if !matches!(filter.key, RuleField::Arg { index: 0, .. }) || filter.op != Op::Eq {
+                continue;
+            }
+            for value in &filter.values {
+                let syscall = match value {
+                    Value::Int(nr) => u32::try_from(*nr)
+                        .ok()
+                        .and_then(schema::catalog::event_by_id),
+                    _ => None,
+                };
+                if let Some(e) = syscall.filter(|e| e.kind == EventKind::Syscall) {
+                    out.push(e.name);
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Where tracee-load takes an event from in the kernel, for docs/events.md (the hooks are
@@ -549,7 +583,7 @@ fn capture_plan(name: &str, config: &mut abi::EventConfig) {
 /// The kernel hooks the loader attaches. Few syscalls get their own tracepoints (an exit
 /// hook each, an entry hook only where arguments must be read at entry); many share the
 /// generic `sys_enter`/`sys_exit` hooks, which cost every syscall.
-fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
+fn probes(events: &[(u32, &'static str)], policies: &[Policy]) -> Vec<String> {
     let mut probes = Vec::new();
     // (syscall, needs entry, needs exit)
     let mut syscalls: Vec<(&str, bool, bool)> = Vec::new();
@@ -566,7 +600,7 @@ fn probes(events: &[(u32, &'static str)]) -> Vec<String> {
             // Every other event: the syscalls and hooks its row of `schema::hooks` names.
             _ => match schema::hooks::source(name) {
                 Some(source) => {
-                    for syscall in source.syscalls {
+                    for syscall in source_syscalls(name, policies) {
                         syscalls.push((syscall, true, true));
                     }
                     probes.extend(source.probes.iter().map(|p| (*p).to_owned()));

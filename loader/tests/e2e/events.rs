@@ -1412,3 +1412,92 @@ os.write(w, b"not a file")
     );
     assert_eq!(shown("vfs_readv", "vlen"), [(2, 4)], "{:#?}", run.events);
 }
+
+/// suspicious_syscall_source and stack_pivot on getpid: a getpid made by code in anonymous
+/// memory (twice: reported once), and one made with the stack pointer moved into the heap.
+/// The interpreter's own getpid calls (from libc, on its stack) are neither.
+#[test]
+fn suspicious_syscall_source_and_stack_pivot() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "origin.yaml",
+            &policy(
+                "origin",
+                &["comm=tr-e2e-origin"],
+                &format!(
+                    "{}{}",
+                    rule("suspicious_syscall_source", &["args.syscall=getpid"]),
+                    rule("stack_pivot", &["args.syscall=getpid"])
+                ),
+            ),
+        )],
+    );
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, b"tr-e2e-origin", 0, 0, 0)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.malloc.restype = ctypes.c_void_p
+code = libc.mmap(None, 4096, 7, 0x22, -1, 0)
+plain = bytes([0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3])
+pivot = bytes([0x48, 0x89, 0xe0, 0x48, 0x89, 0xfc, 0x50, 0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x5c, 0xc3])
+ctypes.memmove(code, plain, len(plain))
+ctypes.memmove(code + 64, pivot, len(pivot))
+call = ctypes.CFUNCTYPE(ctypes.c_long)(code)
+call()
+call()
+os.getpid()
+heap = libc.malloc(4096)
+top = (heap + 4096 - 64) & ~15
+ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p)(code + 64)(top)
+print(code, heap, flush=True)
+"#;
+    let t = Tracer::start(&image, &[]);
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addrs: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [code, heap] = addrs[..] else {
+        panic!("script printed {addrs:?}");
+    };
+    let run = t.stop();
+    run.assert_clean();
+    let u = |e: &serde_json::Value, n: &str| arg(e, n).and_then(|v| v.as_u64());
+    let sources = run.named("suspicious_syscall_source");
+    assert_eq!(
+        sources.len(),
+        1,
+        "once per syscall and mapping: {sources:#?}"
+    );
+    let e = sources[0];
+    assert_eq!(arg_str(e, "vma_type").as_deref(), Some("anonymous"), "{e}");
+    assert_eq!(u(e, "vma_start"), Some(code), "{e}");
+    assert_eq!(arg(e, "syscall").and_then(|v| v.as_i64()), Some(39), "{e}");
+    assert!(
+        u(e, "ip").is_some_and(|ip| ip > code && ip < code + 4096),
+        "{e}"
+    );
+    let pivots = run.named("stack_pivot");
+    assert_eq!(pivots.len(), 1, "{pivots:#?}");
+    let e = pivots[0];
+    assert_eq!(arg_str(e, "vma_type").as_deref(), Some("heap"), "{e}");
+    assert!(
+        u(e, "sp").is_some_and(|sp| sp > heap && sp < heap + 4096),
+        "{e}"
+    );
+}
