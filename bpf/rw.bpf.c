@@ -56,3 +56,76 @@ __noinline int vfs_rw_event(struct pending *sys, __u64 ret)
 	put_int(q, 4, ARG_KIND_INT, (__u64)pos);
 	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
 }
+
+/* ---- file_modification ---- */
+
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define FMODE_WRITE 0x2
+
+static __always_inline int filemod_key_of(struct file *file, struct filemod_key *key,
+					  struct inode **inode)
+{
+	*inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(*inode, i_mode) & S_IFMT) != S_IFREG)
+		return 0;
+	key->tgid = bpf_get_current_pid_tgid() >> 32;
+	key->dev = BPF_CORE_READ(*inode, i_sb, s_dev);
+	key->ino = BPF_CORE_READ(*inode, i_ino);
+	return 1;
+}
+
+/* An open-family exit: a regular file opened for writing is watched from here. */
+__noinline int filemod_open_exit(struct pending *sys, __u64 ret)
+{
+	if (!sys || (long)ret < 0)
+		return 0;
+	struct file *file = (struct file *)fd_file(ret);
+	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return 0;
+	struct filemod_key key = {};
+	struct inode *inode;
+	if (!filemod_key_of(file, &key, &inode))
+		return 0;
+	struct filemod_state state = {
+		.open_ctime = inode_ctime(inode),
+		.open_size = BPF_CORE_READ(inode, i_size),
+	};
+	bpf_map_update_elem(&filemod_open, &key, &state, BPF_ANY);
+	return 0;
+}
+
+/*
+ * A write-family exit: the first write that changed a watched file since it was opened
+ * (its change time or its size) reports it once, with the change time at the open and now.
+ */
+__noinline int filemod_write_exit(struct pending *sys, __u64 ret)
+{
+	if (!sys || (long)ret <= 0)
+		return 0;
+	struct file *file = (struct file *)fd_file(sys->ints[0]);
+	if (!file)
+		return 0;
+	struct filemod_key key = {};
+	struct inode *inode;
+	if (!filemod_key_of(file, &key, &inode))
+		return 0;
+	struct filemod_state *state = bpf_map_lookup_elem(&filemod_open, &key);
+	if (!state || state->done)
+		return 0;
+	__u64 ctime = inode_ctime(inode);
+	if (ctime == state->open_ctime && BPF_CORE_READ(inode, i_size) == state->open_size)
+		return 0;
+	state->done = 1;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_FILE_MODIFICATION, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_path(q, 0, (__u64)&file->f_path);
+	put_int(q, 1, ARG_KIND_UINT, key.dev);
+	put_int(q, 2, ARG_KIND_UINT, key.ino);
+	put_int(q, 3, ARG_KIND_UINT, state->open_ctime);
+	put_int(q, 4, ARG_KIND_UINT, ctime);
+	return emit(q, rules_eval(q, ev, EVENT_FILE_MODIFICATION, candidates, RULES_ALL));
+}

@@ -160,6 +160,18 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 	return 0;
 }
 
+/* file_modification: the open family records a file opened for writing, the write family
+ * reports its first modification. */
+static __always_inline void filemod_exit(struct pending *p, __u64 ret)
+{
+	__u32 nr = p->event;
+	if (nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat ||
+	    nr == NR_open_by_handle_at)
+		filemod_open_exit(p, ret);
+	else
+		filemod_write_exit(p, ret);
+}
+
 /* The events derived from a syscall, at its exit: every handler the gate names (each
  * builds the events of its family that some policy selects). */
 static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
@@ -223,6 +235,8 @@ static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
 		vfs_rw_event(p, ret);
 	if (h & DERIVED_SYSCALL_ORIGIN)
 		syscall_origin_events(p, ret);
+	if (h & DERIVED_FILE_MOD)
+		filemod_exit(p, ret);
 }
 
 static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,

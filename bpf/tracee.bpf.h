@@ -300,6 +300,27 @@ TRACEE_MAP struct {
 	__type(value, __u8);
 } origin_seen SEC(".maps");
 
+/* file_modification: files a process opened for writing, until their first modification. */
+struct filemod_key {
+	__u32 tgid;
+	__u32 dev;
+	__u64 ino;
+};
+
+struct filemod_state {
+	__u64 open_ctime;
+	__u64 open_size;
+	__u32 done; /* reported already for this open */
+	__u32 pad;
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct filemod_key);
+	__type(value, struct filemod_state);
+} filemod_open SEC(".maps");
+
 /* A task's credentials at the entry of a syscall that may change them (commit_creds). */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -366,6 +387,7 @@ TRACEE_MAP struct {
 #define EVENT_VFS_READV 721
 #define EVENT_SUSPICIOUS_SYSCALL_SOURCE 782
 #define EVENT_STACK_PIVOT 783
+#define EVENT_FILE_MODIFICATION 774
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -760,6 +782,10 @@ int do_sigaction_event(struct pending *sys, __u64 ret);
 int execute_failed_event(struct pending *sys, __u64 ret);
 /* rw.bpf.c: vfs_write, vfs_writev, vfs_read, vfs_readv at the exits of their syscalls. */
 int vfs_rw_event(struct pending *sys, __u64 ret);
+/* rw.bpf.c: file_modification: a file opened for writing (open family), then modified
+ * (write family). */
+int filemod_open_exit(struct pending *sys, __u64 ret);
+int filemod_write_exit(struct pending *sys, __u64 ret);
 /* task.bpf.c: commit_creds (the credentials before, at entry). */
 int creds_entry(struct pending *p);
 int commit_creds_event(struct pending *sys, __u64 ret);

@@ -189,6 +189,7 @@ struct syscall_gate {
 #define DERIVED_CREDS (1ULL << 26)
 #define DERIVED_VFS_RW (1ULL << 27)
 #define DERIVED_SYSCALL_ORIGIN (1ULL << 28)
+#define DERIVED_FILE_MOD (1ULL << 29)
 
 /* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
  * syscall admits; its exit turns them away on the gate's load. */

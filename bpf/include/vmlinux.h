@@ -144,6 +144,7 @@ struct file {
 	unsigned int f_flags;
 	s64 f_pos;
 	void *private_data;
+	unsigned int f_mode;
 };
 
 struct in6_addr {

@@ -58,6 +58,7 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "exec_comm_store",
     "cred_store",
     "origin_seen",
+    "filemod_open",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
@@ -74,6 +75,7 @@ pub const SHARED_MAPS: &[&str] = &[
     "exec_comm_store",
     "cred_store",
     "origin_seen",
+    "filemod_open",
 ];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.

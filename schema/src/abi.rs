@@ -71,6 +71,7 @@ pub mod derived {
     pub const CREDS: u64 = 1 << 26;
     pub const VFS_RW: u64 = 1 << 27;
     pub const SYSCALL_ORIGIN: u64 = 1 << 28;
+    pub const FILE_MOD: u64 = 1 << 29;
     /// Every bit, with its C name (the drift test checks them against abi.h).
     pub const ALL: &[(&str, u64)] = &[
         ("DERIVED_FILE_OPEN", FILE_OPEN),
@@ -102,6 +103,7 @@ pub mod derived {
         ("DERIVED_CREDS", CREDS),
         ("DERIVED_VFS_RW", VFS_RW),
         ("DERIVED_SYSCALL_ORIGIN", SYSCALL_ORIGIN),
+        ("DERIVED_FILE_MOD", FILE_MOD),
     ];
 }
 

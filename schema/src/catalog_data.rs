@@ -9587,6 +9587,39 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 774,
+        name: "file_modification",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "file_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "old_ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "new_ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 776,
         name: "security_bpf_prog",
         kind: EventKind::Lsm,

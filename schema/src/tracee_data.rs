@@ -12459,7 +12459,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "inotify_watch",

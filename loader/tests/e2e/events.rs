@@ -1501,3 +1501,71 @@ print(code, heap, flush=True)
         "{e}"
     );
 }
+
+/// file_modification: the first change of a file a process opened for writing, once per
+/// open; a file opened for writing and left alone, and one only read, are not reported.
+#[test]
+fn file_modification_once_per_open() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for f in [&a, &b] {
+        if let Err(e) = std::fs::write(f, b"x") {
+            panic!("{e}");
+        }
+    }
+    let (a, b) = (
+        a.to_string_lossy().into_owned(),
+        b.to_string_lossy().into_owned(),
+    );
+    let image = compile(
+        s.path(),
+        &[(
+            "mod.yaml",
+            &policy(
+                "mod",
+                &["comm=tr-e2e-mod"],
+                &rule(
+                    "file_modification",
+                    &[&format!("args.file_path={}/*", dir.display())],
+                ),
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os, time
+ctypes.CDLL(None).prctl(15, b"tr-e2e-mod", 0, 0, 0)
+time.sleep(0.02)
+for _ in range(2):
+    fd = os.open({a:?}, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"y")
+    os.write(fd, b"z")
+    os.close(fd)
+fd = os.open({b:?}, os.O_WRONLY)
+os.close(fd)
+fd = os.open({b:?}, os.O_RDONLY)
+os.read(fd, 1)
+os.close(fd)
+"#
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let mods = run.named("file_modification");
+    assert_eq!(mods.len(), 2, "once per open of a: {mods:#?}");
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&a).map(|m| m.ino()).unwrap_or(0);
+    for e in &mods {
+        assert_eq!(arg_str(e, "file_path"), Some(a.clone()), "{e}");
+        assert_eq!(arg(e, "inode").and_then(|v| v.as_u64()), Some(ino), "{e}");
+    }
+    assert!(
+        run.with_arg("file_modification", "file_path", &b)
+            .is_empty()
+    );
+}
