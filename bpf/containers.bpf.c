@@ -157,6 +157,21 @@ static __always_inline int container_event(__u32 id, struct key_scratch *k, stru
 	return emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
 }
 
+/* Is cgrp a container's cgroup, in a hierarchy searched for them? Then its name is in
+ * (*k)->path, its id's offset in *start, and its hierarchy in *hierarchy. */
+static __always_inline int container_cgroup(struct cgroup *cgrp, struct key_scratch **k,
+					    __u32 *start, int *hierarchy)
+{
+	*hierarchy = BPF_CORE_READ(cgrp, root, hierarchy_id);
+	if (*hierarchy != 0 && (!v1_hierarchy || *hierarchy != v1_hierarchy))
+		return 0; /* another v1 hierarchy: not searched */
+	__u32 zero = 0;
+	*k = bpf_map_lookup_elem(&scratch_keys, &zero);
+	if (!*k)
+		return 0;
+	return container_name(*k, BPF_CORE_READ(cgrp, kn), start);
+}
+
 /* Attached for the cgroup_mkdir event, container_create, container scopes, or several: it
  * reports the events when a policy selects them, then learns the containers created since
  * the loader started. */
@@ -164,17 +179,12 @@ SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(tr_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
 	cgroup_event(EVENT_CGROUP_MKDIR, cgrp, path);
-	int hierarchy = BPF_CORE_READ(cgrp, root, hierarchy_id);
-	if (hierarchy != 0 && (!v1_hierarchy || hierarchy != v1_hierarchy))
-		return 0; /* another v1 hierarchy: not searched */
-	__u32 zero = 0;
-	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &zero);
-	if (!k)
+	struct key_scratch *k = 0;
+	__u32 start = 0;
+	int hierarchy = 0;
+	if (!container_cgroup(cgrp, &k, &start, &hierarchy) || !k)
 		return 0;
 	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
-	__u32 start = 0;
-	if (!container_name(k, kn, &start))
-		return 0;
 	__u64 id = BPF_CORE_READ(kn, id) | (hierarchy ? V1_KEY : 0);
 	__u32 created = CONTAINER_NEW;
 	bpf_map_update_elem(&containers, &id, &created, BPF_ANY);
@@ -227,18 +237,12 @@ SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(tr_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	cgroup_event(EVENT_CGROUP_RMDIR, cgrp, path);
-	int hierarchy = BPF_CORE_READ(cgrp, root, hierarchy_id);
-	if (hierarchy != 0 && (!v1_hierarchy || hierarchy != v1_hierarchy))
-		return 0;
-	__u32 zero = 0;
-	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &zero);
-	if (!k)
-		return 0;
-	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
+	struct key_scratch *k = 0;
 	__u32 start = 0;
-	if (!container_name(k, kn, &start))
+	int hierarchy = 0;
+	if (!container_cgroup(cgrp, &k, &start, &hierarchy) || !k)
 		return 0;
-	return container_event(EVENT_CONTAINER_REMOVE, k, kn, start);
+	return container_event(EVENT_CONTAINER_REMOVE, k, BPF_CORE_READ(cgrp, kn), start);
 }
 
 /* cgroup_attach_task: a task moved into a cgroup (the new cgroup's path, the task's name and

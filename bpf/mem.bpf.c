@@ -32,18 +32,23 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define VMA_FILE (NS_SLOT + 1)
 #define VMA_FOUND (NS_SLOT + 2)
 
-struct vma_seen {
+/* A mapping found with bpf_find_vma. */
+struct vma_where {
+	__u64 start;
+	__u64 end;
 	__u64 flags;
 	__u64 file;
 	__u32 found;
 };
 
-static long vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+static long vma_where_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	struct vma_seen *s = data;
-	s->flags = vma->vm_flags;
-	s->file = (__u64)vma->vm_file;
-	s->found = 1;
+	struct vma_where *w = data;
+	w->start = vma->vm_start;
+	w->end = vma->vm_end;
+	w->flags = vma->vm_flags;
+	w->file = (__u64)vma->vm_file;
+	w->found = 1;
 	return 0;
 }
 
@@ -52,8 +57,8 @@ __noinline int mem_entry(struct pending *p)
 {
 	if (!p || (p->event != NR_mprotect && p->event != NR_pkey_mprotect))
 		return 0;
-	struct vma_seen s = {};
-	bpf_find_vma(bpf_get_current_task_btf(), p->ints[0], vma_cb, &s, 0);
+	struct vma_where s = {};
+	bpf_find_vma(bpf_get_current_task_btf(), p->ints[0], vma_where_cb, &s, 0);
 	p->ints[VMA_FLAGS] = s.flags;
 	p->ints[VMA_FILE] = s.file;
 	p->ints[VMA_FOUND] = s.found;
@@ -201,25 +206,6 @@ __noinline int mem_events(struct pending *sys, __u64 ret)
 }
 
 /* ---- suspicious_syscall_source, stack_pivot: where a checked syscall came from ---- */
-
-struct vma_where {
-	__u64 start;
-	__u64 end;
-	__u64 flags;
-	__u64 file;
-	__u32 found;
-};
-
-static long vma_where_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct vma_where *w = data;
-	w->start = vma->vm_start;
-	w->end = vma->vm_end;
-	w->flags = vma->vm_flags;
-	w->file = (__u64)vma->vm_file;
-	w->found = 1;
-	return 0;
-}
 
 /* Tracee's mapping kinds (without its golang heap and thread stacks, which need tracking
  * this loader does not do: those show as anonymous). */

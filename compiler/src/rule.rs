@@ -432,14 +432,7 @@ fn resolve_field(
                 );
                 return None;
             };
-            let ty = match part {
-                SockPart::Port => ValueType::UInt(16),
-                SockPart::Ip => ValueType::UInt(32),
-                SockPart::Path => ValueType::Str {
-                    max: None,
-                    wildcards: true,
-                },
-            };
+            let ty = sock_part_type(part);
             return Some((RuleField::SockAddr { index, def, part }, ty, key.to_owned()));
         }
         let Some((index, def)) = event.arg_index(arg_name) else {
@@ -593,6 +586,18 @@ fn parse_value(field: RuleField, ty: ValueType, text: &str) -> Result<Value, Val
     }
 }
 
+/// How a socket address's part is compared.
+fn sock_part_type(part: SockPart) -> ValueType {
+    match part {
+        SockPart::Port => ValueType::UInt(16),
+        SockPart::Ip => ValueType::UInt(32),
+        SockPart::Path => ValueType::Str {
+            max: None,
+            wildcards: true,
+        },
+    }
+}
+
 /// An IPv4 address in dotted form, as the number the kernel compares (network order).
 fn parse_ipv4(text: &str) -> Result<i128, filter::BadValue> {
     match text.parse::<std::net::Ipv4Addr>() {
@@ -693,14 +698,7 @@ fn field_type(field: RuleField) -> Option<ValueType> {
     match field {
         RuleField::Retval => Some(RETVAL),
         RuleField::Arg { def, .. } => arg_value_type(def.ty),
-        RuleField::SockAddr { part, .. } => Some(match part {
-            SockPart::Port => ValueType::UInt(16),
-            SockPart::Ip => ValueType::UInt(32),
-            SockPart::Path => ValueType::Str {
-                max: None,
-                wildcards: true,
-            },
-        }),
+        RuleField::SockAddr { part, .. } => Some(sock_part_type(part)),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()
             .find(|(_, f, _)| *f == c)

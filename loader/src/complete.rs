@@ -100,16 +100,7 @@ fn container_create(record: &mut Record, boot_to_epoch: i64, host_root: &Path) {
     let Some(c) = containers::metadata(host_root, &id, runtime) else {
         return;
     };
-    let fields = [
-        (3, ArgValue::Str(c.image)),
-        (4, ArgValue::Str(c.image_digest)),
-        (5, ArgValue::Str(c.name)),
-        (6, ArgValue::Str(c.pod_name)),
-        (7, ArgValue::Str(c.pod_namespace)),
-        (8, ArgValue::Str(c.pod_uid)),
-        (9, ArgValue::Bool(c.sandbox)),
-    ];
-    for (index, value) in fields {
+    for (index, value) in c.event_args() {
         if !record.args.iter().any(|a| a.index == index) {
             record.args.push(Arg { index, value });
         }

@@ -65,6 +65,23 @@ pub struct Container {
     pub sandbox: bool,
 }
 
+impl Container {
+    /// The fields of `container_create` and `existing_container` from `container_image` on
+    /// (argument index, value): what the runtime's state says.
+    pub fn event_args(self) -> [(u8, schema::record::ArgValue); 7] {
+        use schema::record::ArgValue::{Bool, Str};
+        [
+            (3, Str(self.image)),
+            (4, Str(self.image_digest)),
+            (5, Str(self.name)),
+            (6, Str(self.pod_name)),
+            (7, Str(self.pod_namespace)),
+            (8, Str(self.pod_uid)),
+            (9, Bool(self.sandbox)),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// The cgroup is not (inside) a container's cgroup.

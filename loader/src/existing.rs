@@ -63,15 +63,7 @@ pub fn records(image: &Image, generation: u32, now: u64, host_root: &Path) -> Ve
             (2, ArgValue::UInt(ctime)),
         ];
         if let Some(c) = containers::metadata(host_root, &id, runtime) {
-            args.extend([
-                (3, ArgValue::Str(c.image)),
-                (4, ArgValue::Str(c.image_digest)),
-                (5, ArgValue::Str(c.name)),
-                (6, ArgValue::Str(c.pod_name)),
-                (7, ArgValue::Str(c.pod_namespace)),
-                (8, ArgValue::Str(c.pod_uid)),
-                (9, ArgValue::Bool(c.sandbox)),
-            ]);
+            args.extend(c.event_args());
         }
         let mut event = Event {
             id: EXISTING_CONTAINER,
