@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The bpf syscall without LSM hooks: security_bpf (every command that reached the hook),
- * security_bpf_map (a map's fd made: created, or got by id) and security_bpf_prog (a
- * program's fd made: loaded, or got by id), the last two read from the object behind the
- * returned fd.
+ * Loading code into the kernel, without LSM hooks: the bpf syscall (security_bpf, every
+ * command that reached the hook; security_bpf_map, a map's fd made: created, or got by id;
+ * security_bpf_prog, a program's fd made: loaded, or got by id; the last two read from the
+ * object behind the returned fd), and the files finit_module and kexec_file_load make the
+ * kernel read (security_kernel_read_file, security_kernel_post_read_file).
  */
 #include "tracee.bpf.h"
 #include "context.bpf.h"
@@ -60,5 +61,59 @@ __noinline int bpf_events(struct pending *sys, __u64 ret)
 		put_int(q, 4, ARG_KIND_BOOL, cmd == CMD_PROG_LOAD);
 		return emit(q, rules_eval(q, ev, EVENT_SECURITY_BPF_PROG, candidates, RULES_ALL));
 	}
+	return 0;
+}
+
+/* ---- security_kernel_read_file, security_kernel_post_read_file ---- */
+
+#define NR_kexec_file_load 320
+#define READING_MODULE 2
+#define READING_KEXEC_IMAGE 3
+#define READING_KEXEC_INITRAMFS 4
+
+/* One file the kernel read for the syscall: both events for it. */
+static __always_inline void kernel_read_file(struct pending *sys, __u64 fd, __u32 type)
+{
+	struct file *file = (struct file *)fd_file(fd);
+	if (!file)
+		return;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_SECURITY_KERNEL_READ_FILE, &ev, &candidates);
+	if (q) {
+		put_path(q, 0, (__u64)&file->f_path);
+		put_int(q, 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+		put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+		put_int(q, 3, ARG_KIND_INT, type);
+		put_int(q, 4, ARG_KIND_UINT, inode_ctime(inode));
+		emit(q, rules_eval(q, ev, EVENT_SECURITY_KERNEL_READ_FILE, candidates, RULES_ALL));
+	}
+	q = begin_derived(sys, EVENT_SECURITY_KERNEL_POST_READ_FILE, &ev, &candidates);
+	if (!q)
+		return;
+	put_path(q, 0, (__u64)&file->f_path);
+	put_int(q, 1, ARG_KIND_INT, BPF_CORE_READ(inode, i_size));
+	put_int(q, 2, ARG_KIND_INT, type);
+	emit(q, rules_eval(q, ev, EVENT_SECURITY_KERNEL_POST_READ_FILE, candidates, RULES_ALL));
+}
+
+/*
+ * The files the kernel reads for finit_module (the module) and kexec_file_load (the kernel
+ * image and the initramfs), at the syscall's exit, when it succeeded. Kernels without
+ * loadable modules or kexec have neither syscall: the loader says so at start.
+ */
+__noinline int kernel_read_file_events(struct pending *sys, __u64 ret)
+{
+	if (!sys || (long)ret < 0)
+		return 0;
+	if (sys->event == NR_kexec_file_load) {
+		kernel_read_file(sys, sys->ints[0], READING_KEXEC_IMAGE);
+		/* KEXEC_FILE_NO_INITRAMFS (4): no initramfs fd. */
+		if (!(sys->ints[4] & 4))
+			kernel_read_file(sys, sys->ints[1], READING_KEXEC_INITRAMFS);
+		return 0;
+	}
+	kernel_read_file(sys, sys->ints[0], READING_MODULE);
 	return 0;
 }

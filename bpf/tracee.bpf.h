@@ -388,6 +388,8 @@ TRACEE_MAP struct {
 #define EVENT_SUSPICIOUS_SYSCALL_SOURCE 782
 #define EVENT_STACK_PIVOT 783
 #define EVENT_FILE_MODIFICATION 774
+#define EVENT_SECURITY_KERNEL_READ_FILE 741
+#define EVENT_SECURITY_KERNEL_POST_READ_FILE 743
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -791,6 +793,8 @@ int creds_entry(struct pending *p);
 int commit_creds_event(struct pending *sys, __u64 ret);
 /* bpf_syscall.bpf.c: security_bpf, security_bpf_map, security_bpf_prog. */
 int bpf_events(struct pending *sys, __u64 ret);
+/* bpf_syscall.bpf.c: the files finit_module and kexec_file_load make the kernel read. */
+int kernel_read_file_events(struct pending *sys, __u64 ret);
 /* inode.bpf.c: do_truncate and vfs_utimes. */
 int do_truncate_event(struct pending *sys, __u64 ret);
 int vfs_utimes_event(struct pending *sys, __u64 ret);

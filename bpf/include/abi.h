@@ -190,6 +190,7 @@ struct syscall_gate {
 #define DERIVED_VFS_RW (1ULL << 27)
 #define DERIVED_SYSCALL_ORIGIN (1ULL << 28)
 #define DERIVED_FILE_MOD (1ULL << 29)
+#define DERIVED_KERNEL_READ_FILE (1ULL << 30)
 
 /* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
  * syscall admits; its exit turns them away on the gate's load. */

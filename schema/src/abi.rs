@@ -72,6 +72,7 @@ pub mod derived {
     pub const VFS_RW: u64 = 1 << 27;
     pub const SYSCALL_ORIGIN: u64 = 1 << 28;
     pub const FILE_MOD: u64 = 1 << 29;
+    pub const KERNEL_READ_FILE: u64 = 1 << 30;
     /// Every bit, with its C name (the drift test checks them against abi.h).
     pub const ALL: &[(&str, u64)] = &[
         ("DERIVED_FILE_OPEN", FILE_OPEN),
@@ -104,6 +105,7 @@ pub mod derived {
         ("DERIVED_VFS_RW", VFS_RW),
         ("DERIVED_SYSCALL_ORIGIN", SYSCALL_ORIGIN),
         ("DERIVED_FILE_MOD", FILE_MOD),
+        ("DERIVED_KERNEL_READ_FILE", KERNEL_READ_FILE),
     ];
 }
 

@@ -9163,6 +9163,39 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 741,
+        name: "security_kernel_read_file",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "type",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "ctime",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 742,
         name: "security_inode_mknod",
         kind: EventKind::Lsm,
@@ -9181,6 +9214,29 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "dev",
                 type_name: "uint32",
                 ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 743,
+        name: "security_kernel_post_read_file",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "size",
+                type_name: "int64",
+                ty: ArgType::Int(8),
+            },
+            ArgDef {
+                name: "type",
+                type_name: "int32",
+                ty: ArgType::Int(4),
             },
         ],
         aliases: &[],

@@ -558,6 +558,20 @@ pub static SOURCES: &[SourceDef] = &[
         description: "exits of the open family (a regular file opened for writing) and of the write family (its first change since: change time or size), once per open",
     },
     SourceDef {
+        event: "security_kernel_read_file",
+        syscalls: &["finit_module", "kexec_file_load"],
+        handler: derived::KERNEL_READ_FILE,
+        probes: &[],
+        description: "exit of {syscalls}, successful calls: the files read (module; kernel image and initramfs); kernels without modules or kexec lack these syscalls, and the loader says so at start",
+    },
+    SourceDef {
+        event: "security_kernel_post_read_file",
+        syscalls: &["finit_module", "kexec_file_load"],
+        handler: derived::KERNEL_READ_FILE,
+        probes: &[],
+        description: "exit of {syscalls}, successful calls: the files read, with their size",
+    },
+    SourceDef {
         event: "do_truncate",
         syscalls: &["truncate", "ftruncate"],
         handler: derived::TRUNCATE,

@@ -11155,7 +11155,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_kernel_post_read_file",
@@ -11176,7 +11176,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_inode_mknod",

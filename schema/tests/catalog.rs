@@ -77,6 +77,8 @@ const OTHER_EVENTS: &[&str] = &[
     "suspicious_syscall_source",
     "stack_pivot",
     "file_modification",
+    "security_kernel_read_file",
+    "security_kernel_post_read_file",
 ];
 
 fn ev(name: &str) -> &'static EventDef {

@@ -1569,3 +1569,39 @@ os.close(fd)
             .is_empty()
     );
 }
+
+/// security_kernel_read_file and security_kernel_post_read_file come from finit_module and
+/// kexec_file_load: on a kernel without them (this test machine's has neither loadable
+/// modules nor kexec_file_load) the loader says at start that their events cannot occur,
+/// and runs; where they exist, the programs with the handler load.
+#[test]
+fn kernel_read_file_events_load_or_say_why_not() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "krf.yaml",
+            &policy(
+                "krf",
+                &["global"],
+                "    - event: security_kernel_read_file\n    - event: security_kernel_post_read_file\n",
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let run = t.stop();
+    assert!(run.status.success(), "{:?}", run.stderr);
+    for syscall in ["finit_module", "kexec_file_load"] {
+        let present = std::path::Path::new("/sys/kernel/tracing/events/syscalls")
+            .join(format!("sys_enter_{syscall}"))
+            .exists();
+        let said = run
+            .stderr
+            .iter()
+            .any(|l| l.contains(&format!("no syscalls/sys_enter_{syscall} tracepoint")));
+        assert_eq!(said, !present, "{syscall}: {:?}", run.stderr);
+    }
+}
