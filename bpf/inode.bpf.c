@@ -217,3 +217,92 @@ __noinline int vfs_utimes_event(struct pending *sys, __u64 ret)
 	}
 	return emit(q, rules_eval(q, ev, EVENT_VFS_UTIMES, candidates, RULES_ALL));
 }
+
+/* ---- inotify_watch, security_path_notify: inotify_add_watch, fanotify_mark ---- */
+
+#define NR_inotify_add_watch 254
+#define XA_CHUNK_MASK 63
+#define FAN_MARK_MOUNT 0x10
+#define FAN_MARK_FILESYSTEM 0x100
+#define FAN_MARK_ADD 0x1
+#define FSNOTIFY_OBJ_TYPE_INODE 0
+#define FSNOTIFY_OBJ_TYPE_VFSMOUNT 1
+#define FSNOTIFY_OBJ_TYPE_SB 2
+
+/* The entry at `index` of an xarray (an idr's tree), or 0. */
+static __always_inline __u64 xa_entry(struct xarray *xa, __u64 index)
+{
+	__u64 entry = (__u64)BPF_CORE_READ(xa, xa_head);
+	for (int depth = 0; depth < 4; depth++) {
+		/* An internal entry (a node) is tagged 2 in its low bits and is above 4096. */
+		if ((entry & 3) != 2 || entry <= 4096)
+			return index == 0 || depth > 0 ? entry : 0;
+		struct xa_node *node = (struct xa_node *)(entry - 2);
+		__u32 shift = BPF_CORE_READ(node, shift);
+		__u32 offset = (index >> (shift & 63)) & XA_CHUNK_MASK;
+		bpf_probe_read_kernel(&entry, sizeof(entry), &node->slots[offset]);
+	}
+	return 0;
+}
+
+/* The inode an inotify watch descriptor of the fd's instance watches, or 0. */
+static __always_inline struct inode *inotify_inode(__u64 fd, __u64 wd)
+{
+	struct file *file = (struct file *)fd_file(fd);
+	struct fsnotify_group *group = file ? BPF_CORE_READ(file, private_data) : 0;
+	if (!group)
+		return 0;
+	struct fsnotify_mark *mark = (struct fsnotify_mark *)xa_entry(
+		&group->inotify_data.idr.idr_rt, wd - BPF_CORE_READ(group, inotify_data.idr.idr_base));
+	if (!mark)
+		return 0;
+	return BPF_CORE_READ(mark, connector, obj);
+}
+
+/*
+ * inotify_watch and security_path_notify: a watch added with inotify_add_watch (the path
+ * made absolute; the inode from the watch the returned descriptor names) or a mark added
+ * with fanotify_mark (the path; the kind of object marked). Calls that failed are left out.
+ */
+__noinline int notify_events(struct pending *sys, __u64 ret)
+{
+	if (!sys || (long)ret < 0)
+		return 0;
+	int inotify = sys->event == NR_inotify_add_watch;
+	if (!inotify && !(sys->ints[1] & FAN_MARK_ADD))
+		return 0;
+	struct inode *inode = inotify ? inotify_inode(sys->ints[0], ret) : 0;
+	/* inotify_add_watch(fd, pathname, mask); fanotify_mark(fd, flags, mask, dirfd, pathname) */
+	__u32 path_arg = inotify ? 1 : 4;
+	__u64 dirfd = inotify ? (__u64)AT_FDCWD : sys->ints[3];
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q;
+	if (inotify) {
+		q = begin_derived(sys, EVENT_INOTIFY_WATCH, &ev, &candidates);
+		if (q) {
+			put_abs_path(q, 0, sys, path_arg, dirfd);
+			if (inode) {
+				put_int(q, 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+				put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+			}
+			emit(q, rules_eval(q, ev, EVENT_INOTIFY_WATCH, candidates, RULES_ALL));
+		}
+	}
+	q = begin_derived(sys, EVENT_SECURITY_PATH_NOTIFY, &ev, &candidates);
+	if (!q)
+		return 0;
+	put_abs_path(q, 0, sys, path_arg, dirfd);
+	if (inode) {
+		put_int(q, 1, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
+		put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
+	}
+	put_int(q, 3, ARG_KIND_UINT, sys->ints[inotify ? 2 : 2]);
+	__u32 type = FSNOTIFY_OBJ_TYPE_INODE;
+	if (!inotify && (sys->ints[1] & FAN_MARK_FILESYSTEM) == FAN_MARK_FILESYSTEM)
+		type = FSNOTIFY_OBJ_TYPE_SB;
+	else if (!inotify && (sys->ints[1] & FAN_MARK_MOUNT))
+		type = FSNOTIFY_OBJ_TYPE_VFSMOUNT;
+	put_int(q, 4, ARG_KIND_UINT, type);
+	return emit(q, rules_eval(q, ev, EVENT_SECURITY_PATH_NOTIFY, candidates, RULES_ALL));
+}

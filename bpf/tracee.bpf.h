@@ -390,6 +390,8 @@ TRACEE_MAP struct {
 #define EVENT_FILE_MODIFICATION 774
 #define EVENT_SECURITY_KERNEL_READ_FILE 741
 #define EVENT_SECURITY_KERNEL_POST_READ_FILE 743
+#define EVENT_INOTIFY_WATCH 775
+#define EVENT_SECURITY_PATH_NOTIFY 784
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -797,6 +799,8 @@ int bpf_events(struct pending *sys, __u64 ret);
 int kernel_read_file_events(struct pending *sys, __u64 ret);
 /* inode.bpf.c: do_truncate and vfs_utimes. */
 int do_truncate_event(struct pending *sys, __u64 ret);
+/* inode.bpf.c: inotify_watch and security_path_notify. */
+int notify_events(struct pending *sys, __u64 ret);
 int vfs_utimes_event(struct pending *sys, __u64 ret);
 /* mount.bpf.c: security_sb_umount for an umount2 syscall. */
 int sb_umount_event(struct pending *sys, __u64 ret);

@@ -261,6 +261,36 @@ struct sighand_struct {
 	struct k_sigaction action[64];
 };
 
+struct xarray {
+	void *xa_head;
+};
+
+struct xa_node {
+	unsigned char shift;
+	void *slots[64];
+};
+
+struct idr {
+	struct xarray idr_rt;
+	unsigned int idr_base;
+};
+
+struct inotify_group_private_data {
+	struct idr idr;
+};
+
+struct fsnotify_group {
+	struct inotify_group_private_data inotify_data;
+};
+
+struct fsnotify_mark_connector {
+	void *obj;
+};
+
+struct fsnotify_mark {
+	struct fsnotify_mark_connector *connector;
+};
+
 struct module {
 	char name[56];
 	const char *version;

@@ -9676,6 +9676,29 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 775,
+        name: "inotify_watch",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 776,
         name: "security_bpf_prog",
         kind: EventKind::Lsm,
@@ -9942,6 +9965,39 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "vma_flags",
                 type_name: "uint64",
                 ty: ArgType::UInt(8),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 784,
+        name: "security_path_notify",
+        kind: EventKind::Lsm,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "inode",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "dev",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+            ArgDef {
+                name: "mask",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "obj_type",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
             },
         ],
         aliases: &[],

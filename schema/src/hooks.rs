@@ -572,6 +572,20 @@ pub static SOURCES: &[SourceDef] = &[
         description: "exit of {syscalls}, successful calls: the files read, with their size",
     },
     SourceDef {
+        event: "inotify_watch",
+        syscalls: &["inotify_add_watch"],
+        handler: derived::NOTIFY,
+        probes: &[],
+        description: "entry and exit of {syscalls}, successful calls: the path made absolute, the inode from the watch the returned descriptor names",
+    },
+    SourceDef {
+        event: "security_path_notify",
+        syscalls: &["inotify_add_watch", "fanotify_mark"],
+        handler: derived::NOTIFY,
+        probes: &[],
+        description: "entry and exit of {syscalls}, successful additions: the path made absolute, the mask, the kind of object watched (the inode for inotify)",
+    },
+    SourceDef {
         event: "do_truncate",
         syscalls: &["truncate", "ftruncate"],
         handler: derived::TRUNCATE,

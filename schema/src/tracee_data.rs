@@ -12480,7 +12480,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_bpf_prog",
@@ -12774,7 +12774,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "set_fs_pwd",

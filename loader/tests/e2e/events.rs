@@ -1605,3 +1605,78 @@ fn kernel_read_file_events_load_or_say_why_not() {
         assert_eq!(said, !present, "{syscall}: {:?}", run.stderr);
     }
 }
+
+/// inotify_watch and security_path_notify: an inotify watch (its inode found through the
+/// watch descriptor) and a fanotify mark; a watch on a missing path is not reported.
+#[test]
+fn inotify_watch_and_path_notify() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let watched = dir.join("watched");
+    if let Err(e) = std::fs::create_dir(&watched) {
+        panic!("{e}");
+    }
+    let image = compile(
+        s.path(),
+        &[(
+            "notify.yaml",
+            &policy(
+                "notify",
+                &["comm=tr-e2e-notify"],
+                "    - event: inotify_watch\n    - event: security_path_notify\n",
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, b"tr-e2e-notify", 0, 0, 0)
+os.chdir({dir:?})
+ifd = libc.inotify_init1(0)
+assert libc.inotify_add_watch(ifd, b"watched", 2) > 0
+assert libc.inotify_add_watch(ifd, b"missing", 2) == -1
+ffd = libc.fanotify_init(0, 0)
+assert ffd >= 0
+assert libc.fanotify_mark(ffd, 1, ctypes.c_uint64(2), -100, b"watched") == 0
+"#,
+        dir = dir.to_string_lossy()
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&watched).map(|m| m.ino()).unwrap_or(0);
+    let path = watched.to_string_lossy().into_owned();
+    let u = |e: &serde_json::Value, n: &str| arg(e, n).and_then(|v| v.as_u64());
+    let watches = run.named("inotify_watch");
+    assert_eq!(watches.len(), 1, "{:#?}", run.events);
+    assert_eq!(arg_str(watches[0], "pathname"), Some(path.clone()));
+    assert_eq!(u(watches[0], "inode"), Some(ino), "{}", watches[0]);
+    type Note = (String, Option<u64>, Option<u64>, Option<u64>);
+    let notes: Vec<Note> = run
+        .named("security_path_notify")
+        .iter()
+        .map(|e| {
+            (
+                e["syscall"].as_str().unwrap_or("").to_owned(),
+                u(e, "inode"),
+                u(e, "mask"),
+                u(e, "obj_type"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            ("inotify_add_watch".to_owned(), Some(ino), Some(2), Some(0)),
+            ("fanotify_mark".to_owned(), None, Some(2), Some(0))
+        ],
+        "{:#?}",
+        run.events
+    );
+}
