@@ -241,6 +241,8 @@ static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
 		kernel_read_file_events(p, ret);
 	if (h & DERIVED_NOTIFY)
 		notify_events(p, ret);
+	if (h & DERIVED_INIT_MODULE)
+		init_module_event(p, ret);
 }
 
 static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,

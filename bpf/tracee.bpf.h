@@ -321,6 +321,26 @@ TRACEE_MAP struct {
 	__type(value, struct filemod_state);
 } filemod_open SEC(".maps");
 
+/* The module an init_module or finit_module call is loading (for do_init_module at its
+ * exit), per task. */
+struct loading_module {
+	char name[56];
+	char version[64];
+	char srcversion[32];
+	/* The strings' lengths (without NUL); name_len 0: nothing kept. */
+	__u32 name_len;
+	__u32 version_len;
+	__u32 srcversion_len;
+	__u32 pad;
+};
+
+TRACEE_MAP struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct loading_module);
+} module_store SEC(".maps");
+
 /* A task's credentials at the entry of a syscall that may change them (commit_creds). */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -392,6 +412,7 @@ TRACEE_MAP struct {
 #define EVENT_SECURITY_KERNEL_POST_READ_FILE 743
 #define EVENT_INOTIFY_WATCH 775
 #define EVENT_SECURITY_PATH_NOTIFY 784
+#define EVENT_DO_INIT_MODULE 760
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */
@@ -801,6 +822,8 @@ int kernel_read_file_events(struct pending *sys, __u64 ret);
 int do_truncate_event(struct pending *sys, __u64 ret);
 /* inode.bpf.c: inotify_watch and security_path_notify. */
 int notify_events(struct pending *sys, __u64 ret);
+/* modules.bpf.c: do_init_module at the exit of init_module and finit_module. */
+int init_module_event(struct pending *sys, __u64 ret);
 int vfs_utimes_event(struct pending *sys, __u64 ret);
 /* mount.bpf.c: security_sb_umount for an umount2 syscall. */
 int sb_umount_event(struct pending *sys, __u64 ret);

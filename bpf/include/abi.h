@@ -192,6 +192,7 @@ struct syscall_gate {
 #define DERIVED_FILE_MOD (1ULL << 29)
 #define DERIVED_KERNEL_READ_FILE (1ULL << 30)
 #define DERIVED_NOTIFY (1ULL << 31)
+#define DERIVED_INIT_MODULE (1ULL << 32)
 
 /* syscall_gate.flags: return values (negative, zero, positive) no policy's rule for the
  * syscall admits; its exit turns them away on the gate's load. */

@@ -59,6 +59,7 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "cred_store",
     "origin_seen",
     "filemod_open",
+    "module_store",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
@@ -76,6 +77,7 @@ pub const SHARED_MAPS: &[&str] = &[
     "cred_store",
     "origin_seen",
     "filemod_open",
+    "module_store",
 ];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.

@@ -74,6 +74,7 @@ pub mod derived {
     pub const FILE_MOD: u64 = 1 << 29;
     pub const KERNEL_READ_FILE: u64 = 1 << 30;
     pub const NOTIFY: u64 = 1 << 31;
+    pub const INIT_MODULE: u64 = 1 << 32;
     /// Every bit, with its C name (the drift test checks them against abi.h).
     pub const ALL: &[(&str, u64)] = &[
         ("DERIVED_FILE_OPEN", FILE_OPEN),
@@ -108,6 +109,7 @@ pub mod derived {
         ("DERIVED_FILE_MOD", FILE_MOD),
         ("DERIVED_KERNEL_READ_FILE", KERNEL_READ_FILE),
         ("DERIVED_NOTIFY", NOTIFY),
+        ("DERIVED_INIT_MODULE", INIT_MODULE),
     ];
 }
 

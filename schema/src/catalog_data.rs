@@ -9402,6 +9402,29 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 760,
+        name: "do_init_module",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "name",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "version",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_version",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 761,
         name: "socket_accept",
         kind: EventKind::Derived,

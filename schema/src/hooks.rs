@@ -586,6 +586,13 @@ pub static SOURCES: &[SourceDef] = &[
         description: "entry and exit of {syscalls}, successful additions: the path made absolute, the mask, the kind of object watched (the inode for inotify)",
     },
     SourceDef {
+        event: "do_init_module",
+        syscalls: &["init_module", "finit_module"],
+        handler: derived::INIT_MODULE,
+        probes: &["tp_btf/module_load"],
+        description: "exit of {syscalls}, with the module `tp_btf/module_load` saw during the call; kernels without loadable modules lack all three, and the loader says so at start",
+    },
+    SourceDef {
         event: "do_truncate",
         syscalls: &["truncate", "ftruncate"],
         handler: derived::TRUNCATE,

@@ -11999,7 +11999,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "module_load",

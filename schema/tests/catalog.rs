@@ -81,6 +81,7 @@ const OTHER_EVENTS: &[&str] = &[
     "security_kernel_post_read_file",
     "inotify_watch",
     "security_path_notify",
+    "do_init_module",
 ];
 
 fn ev(name: &str) -> &'static EventDef {

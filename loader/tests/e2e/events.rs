@@ -1680,3 +1680,39 @@ assert libc.fanotify_mark(ffd, 1, ctypes.c_uint64(2), -100, b"watched") == 0
         run.events
     );
 }
+
+/// do_init_module comes from init_module and finit_module with the module_load tracepoint:
+/// on a kernel without loadable modules the loader says at start that it cannot occur.
+#[test]
+fn do_init_module_loads_or_says_why_not() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "init.yaml",
+            &policy("init", &["global"], "    - event: do_init_module\n"),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    let run = t.stop();
+    assert!(run.status.success(), "{:?}", run.stderr);
+    let modules = std::path::Path::new("/sys/kernel/tracing/events/module").exists();
+    let said = |what: &str| run.stderr.iter().any(|l| l.contains(what));
+    assert_eq!(
+        said("no module_load event can occur"),
+        !modules,
+        "{:?}",
+        run.stderr
+    );
+    let finit =
+        std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module").exists();
+    assert_eq!(
+        said("no syscalls/sys_enter_finit_module tracepoint"),
+        !finit,
+        "{:?}",
+        run.stderr
+    );
+}
