@@ -1137,6 +1137,27 @@ for path in ({script_file:?}, {dir:?} + "/missing"):
     assert_eq!(arg_str(failed[0], "pathname"), Some(script_file));
 }
 
+/// Loads a policy selecting `events` (global scope) and checks the start: the loader runs,
+/// and says each note exactly when the kernel lacks the tracepoint (under
+/// /sys/kernel/tracing/events) next to it.
+fn loads_saying_what_cannot_occur(events: &[&str], notes: &[(&str, &str)]) {
+    let s = Scratch::new();
+    let rules: String = events
+        .iter()
+        .map(|e| format!("    - event: {e}\n"))
+        .collect();
+    let image = compile(s.path(), &[("p.yaml", &policy("p", &["global"], &rules))]);
+    let run = Tracer::start(&image, &[]).stop();
+    assert!(run.status.success(), "{:?}", run.stderr);
+    for (note, tracepoint) in notes {
+        let present = std::path::Path::new("/sys/kernel/tracing/events")
+            .join(tracepoint)
+            .exists();
+        let said = run.stderr.iter().any(|l| l.contains(note));
+        assert_eq!(said, !present, "{note}: {:?}", run.stderr);
+    }
+}
+
 /// module_load and module_free: attached where the kernel has the module: tracepoints;
 /// elsewhere (this test machine's kernel is built without loadable modules) the loader says
 /// at start that they cannot occur, and runs.
@@ -1145,36 +1166,13 @@ fn module_events_attach_or_say_why_not() {
     if !can_bpf() {
         return;
     }
-    let s = Scratch::new();
-    let image = compile(
-        s.path(),
-        &[(
-            "modules.yaml",
-            &policy(
-                "modules",
-                &["global"],
-                "    - event: module_load\n    - event: module_free\n    - event: close\n",
-            ),
-        )],
+    loads_saying_what_cannot_occur(
+        &["module_load", "module_free", "close"],
+        &[
+            ("no module_load event can occur", "module/module_load"),
+            ("no module_free event can occur", "module/module_free"),
+        ],
     );
-    let t = Tracer::start(&image, &[]);
-    let run = t.stop();
-    assert!(run.status.success(), "{:?}", run.stderr);
-    let has = |tp: &str| {
-        std::path::Path::new("/sys/kernel/tracing/events/module")
-            .join(tp)
-            .exists()
-    };
-    for (event, tp) in [
-        ("module_load", "module_load"),
-        ("module_free", "module_free"),
-    ] {
-        let said = run
-            .stderr
-            .iter()
-            .any(|l| l.contains(&format!("no {event} event can occur")));
-        assert_eq!(said, !has(tp), "{event}: {:?}", run.stderr);
-    }
 }
 
 /// existing_container: one event per container running when the loader starts (made by
@@ -1579,31 +1577,22 @@ fn kernel_read_file_events_load_or_say_why_not() {
     if !can_bpf() {
         return;
     }
-    let s = Scratch::new();
-    let image = compile(
-        s.path(),
-        &[(
-            "krf.yaml",
-            &policy(
-                "krf",
-                &["global"],
-                "    - event: security_kernel_read_file\n    - event: security_kernel_post_read_file\n",
+    loads_saying_what_cannot_occur(
+        &[
+            "security_kernel_read_file",
+            "security_kernel_post_read_file",
+        ],
+        &[
+            (
+                "no syscalls/sys_enter_finit_module tracepoint",
+                "syscalls/sys_enter_finit_module",
             ),
-        )],
+            (
+                "no syscalls/sys_enter_kexec_file_load tracepoint",
+                "syscalls/sys_enter_kexec_file_load",
+            ),
+        ],
     );
-    let t = Tracer::start(&image, &[]);
-    let run = t.stop();
-    assert!(run.status.success(), "{:?}", run.stderr);
-    for syscall in ["finit_module", "kexec_file_load"] {
-        let present = std::path::Path::new("/sys/kernel/tracing/events/syscalls")
-            .join(format!("sys_enter_{syscall}"))
-            .exists();
-        let said = run
-            .stderr
-            .iter()
-            .any(|l| l.contains(&format!("no syscalls/sys_enter_{syscall} tracepoint")));
-        assert_eq!(said, !present, "{syscall}: {:?}", run.stderr);
-    }
 }
 
 /// inotify_watch and security_path_notify: an inotify watch (its inode found through the
@@ -1688,31 +1677,14 @@ fn do_init_module_loads_or_says_why_not() {
     if !can_bpf() {
         return;
     }
-    let s = Scratch::new();
-    let image = compile(
-        s.path(),
-        &[(
-            "init.yaml",
-            &policy("init", &["global"], "    - event: do_init_module\n"),
-        )],
-    );
-    let t = Tracer::start(&image, &[]);
-    let run = t.stop();
-    assert!(run.status.success(), "{:?}", run.stderr);
-    let modules = std::path::Path::new("/sys/kernel/tracing/events/module").exists();
-    let said = |what: &str| run.stderr.iter().any(|l| l.contains(what));
-    assert_eq!(
-        said("no module_load event can occur"),
-        !modules,
-        "{:?}",
-        run.stderr
-    );
-    let finit =
-        std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module").exists();
-    assert_eq!(
-        said("no syscalls/sys_enter_finit_module tracepoint"),
-        !finit,
-        "{:?}",
-        run.stderr
+    loads_saying_what_cannot_occur(
+        &["do_init_module"],
+        &[
+            ("no module_load event can occur", "module/module_load"),
+            (
+                "no syscalls/sys_enter_finit_module tracepoint",
+                "syscalls/sys_enter_finit_module",
+            ),
+        ],
     );
 }
