@@ -168,7 +168,7 @@ __noinline int file_open_event(struct pending *sys, __u64 fd)
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 
 	put_path(q, 0, (__u64)&file->f_path);
-	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)BPF_CORE_READ(file, f_flags));
+	put_i32(q, 1, BPF_CORE_READ(file, f_flags));
 	put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
 	put_int(q, 3, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
 	put_int(q, 4, ARG_KIND_UINT, inode_ctime(inode));

@@ -102,8 +102,8 @@ static __always_inline int alert_event(struct pending *sys, __u32 alert, __u64 a
 	put_int(q, 0, ARG_KIND_UINT, alert);
 	put_int(q, 1, ARG_KIND_UINT, addr);
 	put_int(q, 2, ARG_KIND_UINT, len);
-	put_int(q, 3, ARG_KIND_INT, (__u64)(__s64)(__s32)prot);
-	put_int(q, 4, ARG_KIND_INT, (__u64)(__s64)(__s32)prev);
+	put_i32(q, 3, prot);
+	put_i32(q, 4, prev);
 	put_file(q, 5, 6, 7, 8, file);
 	return emit(q, rules_eval(q, ev, EVENT_MEM_PROT_ALERT, candidates, RULES_ALL));
 }
@@ -123,7 +123,7 @@ static __always_inline int mmap_events(struct pending *sys, __u64 ret)
 		q = begin_derived(sys, EVENT_SECURITY_MMAP_FILE, &ev, &candidates);
 		if (q) {
 			put_file(q, 0, 2, 3, 4, file);
-			put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)file_flags(file));
+			put_i32(q, 1, file_flags(file));
 			put_int(q, 5, ARG_KIND_UINT, prot);
 			put_int(q, 6, ARG_KIND_UINT, flags);
 			emit(q, rules_eval(q, ev, EVENT_SECURITY_MMAP_FILE, candidates, RULES_ALL));
@@ -136,7 +136,7 @@ static __always_inline int mmap_events(struct pending *sys, __u64 ret)
 		q = begin_derived(sys, EVENT_SHARED_OBJECT_LOADED, &ev, &candidates);
 		if (q) {
 			put_file(q, 0, 2, 3, 4, file);
-			put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)file_flags(file));
+			put_i32(q, 1, file_flags(file));
 			emit(q, rules_eval(q, ev, EVENT_SHARED_OBJECT_LOADED, candidates, RULES_ALL));
 		}
 	}
@@ -173,12 +173,12 @@ static __always_inline int mprotect_events(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_SECURITY_FILE_MPROTECT, &ev, &candidates);
 	if (q) {
 		put_file(q, 0, -1, -1, 2, file);
-		put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)prot);
-		put_int(q, 3, ARG_KIND_INT, (__u64)(__s64)(__s32)prev);
+		put_i32(q, 1, prot);
+		put_i32(q, 3, prev);
 		put_int(q, 4, ARG_KIND_UINT, addr);
 		put_int(q, 5, ARG_KIND_UINT, len);
 		if (sys->event == NR_pkey_mprotect)
-			put_int(q, 6, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[3]);
+			put_i32(q, 6, sys->ints[3]);
 		emit(q, rules_eval(q, ev, EVENT_SECURITY_FILE_MPROTECT, candidates, RULES_ALL));
 	}
 	/* Tracee's protection-change alerts; the last that applies wins, as in Tracee. */

@@ -60,6 +60,6 @@ __noinline int sb_umount_event(struct pending *sys, __u64 ret)
 	if (!q)
 		return 0;
 	put_abs_path(q, 0, sys, 0, (__u64)AT_FDCWD);
-	put_int(q, 2, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[1]);
+	put_i32(q, 2, sys->ints[1]);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SB_UMOUNT, candidates, RULES_ALL));
 }

@@ -37,7 +37,7 @@ static __always_inline int socket_addr_event(struct pending *sys, __u64 ret, __u
 	struct pending *q = begin_derived(sys, id, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	if (addr_index == 2) {
 		/* security_socket_connect's `type`: the socket's type, from the fd's socket. */
 		struct file *file = (struct file *)fd_file(sys->ints[0]);
@@ -83,10 +83,10 @@ __noinline int socket_create_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, id, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	/* The hook sees the type without SOCK_NONBLOCK/SOCK_CLOEXEC (SOCK_TYPE_MASK). */
 	put_int(q, 1, ARG_KIND_INT, sys->ints[1] & SOCK_TYPE_MASK);
-	put_int(q, 2, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[2]);
+	put_i32(q, 2, sys->ints[2]);
 	put_int(q, 3, ARG_KIND_INT, 0);
 	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
 }
@@ -205,9 +205,9 @@ __noinline int socket_listen_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_SECURITY_SOCKET_LISTEN, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	put_sock_end(q, 1, fd_socket(sys->ints[0]), 0);
-	put_int(q, 2, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[1]);
+	put_i32(q, 2, sys->ints[1]);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SOCKET_LISTEN, candidates, RULES_ALL));
 }
 
@@ -221,9 +221,9 @@ __noinline int socket_setsockopt_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_SECURITY_SOCKET_SETSOCKOPT, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
-	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[1]);
-	put_int(q, 2, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[2]);
+	put_i32(q, 0, sys->ints[0]);
+	put_i32(q, 1, sys->ints[1]);
+	put_i32(q, 2, sys->ints[2]);
 	put_sock_end(q, 3, fd_socket(sys->ints[0]), 0);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SOCKET_SETSOCKOPT, candidates, RULES_ALL));
 }
@@ -243,7 +243,7 @@ __noinline int socket_accept_events(struct pending *sys, __u64 ret)
 	__u64 candidates;
 	struct pending *q = begin_derived(sys, EVENT_SECURITY_SOCKET_ACCEPT, &ev, &candidates);
 	if (q) {
-		put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+		put_i32(q, 0, sys->ints[0]);
 		put_sock_end(q, 1, listener, 0);
 		emit(q, rules_eval(q, ev, EVENT_SECURITY_SOCKET_ACCEPT, candidates, RULES_ALL));
 	}
@@ -253,7 +253,7 @@ __noinline int socket_accept_events(struct pending *sys, __u64 ret)
 	if (!q)
 		return 0;
 	struct socket *conn = fd_socket(ret);
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	put_sock_end(q, 1, conn, 0);
 	put_sock_end(q, 2, conn, 1);
 	return emit(q, rules_eval(q, ev, EVENT_SOCKET_ACCEPT, candidates, RULES_ALL));
@@ -278,9 +278,9 @@ __noinline int socket_dup_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_SOCKET_DUP, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	__u64 newfd = (nr == NR_dup || nr == NR_fcntl) ? ret : sys->ints[1];
-	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)newfd);
+	put_i32(q, 1, newfd);
 	put_sock_end(q, 2, sock, 1);
 	return emit(q, rules_eval(q, ev, EVENT_SOCKET_DUP, candidates, RULES_ALL));
 }

@@ -9,11 +9,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PF_KTHREAD 0x00200000
 #define PF_SIGNALED 0x00000400
 
-static __always_inline void put_i32(struct pending *p, __u32 index, __s32 v)
-{
-	put_int(p, index, ARG_KIND_INT, (__u64)(__s64)v);
-}
-
 /* tid, ns tid, pid, ns pid, start time of a task: five arguments from `index` on. */
 static __always_inline void put_task(struct pending *p, __u32 index, struct task_struct *t)
 {

@@ -47,7 +47,7 @@ __noinline int task_prctl_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_SECURITY_TASK_PRCTL, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	for (int i = 1; i < 5; i++)
 		put_int(q, i, ARG_KIND_UINT, sys->ints[i]);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_TASK_PRCTL, candidates, RULES_ALL));
@@ -79,7 +79,7 @@ __noinline int task_setrlimit_event(struct pending *sys, __u64 ret)
 		return 0;
 	__u32 pid = pl ? (__u32)sys->ints[0] : 0;
 	put_int(q, 0, ARG_KIND_UINT, pid ? pid : bpf_get_current_pid_tgid() >> 32);
-	put_int(q, 1, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[pl ? 1 : 0]);
+	put_i32(q, 1, sys->ints[pl ? 1 : 0]);
 	put_int(q, 2, ARG_KIND_UINT, lim.cur);
 	put_int(q, 3, ARG_KIND_UINT, lim.max);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_TASK_SETRLIMIT, candidates, RULES_ALL));
@@ -162,7 +162,7 @@ __noinline int switch_task_ns_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_SWITCH_TASK_NS, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)bpf_get_current_pid_tgid());
+	put_i32(q, 0, bpf_get_current_pid_tgid());
 	for (int i = 0; i < NS_KINDS; i++)
 		if (now[i] != sys->ints[NS_SLOT + i])
 			put_int(q, 1 + i, ARG_KIND_UINT, now[i]);
@@ -233,7 +233,7 @@ __noinline int do_sigaction_event(struct pending *sys, __u64 ret)
 	struct pending *q = begin_derived(sys, EVENT_DO_SIGACTION, &ev, &candidates);
 	if (!q)
 		return 0;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)sys->ints[0]);
+	put_i32(q, 0, sys->ints[0]);
 	struct sigaction_user act = {};
 	int given = sys->ints[1] &&
 		    !bpf_probe_read_user(&act, sizeof(act), (const void *)sys->ints[1]);
@@ -280,7 +280,7 @@ __noinline int execute_failed_event(struct pending *sys, __u64 ret)
 		return 0;
 	int at = sys->event == NR_execveat;
 	__u64 dirfd = at ? sys->ints[0] : (__u64)AT_FDCWD;
-	put_int(q, 0, ARG_KIND_INT, (__u64)(__s64)(__s32)dirfd);
+	put_i32(q, 0, dirfd);
 	put_int(q, 1, ARG_KIND_INT, at ? (__u64)(__s64)(__s32)sys->ints[4] : 0);
 	__u32 arg = at ? 1 : 0;
 	__u32 off = sys->str_off[arg];

@@ -132,14 +132,18 @@ struct pending {
 	__u8 args[ARGS_BUF + ARGS_SLACK];
 };
 
+/* Per-task state, created on first use and freed with the task. */
+#define TASK_STORAGE(name, value_type)                                              \
+	TRACEE_MAP struct {                                                         \
+		__uint(type, BPF_MAP_TYPE_TASK_STORAGE);                            \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                               \
+		__type(key, int);                                                   \
+		__type(value, value_type);                                          \
+	} name SEC(".maps")
+
 /* Syscall arguments captured at entry wait here until the exit (per task, created on
  * first use, freed with the task). */
-TRACEE_MAP struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending);
-} pending_store SEC(".maps");
+TASK_STORAGE(pending_store, struct pending);
 
 /* Events built and sent in one program run: [0] syscall exit / sched events,
  * [1] security_file_open (built while [0] or the task's pending record is in use). */
@@ -262,12 +266,7 @@ struct handoff {
 	struct handoff_rec rec[HANDOFF_SLOTS];
 };
 
-TRACEE_MAP struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct handoff);
-} handoff_store SEC(".maps");
+TASK_STORAGE(handoff_store, struct handoff);
 
 /* A task's name just before exec replaced it (sched_process_exec's prev_comm): written by
  * the task_rename hook, which fires in exec just before the kernel copies the new name and
@@ -278,12 +277,7 @@ struct exec_comm {
 	__u32 pad;
 };
 
-TRACEE_MAP struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct exec_comm);
-} exec_comm_store SEC(".maps");
+TASK_STORAGE(exec_comm_store, struct exec_comm);
 
 /* suspicious_syscall_source reports a syscall, process and calling mapping once. */
 struct origin_key {
@@ -334,20 +328,10 @@ struct loading_module {
 	__u32 pad;
 };
 
-TRACEE_MAP struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct loading_module);
-} module_store SEC(".maps");
+TASK_STORAGE(module_store, struct loading_module);
 
 /* A task's credentials at the entry of a syscall that may change them (commit_creds). */
-TRACEE_MAP struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct slim_cred);
-} cred_store SEC(".maps");
+TASK_STORAGE(cred_store, struct slim_cred);
 
 /* ---- event ids outside the syscall range (schema catalog) ---- */
 #define EVENT_SCHED_PROCESS_FORK 712
@@ -676,6 +660,12 @@ static __always_inline int put_int(struct pending *p, __u32 index, __u32 kind, _
 	p->ints[arg_slot(index)] = value;
 	counted(p, index, off + sizeof(struct arg_header) + size);
 	return 0;
+}
+
+/* A 32-bit signed value (an int register, a pid) as an integer argument. */
+static __always_inline int put_i32(struct pending *p, __u32 index, __s32 v)
+{
+	return put_int(p, index, ARG_KIND_INT, (__u64)(__s64)v);
 }
 
 /* One element of a string array, just read after a u16 length slot at *cursor (n counts

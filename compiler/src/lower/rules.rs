@@ -413,6 +413,13 @@ fn assemble_rules(
                     .or_insert_with(|| {
                         let mut plan: abi::EventConfig = bytemuck::Zeroable::zeroed();
                         capture_plan(source, &mut plan);
+                        // No handler reads a source syscall's string arrays (execve's argv
+                        // and envp): the address is enough, and exec does not pay for them.
+                        for kind in &mut plan.arg_kinds {
+                            if *kind == abi::arg_kind::STR_ARRAY {
+                                *kind = abi::arg_kind::UINT;
+                            }
+                        }
                         bytes_of(&plan).to_vec()
                     });
             }

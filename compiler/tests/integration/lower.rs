@@ -853,3 +853,27 @@ fn renamed_fields_compile_under_their_old_names() {
         abi::FIELD_KIND_INT | abi::FIELD_KIND_SIGNED
     );
 }
+
+/// A syscall a derived event is built from gets its capture plan with no policies; string
+/// arrays no handler reads are kept as addresses (execve's argv and envp are not read for
+/// commit_creds), while the syscall's own rule reads them.
+#[test]
+fn derived_source_plans_skip_string_arrays() {
+    let l = lowered(&policy("a", &["global"], "  - event: commit_creds\n"));
+    let execve = event_config(&l, 59);
+    assert_eq!(execve.policies, 0);
+    assert_eq!(
+        execve.arg_kinds[0],
+        abi::arg_kind::STR,
+        "pathname is still read"
+    );
+    assert_eq!(execve.arg_kinds[1], abi::arg_kind::UINT);
+    assert_eq!(execve.arg_kinds[2], abi::arg_kind::UINT);
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: commit_creds\n  - event: execve\n",
+    ));
+    let execve = event_config(&l, 59);
+    assert_eq!(execve.arg_kinds[1], abi::arg_kind::STR_ARRAY);
+}

@@ -17,11 +17,7 @@ fn inode_rename_mknod_and_symlink() {
         return;
     }
     let s = Scratch::new();
-    let d = s
-        .path()
-        .canonicalize()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("d");
+    let d = s.real_path().join("d");
     if let Err(e) = std::fs::create_dir(&d) {
         panic!("mkdir: {e}");
     }
@@ -130,7 +126,7 @@ fn task_changes() {
         return;
     }
     let s = Scratch::new();
-    let d = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let d = s.real_path();
     let d = d.to_string_lossy().into_owned();
     let image = compile(
         s.path(),
@@ -560,11 +556,7 @@ fn security_sb_umount_and_renamed_syscall_tracepoints() {
         return;
     }
     let s = Scratch::new();
-    let d = s
-        .path()
-        .canonicalize()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("mnt");
+    let d = s.real_path().join("mnt");
     if let Err(e) = std::fs::create_dir(&d) {
         panic!("mkdir: {e}");
     }
@@ -1003,7 +995,7 @@ fn bpf_sigaction_truncate_utimes_and_failed_exec() {
         return;
     }
     let s = Scratch::new();
-    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let dir = s.real_path();
     let file = dir.join("data").to_string_lossy().into_owned();
     let script_file = dir.join("not-executable").to_string_lossy().into_owned();
     let image = compile(
@@ -1341,7 +1333,7 @@ fn vfs_reads_and_writes() {
         return;
     }
     let s = Scratch::new();
-    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let dir = s.real_path();
     let file = dir.join("rw").to_string_lossy().into_owned();
     let in_dir = format!("args.pathname={}/*", dir.display());
     let image = compile(
@@ -1508,7 +1500,7 @@ fn file_modification_once_per_open() {
         return;
     }
     let s = Scratch::new();
-    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let dir = s.real_path();
     let (a, b) = (dir.join("a"), dir.join("b"));
     for f in [&a, &b] {
         if let Err(e) = std::fs::write(f, b"x") {
@@ -1603,7 +1595,7 @@ fn inotify_watch_and_path_notify() {
         return;
     }
     let s = Scratch::new();
-    let dir = s.path().canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    let dir = s.real_path();
     let watched = dir.join("watched");
     if let Err(e) = std::fs::create_dir(&watched) {
         panic!("{e}");

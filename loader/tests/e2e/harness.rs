@@ -68,6 +68,14 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// The directory as the kernel walks it (symlinks resolved): paths events print.
+    pub fn real_path(&self) -> PathBuf {
+        match self.dir.path().canonicalize() {
+            Ok(p) => p,
+            Err(e) => panic!("canonicalize {}: {e}", self.dir.path().display()),
+        }
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) {
