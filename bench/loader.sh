@@ -17,9 +17,11 @@
 #                             the baseline runs at the start and the end of each round
 #   WORKLOADS ["openclose openclose_tmp_miss getpid close_bad exec mixed"]
 #   CONFIGS ["ours_none ours_seed ours_events bt_none bt_some mf_none mf_batched", plus
-#            "old_none old_seed" when OLD_LOAD is set]
+#            "old_none old_seed" when OLD_LOAD is set; old_events on request, when
+#            OLD_COMPILE knows every event of bench/policies/events13.yaml]
 #   OLD_LOAD, OLD_COMPILE     another build's tracee-load and tracee-compile (an A/B against
-#                             a previous commit): configurations old_none and old_seed
+#                             a previous commit): configurations old_none, old_seed and
+#                             old_events
 #   TP_ITERS [3000000]        close(-1) calls per process for the throughput run (0: skip)
 #   TP_PROCS [1]              syscall_bench processes driving the throughput run in parallel
 #   STARTUP_RUNS [10]         start-up measurements per tracer (0: skip)
@@ -215,6 +217,9 @@ if [[ -n $OLD_LOAD ]]; then
         "$OLD_COMPILE" "$REPO/bench/policies/$p.yaml" -o "$WORK/old-$p.bin" >"$LOG/compile-old-$p.txt" 2>&1 \
             || { cat "$LOG/compile-old-$p.txt" >&2; die "compiling bench/policies/$p.yaml with OLD_COMPILE failed"; }
     done
+    # Builds from before issue 13 do not know these events: old_events is then n/a.
+    "$OLD_COMPILE" "$REPO/bench/policies/events13.yaml" -o "$WORK/old-events13.bin" >"$LOG/compile-old-events13.txt" 2>&1 \
+        || rm -f "$WORK/old-events13.bin"
 fi
 
 others="$(for n in tracee-load bpftrace min_filter; do pgrep -a -x "$n" || true; done)"
@@ -228,6 +233,7 @@ declare -A LABEL=(
     [ours_events]="ours, every event new in issue 13 (JSON)"
     [old_none]="previous build (OLD_LOAD), matches nothing"
     [old_seed]="previous build (OLD_LOAD), seed-like (JSON)"
+    [old_events]="previous build (OLD_LOAD), every event new in issue 13 (JSON)"
     [bt_none]="bpftrace, matches nothing"
     [bt_some]="bpftrace, seed-like"
     [mf_none]="min_filter, matches nothing"
@@ -254,6 +260,9 @@ tracer_cmd() {
         ours_events) READY="stderr:attached"; CMD=("$TRACEE_LOAD" --output json "$WORK/events13.bin") ;;
         old_none) READY="stderr:attached"; CMD=("$OLD_LOAD" --output json "$WORK/old-none.bin") ;;
         old_seed) READY="stderr:attached"; CMD=("$OLD_LOAD" --output json "$WORK/old-seed.bin") ;;
+        old_events)
+            [[ -f $WORK/old-events13.bin ]] || return 0
+            READY="stderr:attached"; CMD=("$OLD_LOAD" --output json "$WORK/old-events13.bin") ;;
         bt_none | bt_some)
             [[ -n $BT && $HAVE_BPFTOOL == 1 ]] || return 0
             READY="perf:2"; CMD=("$BT" -B line "$BUILD/${1}.bt") ;;
@@ -488,6 +497,11 @@ if (( STARTUP_RUNS > 0 )); then
         startup old stderr 'attached' "$OLD_LOAD" --output json "$WORK/old-seed.bin"
         # shellcheck disable=SC2086
         [[ -z $SU_MS ]] || SU_LINES+=("- previous build (OLD_LOAD), \`seed.yaml\` image, spawn to \`attached\`: **$(median $SU_MS) ms** median of $(wc -w <<<"$SU_MS") (range $(minmax $SU_MS) ms); the loader's own \`in N ms\`: $(median $SU_SELF) ms median")
+        if [[ -f $WORK/old-events13.bin ]]; then
+            startup old_events stderr 'attached' "$OLD_LOAD" --output json "$WORK/old-events13.bin"
+            # shellcheck disable=SC2086
+            [[ -z $SU_MS ]] || SU_LINES+=("- previous build (OLD_LOAD), \`events13.yaml\` image, spawn to \`attached\`: **$(median $SU_MS) ms** median of $(wc -w <<<"$SU_MS") (range $(minmax $SU_MS) ms); the loader's own \`in N ms\`: $(median $SU_SELF) ms median")
+        fi
     fi
     if [[ -n $BT ]]; then
         log "start-up: bpftrace ($STARTUP_RUNS runs)"

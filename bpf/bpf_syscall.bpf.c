@@ -18,7 +18,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define CMD_PROG_GET_FD_BY_ID 13
 #define CMD_MAP_GET_FD_BY_ID 14
 
-__noinline int bpf_events(struct pending *sys, __u64 ret)
+static __always_inline int bpf_events(struct pending *sys, __u64 ret)
 {
 	long err = (long)ret;
 	if (!sys || err == -EFAULT || err == -E2BIG)
@@ -103,7 +103,7 @@ static __always_inline void kernel_read_file(struct pending *sys, __u64 fd, __u3
  * image and the initramfs), at the syscall's exit, when it succeeded. Kernels without
  * loadable modules or kexec have neither syscall: the loader says so at start.
  */
-__noinline int kernel_read_file_events(struct pending *sys, __u64 ret)
+static __always_inline int kernel_read_file_events(struct pending *sys, __u64 ret)
 {
 	if (!sys || (long)ret < 0)
 		return 0;
@@ -117,3 +117,11 @@ __noinline int kernel_read_file_events(struct pending *sys, __u64 ret)
 	kernel_read_file(sys, sys->ints[0], READING_MODULE);
 	return 0;
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(BPF, {
+	if (h & DERIVED_BPF)
+		bpf_events(p, ret);
+	else if (h & DERIVED_KERNEL_READ_FILE)
+		kernel_read_file_events(p, ret);
+})

@@ -151,7 +151,7 @@ __noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
 }
 
 
-__noinline int file_open_event(struct pending *sys, __u64 fd)
+static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 {
 	if (!sys)
 		return 0;
@@ -180,3 +180,9 @@ __noinline int file_open_event(struct pending *sys, __u64 fd)
 	}
 	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(FILE_OPEN, {
+	if ((h & DERIVED_FILE_OPEN) && (long)ret >= 0)
+		file_open_event(p, ret);
+})

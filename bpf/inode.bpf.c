@@ -15,7 +15,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-__noinline int inode_unlink_event(struct pending *sys)
+static __always_inline int inode_unlink_event(struct pending *sys)
 {
 	if (!sys)
 		return 0;
@@ -68,7 +68,7 @@ static __always_inline void put_path_arg(struct pending *q, __u32 index, struct 
  * security_inode_rename: a successful rename, renameat or renameat2, both paths absolute.
  * Renames the hook sees and then refuses (by an LSM) are not reported.
  */
-__noinline int inode_rename_event(struct pending *sys, __u64 ret)
+static __always_inline int inode_rename_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -99,7 +99,7 @@ static __always_inline __u32 decode_dev(__u32 dev)
  * security_inode_mknod: a successful mknod or mknodat: the new node's absolute path, its
  * mode as the hook sees it (the umask applied) and its device number.
  */
-__noinline int inode_mknod_event(struct pending *sys, __u64 ret)
+static __always_inline int inode_mknod_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -119,7 +119,7 @@ __noinline int inode_mknod_event(struct pending *sys, __u64 ret)
 
 /* security_inode_symlink: a successful symlink or symlinkat: the link's absolute path and
  * its target as given. */
-__noinline int inode_symlink_event(struct pending *sys, __u64 ret)
+static __always_inline int inode_symlink_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -162,7 +162,7 @@ static __always_inline void put_target(struct pending *q, struct pending *sys, i
 }
 
 /* do_truncate: a successful truncate or ftruncate: the file and its new length. */
-__noinline int do_truncate_event(struct pending *sys, __u64 ret)
+static __always_inline int do_truncate_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -180,7 +180,7 @@ __noinline int do_truncate_event(struct pending *sys, __u64 ret)
  * vfs_utimes: a successful utime, utimes, utimensat or futimesat: the file, and the access
  * and modification times given, in nanoseconds (0 when none was given: the current time).
  */
-__noinline int vfs_utimes_event(struct pending *sys, __u64 ret)
+static __always_inline int vfs_utimes_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -264,7 +264,7 @@ static __always_inline struct inode *inotify_inode(__u64 fd, __u64 wd)
  * made absolute; the inode from the watch the returned descriptor names) or a mark added
  * with fanotify_mark (the path; the kind of object marked). Calls that failed are left out.
  */
-__noinline int notify_events(struct pending *sys, __u64 ret)
+static __always_inline int notify_events(struct pending *sys, __u64 ret)
 {
 	if (!sys || (long)ret < 0)
 		return 0;
@@ -306,3 +306,21 @@ __noinline int notify_events(struct pending *sys, __u64 ret)
 	put_int(q, 4, ARG_KIND_UINT, type);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_PATH_NOTIFY, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(INODE, {
+	if ((h & DERIVED_INODE_UNLINK) && ret == 0)
+		inode_unlink_event(p);
+	else if (h & DERIVED_INODE_RENAME)
+		inode_rename_event(p, ret);
+	else if (h & DERIVED_INODE_MKNOD)
+		inode_mknod_event(p, ret);
+	else if (h & DERIVED_INODE_SYMLINK)
+		inode_symlink_event(p, ret);
+	else if (h & DERIVED_TRUNCATE)
+		do_truncate_event(p, ret);
+	else if (h & DERIVED_UTIMES)
+		vfs_utimes_event(p, ret);
+	else if (h & DERIVED_NOTIFY)
+		notify_events(p, ret);
+})

@@ -53,7 +53,7 @@ static long vma_where_cb(struct task_struct *task, struct vm_area_struct *vma, v
 }
 
 /* At the entry of mprotect and pkey_mprotect: the mapping at `addr`, before the change. */
-__noinline int mem_entry(struct pending *p)
+static __always_inline int mem_entry(struct pending *p)
 {
 	if (!p || (p->event != NR_mprotect && p->event != NR_pkey_mprotect))
 		return 0;
@@ -196,7 +196,7 @@ static __always_inline int mprotect_events(struct pending *sys, __u64 ret)
 }
 
 /* The memory events at the exit of mmap, mprotect and pkey_mprotect. */
-__noinline int mem_events(struct pending *sys, __u64 ret)
+static __always_inline int mem_events(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -257,7 +257,7 @@ static __always_inline void put_vma(struct pending *q, __u32 syscall, __u64 addr
  *    vdso. Anonymous memory is left out, as Tracee does for threads whose stack it did not
  *    see created: it may be a thread's stack.
  */
-__noinline int syscall_origin_events(struct pending *sys, __u64 ret)
+static __always_inline int syscall_origin_events(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -305,3 +305,15 @@ __noinline int syscall_origin_events(struct pending *sys, __u64 ret)
 	put_vma(q, nr, sp, kind, &s);
 	return emit(q, rules_eval(q, ev, EVENT_STACK_PIVOT, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_ENTRIES(MEM, {
+	if (h & DERIVED_MEM)
+		mem_entry(p);
+})
+DERIVED_HANDLERS(MEM, {
+	if (h & DERIVED_MEM)
+		mem_events(p, ret);
+	else if (h & DERIVED_SYSCALL_ORIGIN)
+		syscall_origin_events(p, ret);
+})

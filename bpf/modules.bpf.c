@@ -64,7 +64,7 @@ int BPF_PROG(tr_module_load, struct module *mod)
 
 /* do_init_module: at the exit of the init_module or finit_module call that loaded a
  * module, with the result of its init as the return value. */
-__noinline int init_module_event(struct pending *sys, __u64 ret)
+static __always_inline int init_module_event(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -95,3 +95,9 @@ int BPF_PROG(tr_module_free, struct module *mod)
 {
 	return module_event(EVENT_MODULE_FREE, mod);
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(MODULES, {
+	if (h & DERIVED_INIT_MODULE)
+		init_module_event(p, ret);
+})

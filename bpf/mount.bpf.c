@@ -19,7 +19,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * mounts refused before that (a bad address, a missing or too long target) are not
  * reported, those refused after it (no privilege, a bad filesystem) are.
  */
-__noinline int sb_mount_event(struct pending *sys, __u64 ret)
+static __always_inline int sb_mount_event(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -49,7 +49,7 @@ __noinline int sb_mount_event(struct pending *sys, __u64 ret)
  * (busy), are reported. The mount point is made absolute; `type` is not filled (the mount
  * is gone by the exit).
  */
-__noinline int sb_umount_event(struct pending *sys, __u64 ret)
+static __always_inline int sb_umount_event(struct pending *sys, __u64 ret)
 {
 	long err = (long)ret;
 	if (!sys || (err != 0 && err != -EBUSY))
@@ -63,3 +63,11 @@ __noinline int sb_umount_event(struct pending *sys, __u64 ret)
 	put_i32(q, 2, sys->ints[1]);
 	return emit(q, rules_eval(q, ev, EVENT_SECURITY_SB_UMOUNT, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(MOUNT, {
+	if (h & DERIVED_SB_MOUNT)
+		sb_mount_event(p, ret);
+	else if (h & DERIVED_SB_UMOUNT)
+		sb_umount_event(p, ret);
+})

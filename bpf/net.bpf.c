@@ -51,13 +51,13 @@ static __always_inline int socket_addr_event(struct pending *sys, __u64 ret, __u
 	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
 }
 
-__noinline int socket_connect_event(struct pending *sys, __u64 ret)
+static __always_inline int socket_connect_event(struct pending *sys, __u64 ret)
 {
 	return socket_addr_event(sys, ret, EVENT_SECURITY_SOCKET_CONNECT, 2);
 }
 
 /* security_socket_bind: the same, at the exit of bind (the local address). */
-__noinline int socket_bind_event(struct pending *sys, __u64 ret)
+static __always_inline int socket_bind_event(struct pending *sys, __u64 ret)
 {
 	return socket_addr_event(sys, ret, EVENT_SECURITY_SOCKET_BIND, 1);
 }
@@ -69,7 +69,7 @@ __noinline int socket_bind_event(struct pending *sys, __u64 ret)
  * family, type or protocol are not reported, those refused later (by an LSM, for lack of
  * memory) are.
  */
-__noinline int socket_create_event(struct pending *sys, __u64 ret)
+static __always_inline int socket_create_event(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -196,7 +196,7 @@ static __always_inline int before_socket_hook(long err)
 
 /* security_socket_listen: listen on a socket (the hook runs before the protocol's listen,
  * so its refusals are reported too): the fd, its local address, the backlog. */
-__noinline int socket_listen_event(struct pending *sys, __u64 ret)
+static __always_inline int socket_listen_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || before_socket_hook((long)ret))
 		return 0;
@@ -212,7 +212,7 @@ __noinline int socket_listen_event(struct pending *sys, __u64 ret)
 }
 
 /* security_socket_setsockopt: the fd, level, option name and the socket's local address. */
-__noinline int socket_setsockopt_event(struct pending *sys, __u64 ret)
+static __always_inline int socket_setsockopt_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || before_socket_hook((long)ret))
 		return 0;
@@ -233,7 +233,7 @@ __noinline int socket_setsockopt_event(struct pending *sys, __u64 ret)
  * before the protocol accepts: the listening fd and its local address) and socket_accept
  * (a connection accepted: the listening fd, and the new socket's local and remote ends).
  */
-__noinline int socket_accept_events(struct pending *sys, __u64 ret)
+static __always_inline int socket_accept_events(struct pending *sys, __u64 ret)
 {
 	long err = (long)ret;
 	if (!sys || before_socket_hook(err) || err == -EMFILE || err == -ENFILE)
@@ -263,7 +263,7 @@ __noinline int socket_accept_events(struct pending *sys, __u64 ret)
  * socket_dup: dup, dup2, dup3 or fcntl (F_DUPFD, F_DUPFD_CLOEXEC) copying a socket's fd:
  * the old and new fds and the socket's remote end.
  */
-__noinline int socket_dup_event(struct pending *sys, __u64 ret)
+static __always_inline int socket_dup_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || (long)ret < 0)
 		return 0;
@@ -284,3 +284,21 @@ __noinline int socket_dup_event(struct pending *sys, __u64 ret)
 	put_sock_end(q, 2, sock, 1);
 	return emit(q, rules_eval(q, ev, EVENT_SOCKET_DUP, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(NET, {
+	if (h & DERIVED_SOCKET_CONNECT)
+		socket_connect_event(p, ret);
+	else if (h & DERIVED_SOCKET_CREATE)
+		socket_create_event(p, ret);
+	else if (h & DERIVED_SOCKET_BIND)
+		socket_bind_event(p, ret);
+	else if (h & DERIVED_SOCKET_LISTEN)
+		socket_listen_event(p, ret);
+	else if (h & DERIVED_SOCKET_SETSOCKOPT)
+		socket_setsockopt_event(p, ret);
+	else if (h & DERIVED_SOCKET_ACCEPT)
+		socket_accept_events(p, ret);
+	else if (h & DERIVED_SOCKET_DUP)
+		socket_dup_event(p, ret);
+})

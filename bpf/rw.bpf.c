@@ -16,7 +16,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_preadv 295
 #define NR_preadv2 327
 
-__noinline int vfs_rw_event(struct pending *sys, __u64 ret)
+static __always_inline int vfs_rw_event(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -76,7 +76,7 @@ static __always_inline int filemod_key_of(struct file *file, struct filemod_key 
 }
 
 /* An open-family exit: a regular file opened for writing is watched from here. */
-__noinline int filemod_open_exit(struct pending *sys, __u64 ret)
+static __always_inline int filemod_open_exit(struct pending *sys, __u64 ret)
 {
 	if (!sys || (long)ret < 0)
 		return 0;
@@ -99,7 +99,7 @@ __noinline int filemod_open_exit(struct pending *sys, __u64 ret)
  * A write-family exit: the first write that changed a watched file since it was opened
  * (its change time or its size) reports it once, with the change time at the open and now.
  */
-__noinline int filemod_write_exit(struct pending *sys, __u64 ret)
+static __always_inline int filemod_write_exit(struct pending *sys, __u64 ret)
 {
 	if (!sys || (long)ret <= 0)
 		return 0;
@@ -129,3 +129,23 @@ __noinline int filemod_write_exit(struct pending *sys, __u64 ret)
 	put_int(q, 4, ARG_KIND_UINT, ctime);
 	return emit(q, rules_eval(q, ev, EVENT_FILE_MODIFICATION, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+/* file_modification: the open family records a file opened for writing, the write family
+ * reports its first modification. */
+static __always_inline void filemod_exit(struct pending *p, __u64 ret)
+{
+	__u32 nr = p->event;
+	if (nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat ||
+	    nr == NR_open_by_handle_at)
+		filemod_open_exit(p, ret);
+	else
+		filemod_write_exit(p, ret);
+}
+
+DERIVED_HANDLERS(RW, {
+	if (h & DERIVED_VFS_RW)
+		vfs_rw_event(p, ret);
+	else if (h & DERIVED_FILE_MOD)
+		filemod_exit(p, ret);
+})

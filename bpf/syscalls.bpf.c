@@ -16,8 +16,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ENTRY_FLAGS (EVENT_FLAG_ENTRY | EVENT_FLAG_EMIT_AT_ENTRY)
 
 /* The derived-event handlers (DERIVED_*) this object's image uses, set by the loader before
- * loading: the verifier sees it as a constant, so the calls to every other handler are dead
- * code it never walks, and loading costs only the handlers in use. */
+ * loading: the verifier sees it as a constant, so the code of every other handler is dead
+ * code it never walks (tracee.bpf.h DERIVED_HANDLERS). */
 const volatile __u64 derived_loaded = ~0ULL;
 
 /* The registers: the tp_btf argument, or the task's saved user registers. */
@@ -83,7 +83,8 @@ static __always_inline int emit_syscall(struct pending *p, struct event_config *
 	return emit_as(p, rules_eval(p, ev, nr, pass, RULES_CONTEXT), audit);
 }
 
-static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const int audit)
+static __always_inline int syscall_enter(void *ctx, __u32 nr, struct pt_regs *regs, void *progs,
+					 const int audit)
 {
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
@@ -130,15 +131,6 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 	}
 	if (!ev && (handlers & ~DERIVED_MAGIC_WRITE))
 		derived_entry(p, nr);
-	/* What handlers read at entry besides the arguments. */
-	if (handlers & DERIVED_SWITCH_TASK_NS)
-		switch_task_ns_entry(p);
-	if (handlers & DERIVED_MEM)
-		mem_entry(p);
-	if (handlers & DERIVED_SIGACTION)
-		sigaction_entry(p);
-	if (handlers & DERIVED_CREDS)
-		creds_entry(p);
 	__u64 own = 0;
 	if (ev) {
 		capture_syscall_args(p, ev);
@@ -157,96 +149,26 @@ static __always_inline int syscall_enter(__u32 nr, struct pt_regs *regs, const i
 	p->state = PENDING_ARMED;
 	p->generation = generation;
 	count_inflight(1);
+	/* What handlers read at entry besides the arguments: programs of their own. */
+	if (scope & derived) {
+		p->chain_left = handlers & DERIVED_AT_ENTRY;
+		derived_next(ctx, p, progs);
+	}
 	return 0;
 }
 
-/* file_modification: the open family records a file opened for writing, the write family
- * reports its first modification. */
-static __always_inline void filemod_exit(struct pending *p, __u64 ret)
+/* The events derived from a syscall, at its exit: the handlers the gate names, by tail call
+ * (tracee.bpf.h DERIVED_HANDLERS). */
+static __always_inline void derived_exit(void *ctx, struct pending *p, __u64 h, __u64 ret,
+					 void *progs)
 {
-	__u32 nr = p->event;
-	if (nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat ||
-	    nr == NR_open_by_handle_at)
-		filemod_open_exit(p, ret);
-	else
-		filemod_write_exit(p, ret);
+	p->chain_ret = ret;
+	p->chain_left = h & derived_loaded;
+	derived_next(ctx, p, progs);
 }
 
-/* The events derived from a syscall, at its exit: every handler the gate names (each
- * builds the events of its family that some policy selects). */
-static __always_inline void derived_exit(struct pending *p, __u64 h, __u64 ret)
-{
-	h &= derived_loaded;
-	if ((h & DERIVED_FILE_OPEN) && (long)ret >= 0)
-		file_open_event(p, ret);
-	if (h & DERIVED_SOCKET_CONNECT)
-		socket_connect_event(p, ret);
-	if (h & DERIVED_SOCKET_CREATE)
-		socket_create_event(p, ret);
-	if (h & DERIVED_SOCKET_BIND)
-		socket_bind_event(p, ret);
-	if (h & DERIVED_SB_MOUNT)
-		sb_mount_event(p, ret);
-	if (h & DERIVED_SB_UMOUNT)
-		sb_umount_event(p, ret);
-	if ((h & DERIVED_INODE_UNLINK) && ret == 0)
-		inode_unlink_event(p);
-	if ((h & DERIVED_MAGIC_WRITE) && (long)ret > 0 && p->magic_len)
-		magic_write_event(p, ret);
-	if (h & DERIVED_INODE_RENAME)
-		inode_rename_event(p, ret);
-	if (h & DERIVED_INODE_MKNOD)
-		inode_mknod_event(p, ret);
-	if (h & DERIVED_INODE_SYMLINK)
-		inode_symlink_event(p, ret);
-	if (h & DERIVED_SET_FS_PWD)
-		set_fs_pwd_event(p, ret);
-	if (h & DERIVED_TASK_PRCTL)
-		task_prctl_event(p, ret);
-	if (h & DERIVED_TASK_SETRLIMIT)
-		task_setrlimit_event(p, ret);
-	if (h & DERIVED_SETTIME64)
-		settime64_event(p, ret);
-	if (h & DERIVED_SWITCH_TASK_NS)
-		switch_task_ns_event(p, ret);
-	if (h & DERIVED_SOCKET_LISTEN)
-		socket_listen_event(p, ret);
-	if (h & DERIVED_SOCKET_SETSOCKOPT)
-		socket_setsockopt_event(p, ret);
-	if (h & DERIVED_SOCKET_ACCEPT)
-		socket_accept_events(p, ret);
-	if (h & DERIVED_SOCKET_DUP)
-		socket_dup_event(p, ret);
-	if (h & DERIVED_MEM)
-		mem_events(p, ret);
-	if (h & DERIVED_SIGACTION)
-		do_sigaction_event(p, ret);
-	if (h & DERIVED_EXECUTE_FAILED)
-		execute_failed_event(p, ret);
-	if (h & DERIVED_BPF)
-		bpf_events(p, ret);
-	if (h & DERIVED_TRUNCATE)
-		do_truncate_event(p, ret);
-	if (h & DERIVED_UTIMES)
-		vfs_utimes_event(p, ret);
-	if (h & DERIVED_CREDS)
-		commit_creds_event(p, ret);
-	if (h & DERIVED_VFS_RW)
-		vfs_rw_event(p, ret);
-	if (h & DERIVED_SYSCALL_ORIGIN)
-		syscall_origin_events(p, ret);
-	if (h & DERIVED_FILE_MOD)
-		filemod_exit(p, ret);
-	if (h & DERIVED_KERNEL_READ_FILE)
-		kernel_read_file_events(p, ret);
-	if (h & DERIVED_NOTIFY)
-		notify_events(p, ret);
-	if (h & DERIVED_INIT_MODULE)
-		init_module_event(p, ret);
-}
-
-static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs,
-					const int audit)
+static __always_inline int syscall_exit(void *ctx, __u32 nr, long ret, struct pt_regs *regs,
+					void *progs, const int audit)
 {
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
@@ -268,7 +190,7 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 			emit_candidate(p, 0);
 		}
 		if (p->scope & derived)
-			derived_exit(p, gate->derived_handlers, ret);
+			derived_exit(ctx, p, gate->derived_handlers, ret, progs);
 		return 0;
 	}
 	/* `decide` before the return value: which programs reach it must not depend on it. */
@@ -292,26 +214,26 @@ static __always_inline int syscall_exit(__u32 nr, long ret, struct pt_regs *regs
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tr_sys_enter, struct pt_regs *regs, long id)
 {
-	return syscall_enter(id, regs, 0);
+	return syscall_enter(ctx, id, regs, &entry_btf, 0);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tr_sys_exit, struct pt_regs *regs, long ret)
 {
-	return syscall_exit(BPF_CORE_READ(regs, orig_ax), ret, regs, 0);
+	return syscall_exit(ctx, BPF_CORE_READ(regs, orig_ax), ret, regs, &derived_btf, 0);
 }
 
 /* The same for audit mode (tracee.bpf.h `audit`). */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tr_a_sys_enter, struct pt_regs *regs, long id)
 {
-	return syscall_enter(id, regs, 1);
+	return syscall_enter(ctx, id, regs, &entry_btf, 1);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tr_a_sys_exit, struct pt_regs *regs, long ret)
 {
-	return syscall_exit(BPF_CORE_READ(regs, orig_ax), ret, regs, 1);
+	return syscall_exit(ctx, BPF_CORE_READ(regs, orig_ax), ret, regs, &derived_btf, 1);
 }
 
 /* ---- per-syscall tracepoints (the format of every syscalls/sys_{enter,exit}_X) ---- */
@@ -334,24 +256,24 @@ SEC("tracepoint")
 int tr_tp_enter(struct syscall_enter_ctx *ctx)
 {
 	/* The registers are fetched only once the event is selected (user_regs). */
-	return syscall_enter(ctx->nr, 0, 0);
+	return syscall_enter(ctx, ctx->nr, 0, &entry_tp, 0);
 }
 
 SEC("tracepoint")
 int tr_tp_exit(struct syscall_exit_ctx *ctx)
 {
-	return syscall_exit(ctx->nr, ctx->ret, 0, 0);
+	return syscall_exit(ctx, ctx->nr, ctx->ret, 0, &derived_tp, 0);
 }
 
 SEC("tracepoint")
 int tr_a_tp_enter(struct syscall_enter_ctx *ctx)
 {
-	return syscall_enter(ctx->nr, 0, 1);
+	return syscall_enter(ctx, ctx->nr, 0, &entry_tp, 1);
 }
 
 SEC("tracepoint")
 int tr_a_tp_exit(struct syscall_exit_ctx *ctx)
 {
-	return syscall_exit(ctx->nr, ctx->ret, 0, 1);
+	return syscall_exit(ctx, ctx->nr, ctx->ret, 0, &derived_tp, 1);
 }
 

@@ -18,7 +18,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* set_fs_pwd: a successful chdir or fchdir: the path given (chdir only) and the new working
  * directory, walked. */
-__noinline int set_fs_pwd_event(struct pending *sys, __u64 ret)
+static __always_inline int set_fs_pwd_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -38,7 +38,7 @@ __noinline int set_fs_pwd_event(struct pending *sys, __u64 ret)
 
 /* security_task_prctl: every prctl (the hook is its first step): the option and its four
  * arguments. */
-__noinline int task_prctl_event(struct pending *sys, __u64 ret)
+static __always_inline int task_prctl_event(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -63,7 +63,7 @@ struct rlimit64 {
  * (the caller for pid 0, else the pid given, as seen from the caller's pid namespace), the
  * resource and the new limits, read from user memory at exit.
  */
-__noinline int task_setrlimit_event(struct pending *sys, __u64 ret)
+static __always_inline int task_setrlimit_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -90,7 +90,7 @@ __noinline int task_setrlimit_event(struct pending *sys, __u64 ret)
  * hook: it succeeded, or the hook refused it (EPERM: no CAP_SYS_TIME). The new time and
  * time zone, read from user memory at exit.
  */
-__noinline int settime64_event(struct pending *sys, __u64 ret)
+static __always_inline int settime64_event(struct pending *sys, __u64 ret)
 {
 	long err = (long)ret;
 	if (!sys || (err != 0 && err != -EPERM))
@@ -131,7 +131,7 @@ static __always_inline void task_ns(__u64 out[NS_KINDS])
 }
 
 /* At the entry of setns and unshare: the namespaces before, in the spare slots. */
-__noinline int switch_task_ns_entry(struct pending *p)
+static __always_inline int switch_task_ns_entry(struct pending *p)
 {
 	if (!p)
 		return 0;
@@ -146,7 +146,7 @@ __noinline int switch_task_ns_entry(struct pending *p)
  * switch_task_ns: a setns or unshare that changed the task's namespaces: its tid and, as
  * Tracee, only the namespaces that changed.
  */
-__noinline int switch_task_ns_event(struct pending *sys, __u64 ret)
+static __always_inline int switch_task_ns_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -189,7 +189,7 @@ struct sigaction_user {
 };
 
 /* At the entry of rt_sigaction: the signal's action before the call, from the task. */
-__noinline int sigaction_entry(struct pending *p)
+static __always_inline int sigaction_entry(struct pending *p)
 {
 	if (!p || p->event != NR_rt_sigaction)
 		return 0;
@@ -224,7 +224,7 @@ static __always_inline void put_handler(struct pending *q, __u32 index, __u64 ha
  * read from user memory) and the action it replaced (read from the task at entry), with
  * Tracee's handling method (0 default, 1 ignore, 2 a handler of its own).
  */
-__noinline int do_sigaction_event(struct pending *sys, __u64 ret)
+static __always_inline int do_sigaction_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || ret != 0)
 		return 0;
@@ -267,7 +267,7 @@ __noinline int do_sigaction_event(struct pending *sys, __u64 ret)
  * and the file's absolute path. Failures to find the file (no such file, a bad path) are
  * not reported: there is no binary that failed to run.
  */
-__noinline int execute_failed_event(struct pending *sys, __u64 ret)
+static __always_inline int execute_failed_event(struct pending *sys, __u64 ret)
 {
 	long err = (long)ret;
 	if (!sys || err >= 0 || err == -ENOENT || err == -EFAULT || err == -ENOTDIR ||
@@ -313,7 +313,7 @@ static __always_inline void read_cred(struct slim_cred *c, const struct cred *cr
 }
 
 /* At the entry of a syscall that may change the task's credentials: them, before. */
-__noinline int creds_entry(struct pending *p)
+static __always_inline int creds_entry(struct pending *p)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct slim_cred *old = bpf_task_storage_get(&cred_store, task, 0,
@@ -341,7 +341,7 @@ static __always_inline void put_cred(struct pending *q, __u32 index, struct slim
  * not the user namespace or the securebits alone): the credentials before and after, as
  * Tracee's SlimCred. Calls that commit the same credentials again are not reported.
  */
-__noinline int commit_creds_event(struct pending *sys, __u64 ret)
+static __always_inline int commit_creds_event(struct pending *sys, __u64 ret)
 {
 	if (!sys || (long)ret < 0)
 		return 0;
@@ -367,3 +367,31 @@ __noinline int commit_creds_event(struct pending *sys, __u64 ret)
 	put_cred(q, 1, &now);
 	return emit(q, rules_eval(q, ev, EVENT_COMMIT_CREDS, candidates, RULES_ALL));
 }
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_ENTRIES(TASK, {
+	if (h & DERIVED_SWITCH_TASK_NS)
+		switch_task_ns_entry(p);
+	else if (h & DERIVED_SIGACTION)
+		sigaction_entry(p);
+	else if (h & DERIVED_CREDS)
+		creds_entry(p);
+})
+DERIVED_HANDLERS(TASK, {
+	if (h & DERIVED_SET_FS_PWD)
+		set_fs_pwd_event(p, ret);
+	else if (h & DERIVED_TASK_PRCTL)
+		task_prctl_event(p, ret);
+	else if (h & DERIVED_TASK_SETRLIMIT)
+		task_setrlimit_event(p, ret);
+	else if (h & DERIVED_SETTIME64)
+		settime64_event(p, ret);
+	else if (h & DERIVED_SWITCH_TASK_NS)
+		switch_task_ns_event(p, ret);
+	else if (h & DERIVED_SIGACTION)
+		do_sigaction_event(p, ret);
+	else if (h & DERIVED_EXECUTE_FAILED)
+		execute_failed_event(p, ret);
+	else if (h & DERIVED_CREDS)
+		commit_creds_event(p, ret);
+})

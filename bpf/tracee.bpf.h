@@ -115,6 +115,11 @@ struct pending {
 	__u16 str_len[MAX_ARGS];
 	__u32 used; /* bytes of args in use */
 	__u32 generation; /* of the programs that armed it (shared across a reload) */
+	/* At a syscall's exit, for the handler programs reached by tail call: its return
+	 * value and the handlers (DERIVED_*) still to run. */
+	__u64 chain_ret;
+	__u64 chain_left;
+	__u64 chain_bit; /* the handler whose slot was called */
 	/* The first bytes a write-family syscall writes at offset 0 of a regular file
 	 * (magic_write), read at entry; magic_len 0: the write does not qualify. */
 	__u8 magic[MAGIC_LEN];
@@ -333,6 +338,23 @@ TASK_STORAGE(module_store, struct loading_module);
 /* A task's credentials at the entry of a syscall that may change them (commit_creds). */
 TASK_STORAGE(cred_store, struct slim_cred);
 
+/* The derived-event handlers as programs of their own (syscalls.bpf.c), reached by tail call
+ * at a syscall's exit, slot = the handler's DERIVED_* bit: the loader loads and installs only
+ * those the image's gates name, so libbpf relocates and the verifier sees no other handler.
+ * One array per type of exit program: a tail call stays within a program type. */
+#define DERIVED_PROGS(name)                                                             \
+	TRACEE_MAP struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_PROG_ARRAY);                                   \
+		__uint(max_entries, 64);                                                 \
+		__type(key, __u32);                                                      \
+		__type(value, __u32);                                                    \
+	} name SEC(".maps")
+DERIVED_PROGS(derived_tp);  /* from tr_tp_exit: tracepoint programs */
+DERIVED_PROGS(derived_btf); /* from tr_sys_exit: tp_btf/sys_exit programs */
+/* What handlers read at entry (DERIVED_AT_ENTRY), after the syscall is armed. */
+DERIVED_PROGS(entry_tp);    /* from tr_tp_enter */
+DERIVED_PROGS(entry_btf);   /* from tr_sys_enter: tp_btf/sys_enter programs */
+
 /* ---- event ids outside the syscall range (schema catalog) ---- */
 #define EVENT_SCHED_PROCESS_FORK 712
 #define EVENT_SCHED_PROCESS_EXEC 713
@@ -367,6 +389,7 @@ TASK_STORAGE(cred_store, struct slim_cred);
 #define EVENT_SECURITY_SOCKET_ACCEPT 735
 #define EVENT_SECURITY_SOCKET_SETSOCKOPT 737
 #define EVENT_SOCKET_DUP 747
+#define EVENT_DIRTY_PIPE_SPLICE 753
 #define EVENT_SOCKET_ACCEPT 761
 #define EVENT_CONTAINER_CREATE 2014
 #define EVENT_CONTAINER_REMOVE 2015
@@ -739,83 +762,91 @@ static __always_inline int emit_as(struct pending *p, __u64 matched, const int a
 {
 	return audit ? emit_candidate(p, matched) : emit(p, matched);
 }
-/* file_open.bpf.c: security_file_open for the fd an open-family syscall returned. */
-int file_open_event(struct pending *sys, __u64 fd);
 /* write.bpf.c: does this write-family syscall start at offset 0 of a regular file? Then
  * its first bytes go to p->magic (at entry). */
 int magic_write_entry(struct pending *p, __u32 nr);
 int magic_write_qualifies(__u32 nr, __u64 a0, __u64 a2, __u64 a3);
-/* write.bpf.c: magic_write and dropped_executable at the exit of a qualifying write. */
-int magic_write_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: the executed file's path (and this mount namespace) into the task's
  * storage, for the `executable` scope. */
 int record_exe(struct pending *ts, __u64 path, __u64 mntns);
 /* containers.bpf.c: is the current task in a container's cgroup (or below one)? */
 int in_container(void);
 int in_container_task(__u64 task_addr);
-/* inode.bpf.c: security_inode_unlink at the exit of a successful unlink/unlinkat. */
-int inode_unlink_event(struct pending *sys);
 /* file_open.bpf.c: the absolute path of a path argument (relative ones resolved against
  * the directory fd or the working directory) into the argument slot. */
 int put_abs_path(struct pending *p, __u32 index, struct pending *sys, __u32 arg, __u64 dirfd);
-/* net.bpf.c: security_socket_connect for a connect syscall. */
-int socket_connect_event(struct pending *sys, __u64 ret);
-/* mount.bpf.c: security_sb_mount for a mount syscall. */
-int sb_mount_event(struct pending *sys, __u64 ret);
-/* net.bpf.c: security_socket_bind for a bind syscall. */
-int socket_bind_event(struct pending *sys, __u64 ret);
-/* net.bpf.c: security_socket_create for a socket syscall. */
-int socket_create_event(struct pending *sys, __u64 ret);
 /* file_open.bpf.c: a path's full name into the argument slot. */
 int put_path(struct pending *p, __u32 index, __u64 path);
-/* inode.bpf.c: security_inode_rename, _mknod, _symlink at the exit of their syscalls. */
-int inode_rename_event(struct pending *sys, __u64 ret);
-int inode_mknod_event(struct pending *sys, __u64 ret);
-int inode_symlink_event(struct pending *sys, __u64 ret);
-/* task.bpf.c: task changes at the exit of the syscalls making them. */
-int set_fs_pwd_event(struct pending *sys, __u64 ret);
-int task_prctl_event(struct pending *sys, __u64 ret);
-int task_setrlimit_event(struct pending *sys, __u64 ret);
-int settime64_event(struct pending *sys, __u64 ret);
-int switch_task_ns_entry(struct pending *p);
-int switch_task_ns_event(struct pending *sys, __u64 ret);
-/* net.bpf.c: listen, setsockopt, accept (security_socket_accept and socket_accept) and
- * socket_dup, from the socket behind the fd. */
-int socket_listen_event(struct pending *sys, __u64 ret);
-int socket_setsockopt_event(struct pending *sys, __u64 ret);
-int socket_accept_events(struct pending *sys, __u64 ret);
-int socket_dup_event(struct pending *sys, __u64 ret);
-/* mem.bpf.c: the mapping mprotect changes (at entry), and the memory events at the exit of
- * mmap, mprotect, pkey_mprotect. */
-int mem_entry(struct pending *p);
-int mem_events(struct pending *sys, __u64 ret);
-/* mem.bpf.c: suspicious_syscall_source and stack_pivot at the exit of the syscalls checked. */
-int syscall_origin_events(struct pending *sys, __u64 ret);
-/* task.bpf.c: do_sigaction (the action before, at entry) and process_execute_failed. */
-int sigaction_entry(struct pending *p);
-int do_sigaction_event(struct pending *sys, __u64 ret);
-int execute_failed_event(struct pending *sys, __u64 ret);
-/* rw.bpf.c: vfs_write, vfs_writev, vfs_read, vfs_readv at the exits of their syscalls. */
-int vfs_rw_event(struct pending *sys, __u64 ret);
-/* rw.bpf.c: file_modification: a file opened for writing (open family), then modified
- * (write family). */
-int filemod_open_exit(struct pending *sys, __u64 ret);
-int filemod_write_exit(struct pending *sys, __u64 ret);
-/* task.bpf.c: commit_creds (the credentials before, at entry). */
-int creds_entry(struct pending *p);
-int commit_creds_event(struct pending *sys, __u64 ret);
-/* bpf_syscall.bpf.c: security_bpf, security_bpf_map, security_bpf_prog. */
-int bpf_events(struct pending *sys, __u64 ret);
-/* bpf_syscall.bpf.c: the files finit_module and kexec_file_load make the kernel read. */
-int kernel_read_file_events(struct pending *sys, __u64 ret);
-/* inode.bpf.c: do_truncate and vfs_utimes. */
-int do_truncate_event(struct pending *sys, __u64 ret);
-/* inode.bpf.c: inotify_watch and security_path_notify. */
-int notify_events(struct pending *sys, __u64 ret);
-/* modules.bpf.c: do_init_module at the exit of init_module and finit_module. */
-int init_module_event(struct pending *sys, __u64 ret);
-int vfs_utimes_event(struct pending *sys, __u64 ret);
-/* mount.bpf.c: security_sb_umount for an umount2 syscall. */
-int sb_umount_event(struct pending *sys, __u64 ret);
+
+/* ---- the events derived from a syscall, at its exit ----
+ *
+ * The handlers (DERIVED_* bits) run in programs of their own, one per BPF source file
+ * (DERIVED_GROUP_*), declared there with DERIVED_HANDLERS: tr_d_G, reached from the
+ * per-syscall tracepoint exit, and tr_db_G, from the generic tp_btf/sys_exit one. The exit
+ * program puts the return value and the handlers to run in the task's storage and
+ * tail-calls the first handler's slot; each program runs the handler of the slot it was
+ * called through and tail-calls the next one. A group's programs sit in the slots of each
+ * of its handlers the image names. What handlers read at entry (DERIVED_AT_ENTRY) runs the same
+ * way, once the syscall is armed (DERIVED_ENTRIES: tr_e_G, tr_eb_G). The programs are `?`
+ * (not loaded unless asked): the loader loads the groups the image's gates name, so
+ * libbpf relocates and the verifier sees no other group's code, and within a group
+ * `derived_loaded` makes the handlers the image does not name dead code. */
+
+/* The handlers this object's image names (syscalls.bpf.c), a load-time constant. */
+extern const volatile __u64 derived_loaded;
+
+/* The next handler still to run. A slot left empty makes the tail call return: that
+ * handler is skipped and the chain goes on. */
+static __always_inline void derived_next(void *ctx, struct pending *p, void *progs)
+{
+	for (int i = 0; i < 4; i++) {
+		__u64 left = p->chain_left;
+		if (!left)
+			return;
+		__u64 low = left & -left;
+		p->chain_left = left & ~low;
+		p->chain_bit = low;
+		/* The lowest bit's index without a loop: BPF has no count-trailing-zeros. */
+		bpf_tail_call(ctx, progs, __builtin_popcountll(low - 1));
+	}
+}
+
+#define DERIVED_PROGRAM(name, section, progs, run_fn, mask)                               \
+	SEC(section)                                                                     \
+	int name(void *ctx)                                                              \
+	{                                                                                \
+		struct pending *p = bpf_task_storage_get(                                \
+			&pending_store, bpf_get_current_task_btf(), 0, 0);               \
+		if (!p)                                                                  \
+			return 0;                                                        \
+		__u64 h = p->chain_bit & (mask) & derived_loaded;                        \
+		run_fn(p, h, p->chain_ret);                                              \
+		derived_next(ctx, p, progs);                                             \
+		return 0;                                                                \
+	}
+
+/* A group's handlers: the block builds, for the one bit of `h` (DERIVED_*), that handler's
+ * events from `p` (the syscall's entry state, left in the task's storage by its exit) and
+ * `ret`. An `else if` chain: each path runs one handler, so the verifier walks each handler
+ * once (after a run of `if`s it would walk the next handler once per outcome of the ones
+ * before). The tp_btf program names its caller's tracepoint: the kernel lets a tracing program
+ * tail-call only programs of the same attach point. */
+#define DERIVED_HANDLERS(G, ...)                                                         \
+	static __always_inline void derived_run_##G(struct pending *p, __u64 h, __u64 ret) \
+		__VA_ARGS__                                                              \
+	DERIVED_PROGRAM(tr_d_##G, "?tracepoint", &derived_tp, derived_run_##G,           \
+			DERIVED_GROUP_##G)                                               \
+	DERIVED_PROGRAM(tr_db_##G, "?tp_btf/sys_exit", &derived_btf, derived_run_##G,    \
+			DERIVED_GROUP_##G)
+
+/* What a group's handlers read at the syscall's entry, from and into `p` (the armed
+ * syscall's state); `ret` means nothing there. */
+#define DERIVED_ENTRIES(G, ...)                                                          \
+	static __always_inline void derived_entry_##G(struct pending *p, __u64 h,          \
+						      __u64 ret) __VA_ARGS__                 \
+	DERIVED_PROGRAM(tr_e_##G, "?tracepoint", &entry_tp, derived_entry_##G,           \
+			DERIVED_GROUP_##G & DERIVED_AT_ENTRY)                            \
+	DERIVED_PROGRAM(tr_eb_##G, "?tp_btf/sys_enter", &entry_btf, derived_entry_##G,   \
+			DERIVED_GROUP_##G & DERIVED_AT_ENTRY)
 
 #endif /* TRACEE_BPF_H */

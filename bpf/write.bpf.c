@@ -12,6 +12,8 @@
  * offset-0 test decides them here; the loader reads the first bytes back from the written
  * file: magic_write goes up without `bytes`, dropped_executable (not on a memory-only
  * filesystem) with RECORD_FLAG_CHECK_ELF, and the loader prints it only for an ELF file.
+ *
+ * dirty_pipe_splice: a splice into a pipe that left the pipe's last buffer mergeable.
  */
 #include "tracee.bpf.h"
 #include "context.bpf.h"
@@ -20,6 +22,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+#define S_IFIFO 0010000
+#define PIPE_BUF_FLAG_CAN_MERGE 0x10
+#define PAGE_SIZE 4096
 #define O_APPEND 02000
 #define TMPFS_MAGIC 0x01021994
 #define RAMFS_MAGIC 0x858458f6
@@ -128,7 +133,7 @@ static __always_inline int is_elf(struct pending *sys)
 	       sys->magic[2] == 'L' && sys->magic[3] == 'F';
 }
 
-__noinline int magic_write_event(struct pending *sys, __u64 ret)
+static __always_inline int magic_write_event(struct pending *sys, __u64 ret)
 {
 	if (!sys)
 		return 0;
@@ -172,3 +177,69 @@ __noinline int magic_write_event(struct pending *sys, __u64 ret)
 		q->rec.flags |= RECORD_FLAG_CHECK_ELF;
 	return emit(q, rules_eval(q, ev, EVENT_DROPPED_EXECUTABLE, candidates, RULES_ALL));
 }
+
+/*
+ * dirty_pipe_splice (as Tracee, at the end of the splice): a splice into a pipe after which
+ * the pipe's last buffer may be merged into (PIPE_BUF_FLAG_CAN_MERGE), so the next write to
+ * the pipe lands in that buffer's page. CVE-2022-0847 left the flag on pages spliced from a
+ * file, so a write to the pipe changed the file's cached page. Fixed kernels clear it for
+ * those; a whole buffer moved from another pipe keeps it, and is reported too, as Tracee
+ * reports it.
+ */
+static __always_inline int dirty_pipe_event(struct pending *sys, __u64 ret)
+{
+	if (!sys || (long)ret <= 0 || sys->event != NR_splice)
+		return 0;
+	__u64 raw_in, raw_out;
+	struct file *in = file_of(sys->ints[0], &raw_in);
+	struct file *out = file_of(sys->ints[2], &raw_out);
+	if (!in || !out)
+		return 0;
+	struct inode *out_inode = out->f_inode;
+	if (!out_inode || (out_inode->i_mode & S_IFMT) != S_IFIFO)
+		return 0;
+	struct pipe_inode_info *pipe = out_inode->i_pipe;
+	if (!pipe)
+		return 0;
+	__u32 size = pipe->ring_size;
+	if (!size)
+		return 0;
+	__u64 at = (__u64)pipe->bufs +
+		   (__u64)((pipe->head - 1) & (size - 1)) * bpf_core_type_size(struct pipe_buffer);
+	struct pipe_buffer *last =
+		bpf_rdonly_cast((void *)at, bpf_core_type_id_kernel(struct pipe_buffer));
+	__u32 flags = last->flags;
+	if (!(flags & PIPE_BUF_FLAG_CAN_MERGE))
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_DIRTY_PIPE_SPLICE, &ev, &candidates);
+	if (!q)
+		return 0;
+	struct inode *in_inode = in->f_inode;
+	/* Where the splice stopped reading: the offset it wrote back, or the file position. */
+	__s64 end = in->f_pos;
+	if (sys->ints[1])
+		bpf_probe_read_user(&end, sizeof(end), (void *)sys->ints[1]);
+	/* The rest of the last page after the data in it, up to the end of the file. */
+	__s64 exposed = (PAGE_SIZE - 1) - (__s64)(last->offset + last->len);
+	__s64 file_size = in_inode->i_size;
+	if (end + exposed > file_size)
+		exposed = end < file_size ? file_size - end - 1 : 0;
+	put_int(q, 0, ARG_KIND_UINT, in_inode->i_ino);
+	put_int(q, 1, ARG_KIND_UINT, in_inode->i_mode & S_IFMT);
+	put_path(q, 2, path_of(raw_in));
+	put_int(q, 3, ARG_KIND_UINT, end);
+	put_int(q, 4, ARG_KIND_UINT, exposed > 0 ? exposed : 0);
+	put_int(q, 5, ARG_KIND_UINT, out_inode->i_ino);
+	put_int(q, 6, ARG_KIND_UINT, flags);
+	return emit(q, rules_eval(q, ev, EVENT_DIRTY_PIPE_SPLICE, candidates, RULES_ALL));
+}
+
+/* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */
+DERIVED_HANDLERS(WRITE, {
+	if ((h & DERIVED_MAGIC_WRITE) && (long)ret > 0 && p->magic_len)
+		magic_write_event(p, ret);
+	else if (h & DERIVED_DIRTY_PIPE)
+		dirty_pipe_event(p, ret);
+})

@@ -99,6 +99,8 @@ struct timespec64 {
 	long tv_nsec;
 };
 
+struct pipe_inode_info;
+
 struct inode {
 	unsigned short i_mode;
 	unsigned long i_ino;
@@ -106,6 +108,20 @@ struct inode {
 	struct super_block *i_sb;
 	time64_t i_ctime_sec;
 	u32 i_ctime_nsec;
+	struct pipe_inode_info *i_pipe; /* in a union: only for a FIFO's inode */
+};
+
+struct pipe_buffer {
+	unsigned int offset;
+	unsigned int len;
+	unsigned int flags;
+};
+
+/* head (in an anonymous union since 6.14; CO-RE finds it there), the ring of buffers. */
+struct pipe_inode_info {
+	unsigned int head;
+	unsigned int ring_size;
+	struct pipe_buffer *bufs;
 };
 
 /* Before 6.6 the change time was a timespec64 named i_ctime, in 6.6-6.10 __i_ctime. */

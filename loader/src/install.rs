@@ -85,6 +85,98 @@ pub fn derived_handlers(image: &Image) -> u64 {
     })
 }
 
+/// The handler programs one kind of syscall program reaches by tail call
+/// (bpf/tracee.bpf.h `DERIVED_HANDLERS`): the prog array, and for each handler the image
+/// names, its slot (its bit) and its group's program.
+struct Chain {
+    map: &'static str,
+    programs: Vec<(u32, String)>,
+}
+
+/// The handler programs the image's handlers need, for each syscall program loaded: the
+/// per-syscall tracepoint exit reaches `tr_d_G`, the generic `tp_btf/sys_exit` one `tr_db_G`
+/// (a tail call stays within a program type and attach point); the entries reach `tr_e_G`
+/// and `tr_eb_G` for the handlers that read something there (`derived::AT_ENTRY`).
+fn handler_chains(wanted: &[String], handlers: u64) -> Vec<Chain> {
+    use schema::abi::derived::{AT_ENTRY, GROUPS};
+    const CALLERS: &[(&[&str], &str, &str, u64)] = &[
+        (
+            &["tr_tp_exit", "tr_a_tp_exit"],
+            "derived_tp",
+            "tr_d_",
+            u64::MAX,
+        ),
+        (
+            &["tr_sys_exit", "tr_a_sys_exit"],
+            "derived_btf",
+            "tr_db_",
+            u64::MAX,
+        ),
+        (
+            &["tr_tp_enter", "tr_a_tp_enter"],
+            "entry_tp",
+            "tr_e_",
+            AT_ENTRY,
+        ),
+        (
+            &["tr_sys_enter", "tr_a_sys_enter"],
+            "entry_btf",
+            "tr_eb_",
+            AT_ENTRY,
+        ),
+    ];
+    CALLERS
+        .iter()
+        .filter(|(callers, ..)| callers.iter().any(|c| wanted.iter().any(|w| w == c)))
+        .map(|&(_, map, prefix, mask)| Chain {
+            map,
+            programs: GROUPS
+                .iter()
+                .flat_map(|&(c_name, group)| {
+                    let program =
+                        format!("{prefix}{}", c_name.trim_start_matches("DERIVED_GROUP_"));
+                    let bits = handlers & mask & group;
+                    (0..64)
+                        .filter(move |i| bits & (1 << i) != 0)
+                        .map(move |i| (i, program.clone()))
+                })
+                .collect(),
+        })
+        .filter(|chain| !chain.programs.is_empty())
+        .collect()
+}
+
+/// Puts each loaded handler program into its slot of the exit program's prog array.
+fn fill_chains(skel: &TraceeSkel<'_>, chains: &[Chain]) -> Result<(), LoadError> {
+    use std::os::fd::{AsFd, AsRawFd};
+    for chain in chains {
+        let Some(map) = skel
+            .object()
+            .maps()
+            .find(|m| m.name().to_string_lossy() == chain.map)
+        else {
+            return Err(LoadError::MissingMap {
+                name: chain.map.to_owned(),
+            });
+        };
+        for (slot, program) in &chain.programs {
+            let Some(prog) = skel
+                .object()
+                .progs()
+                .find(|p| p.name().to_string_lossy() == program.as_str())
+            else {
+                return Err(LoadError::Kernel(format!(
+                    "this build has no handler program `{program}`: rebuild tracee-load from the same source as tracee-compile"
+                )));
+            };
+            let fd = prog.as_fd().as_raw_fd();
+            map.update(&slot.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+                .map_err(libbpf(format!("install handler `{program}`")))?;
+        }
+    }
+    Ok(())
+}
+
 /// `install` with every setting.
 pub fn install_with<'obj>(
     image: &Image,
@@ -99,6 +191,7 @@ pub fn install_with<'obj>(
     if ring_bytes < 1 << 20 || !ring_bytes.is_power_of_two() {
         return Err(LoadError::RingSize(u64::from(ring_bytes)));
     }
+    let handlers = derived_handlers(image);
     let mut open = skel::TraceeSkelBuilder::default()
         .open(storage)
         .map_err(libbpf("open the BPF object"))?;
@@ -112,13 +205,25 @@ pub fn install_with<'obj>(
         rodata.host_mntns = host_mntns();
         rodata.generation = generation;
         rodata.loader_started_ns = loader_started_ns();
-        rodata.derived_loaded = derived_handlers(image);
+        rodata.derived_loaded = handlers;
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;
             rodata.v1_subsys = v1.subsys;
         }
     }
-    let wanted = plan.programs(settings.audit);
+    let mut wanted: Vec<String> = plan
+        .programs(settings.audit)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let chains = handler_chains(&wanted, handlers);
+    wanted.extend(
+        chains
+            .iter()
+            .flat_map(|c| c.programs.iter().map(|(_, p)| p.clone())),
+    );
+    wanted.sort_unstable();
+    wanted.dedup();
     // TRACEE_LOAD_VERIFIER_STATS=1: the verifier's statistics per program on stderr.
     let stats = std::env::var_os("TRACEE_LOAD_VERIFIER_STATS").is_some();
     if stats {
@@ -128,7 +233,7 @@ pub fn install_with<'obj>(
     }
     for mut prog in open.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
-        prog.set_autoload(wanted.contains(&name.as_str()));
+        prog.set_autoload(wanted.contains(&name));
         if stats {
             prog.set_log_level(if std::env::var_os("TRACEE_LOAD_VERIFIER_LOG").is_some() {
                 1
@@ -185,6 +290,7 @@ pub fn install_with<'obj>(
         step: libbpf_log::refused().unwrap_or_else(|| "load the BPF programs".to_owned()),
         source,
     })?;
+    fill_chains(&skel, &chains)?;
     let mut installed = Installed {
         maps: 0,
         entries: 0,

@@ -60,6 +60,10 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "origin_seen",
     "filemod_open",
     "module_store",
+    "derived_tp",
+    "derived_btf",
+    "entry_tp",
+    "entry_btf",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,

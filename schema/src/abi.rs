@@ -75,6 +75,49 @@ pub mod derived {
     pub const KERNEL_READ_FILE: u64 = 1 << 30;
     pub const NOTIFY: u64 = 1 << 31;
     pub const INIT_MODULE: u64 = 1 << 32;
+    pub const DIRTY_PIPE: u64 = 1 << 33;
+    /// The handlers that also read something at the syscall's entry (a program of their
+    /// own there too: bpf/tracee.bpf.h `DERIVED_ENTRY`).
+    pub const AT_ENTRY: u64 = SWITCH_TASK_NS | MEM | SIGACTION | CREDS;
+    /// The handlers' programs, one per BPF source file (bpf/tracee.bpf.h
+    /// `DERIVED_HANDLERS`): the handlers each runs. The loader loads a group's programs when
+    /// the image names one of its handlers.
+    pub const GROUPS: &[(&str, u64)] = &[
+        ("DERIVED_GROUP_FILE_OPEN", FILE_OPEN),
+        (
+            "DERIVED_GROUP_NET",
+            SOCKET_CONNECT
+                | SOCKET_CREATE
+                | SOCKET_BIND
+                | SOCKET_LISTEN
+                | SOCKET_SETSOCKOPT
+                | SOCKET_ACCEPT
+                | SOCKET_DUP,
+        ),
+        ("DERIVED_GROUP_MOUNT", SB_MOUNT | SB_UMOUNT),
+        (
+            "DERIVED_GROUP_INODE",
+            INODE_UNLINK | INODE_RENAME | INODE_MKNOD | INODE_SYMLINK | TRUNCATE | UTIMES | NOTIFY,
+        ),
+        ("DERIVED_GROUP_WRITE", MAGIC_WRITE | DIRTY_PIPE),
+        (
+            "DERIVED_GROUP_TASK",
+            SET_FS_PWD
+                | TASK_PRCTL
+                | TASK_SETRLIMIT
+                | SETTIME64
+                | SWITCH_TASK_NS
+                | SIGACTION
+                | EXECUTE_FAILED
+                | CREDS,
+        ),
+        ("DERIVED_GROUP_MEM", MEM | SYSCALL_ORIGIN),
+        ("DERIVED_GROUP_BPF", BPF | KERNEL_READ_FILE),
+        ("DERIVED_GROUP_RW", VFS_RW | FILE_MOD),
+        ("DERIVED_GROUP_MODULES", INIT_MODULE),
+    ];
+    /// Masks of bits, with their C names (checked against abi.h as `ALL` is).
+    pub const MASKS: &[(&str, u64)] = &[("DERIVED_AT_ENTRY", AT_ENTRY)];
     /// Every bit, with its C name (the drift test checks them against abi.h).
     pub const ALL: &[(&str, u64)] = &[
         ("DERIVED_FILE_OPEN", FILE_OPEN),
@@ -110,6 +153,7 @@ pub mod derived {
         ("DERIVED_KERNEL_READ_FILE", KERNEL_READ_FILE),
         ("DERIVED_NOTIFY", NOTIFY),
         ("DERIVED_INIT_MODULE", INIT_MODULE),
+        ("DERIVED_DIRTY_PIPE", DIRTY_PIPE),
     ];
 }
 

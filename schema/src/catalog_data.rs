@@ -9369,6 +9369,49 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 753,
+        name: "dirty_pipe_splice",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "inode_in",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "in_file_type",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "in_file_path",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "exposed_data_start_offset",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "exposed_data_len",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "inode_out",
+                type_name: "uint64",
+                ty: ArgType::UInt(8),
+            },
+            ArgDef {
+                name: "out_pipe_last_buffer_flags",
+                type_name: "uint32",
+                ty: ArgType::UInt(4),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 759,
         name: "shared_object_loaded",
         kind: EventKind::Derived,

@@ -628,6 +628,13 @@ pub static SOURCES: &[SourceDef] = &[
         description: "entry and exit of {syscalls}: writes at offset 0 of regular files (for the copies, `bytes` read back from the file by the loader)",
     },
     SourceDef {
+        event: "dirty_pipe_splice",
+        syscalls: &["splice"],
+        handler: derived::DIRTY_PIPE,
+        probes: &[],
+        description: "exit of {syscalls} into a pipe: the pipe's last buffer read back, reported when it may be merged into (`PIPE_BUF_FLAG_CAN_MERGE`)",
+    },
+    SourceDef {
         event: "dropped_executable",
         syscalls: WRITE_FAMILY,
         handler: derived::MAGIC_WRITE,

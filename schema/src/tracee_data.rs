@@ -11505,7 +11505,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "uint32",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "container_create",

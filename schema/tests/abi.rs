@@ -36,6 +36,8 @@ fn c_header_and_rust_structs_have_the_same_layout() {
     for (name, _) in schema::abi::CONSTANTS
         .iter()
         .chain(schema::abi::derived::ALL)
+        .chain(schema::abi::derived::MASKS)
+        .chain(schema::abi::derived::GROUPS)
     {
         let _ = writeln!(
             probe,
@@ -77,6 +79,8 @@ fn c_header_and_rust_structs_have_the_same_layout() {
     for (name, value) in schema::abi::CONSTANTS
         .iter()
         .chain(schema::abi::derived::ALL)
+        .chain(schema::abi::derived::MASKS)
+        .chain(schema::abi::derived::GROUPS)
     {
         let _ = writeln!(expected, "{name} {value}");
     }

@@ -1680,3 +1680,175 @@ fn do_init_module_loads_or_says_why_not() {
         ],
     );
 }
+
+/// The handlers run as programs of their own, reached by tail call from the syscall's exit
+/// (and, for what they read before the syscall, from its entry), one program per group.
+/// Through the generic hooks, one write feeds three handlers in two groups (vfs_write and
+/// file_modification in one, magic_write in another); through the per-syscall tracepoints,
+/// chdir and rt_sigaction feed two handlers of one group. rt_sigaction's handler also reads
+/// the previous action at entry (do_sigaction's `old_sa_handle_method`). Each event comes
+/// out once; a write to another file does not come out.
+#[test]
+fn handlers_chain_by_tail_call_on_both_hook_kinds() {
+    if !can_bpf() {
+        return;
+    }
+    for generic in [false, true] {
+        let s = Scratch::new();
+        let dir = s.real_path();
+        let target = dir.join("elf").to_string_lossy().into_owned();
+        let other = dir.join("other").to_string_lossy().into_owned();
+        let mut rules = rule("do_sigaction", &["args.sig=10"]);
+        if generic {
+            rules.push_str(&rule("vfs_write", &[&format!("args.pathname={target}")]));
+            rules.push_str(&rule("magic_write", &[&format!("args.pathname={target}")]));
+            rules.push_str(&rule(
+                "file_modification",
+                &[&format!("args.file_path={target}")],
+            ));
+        } else {
+            rules.push_str(&rule(
+                "set_fs_pwd",
+                &[&format!("args.resolved_path={}", dir.display())],
+            ));
+        }
+        let image = compile(
+            s.path(),
+            &[(
+                "chain.yaml",
+                &policy("chain", &["comm=tr-e2e-chain"], &rules),
+            )],
+        );
+        let loaded = schema::image::read_file(&image)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0;
+        assert_eq!(
+            loaded.meta.probes.contains(&"tp_btf/sys_exit".to_owned()),
+            generic,
+            "{:?}",
+            loaded.meta.probes
+        );
+        let script = format!(
+            r#"
+import ctypes, os, signal, time
+ctypes.CDLL(None).prctl(15, b"tr-e2e-chain", 0, 0, 0)
+time.sleep(0.02)
+for path in ({target:?}, {other:?}):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o755)
+    os.write(fd, b"\x7fELF" + b"\0" * 60)
+    os.close(fd)
+os.chdir({dir:?})
+os.chdir("/")
+signal.signal(signal.SIGUSR1, lambda *a: None)
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+"#,
+            dir = dir.to_string_lossy()
+        );
+        let t = Tracer::start(&image, &[]);
+        run("python3", &["-c", &script]);
+        let run = t.stop();
+        run.assert_clean();
+        let once: &[(&str, &str, String)] = if generic {
+            &[
+                ("vfs_write", "pathname", target.clone()),
+                ("magic_write", "pathname", target.clone()),
+                ("file_modification", "file_path", target.clone()),
+            ]
+        } else {
+            &[(
+                "set_fs_pwd",
+                "resolved_path",
+                dir.to_string_lossy().into_owned(),
+            )]
+        };
+        for (event, field, value) in once {
+            let all = run.named(event);
+            assert_eq!(all.len(), 1, "generic={generic}: one {event}: {all:#?}");
+            assert_eq!(arg_str(all[0], field).as_ref(), Some(value), "{event}");
+        }
+        let actions: Vec<(u64, u64)> = run
+            .named("do_sigaction")
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    u64_of(e, "sa_handle_method")?,
+                    u64_of(e, "old_sa_handle_method")?,
+                ))
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [(2, 0), (1, 2)],
+            "generic={generic}: the previous action is read at entry: {:#?}",
+            run.named("do_sigaction")
+        );
+    }
+}
+
+/// dirty_pipe_splice: a splice into a pipe after which the pipe's last buffer may be merged
+/// into. This kernel has CVE-2022-0847 fixed, so a file's page spliced into a pipe is not
+/// mergeable (a near miss), and neither is part of a buffer taken from another pipe; a whole
+/// buffer moved from another pipe keeps the flag its write gave it, and is reported, as
+/// Tracee reports it.
+#[test]
+fn dirty_pipe_splice_reports_mergeable_pipe_buffers() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let file = s.real_path().join("data").to_string_lossy().into_owned();
+    let image = compile(
+        s.path(),
+        &[(
+            "pipe.yaml",
+            &policy(
+                "pipe",
+                &["comm=tr-e2e-pipe"],
+                "    - event: dirty_pipe_splice\n",
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os, time
+ctypes.CDLL(None).prctl(15, b"tr-e2e-pipe", 0, 0, 0)
+time.sleep(0.02)
+with open({file:?}, "wb") as f:
+    f.write(b"d" * 10000)
+src_r, src_w = os.pipe()
+dst_r, dst_w = os.pipe()
+os.write(src_w, b"x" * 100)
+assert os.splice(src_r, dst_w, 100) == 100
+part_r, part_w = os.pipe()
+os.write(src_w, b"y" * 100)
+assert os.splice(src_r, part_w, 10) == 10
+fd = os.open({file:?}, os.O_RDONLY)
+file_r, file_w = os.pipe()
+assert os.splice(fd, file_w, 100) == 100
+with open({file:?} + ".inodes", "w") as f:
+    f.write(f"{{os.fstat(src_r).st_ino}} {{os.fstat(dst_w).st_ino}}")
+"#
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let out = std::fs::read_to_string(format!("{file}.inodes")).unwrap_or_default();
+    let inodes: Vec<u64> = out
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(inodes.len(), 2, "{out}");
+    let events = run.named("dirty_pipe_splice");
+    assert_eq!(events.len(), 1, "the whole buffer moved only: {events:#?}");
+    let e = events[0];
+    assert_eq!(u64_of(e, "inode_in"), Some(inodes[0]), "{e}");
+    assert_eq!(u64_of(e, "inode_out"), Some(inodes[1]), "{e}");
+    assert_eq!(u64_of(e, "in_file_type"), Some(0o010000), "a FIFO: {e}");
+    assert!(
+        u64_of(e, "out_pipe_last_buffer_flags").is_some_and(|f| f & 0x10 != 0),
+        "PIPE_BUF_FLAG_CAN_MERGE: {e}"
+    );
+    // An anonymous pipe has no name in its filesystem: its path walk ends at the root.
+    assert_eq!(arg_str(e, "in_file_path").as_deref(), Some("/"), "{e}");
+}
