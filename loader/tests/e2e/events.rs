@@ -8,6 +8,19 @@ fn u64_of(e: &serde_json::Value, name: &str) -> Option<u64> {
     arg(e, name).and_then(|v| v.as_u64())
 }
 
+/// Each do_sigaction's handling method, new and previous.
+fn sigaction_methods(run: &Run) -> Vec<(u64, u64)> {
+    run.named("do_sigaction")
+        .iter()
+        .filter_map(|e| {
+            Some((
+                u64_of(e, "sa_handle_method")?,
+                u64_of(e, "old_sa_handle_method")?,
+            ))
+        })
+        .collect()
+}
+
 /// security_inode_rename, security_inode_mknod and security_inode_symlink, on a tmpfs in a
 /// private mount namespace: relative paths come out absolute, failed calls and filtered-out
 /// targets do not come out.
@@ -1079,13 +1092,8 @@ for path in ({script_file:?}, {dir:?} + "/missing"):
     assert_eq!(u(progs[0], "type"), Some(1), "BPF_PROG_TYPE_SOCKET_FILTER");
     assert_eq!(arg(progs[0], "load"), Some(&serde_json::json!(true)));
 
-    let actions: Vec<(u64, u64)> = run
-        .named("do_sigaction")
-        .iter()
-        .filter_map(|e| Some((u(e, "sa_handle_method")?, u(e, "old_sa_handle_method")?)))
-        .collect();
     assert_eq!(
-        actions,
+        sigaction_methods(&run),
         [(2, 0), (1, 2)],
         "SIGUSR1 only: {:#?}",
         run.named("do_sigaction")
@@ -1766,18 +1774,8 @@ signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             assert_eq!(all.len(), 1, "generic={generic}: one {event}: {all:#?}");
             assert_eq!(arg_str(all[0], field).as_ref(), Some(value), "{event}");
         }
-        let actions: Vec<(u64, u64)> = run
-            .named("do_sigaction")
-            .iter()
-            .filter_map(|e| {
-                Some((
-                    u64_of(e, "sa_handle_method")?,
-                    u64_of(e, "old_sa_handle_method")?,
-                ))
-            })
-            .collect();
         assert_eq!(
-            actions,
+            sigaction_methods(&run),
             [(2, 0), (1, 2)],
             "generic={generic}: the previous action is read at entry: {:#?}",
             run.named("do_sigaction")
