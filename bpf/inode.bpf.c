@@ -218,6 +218,42 @@ static __always_inline int vfs_utimes_event(struct pending *sys, __u64 ret)
 	return emit(q, rules_eval(q, ev, EVENT_VFS_UTIMES, candidates, RULES_ALL));
 }
 
+/* ---- chmod_common: the chmod family ---- */
+
+#define NR_chmod 90
+#define NR_fchmod 91
+#define EPERM 1
+#define EROFS 30
+
+/*
+ * chmod_common: the kernel function every chmod-family syscall reaches once the file is found
+ * (Tracee probes it): the file and the mode asked for. Reached when the call succeeded or
+ * failed inside it (not the owner, a read-only mount); a name that does not resolve never
+ * gets there.
+ */
+static __always_inline int chmod_common_event(struct pending *sys, __u64 ret)
+{
+	long r = (long)ret;
+	if (!sys || (r != 0 && r != -EPERM && r != -EROFS))
+		return 0;
+	struct event_config *ev;
+	__u64 candidates;
+	struct pending *q = begin_derived(sys, EVENT_CHMOD_COMMON, &ev, &candidates);
+	if (!q)
+		return 0;
+	__u32 nr = sys->event;
+	if (nr == NR_fchmod) {
+		struct file *file = (struct file *)fd_file(sys->ints[0]);
+		if (file)
+			put_path(q, 0, (__u64)&file->f_path);
+	} else {
+		int at = nr != NR_chmod;
+		put_abs_path(q, 0, sys, at ? 1 : 0, at ? sys->ints[0] : (__u64)AT_FDCWD);
+	}
+	put_int(q, 1, ARG_KIND_UINT, (__u16)sys->ints[nr == NR_chmod || nr == NR_fchmod ? 1 : 2]);
+	return emit(q, rules_eval(q, ev, EVENT_CHMOD_COMMON, candidates, RULES_ALL));
+}
+
 /* ---- inotify_watch, security_path_notify: inotify_add_watch, fanotify_mark ---- */
 
 #define NR_inotify_add_watch 254
@@ -323,4 +359,6 @@ DERIVED_HANDLERS(INODE, {
 		vfs_utimes_event(p, ret);
 	else if (h & DERIVED_NOTIFY)
 		notify_events(p, ret);
+	else if (h & DERIVED_CHMOD)
+		chmod_common_event(p, ret);
 })

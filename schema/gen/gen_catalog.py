@@ -540,9 +540,9 @@ NOT_PRODUCED_KINDS = {
 }
 NETWORK_SETS = {"network_events", "flows", "packets"}
 COMPAT_SET = "32bit_unique"
-# Tracee events of kind syscall that are not system calls at all (so not `compat` although they
-# have no x86-64 number): chmod_common is a kprobe on the kernel function every chmod-family
-# syscall reaches.
+# Tracee events of kind syscall that are not system calls at all (so neither `compat` although
+# they have no x86-64 number, nor a syscall in our catalog): chmod_common is a kprobe on the
+# kernel function every chmod-family syscall reaches.
 TRACEE_NOT_A_SYSCALL = {"chmod_common"}
 
 # Rust line width (rustfmt's max_width, and its array_width of 60% of it for one-line arrays).
@@ -653,7 +653,7 @@ def build_tracee(catalog):
         ev["not_produced"] = None
         mine = ours.get(ev_name)
         if mine is not None:
-            if ev["syscall"] != (mine["kind"] == "Syscall"):
+            if ev["syscall"] != (mine["kind"] == "Syscall") and ev_name not in TRACEE_NOT_A_SYSCALL:
                 problems.append(
                     f"{ev['where']}: {ev_name} is a {'syscall' if ev['syscall'] else 'non-syscall'} "
                     f"in Tracee but {mine['kind']} in our catalog"

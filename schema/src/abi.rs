@@ -76,6 +76,7 @@ pub mod derived {
     pub const NOTIFY: u64 = 1 << 31;
     pub const INIT_MODULE: u64 = 1 << 32;
     pub const DIRTY_PIPE: u64 = 1 << 33;
+    pub const CHMOD: u64 = 1 << 34;
     /// The handlers that also read something at the syscall's entry (a program of their
     /// own there too: bpf/tracee.bpf.h `DERIVED_ENTRY`).
     pub const AT_ENTRY: u64 = SWITCH_TASK_NS | MEM | SIGACTION | CREDS;
@@ -97,7 +98,14 @@ pub mod derived {
         ("DERIVED_GROUP_MOUNT", SB_MOUNT | SB_UMOUNT),
         (
             "DERIVED_GROUP_INODE",
-            INODE_UNLINK | INODE_RENAME | INODE_MKNOD | INODE_SYMLINK | TRUNCATE | UTIMES | NOTIFY,
+            INODE_UNLINK
+                | INODE_RENAME
+                | INODE_MKNOD
+                | INODE_SYMLINK
+                | TRUNCATE
+                | UTIMES
+                | NOTIFY
+                | CHMOD,
         ),
         ("DERIVED_GROUP_WRITE", MAGIC_WRITE | DIRTY_PIPE),
         (
@@ -154,6 +162,7 @@ pub mod derived {
         ("DERIVED_NOTIFY", NOTIFY),
         ("DERIVED_INIT_MODULE", INIT_MODULE),
         ("DERIVED_DIRTY_PIPE", DIRTY_PIPE),
+        ("DERIVED_CHMOD", CHMOD),
     ];
 }
 

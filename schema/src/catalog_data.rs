@@ -10125,6 +10125,24 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 791,
+        name: "chmod_common",
+        kind: EventKind::Derived,
+        args: &[
+            ArgDef {
+                name: "pathname",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "mode",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 792,
         name: "security_sb_umount",
         kind: EventKind::Lsm,

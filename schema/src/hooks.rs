@@ -628,6 +628,13 @@ pub static SOURCES: &[SourceDef] = &[
         description: "entry and exit of {syscalls}: writes at offset 0 of regular files (for the copies, `bytes` read back from the file by the loader)",
     },
     SourceDef {
+        event: "chmod_common",
+        syscalls: &["chmod", "fchmod", "fchmodat", "fchmodat2"],
+        handler: derived::CHMOD,
+        probes: &[],
+        description: "exit of {syscalls} that reached the file: successful calls, and those refused by it (`EPERM`, `EROFS`)",
+    },
+    SourceDef {
         event: "dirty_pipe_splice",
         syscalls: &["splice"],
         handler: derived::DIRTY_PIPE,

@@ -12862,7 +12862,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "int64",
             },
         ],
-        not_produced: Some(NotProduced::NotYet),
+        not_produced: None,
     },
     TraceeEvent {
         name: "suspicious_syscall_source",

@@ -1850,3 +1850,78 @@ with open({file:?} + ".inodes", "w") as f:
     // An anonymous pipe has no name in its filesystem: its path walk ends at the root.
     assert_eq!(arg_str(e, "in_file_path").as_deref(), Some("/"), "{e}");
 }
+
+/// chmod_common: every chmod-family call that reached the file (chmod, fchmod, fchmodat with
+/// a relative name), with the absolute path and the mode asked for; a name that does not
+/// resolve never reaches it, and a file outside the filter is not reported.
+#[test]
+fn chmod_common_from_the_chmod_family() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.real_path();
+    let (a, b, other) = (dir.join("a"), dir.join("b"), dir.join("other"));
+    for f in [&a, &b, &other] {
+        if let Err(e) = std::fs::write(f, b"x") {
+            panic!("{e}");
+        }
+    }
+    let image = compile(
+        s.path(),
+        &[(
+            "chmod.yaml",
+            &policy(
+                "chmod",
+                &["comm=tr-e2e-chmod"],
+                &rule(
+                    "chmod_common",
+                    &[
+                        &format!("args.pathname={}/*", dir.display()),
+                        "args.mode!=511",
+                    ],
+                ),
+            ),
+        )],
+    );
+    let script = format!(
+        r#"
+import ctypes, os, time
+ctypes.CDLL(None).prctl(15, b"tr-e2e-chmod", 0, 0, 0)
+time.sleep(0.02)
+os.chmod({a:?}, 0o600)
+fd = os.open({b:?}, os.O_RDONLY)
+os.fchmod(fd, 0o640)
+dfd = os.open({dir:?}, os.O_RDONLY | os.O_DIRECTORY)
+os.chmod("a", 0o604, dir_fd=dfd)
+os.chmod({other:?}, 0o777)
+try:
+    os.chmod({dir:?} + "/missing", 0o600)
+except FileNotFoundError:
+    pass
+"#,
+        a = a.to_string_lossy(),
+        b = b.to_string_lossy(),
+        other = other.to_string_lossy(),
+        dir = dir.to_string_lossy()
+    );
+    let t = Tracer::start(&image, &[]);
+    run("python3", &["-c", &script]);
+    let run = t.stop();
+    run.assert_clean();
+    let got: Vec<(String, u64)> = run
+        .named("chmod_common")
+        .iter()
+        .filter_map(|e| Some((arg_str(e, "pathname")?, u64_of(e, "mode")?)))
+        .collect();
+    let (a, b) = (
+        a.to_string_lossy().into_owned(),
+        b.to_string_lossy().into_owned(),
+    );
+    assert_eq!(
+        got,
+        [(a.clone(), 0o600), (b, 0o640), (a, 0o604)],
+        "{:#?}",
+        run.named("chmod_common")
+    );
+}
