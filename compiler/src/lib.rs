@@ -9,6 +9,7 @@
 //! problem of every file.
 
 pub mod ast;
+pub mod detectors;
 pub mod diagnostics;
 pub mod diff;
 pub mod encode;

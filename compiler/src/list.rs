@@ -1,6 +1,7 @@
-//! `tracee-compile list events|sets`: the events a policy can name, for people and scripts.
-//! Every event of Tracee's table (non-internal) and of ours, with its sets, its fields and
-//! their types, and whether this loader produces it (and why not).
+//! `tracee-compile list events|sets|detectors`: the events a policy can name, for people and
+//! scripts. Every event of Tracee's table (non-internal) and of ours, with its sets, its
+//! fields and their types, and whether this loader produces it (and why not); every detector
+//! with its threat and what it needs.
 
 use schema::catalog;
 use serde::Serialize;
@@ -150,5 +151,95 @@ pub fn sets_text(rows: &[SetRow]) -> String {
             r.produced.join(", ")
         ));
     }
+    out
+}
+
+#[derive(Serialize)]
+pub struct DetectorRow {
+    pub name: &'static str,
+    /// Tracee's detector id (`TRC-102`).
+    pub id: &'static str,
+    /// The event id of its detections.
+    pub event_id: u32,
+    pub severity: &'static str,
+    pub threat_name: &'static str,
+    pub mitre_technique: String,
+    pub mitre_tactic: &'static str,
+    /// Its base events, each as `name[scope filters]{data filters}`.
+    pub needs: Vec<String>,
+    /// The checks beyond the filters (CEL).
+    pub conditions: &'static [String],
+    pub produced: bool,
+    /// What is decided in the kernel: everything, once produced; nothing yet otherwise.
+    pub in_kernel: &'static str,
+}
+
+/// Every built-in detector, or why they could not be read.
+pub fn detectors() -> Result<Vec<DetectorRow>, &'static str> {
+    Ok(crate::detectors::builtin()?
+        .iter()
+        .map(|d| {
+            let produced = catalog::event(&d.name).is_some();
+            DetectorRow {
+                name: &d.name,
+                id: &d.id,
+                event_id: d.event_id,
+                severity: d.threat.severity.name(),
+                threat_name: &d.threat.name,
+                mitre_technique: format!("{} {}", d.threat.technique_id, d.threat.technique_name)
+                    .trim()
+                    .to_owned(),
+                mitre_tactic: &d.threat.tactic,
+                needs: d
+                    .events
+                    .iter()
+                    .map(|r| {
+                        let mut need = r.name.clone();
+                        if !r.scope_filters.is_empty() {
+                            need.push_str(&format!("[{}]", r.scope_filters.join(", ")));
+                        }
+                        if !r.data_filters.is_empty() {
+                            need.push_str(&format!("{{{}}}", r.data_filters.join(", ")));
+                        }
+                        need
+                    })
+                    .collect(),
+                conditions: &d.conditions,
+                produced,
+                in_kernel: if produced {
+                    "the base event's filters and the detection, as a catalog event"
+                } else {
+                    "nothing yet: the detection is not produced by this loader"
+                },
+            }
+        })
+        .collect())
+}
+
+/// The detectors as text: one paragraph a detector.
+pub fn detectors_text(rows: &[DetectorRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&format!(
+            "{} ({}, event {}): {}, {} / {}{}\n    needs: {}\n",
+            r.name,
+            r.id,
+            r.event_id,
+            r.severity,
+            r.mitre_tactic,
+            r.mitre_technique,
+            if r.produced { "" } else { "; not produced yet" },
+            r.needs.join("; ")
+        ));
+        for c in r.conditions {
+            out.push_str(&format!("    and: {c}\n"));
+        }
+    }
+    let produced = rows.iter().filter(|r| r.produced).count();
+    out.push_str(&format!(
+        "{} detectors, {produced} produced by this loader, {} not yet\n",
+        rows.len(),
+        rows.len() - produced
+    ));
     out
 }

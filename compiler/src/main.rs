@@ -56,6 +56,8 @@ enum ListWhat {
     Events,
     /// Every event set (`tag=NAME` in a rule) and its members.
     Sets,
+    /// Every detector (`event: NAME`, or `event: threat.severity>=high`): id, severity, MITRE, what it needs.
+    Detectors,
 }
 
 #[derive(Args)]
@@ -365,6 +367,14 @@ fn list(args: &ListArgs) -> ExitCode {
         (ListWhat::Sets, false) => list::sets_text(&list::sets()),
         (ListWhat::Events, true) => json_text(&list::events()),
         (ListWhat::Sets, true) => json_text(&list::sets()),
+        (ListWhat::Detectors, json) => match list::detectors() {
+            Ok(rows) if json => json_text(&rows),
+            Ok(rows) => list::detectors_text(&rows),
+            Err(e) => {
+                eprintln!("error: the built-in detectors do not read: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     if write_all(&mut std::io::stdout(), &text) {
         ExitCode::SUCCESS

@@ -11,6 +11,8 @@
 
 use schema::catalog::{self, EventDef};
 
+use crate::detectors::{self, Detector};
+
 use crate::ast::Text;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::filter;
@@ -68,6 +70,94 @@ fn not_produced(
     true
 }
 
+/// E223 for Tracee detectors whose detections are not produced yet (`names`: what the
+/// rule selected).
+fn detectors_not_produced(
+    selected: &[&Detector],
+    at: crate::yaml::ByteSpan,
+    file: FileId,
+    diags: &mut Diagnostics,
+) {
+    let message = match selected {
+        [one] => format!(
+            "`{}` is a Tracee detector ({}, severity {}, MITRE {} {}) whose detections this \
+             loader does not produce yet",
+            one.name,
+            one.id,
+            one.threat.severity.name(),
+            one.threat.technique_id,
+            one.threat.technique_name
+        ),
+        many => {
+            let names: Vec<&str> = many.iter().map(|d| d.name.as_str()).collect();
+            format!(
+                "this selects {} Tracee detectors whose detections this loader does not \
+                 produce yet: {}",
+                many.len(),
+                names.join(", ")
+            )
+        }
+    };
+    diags.push(
+        Diagnostic::new(Code::DetectorNotProduced, message)
+            .at(file, at)
+            .label("not produced here yet")
+            .help(
+                "remove this rule for now (`tracee-compile list detectors` shows each \
+                 detector and what it needs)",
+            ),
+    );
+}
+
+/// A threat-based selection (`threat.severity>=high`): the detectors it names that this
+/// loader produces (as catalog events), E223 for the others.
+fn threat(
+    found: Result<Vec<&'static Detector>, String>,
+    text: &Text,
+    file: FileId,
+    diags: &mut Diagnostics,
+) -> Option<Selection> {
+    let detectors = match found {
+        Ok(detectors) => detectors,
+        Err(reason) => {
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("a threat selection that does not parse: {reason}"),
+                )
+                .at(file, text.span.clone())
+                .label("not a threat selection")
+                .help("write e.g. `threat.severity>=high` or `threat.mitre.technique=T1055`"),
+            );
+            return None;
+        }
+    };
+    let (produced, missing): (Vec<_>, Vec<_>) = detectors
+        .into_iter()
+        .partition(|d| catalog::event(&d.name).is_some());
+    if !missing.is_empty() {
+        detectors_not_produced(&missing, text.span.clone(), file, diags);
+        return None;
+    }
+    let chosen: Vec<&'static EventDef> = produced
+        .iter()
+        .filter_map(|d| catalog::event(&d.name))
+        .collect();
+    if chosen.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                Code::SelectsNothing,
+                "this threat selection names no detector",
+            )
+            .at(file, text.span.clone())
+            .label("no detector matches")
+            .help("`tracee-compile list detectors` shows each detector's threat"),
+        );
+        return None;
+    }
+    Some(Selection::Many(chosen))
+}
+
 /// E211 for a name that is neither ours nor Tracee's.
 fn unknown(name: &str, at: crate::yaml::ByteSpan, file: FileId, diags: &mut Diagnostics) {
     let help = if name.contains('*') {
@@ -108,8 +198,13 @@ pub fn resolve(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<Sel
     if let Some(event) = catalog::event(name) {
         return Some(Selection::One(event));
     }
+    if let Some(found) = detectors::threat_selection(name) {
+        return threat(found, text, file, diags);
+    }
     if !is_expression(name) {
-        if !not_produced(name, text.span.clone(), file, diags) {
+        if let Some(d) = detectors::detector(name) {
+            detectors_not_produced(&[d], text.span.clone(), file, diags);
+        } else if !not_produced(name, text.span.clone(), file, diags) {
             unknown(name, text.span.clone(), file, diags);
         }
         return None;
@@ -164,7 +259,9 @@ pub fn resolve(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<Sel
         } else if let Some(event) = catalog::event(item) {
             chosen.push(event);
         } else {
-            if !not_produced(item, span.clone(), file, diags) {
+            if let Some(d) = detectors::detector(item) {
+                detectors_not_produced(&[d], span, file, diags);
+            } else if !not_produced(item, span.clone(), file, diags) {
                 unknown(item, span, file, diags);
             }
             ok = false;

@@ -5,6 +5,7 @@ mod integration {
     pub mod accept;
     pub mod cli;
     pub mod cli_run;
+    pub mod detectors;
     pub mod diff;
     pub mod differential;
     pub mod docs;

@@ -72,6 +72,7 @@ table! {
     EventNotProduced "E220" "event-not-produced" Error "a Tracee event that this loader does not produce";
     FiltersOnSelection "E221" "filters-on-selection" Error "an argument or return-value filter on a list or set of events";
     SyscallsToCheck "E222" "syscalls-to-check" Error "a syscall-checking event without the syscalls it checks";
+    DetectorNotProduced "E223" "detector-not-produced" Error "a Tracee detector whose detections this loader does not produce yet";
     ValueTooLong "W301" "value-too-long" Warning "a string longer than the kernel field it is compared with";
     MixedEquality "W302" "mixed-equality" Warning "`=` and `!=` mixed on one field";
     ContainerConflict "W303" "container-conflict" Warning "`container` together with `not-container`";

@@ -1,0 +1,307 @@
+//! Tracee's detectors as data (`schema/detectors/*.yaml`): every file reads, names real
+//! events and filters that compile on them; a rule naming a detector, or selecting detectors
+//! by threat, is E223 naming exactly the detectors selected; `list detectors`.
+
+use std::collections::HashSet;
+
+use compiler::detectors::{self, Detector, Severity};
+use compiler::diagnostics::Code;
+use schema::catalog;
+
+use super::cli_run::{repo, tracee_compile};
+
+fn all() -> &'static [Detector] {
+    detectors::builtin().unwrap_or_else(|e| panic!("built-in detectors: {e}"))
+}
+
+fn check(event: &str, scope: &str, filters: &[String]) -> compiler::Checked {
+    let filters: String = filters.iter().map(|f| format!("      - {f}\n")).collect();
+    let filters = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("    filters:\n{filters}")
+    };
+    compiler::check_text(
+        "detectors.yaml",
+        &format!(
+            "type: policy\nname: d\ndescription: detectors\nscope: [{scope}]\nrules:\n  - event: '{event}'\n{filters}"
+        ),
+    )
+}
+
+/// Tracee's production detectors at the commit of `schema/detectors/README.md`: 33, each
+/// with a unique Tracee id, event id and name, an event id in Tracee's signature range.
+#[test]
+fn every_detector_reads_with_unique_ids() {
+    let all = all();
+    assert_eq!(
+        all.len(),
+        33,
+        "{:?}",
+        all.iter().map(|d| &d.name).collect::<Vec<_>>()
+    );
+    let mut ids = HashSet::new();
+    let mut event_ids = HashSet::new();
+    let mut names = HashSet::new();
+    for d in all {
+        assert!(ids.insert(&d.id), "{}: id {} twice", d.file, d.id);
+        assert!(
+            event_ids.insert(d.event_id),
+            "{}: event id {} twice",
+            d.file,
+            d.event_id
+        );
+        assert!(names.insert(&d.name), "{}: name {} twice", d.file, d.name);
+        assert!((6000..7000).contains(&d.event_id), "{}", d.file);
+        assert_eq!(
+            d.file,
+            format!("{}.yaml", d.name),
+            "one file per detector, named after it"
+        );
+        assert!(
+            !d.description.is_empty() && !d.threat.description.is_empty(),
+            "{}",
+            d.file
+        );
+        // k8s_api_connection's technique has a name and no id in Tracee.
+        assert!(
+            d.threat.technique_id.starts_with('T') || !d.threat.technique_name.is_empty(),
+            "{}",
+            d.file
+        );
+        assert!(
+            !d.threat.tactic.is_empty() && !d.threat.name.is_empty(),
+            "{}",
+            d.file
+        );
+        // No event of the catalog other than the detector's own may share its name or id.
+        if let Some(event) = catalog::event(&d.name) {
+            assert_eq!(event.id, d.event_id, "{}: the catalog's id", d.name);
+        }
+        assert!(
+            catalog::event_by_id(d.event_id).is_none_or(|e| e.name == d.name),
+            "{}: event id {} is another event's",
+            d.name,
+            d.event_id
+        );
+    }
+}
+
+/// Each base event is one of Tracee's (ours or not produced); its data filters compile as
+/// argument filters of a rule on it and its scope filters as a policy scope, wherever this
+/// loader produces the base event.
+#[test]
+fn base_events_and_filters_are_real() {
+    for d in all() {
+        for req in &d.events {
+            assert!(
+                catalog::event(&req.name).is_some() || catalog::tracee_event(&req.name).is_some(),
+                "{}: base event {} is nobody's",
+                d.name,
+                req.name
+            );
+            if catalog::event(&req.name).is_none() {
+                continue;
+            }
+            let filters: Vec<String> = req
+                .data_filters
+                .iter()
+                .map(|f| format!("args.{f}"))
+                .collect();
+            let scope = if req.scope_filters.is_empty() {
+                "global".to_owned()
+            } else {
+                req.scope_filters.join(", ")
+            };
+            let checked = check(&req.name, &scope, &filters);
+            assert!(
+                checked.diagnostics.items.is_empty(),
+                "{}: {}{:?} on {}:\n{}",
+                d.name,
+                scope,
+                filters,
+                req.name,
+                checked.render_plain(100)
+            );
+        }
+    }
+}
+
+/// A rule naming a detector is E223, with the detector's id, severity and technique.
+#[test]
+fn a_detector_rule_is_e223_with_its_threat() {
+    let checked = check("anti_debugging", "global", &[]);
+    let d: Vec<_> = checked.diagnostics.items.iter().collect();
+    assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
+    assert_eq!(d[0].code, Code::DetectorNotProduced);
+    for part in ["anti_debugging", "TRC-102", "low", "T1622"] {
+        assert!(d[0].message.contains(part), "{}", d[0].message);
+    }
+    // In a comma list too, and never as "unknown event".
+    let checked = check("openat,ld_preload", "global", &[]);
+    let codes: Vec<Code> = checked.diagnostics.items.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::DetectorNotProduced]);
+}
+
+/// The detectors a threat selection names, from the E223 message (or the one produced
+/// detector it selects).
+fn threat_selected(selection: &str) -> (Vec<String>, Vec<Code>) {
+    let checked = check(selection, "global", &[]);
+    let codes: Vec<Code> = checked.diagnostics.items.iter().map(|d| d.code).collect();
+    let mut names: Vec<String> = checked
+        .diagnostics
+        .items
+        .iter()
+        .filter(|d| d.code == Code::DetectorNotProduced)
+        .flat_map(|d| {
+            all()
+                .iter()
+                .filter(|det| {
+                    d.message
+                        .split([' ', ',', ':', '`'])
+                        .any(|word| word == det.name)
+                })
+                .map(|det| det.name.clone())
+        })
+        .collect();
+    if let Some(p) = checked.policies.first() {
+        names.extend(p.rules.iter().map(|r| r.event.name.to_owned()));
+    }
+    names.sort();
+    (names, codes)
+}
+
+fn expected(keep: impl Fn(&Detector) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = all()
+        .iter()
+        .filter(|d| keep(d) && catalog::event(&d.name).is_none())
+        .map(|d| d.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Tracee's threat selection, resolved at compile time: exactly the detectors whose threat
+/// matches, named in one E223.
+#[test]
+fn threat_selection_names_exactly_the_matching_detectors() {
+    let (names, codes) = threat_selected("threat.severity>=high");
+    assert_eq!(codes, [Code::DetectorNotProduced]);
+    assert_eq!(
+        names,
+        expected(|d| d.threat.severity >= Severity::High),
+        "high and critical"
+    );
+    assert!(!names.is_empty());
+    let (names, _) = threat_selected("threat.severity=3");
+    assert_eq!(names, expected(|d| d.threat.severity == Severity::High));
+    let (names, _) = threat_selected("threat.severity<low");
+    assert_eq!(names, expected(|d| d.threat.severity == Severity::Info));
+    let (names, _) = threat_selected("threat.mitre.tactic=\"Defense Evasion\"");
+    assert_eq!(names, expected(|d| d.threat.tactic == "Defense Evasion"));
+    let (names, _) = threat_selected("threat.mitre.technique=T1622");
+    assert_eq!(names, ["anti_debugging"]);
+    let (names, _) = threat_selected("threat.mitre.technique!=T1622");
+    assert_eq!(names, expected(|d| d.threat.technique_id != "T1622"));
+    let name = &all()
+        .iter()
+        .find(|d| d.name == "anti_debugging")
+        .map(|d| d.threat.name.clone())
+        .unwrap_or_default();
+    let (names, _) = threat_selected(&format!("threat.name={name}"));
+    assert_eq!(names, ["anti_debugging"]);
+}
+
+/// A threat selection of produced detectors only compiles; malformed ones are E208; one that
+/// names no detector selects nothing (W304).
+#[test]
+fn threat_selection_edges() {
+    let dropped = all()
+        .iter()
+        .find(|d| d.name == "dropped_executable")
+        .map(|d| d.threat.name.clone())
+        .unwrap_or_default();
+    let (names, codes) = threat_selected(&format!("threat.name={dropped}"));
+    assert_eq!(
+        (names, codes),
+        (vec!["dropped_executable".to_owned()], vec![])
+    );
+    for bad in [
+        "threat.severity>=severe",
+        "threat.color=red",
+        "threat.mitre.tactic>=x",
+    ] {
+        let (_, codes) = threat_selected(bad);
+        assert_eq!(codes, [Code::InvalidValue], "{bad}");
+    }
+    let (names, codes) = threat_selected("threat.mitre.technique=T9999");
+    assert!(names.is_empty());
+    assert_eq!(codes, [Code::SelectsNothing]);
+}
+
+/// `list detectors`: every detector with its threat and needs, as text and JSON.
+#[test]
+fn list_detectors() {
+    let run = tracee_compile(&["list", "detectors", "--json"], &repo());
+    assert_eq!(run.status, 0, "{}", run.err);
+    let rows: serde_json::Value =
+        serde_json::from_str(&run.out).unwrap_or_else(|e| panic!("{e}: {}", run.out));
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), all().len());
+    let anti = rows
+        .iter()
+        .find(|r| r["name"] == "anti_debugging")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(anti["id"], "TRC-102");
+    assert_eq!(anti["event_id"], 6002);
+    assert_eq!(anti["severity"], "low");
+    assert_eq!(anti["needs"][0], "ptrace{request=0}");
+    assert_eq!(anti["produced"], false);
+    let run = tracee_compile(&["list", "detectors"], &repo());
+    assert_eq!(run.status, 0, "{}", run.err);
+    assert!(
+        run.out
+            .contains("anti_debugging (TRC-102, event 6002): low"),
+        "{}",
+        run.out
+    );
+    assert!(
+        run.out
+            .ends_with("33 detectors, 1 produced by this loader, 32 not yet\n"),
+        "{}",
+        run.out
+    );
+}
+
+/// Tracee's default Helm policy: every rule resolves to a produced event or to a known
+/// detector (one E223 each), never to an unknown event.
+#[test]
+fn helm_default_policy_names_only_known_detectors() {
+    let path = repo().join("testdata/tracee-detector-policies/helm_default_policy.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let checked = compiler::check_text("helm_default_policy.yaml", &text);
+    let mut flagged: Vec<String> = Vec::new();
+    for d in &checked.diagnostics.items {
+        assert_eq!(d.code, Code::DetectorNotProduced, "{}", d.message);
+        let name = d.message.split('`').nth(1).unwrap_or_default();
+        flagged.push(name.to_owned());
+    }
+    flagged.sort();
+    let rules: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- event: "))
+        .collect();
+    assert_eq!(rules.len(), 32);
+    let mut expected: Vec<String> = rules
+        .iter()
+        .filter(|r| catalog::event(r).is_none())
+        .map(|r| (*r).to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(flagged, expected);
+    assert_eq!(
+        flagged.len(),
+        29,
+        "all but dropped_executable and the container events"
+    );
+}
