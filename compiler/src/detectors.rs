@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub mod conditions;
+
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_detectors.rs"));
 }
@@ -188,6 +190,9 @@ pub fn parse(file: &str, text: &str) -> Result<Detector, String> {
     if raw.requirements.events.is_empty() {
         return Err(format!("{file}: `requirements.events` is empty"));
     }
+    for condition in &raw.conditions {
+        conditions::parse(condition).map_err(|e| format!("{file}: {e}"))?;
+    }
     Ok(Detector {
         id: raw.id,
         event_id,
@@ -231,6 +236,24 @@ pub fn builtin() -> Result<&'static [Detector], &'static str> {
         .as_ref()
         .map(Vec::as_slice)
         .map_err(String::as_str)
+}
+
+/// Where each condition runs, for each base event: (condition, [(base event, place)]).
+pub fn placements(d: &Detector) -> Vec<(&str, Vec<(&str, conditions::Place)>)> {
+    d.conditions
+        .iter()
+        .map(|c| {
+            let places = match conditions::parse(c) {
+                Ok(expr) => d
+                    .events
+                    .iter()
+                    .map(|r| (r.name.as_str(), conditions::place(&expr, &r.name)))
+                    .collect(),
+                Err(e) => vec![("", conditions::Place::Loader(e))],
+            };
+            (c.as_str(), places)
+        })
+        .collect()
 }
 
 /// The built-in detector producing `name`, if any.

@@ -167,11 +167,22 @@ pub struct DetectorRow {
     pub mitre_tactic: &'static str,
     /// Its base events, each as `name[scope filters]{data filters}`.
     pub needs: Vec<String>,
-    /// The checks beyond the filters (CEL).
-    pub conditions: &'static [String],
+    /// The checks beyond the filters (CEL), and where each runs for each base event.
+    pub conditions: Vec<ConditionRow>,
     pub produced: bool,
-    /// What is decided in the kernel: everything, once produced; nothing yet otherwise.
-    pub in_kernel: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct ConditionRow {
+    pub condition: &'static str,
+    pub on: Vec<PlaceRow>,
+}
+
+#[derive(Serialize)]
+pub struct PlaceRow {
+    pub event: &'static str,
+    #[serde(flatten)]
+    pub place: crate::detectors::conditions::Place,
 }
 
 /// Every built-in detector, or why they could not be read.
@@ -204,16 +215,46 @@ pub fn detectors() -> Result<Vec<DetectorRow>, &'static str> {
                         need
                     })
                     .collect(),
-                conditions: &d.conditions,
+                conditions: crate::detectors::placements(d)
+                    .into_iter()
+                    .map(|(condition, on)| ConditionRow {
+                        condition,
+                        on: on
+                            .into_iter()
+                            .map(|(event, place)| PlaceRow { event, place })
+                            .collect(),
+                    })
+                    .collect(),
                 produced,
-                in_kernel: if produced {
-                    "the base event's filters and the detection, as a catalog event"
-                } else {
-                    "nothing yet: the detection is not produced by this loader"
-                },
             }
         })
         .collect())
+}
+
+/// Where a condition runs: one word when it is the same on every base event that it
+/// concerns, else per event.
+fn places_text(on: &[PlaceRow]) -> String {
+    use crate::detectors::conditions::Place;
+    let word = |p: &Place| match p {
+        Place::Nowhere => "always true".to_owned(),
+        Place::Never => "never: not from this event".to_owned(),
+        Place::Kernel => "kernel".to_owned(),
+        Place::Loader(why) => format!("loader: {why}"),
+    };
+    let concerned: Vec<&PlaceRow> = on.iter().filter(|p| p.place != Place::Nowhere).collect();
+    match concerned.as_slice() {
+        [] => "always true".to_owned(),
+        [first, rest @ ..]
+            if rest.iter().all(|p| p.place == first.place) && on.len() == concerned.len() =>
+        {
+            word(&first.place)
+        }
+        _ => concerned
+            .iter()
+            .map(|p| format!("{}: {}", p.event, word(&p.place)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
 }
 
 /// The detectors as text: one paragraph a detector.
@@ -231,8 +272,12 @@ pub fn detectors_text(rows: &[DetectorRow]) -> String {
             if r.produced { "" } else { "; not produced yet" },
             r.needs.join("; ")
         ));
-        for c in r.conditions {
-            out.push_str(&format!("    and: {c}\n"));
+        for c in &r.conditions {
+            out.push_str(&format!(
+                "    and: {}  [{}]\n",
+                c.condition,
+                places_text(&c.on)
+            ));
         }
     }
     let produced = rows.iter().filter(|r| r.produced).count();

@@ -305,3 +305,62 @@ fn helm_default_policy_names_only_known_detectors() {
         "all but dropped_executable and the container events"
     );
 }
+
+/// Where each built-in condition runs, per base event, in `list detectors --json`: a list
+/// of process names runs in the kernel; a regular expression, arithmetic on open flags and a
+/// list function run in the loader; a guard for another base event is always true.
+#[test]
+fn conditions_say_where_they_run() {
+    let run = tracee_compile(&["list", "detectors", "--json"], &repo());
+    assert_eq!(run.status, 0, "{}", run.err);
+    let rows: serde_json::Value =
+        serde_json::from_str(&run.out).unwrap_or_else(|e| panic!("{e}: {}", run.out));
+    let runs = |name: &str, nth: usize, event: &str| -> String {
+        let row = rows
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == name))
+            .unwrap_or_else(|| panic!("{name}"));
+        let on = &row["conditions"][nth]["on"];
+        on.as_array()
+            .and_then(|on| on.iter().find(|p| p["event"] == event))
+            .map(|p| p["runs"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("{name} #{nth} on {event}: {row}"))
+    };
+    let shell = all()
+        .iter()
+        .find(|d| d.name == "illegitimate_shell")
+        .map(|d| d.conditions.clone())
+        .unwrap_or_default();
+    let kernel = shell
+        .iter()
+        .position(|c| !c.contains('%') && !c.contains("matches"))
+        .unwrap_or_else(|| panic!("{shell:?}"));
+    assert_eq!(
+        runs("illegitimate_shell", kernel, "sched_process_exec"),
+        "kernel"
+    );
+    assert_eq!(
+        runs("proc_mem_access", 0, "security_file_open").as_str(),
+        "loader"
+    );
+    assert_eq!(
+        runs("sudoers_modification", 0, "security_file_open"),
+        "loader"
+    );
+    assert_eq!(
+        runs("sudoers_modification", 0, "security_inode_rename"),
+        "nowhere"
+    );
+    assert_eq!(runs("ld_preload", 0, "sched_process_exec"), "loader");
+    let reasons: Vec<String> = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["conditions"].as_array().cloned().unwrap_or_default())
+        .flat_map(|c| c["on"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["runs"] == "loader")
+        .map(|p| p["because"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("regular expression")));
+    assert!(reasons.iter().all(|r| !r.is_empty()));
+}
