@@ -74,6 +74,8 @@ pub struct Detector {
     pub conditions: Vec<String>,
     /// The file it came from.
     pub file: String,
+    /// One of `schema/detectors/`, not the user's.
+    pub builtin: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,17 +170,58 @@ pub fn event_id_of(id: &str) -> Option<u32> {
     }
 }
 
-/// Parses one detector file.
+/// Parses one built-in detector file.
 pub fn parse(file: &str, text: &str) -> Result<Detector, String> {
-    let raw: File = serde_saphyr::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    from_text(file, text, None).map_err(|(_, e)| format!("{file}: {e}"))
+}
+
+/// Parses a user's detector document (Tracee's YAML detector format, next to the policies):
+/// its detections take `event_id` unless its id is a Tracee detector id. An error comes with
+/// the byte offset in `text` where it was found, when known.
+pub fn parse_user(
+    file: &str,
+    text: &str,
+    event_id: u32,
+) -> Result<Detector, (Option<usize>, String)> {
+    from_text(file, text, Some(event_id))
+}
+
+fn from_text(
+    file: &str,
+    text: &str,
+    fallback_id: Option<u32>,
+) -> Result<Detector, (Option<usize>, String)> {
+    let raw: File = serde_saphyr::from_str(text).map_err(|e| {
+        let at = e
+            .location()
+            .and_then(|l| l.span().byte_offset())
+            .and_then(|o| usize::try_from(o).ok());
+        // The first line, without the position the diagnostic's label shows.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let message = match first.split_once(": ") {
+            Some((position, rest)) if position.starts_with("line ") => rest,
+            _ => first,
+        };
+        (at, message.to_owned())
+    })?;
+    let whole = |e: String| (None, e);
     if !raw.kind.eq_ignore_ascii_case("detector") {
-        return Err(format!("{file}: `type` is `{}`, not `detector`", raw.kind));
+        return Err(whole(format!("`type` is `{}`, not `detector`", raw.kind)));
     }
-    let event_id =
-        event_id_of(&raw.id).ok_or_else(|| format!("{file}: no event id for `{}`", raw.id))?;
-    let threat = raw.threat.ok_or_else(|| format!("{file}: no `threat`"))?;
-    let severity = Severity::parse(&threat.severity)
-        .ok_or_else(|| format!("{file}: unknown severity `{}`", threat.severity))?;
+    let event_id = event_id_of(&raw.id)
+        .or(fallback_id)
+        .ok_or_else(|| whole(format!("no event id for `{}`", raw.id)))?;
+    let threat = raw
+        .threat
+        .ok_or_else(|| whole("no `threat`: a detector says what it detects".to_owned()))?;
+    let severity = Severity::parse(&threat.severity).ok_or_else(|| {
+        whole(format!(
+            "unknown severity `{}`: use info, low, medium, high or critical",
+            threat.severity
+        ))
+    })?;
     let mitre = threat.mitre.unwrap_or(Mitre {
         technique: None,
         tactic: None,
@@ -188,10 +231,10 @@ pub fn parse(file: &str, text: &str) -> Result<Detector, String> {
         name: String::new(),
     });
     if raw.requirements.events.is_empty() {
-        return Err(format!("{file}: `requirements.events` is empty"));
+        return Err(whole("`requirements.events` is empty".to_owned()));
     }
     for condition in &raw.conditions {
-        conditions::parse(condition).map_err(|e| format!("{file}: {e}"))?;
+        conditions::parse(condition).map_err(whole)?;
     }
     Ok(Detector {
         id: raw.id,
@@ -210,6 +253,7 @@ pub fn parse(file: &str, text: &str) -> Result<Detector, String> {
         },
         conditions: raw.conditions,
         file: file.to_owned(),
+        builtin: fallback_id.is_none(),
     })
 }
 
@@ -256,65 +300,93 @@ pub fn placements(d: &Detector) -> Vec<(&str, Vec<(&str, conditions::Place)>)> {
         .collect()
 }
 
-/// The built-in detector producing `name`, if any.
-pub fn detector(name: &str) -> Option<&'static Detector> {
-    builtin().ok()?.iter().find(|d| d.name == name)
+/// The detectors a compilation knows: the built-in ones and the user's (detector documents
+/// next to the policies).
+#[derive(Clone, Copy, Default)]
+pub struct Known<'a> {
+    pub user: &'a [Detector],
 }
 
-/// A threat-based selection of Tracee's policies: `threat.severity>=high`,
-/// `threat.mitre.technique=T1055`, `threat.mitre.tactic=Defense Evasion`,
-/// `threat.name=...`. `None` when `text` is not one; `Some(Err)` with the reason when it is
-/// one but malformed.
+impl<'a> Known<'a> {
+    /// Every known detector: the built-in ones, then the user's.
+    pub fn all(&self) -> Vec<&'a Detector> {
+        builtin()
+            .unwrap_or_default()
+            .iter()
+            .chain(self.user.iter())
+            .collect()
+    }
+
+    /// The detector producing `name`, if any.
+    pub fn detector(&self, name: &str) -> Option<&'a Detector> {
+        self.all().into_iter().find(|d| d.name == name)
+    }
+
+    /// A threat-based selection of Tracee's policies: `threat.severity>=high`,
+    /// `threat.mitre.technique=T1055`, `threat.mitre.tactic=Defense Evasion`,
+    /// `threat.name=...`. `None` when `text` is not one; `Some(Err)` with the reason when
+    /// it is one but malformed.
+    pub fn threat_selection(&self, text: &str) -> Option<Result<Vec<&'a Detector>, String>> {
+        let rest = text.trim().strip_prefix("threat.")?;
+        let at = rest.find(['=', '!', '<', '>'])?;
+        let (key, tail) = rest.split_at(at);
+        let (op, value) = ["!=", ">=", "<=", "=", ">", "<"]
+            .into_iter()
+            .find_map(|op| tail.strip_prefix(op).map(|v| (op, unquote(v.trim()))))?;
+        let key = key.trim();
+        if let Err(e) = builtin() {
+            return Some(Err(e.to_owned()));
+        }
+        let all = self.all();
+        let ordered = matches!(op, ">=" | "<=" | ">" | "<");
+        let selected: Result<Vec<_>, String> = match key {
+            "severity" => {
+                let Some(wanted) = Severity::parse(value) else {
+                    return Some(Err(format!(
+                        "`{value}` is not a severity: use info, low, medium, high or critical"
+                    )));
+                };
+                Ok(all
+                    .into_iter()
+                    .filter(|d| compare(d.threat.severity.cmp(&wanted), op))
+                    .collect())
+            }
+            "mitre.technique" | "mitre.tactic" | "name" if ordered => {
+                Err(format!("`threat.{key}` is compared with `=` or `!=` only"))
+            }
+            "mitre.technique" => Ok(all
+                .into_iter()
+                .filter(|d| {
+                    let hit = d.threat.technique_id.eq_ignore_ascii_case(value)
+                        || d.threat.technique_name.eq_ignore_ascii_case(value);
+                    hit == (op == "=")
+                })
+                .collect()),
+            "mitre.tactic" => Ok(all
+                .into_iter()
+                .filter(|d| d.threat.tactic.eq_ignore_ascii_case(value) == (op == "="))
+                .collect()),
+            "name" => Ok(all
+                .into_iter()
+                .filter(|d| d.threat.name.eq_ignore_ascii_case(value) == (op == "="))
+                .collect()),
+            _ => Err(format!(
+                "`threat.{key}` is not a threat property: use threat.severity, threat.name, \
+                 threat.mitre.technique or threat.mitre.tactic"
+            )),
+        };
+        Some(selected)
+    }
+}
+
+/// The built-in detector producing `name`, if any.
+pub fn detector(name: &str) -> Option<&'static Detector> {
+    Known::default().detector(name)
+}
+
+/// [`Known::threat_selection`] over the built-in detectors.
 pub fn threat_selection(text: &str) -> Option<Result<Vec<&'static Detector>, String>> {
-    let rest = text.trim().strip_prefix("threat.")?;
-    let at = rest.find(['=', '!', '<', '>'])?;
-    let (key, tail) = rest.split_at(at);
-    let (op, value) = ["!=", ">=", "<=", "=", ">", "<"]
-        .into_iter()
-        .find_map(|op| tail.strip_prefix(op).map(|v| (op, unquote(v.trim()))))?;
-    let key = key.trim();
-    let all = match builtin() {
-        Ok(all) => all,
-        Err(e) => return Some(Err(e.to_owned())),
-    };
-    let ordered = matches!(op, ">=" | "<=" | ">" | "<");
-    let selected: Result<Vec<_>, String> = match key {
-        "severity" => {
-            let Some(wanted) = Severity::parse(value) else {
-                return Some(Err(format!(
-                    "`{value}` is not a severity: use info, low, medium, high or critical"
-                )));
-            };
-            Ok(all
-                .iter()
-                .filter(|d| compare(d.threat.severity.cmp(&wanted), op))
-                .collect())
-        }
-        "mitre.technique" | "mitre.tactic" | "name" if ordered => {
-            Err(format!("`threat.{key}` is compared with `=` or `!=` only"))
-        }
-        "mitre.technique" => Ok(all
-            .iter()
-            .filter(|d| {
-                let hit = d.threat.technique_id.eq_ignore_ascii_case(value)
-                    || d.threat.technique_name.eq_ignore_ascii_case(value);
-                hit == (op == "=")
-            })
-            .collect()),
-        "mitre.tactic" => Ok(all
-            .iter()
-            .filter(|d| d.threat.tactic.eq_ignore_ascii_case(value) == (op == "="))
-            .collect()),
-        "name" => Ok(all
-            .iter()
-            .filter(|d| d.threat.name.eq_ignore_ascii_case(value) == (op == "="))
-            .collect()),
-        _ => Err(format!(
-            "`threat.{key}` is not a threat property: use threat.severity, threat.name, \
-             threat.mitre.technique or threat.mitre.tactic"
-        )),
-    };
-    Some(selected)
+    Known::default().threat_selection(text)
 }
 
 /// A value as written, without the quotes a shell-style selection may keep around it.
@@ -334,6 +406,57 @@ fn compare(ord: Ordering, op: &str) -> bool {
         ">" => ord == Ordering::Greater,
         _ => ord == Ordering::Less,
     }
+}
+
+/// The user's detectors that can be selected: a name no event or other detector has, and
+/// base events that exist (Tracee's events, or detectors, which chain). E224 for the others.
+pub fn check_user(
+    found: Vec<crate::parse::UserDetector>,
+    diags: &mut crate::diagnostics::Diagnostics,
+) -> Vec<Detector> {
+    use crate::diagnostics::{Code, Diagnostic};
+    let mut kept: Vec<Detector> = Vec::new();
+    for user in found {
+        let d = &user.detector;
+        let taken = if schema::catalog::event(&d.name).is_some()
+            || schema::catalog::tracee_event(&d.name).is_some()
+        {
+            Some("an event")
+        } else if detector(&d.name).is_some() {
+            Some("a built-in detector")
+        } else if kept.iter().any(|k| k.name == d.name) {
+            Some("another detector of the input")
+        } else {
+            None
+        };
+        let unknown_base = d.events.iter().find(|r| {
+            schema::catalog::event(&r.name).is_none()
+                && schema::catalog::tracee_event(&r.name).is_none()
+                && detector(&r.name).is_none()
+                && !kept.iter().any(|k| k.name == r.name)
+        });
+        let problem = match (taken, unknown_base) {
+            (Some(what), _) => Some((
+                format!("the detector's event `{}` is already {what}", d.name),
+                "give `produced_event.name` a name of its own",
+            )),
+            (None, Some(base)) => Some((
+                format!("the detector needs `{}`, which is no event", base.name),
+                "name Tracee events (`tracee-compile list events`) or detectors in `requirements.events`",
+            )),
+            (None, None) => None,
+        };
+        match problem {
+            Some((message, help)) => diags.push(
+                Diagnostic::new(Code::InvalidDetector, message)
+                    .at(user.file, user.span)
+                    .label("this detector")
+                    .help(help),
+            ),
+            None => kept.push(user.detector),
+        }
+    }
+    kept
 }
 
 #[cfg(test)]

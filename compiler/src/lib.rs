@@ -88,16 +88,24 @@ pub fn check_paths(paths: &[PathBuf]) -> Result<Checked, InputError> {
 pub fn check_sources(sources: Vec<SourceFile>, mut diagnostics: Diagnostics) -> Checked {
     let unreadable: Vec<usize> = diagnostics.items.iter().filter_map(|d| d.file).collect();
     let mut docs = Vec::new();
+    let mut user_detectors = Vec::new();
     for (id, source) in sources.iter().enumerate() {
         if !unreadable.contains(&id) {
-            docs.extend(parse::parse_file(id, source, &mut diagnostics));
+            docs.extend(parse::parse_file(
+                id,
+                source,
+                &mut diagnostics,
+                &mut user_detectors,
+            ));
         }
     }
-    let policies = validate::validate(&docs, &sources, &mut diagnostics);
+    let detectors = detectors::check_user(user_detectors, &mut diagnostics);
+    let known = detectors::Known { user: &detectors };
+    let policies = validate::validate(&docs, &sources, known, &mut diagnostics);
     // Lowering also runs in lint mode: kernel limits are policy errors too.
     let lowered = (diagnostics.error_count() == 0 && !policies.is_empty())
         .then(|| lower::lower(&policies, &mut diagnostics));
-    if docs.is_empty() && diagnostics.error_count() == 0 {
+    if docs.is_empty() && detectors.is_empty() && diagnostics.error_count() == 0 {
         diagnostics.push(
             Diagnostic::new(Code::NoPolicies, "the input holds no policy")
                 .help("give at least one policy file or directory of policy files"),

@@ -4,6 +4,14 @@
 //! read after one, so the next phase sees as much of it as possible.
 
 use crate::ast::{Form, PolicyDoc, RuleDoc, Text};
+use crate::detectors::{self, Detector};
+
+/// A detector document of the input, where it is.
+pub struct UserDetector {
+    pub file: FileId,
+    pub span: ByteSpan,
+    pub detector: Detector,
+}
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceFile};
 use crate::suggest::{closest, did_you_mean};
@@ -11,6 +19,9 @@ use crate::yaml::{self, ByteSpan, Node, NodeKind};
 
 pub const API_V1: &str = "aquasecurity.github.io/v1beta1";
 pub const API_V2: &str = "tracee.aquasec.com/v1beta1";
+
+/// The first event id of the user's detectors' detections (Tracee's signature range).
+const USER_DETECTOR_IDS: u32 = 6500;
 
 const CRD_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 const PLAIN_KEYS: &[&str] = &[
@@ -44,7 +55,12 @@ const SPEC_KEYS: &[&str] = &["scope", "defaultActions", "rules"];
 const RULE_KEYS: &[&str] = &["event", "filters", "actions"];
 
 /// Parses one file into its policy documents, reporting problems into `diags`.
-pub fn parse_file(file: FileId, source: &SourceFile, diags: &mut Diagnostics) -> Vec<PolicyDoc> {
+pub fn parse_file(
+    file: FileId,
+    source: &SourceFile,
+    diags: &mut Diagnostics,
+    detectors: &mut Vec<UserDetector>,
+) -> Vec<PolicyDoc> {
     let text = source.text.as_str();
     let documents = match yaml::parse_documents(text) {
         Ok(documents) => documents,
@@ -81,7 +97,13 @@ pub fn parse_file(file: FileId, source: &SourceFile, diags: &mut Diagnostics) ->
         );
         return Vec::new();
     }
-    let mut parser = Parser { file, text, diags };
+    let mut parser = Parser {
+        file,
+        name: &source.name,
+        text,
+        diags,
+        detectors,
+    };
     documents
         .iter()
         .filter_map(|doc| parser.document(doc))
@@ -99,8 +121,12 @@ fn quoted(what: &str) -> String {
 
 struct Parser<'a> {
     file: FileId,
+    /// The file's name, for the detectors read from it.
+    name: &'a str,
     text: &'a str,
     diags: &'a mut Diagnostics,
+    /// The detector documents found (`type: detector`), checked apart from policies.
+    detectors: &'a mut Vec<UserDetector>,
 }
 
 /// A mapping's entries after the duplicate and unknown key checks.
@@ -345,6 +371,15 @@ impl Parser<'_> {
             .first()
             .map_or(doc.span.clone(), |(k, _)| k.span.clone());
         let has = |key: &str| entries.iter().any(|(k, _)| k.as_scalar() == Some(key));
+        let is_detector = entries.iter().any(|(k, v)| {
+            k.as_scalar() == Some("type")
+                && v.as_scalar()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("detector"))
+        });
+        if is_detector {
+            self.detector(doc, anchor);
+            return None;
+        }
         // `type:` written where `kind:` belongs must not turn a CRD into a plain policy.
         let looks_crd = has("apiVersion") && (has("metadata") || has("spec"));
         let form = if has("type") && !looks_crd {
@@ -375,6 +410,41 @@ impl Parser<'_> {
         match form {
             Form::Plain => self.plain(doc, anchor),
             _ => self.crd(doc, anchor),
+        }
+    }
+
+    /// A detector document in Tracee's YAML detector format: read with the built-in
+    /// detectors' reader; its detections take an event id of the user range (6500 on).
+    fn detector(&mut self, doc: &Node, anchor: ByteSpan) {
+        let start = doc.span.start.min(self.text.len());
+        let end = doc.extent_end().clamp(start, self.text.len());
+        let Some(text) = self.text.get(start..end) else {
+            return;
+        };
+        let event_id = USER_DETECTOR_IDS
+            + u32::try_from(self.detectors.len()).unwrap_or(u32::MAX - USER_DETECTOR_IDS);
+        match detectors::parse_user(self.name, text, event_id) {
+            Ok(detector) => self.detectors.push(UserDetector {
+                file: self.file,
+                span: anchor,
+                detector,
+            }),
+            Err((at, message)) => {
+                let span = at.map_or(anchor, |at| {
+                    let at = (start + at).min(end);
+                    at..at
+                });
+                self.error(
+                    Code::InvalidDetector,
+                    format!("not a detector Tracee's format describes: {message}"),
+                    span,
+                    "in this detector",
+                    Some(
+                        "see Tracee's YAML detector format (docs/detectors.md): `type: detector`, `id`, `produced_event.name`, `requirements.events`, `threat`"
+                            .to_owned(),
+                    ),
+                );
+            }
         }
     }
 

@@ -103,13 +103,14 @@ pub fn validate(
     doc: &RuleDoc,
     file: FileId,
     scope: ScopeContainers,
+    detectors: crate::detectors::Known<'_>,
     diags: &mut Diagnostics,
 ) -> Vec<RuleResult> {
     let actions = actions(&doc.actions, file, diags);
     let Some(event_text) = doc.event.as_ref() else {
         return Vec::new();
     };
-    let selection = selection::resolve(event_text, file, diags);
+    let selection = selection::resolve(event_text, file, detectors, diags);
     let events: Vec<&'static EventDef> = match &selection {
         Some(Selection::One(event)) => vec![event],
         Some(Selection::Many(events)) => events.clone(),

@@ -80,9 +80,14 @@ fn detectors_not_produced(
 ) {
     let message = match selected {
         [one] => format!(
-            "`{}` is a Tracee detector ({}, severity {}, MITRE {} {}) whose detections this \
-             loader does not produce yet",
+            "`{}` is a {} ({}, severity {}, MITRE {} {}) whose detections this loader does not \
+             produce yet",
             one.name,
+            if one.builtin {
+                "Tracee detector"
+            } else {
+                "detector of the input"
+            },
             one.id,
             one.threat.severity.name(),
             one.threat.technique_id,
@@ -91,8 +96,8 @@ fn detectors_not_produced(
         many => {
             let names: Vec<&str> = many.iter().map(|d| d.name.as_str()).collect();
             format!(
-                "this selects {} Tracee detectors whose detections this loader does not \
-                 produce yet: {}",
+                "this selects {} detectors whose detections this loader does not produce yet: \
+                 {}",
                 many.len(),
                 names.join(", ")
             )
@@ -112,7 +117,7 @@ fn detectors_not_produced(
 /// A threat-based selection (`threat.severity>=high`): the detectors it names that this
 /// loader produces (as catalog events), E223 for the others.
 fn threat(
-    found: Result<Vec<&'static Detector>, String>,
+    found: Result<Vec<&Detector>, String>,
     text: &Text,
     file: FileId,
     diags: &mut Diagnostics,
@@ -193,16 +198,21 @@ fn unknown(name: &str, at: crate::yaml::ByteSpan, file: FileId, diags: &mut Diag
 }
 
 /// Resolves `event:`; None (with diagnostics) when nothing valid is selected.
-pub fn resolve(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<Selection> {
+pub fn resolve(
+    text: &Text,
+    file: FileId,
+    detectors: detectors::Known<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Selection> {
     let name = text.value.as_str();
     if let Some(event) = catalog::event(name) {
         return Some(Selection::One(event));
     }
-    if let Some(found) = detectors::threat_selection(name) {
+    if let Some(found) = detectors.threat_selection(name) {
         return threat(found, text, file, diags);
     }
     if !is_expression(name) {
-        if let Some(d) = detectors::detector(name) {
+        if let Some(d) = detectors.detector(name) {
             detectors_not_produced(&[d], text.span.clone(), file, diags);
         } else if !not_produced(name, text.span.clone(), file, diags) {
             unknown(name, text.span.clone(), file, diags);
@@ -259,7 +269,7 @@ pub fn resolve(text: &Text, file: FileId, diags: &mut Diagnostics) -> Option<Sel
         } else if let Some(event) = catalog::event(item) {
             chosen.push(event);
         } else {
-            if let Some(d) = detectors::detector(item) {
+            if let Some(d) = detectors.detector(item) {
                 detectors_not_produced(&[d], span, file, diags);
             } else if !not_produced(item, span.clone(), file, diags) {
                 unknown(item, span, file, diags);

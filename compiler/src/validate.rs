@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::ast::{PolicyDoc, Text};
+use crate::detectors::Known;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{MAX_POLICIES, Policy, ScopeKey};
 use crate::rule;
@@ -16,6 +17,7 @@ pub const MAX_NAME_LEN: usize = 253;
 pub fn validate(
     docs: &[PolicyDoc],
     sources: &[SourceFile],
+    detectors: Known<'_>,
     diags: &mut Diagnostics,
 ) -> Vec<Policy> {
     let mut policies = Vec::new();
@@ -36,7 +38,7 @@ pub fn validate(
                 name_files.insert(&name.value, doc.file);
             }
         }
-        if let Some(policy) = policy(doc, diags)
+        if let Some(policy) = policy(doc, detectors, diags)
             && diags.error_count() == errors_before
         {
             policies.push(policy);
@@ -61,7 +63,7 @@ pub fn validate(
     policies
 }
 
-fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
+fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Option<Policy> {
     let file = doc.file;
     let errors_before = diags.error_count();
     let scope = scope::validate(&doc.scope, file, diags);
@@ -100,7 +102,7 @@ fn policy(doc: &PolicyDoc, diags: &mut Diagnostics) -> Option<Policy> {
                 event_spans.insert(&event.value, event);
             }
         }
-        let selected = rule::validate(rule_doc, file, containers, diags);
+        let selected = rule::validate(rule_doc, file, containers, detectors, diags);
         if selected.is_empty() {
             all_rules_empty = false;
         }

@@ -43,6 +43,20 @@ impl Node {
         }
     }
 
+    /// Where the node's text ends in the source: the last end of any node inside it (a
+    /// collection's own span may stop at its first token).
+    pub fn extent_end(&self) -> usize {
+        let inner = match &self.kind {
+            NodeKind::Seq(items) => items.iter().map(Node::extent_end).max(),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| k.extent_end().max(v.extent_end()))
+                .max(),
+            _ => None,
+        };
+        inner.unwrap_or(0).max(self.span.end)
+    }
+
     /// The scalar's text, if this is a scalar.
     pub fn as_scalar(&self) -> Option<&str> {
         match &self.kind {

@@ -73,6 +73,7 @@ table! {
     FiltersOnSelection "E221" "filters-on-selection" Error "an argument or return-value filter on a list or set of events";
     SyscallsToCheck "E222" "syscalls-to-check" Error "a syscall-checking event without the syscalls it checks";
     DetectorNotProduced "E223" "detector-not-produced" Error "a Tracee detector whose detections this loader does not produce yet";
+    InvalidDetector "E224" "invalid-detector" Error "a detector document that does not read as Tracee's YAML detector format, or names what does not exist";
     ValueTooLong "W301" "value-too-long" Warning "a string longer than the kernel field it is compared with";
     MixedEquality "W302" "mixed-equality" Warning "`=` and `!=` mixed on one field";
     ContainerConflict "W303" "container-conflict" Warning "`container` together with `not-container`";

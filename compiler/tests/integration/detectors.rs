@@ -364,3 +364,134 @@ fn conditions_say_where_they_run() {
     assert!(reasons.iter().any(|r| r.contains("regular expression")));
     assert!(reasons.iter().all(|r| !r.is_empty()));
 }
+
+const NETCAT: &str = "type: detector
+id: yaml-001
+produced_event:
+  name: netcat_execution
+  version: 1.0.0
+  description: a netcat binary ran
+requirements:
+  events:
+    - name: sched_process_exec
+      data_filters:
+        - pathname=/usr/bin/nc
+threat:
+  severity: high
+  description: netcat is a common tool for reverse shells
+  mitre:
+    technique:
+      id: T1059
+      name: Command and Scripting Interpreter
+    tactic:
+      name: Execution
+conditions:
+  - workload.process.name != \"apt\"
+";
+
+fn check_files(files: &[(&str, &str)]) -> compiler::Checked {
+    let sources = files
+        .iter()
+        .map(|(name, text)| {
+            compiler::source::SourceFile::new(
+                std::path::PathBuf::from(name),
+                (*name).to_owned(),
+                (*text).to_owned(),
+            )
+        })
+        .collect();
+    compiler::check_sources(sources, compiler::diagnostics::Diagnostics::default())
+}
+
+/// A user's detector in Tracee's YAML format, next to the policies: known by name and by
+/// threat like the built-in ones (E223 until detections are produced), never "unknown".
+#[test]
+fn user_detectors_next_to_policies() {
+    let policy = |event: &str| {
+        format!(
+            "type: policy\nname: p\ndescription: d\nscope: [global]\nrules:\n  - event: '{event}'\n"
+        )
+    };
+    let checked = check_files(&[("nc.yaml", NETCAT), ("p.yaml", &policy("netcat_execution"))]);
+    let d: Vec<_> = checked.diagnostics.items.iter().collect();
+    assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
+    assert_eq!(d[0].code, Code::DetectorNotProduced);
+    assert!(
+        d[0].message
+            .contains("detector of the input (yaml-001, severity high"),
+        "{}",
+        d[0].message
+    );
+    let checked = check_files(&[
+        ("nc.yaml", NETCAT),
+        ("p.yaml", &policy("threat.mitre.tactic=Execution")),
+    ]);
+    let d: Vec<_> = checked.diagnostics.items.iter().collect();
+    assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
+    assert!(
+        d[0].message.contains("netcat_execution"),
+        "{}",
+        d[0].message
+    );
+    // Without the detector file, the same rule is an unknown event.
+    let checked = check_files(&[("p.yaml", &policy("netcat_execution"))]);
+    assert_eq!(checked.diagnostics.items[0].code, Code::UnknownEvent);
+}
+
+/// A detector document that does not read, takes a built-in's name, or needs an event that
+/// does not exist is E224, at the place.
+#[test]
+fn broken_user_detectors_are_e224() {
+    let bad_list = NETCAT.replace(
+        "  events:\n    - name: sched_process_exec\n      data_filters:\n        - pathname=/usr/bin/nc\n",
+        "  events: sched_process_exec\n",
+    );
+    let checked = check_files(&[("nc.yaml", &bad_list)]);
+    let d = &checked.diagnostics.items[0];
+    assert_eq!(
+        d.code,
+        Code::InvalidDetector,
+        "{}",
+        checked.render_plain(100)
+    );
+    let at = d.span.clone().map(|s| s.start).unwrap_or_default();
+    assert_eq!(
+        &bad_list[at..at + "sched_process_exec".len()],
+        "sched_process_exec"
+    );
+    for (text, says) in [
+        (
+            NETCAT.replace("name: netcat_execution", "name: anti_debugging"),
+            "already a built-in detector",
+        ),
+        (
+            NETCAT.replace("name: netcat_execution", "name: openat"),
+            "already an event",
+        ),
+        (
+            NETCAT.replace("name: sched_process_exec", "name: no_such_event"),
+            "`no_such_event`, which is no event",
+        ),
+        (
+            NETCAT.replace(
+                "workload.process.name != \"apt\"",
+                "workload.process.name !==",
+            ),
+            "is not CEL",
+        ),
+    ] {
+        let checked = check_files(&[("nc.yaml", &text)]);
+        let codes: Vec<Code> = checked.diagnostics.items.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            [Code::InvalidDetector],
+            "{}",
+            checked.render_plain(100)
+        );
+        assert!(
+            checked.diagnostics.items[0].message.contains(says),
+            "{}",
+            checked.diagnostics.items[0].message
+        );
+    }
+}
