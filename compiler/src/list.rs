@@ -238,7 +238,7 @@ fn places_text(on: &[PlaceRow]) -> String {
     let word = |p: &Place| match p {
         Place::Nowhere => "always true".to_owned(),
         Place::Never => "never: not from this event".to_owned(),
-        Place::Kernel => "kernel".to_owned(),
+        Place::Kernel(filters) => format!("kernel: {}", filters.join(" ")),
         Place::Loader(why) => format!("loader: {why}"),
     };
     let concerned: Vec<&PlaceRow> = on.iter().filter(|p| p.place != Place::Nowhere).collect();

@@ -1,22 +1,27 @@
 //! Where a detector's CEL conditions can run: in the kernel, as the filters a rule already
-//! has (comparisons of a field with literals, `startsWith`/`endsWith`/`contains`, `in`
-//! lists, `&&`, `||`, `!`), or in the loader, from the record (everything else: regular
-//! expressions, arithmetic, list functions, bytes). Decided per base event: `eventName`
-//! is known for each base event a detection is built from, so `eventName == "x" ? c : true`
-//! is `c` on `x` and nothing on the others.
+//! has, or in the loader, from the record. A condition runs in the kernel when it lowers
+//! to rule filters: each a field with `=`/`!=` and alternatives (literals, `x*`, `*x`,
+//! `*x*`), or a numeric comparison; filters on different fields all hold (`&&`); the values
+//! of one filter are alternatives (`||` on one field, `in` a list). Everything else runs in
+//! the loader, and the reason is kept: regular expressions, arithmetic, list functions,
+//! bytes, two computed values compared, alternatives across fields, two conditions on one
+//! field (a rule's filters on one field are alternatives, as in Tracee).
+//!
+//! Decided per base event: `eventName` is known for each base event a detection is built
+//! from, so `eventName == "x" ? c : true` is `c` on `x` and nothing on the others.
 
 use cel::common::ast::{CallExpr, Expr, IdedExpr, LiteralValue, operators as op};
 
 /// Where one condition runs for one base event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase", tag = "runs", content = "because")]
+#[serde(rename_all = "lowercase", tag = "runs", content = "detail")]
 pub enum Place {
     /// Always true on this base event (a guard for another one).
     Nowhere,
     /// Always false on this base event: the detection never comes from it.
     Never,
-    /// Decided in the kernel with the rule's filters.
-    Kernel,
+    /// Decided in the kernel by these rule filters (policy syntax, all must hold).
+    Kernel(Vec<String>),
     /// Decided by the loader from the record; why not in the kernel.
     Loader(String),
 }
@@ -30,45 +35,68 @@ pub fn parse(condition: &str) -> Result<IdedExpr, String> {
 
 /// Where `condition` runs on `base`.
 pub fn place(condition: &IdedExpr, base: &str) -> Place {
-    place_expr(&condition.expr, base)
+    match lower(&condition.expr, base) {
+        Ok(Lowered::True) => Place::Nowhere,
+        Ok(Lowered::False) => Place::Never,
+        Ok(Lowered::Filters(filters)) => Place::Kernel(filters.iter().map(Filter::text).collect()),
+        Err(why) => Place::Loader(why),
+    }
 }
 
-fn loader(why: &str) -> Place {
-    Place::Loader(why.to_owned())
+/// One rule filter: a field, an operator, alternatives.
+#[derive(Debug, Clone, PartialEq)]
+struct Filter {
+    field: String,
+    op: &'static str,
+    values: Vec<String>,
 }
 
-fn place_expr(expr: &Expr, base: &str) -> Place {
+impl Filter {
+    fn text(&self) -> String {
+        format!("{}{}{}", self.field, self.op, self.values.join(","))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Lowered {
+    True,
+    False,
+    /// All hold; one filter per field.
+    Filters(Vec<Filter>),
+}
+
+fn lower(expr: &Expr, base: &str) -> Result<Lowered, String> {
     if let Some((name, equal)) = event_name_test(expr) {
-        return if (name == base) == equal {
-            Place::Nowhere
+        return Ok(if (name == base) == equal {
+            Lowered::True
         } else {
-            Place::Never
-        };
+            Lowered::False
+        });
     }
     match expr {
-        Expr::Literal(LiteralValue::Boolean(b)) if *b.inner() => Place::Nowhere,
-        Expr::Call(call) => place_call(call, base),
-        Expr::Comprehension(_) => loader("a list function (`exists`, `all`, ...)"),
-        _ => loader("not a comparison the kernel filters have"),
+        Expr::Literal(LiteralValue::Boolean(b)) => Ok(if *b.inner() {
+            Lowered::True
+        } else {
+            Lowered::False
+        }),
+        Expr::Call(call) => lower_call(call, base),
+        Expr::Comprehension(_) => Err("a list function (`exists`, `all`, ...)".to_owned()),
+        _ => Err("not a comparison the kernel filters have".to_owned()),
     }
 }
 
-fn place_call(call: &CallExpr, base: &str) -> Place {
+fn lower_call(call: &CallExpr, base: &str) -> Result<Lowered, String> {
     let args = &call.args;
     match (call.func_name.as_str(), args.as_slice()) {
-        (op::LOGICAL_AND | op::LOGICAL_OR, [a, b]) => {
-            join(place_expr(&a.expr, base), place_expr(&b.expr, base))
-        }
-        (op::LOGICAL_NOT, [a]) => match place_expr(&a.expr, base) {
-            Place::Nowhere => loader("the negation of a guard"),
-            other => other,
-        },
+        (op::LOGICAL_AND, [a, b]) => and(lower(&a.expr, base)?, lower(&b.expr, base)?),
+        (op::LOGICAL_OR, [a, b]) => or(lower(&a.expr, base)?, lower(&b.expr, base)?),
+        (op::LOGICAL_NOT, [a]) => not(lower(&a.expr, base)?),
         (op::CONDITIONAL, [test, yes, no]) => match event_name_test(&test.expr) {
             Some((name, equal)) => {
                 let taken = if (name == base) == equal { yes } else { no };
-                place_expr(&taken.expr, base)
+                lower(&taken.expr, base)
             }
-            None => loader("a conditional on something other than the base event"),
+            None => Err("a conditional on something other than the base event".to_owned()),
         },
         (
             op::EQUALS
@@ -78,41 +106,164 @@ fn place_call(call: &CallExpr, base: &str) -> Place {
             | op::GREATER
             | op::GREATER_EQUALS,
             [a, b],
-        ) => {
-            if is_arithmetic(&a.expr) || is_arithmetic(&b.expr) {
-                loader("arithmetic (`%`, `+`, ...): the kernel filters have no bit test yet")
-            } else if (is_field(&a.expr) && is_literal(&b.expr))
-                || (is_literal(&a.expr) && is_field(&b.expr))
-            {
-                Place::Kernel
-            } else if is_family(&a.expr) || is_family(&b.expr) {
-                loader("an address family: the kernel filters have a socket's port, ip and path")
-            } else if is_bytes(&a.expr) || is_bytes(&b.expr) {
-                loader("a bytes comparison")
-            } else {
-                loader("a comparison of two computed values")
-            }
+        ) => compare(call.func_name.as_str(), &a.expr, &b.expr),
+        (op::IN, [a, list]) => {
+            let field = field(&a.expr)?;
+            let Expr::List(list) = &list.expr else {
+                return Err("`in` something other than a list of literals".to_owned());
+            };
+            let values = list
+                .elements
+                .iter()
+                .map(|e| literal(&e.expr))
+                .collect::<Result<Vec<_>, _>>()?;
+            one(field, "=", values)
         }
-        (op::IN, [a, list]) if is_field(&a.expr) && is_literal_list(&list.expr) => Place::Kernel,
-        ("startsWith" | "endsWith" | "contains", [arg]) => match &call.target {
-            Some(target) if is_field(&target.expr) && is_literal(&arg.expr) => Place::Kernel,
-            _ => loader("a string test on a computed value"),
-        },
-        ("matches", _) => loader("a regular expression"),
-        ("size", _) => loader("a size"),
-        _ => loader("a function the kernel filters do not have"),
+        (test @ ("startsWith" | "endsWith" | "contains"), [arg]) => {
+            let Some(target) = &call.target else {
+                return Err("a string test on nothing".to_owned());
+            };
+            let field = field(&target.expr)?;
+            let value = literal(&arg.expr)?;
+            if value.contains('*') {
+                return Err("a `*` in the text a string test looks for".to_owned());
+            }
+            let pattern = match test {
+                "startsWith" => format!("{value}*"),
+                "endsWith" => format!("*{value}"),
+                _ => format!("*{value}*"),
+            };
+            one(field, "=", vec![pattern])
+        }
+        ("matches", _) => Err("a regular expression".to_owned()),
+        ("size", _) => Err("a size".to_owned()),
+        _ => Err("a function the kernel filters do not have".to_owned()),
     }
 }
 
-/// Both must hold (or either): the weaker place wins. (`Never` joined with anything is
-/// taken as the other side: an `||` with it is the other side, an `&&` with it is never
-/// true, which the detection's other conditions then cannot change; both read the same.)
-fn join(a: Place, b: Place) -> Place {
+fn one(field: String, op: &'static str, values: Vec<String>) -> Result<Lowered, String> {
+    Ok(Lowered::Filters(vec![Filter { field, op, values }]))
+}
+
+fn compare(func: &str, a: &Expr, b: &Expr) -> Result<Lowered, String> {
+    if is_arithmetic(a) || is_arithmetic(b) {
+        return Err(
+            "arithmetic (`%`, `+`, ...): the kernel filters have no bit test yet".to_owned(),
+        );
+    }
+    if is_family(a) || is_family(b) {
+        return Err(
+            "an address family: the kernel filters have a socket's port, ip and path".to_owned(),
+        );
+    }
+    if is_bytes(a) || is_bytes(b) {
+        return Err("a bytes comparison".to_owned());
+    }
+    // `literal OP field` is `field OP' literal`.
+    let (field_expr, value_expr, func) = match (field(a), field(b)) {
+        (Ok(_), _) => (a, b, func),
+        (Err(_), Ok(_)) => (b, a, mirror(func)),
+        (Err(ea), Err(eb)) => {
+            return Err(if literal(b).is_ok() {
+                ea
+            } else if literal(a).is_ok() {
+                eb
+            } else {
+                "a comparison of two computed values".to_owned()
+            });
+        }
+    };
+    let field = field(field_expr)?;
+    let value =
+        literal(value_expr).map_err(|_| "a comparison of two computed values".to_owned())?;
+    let op = match func {
+        op::EQUALS => "=",
+        op::NOT_EQUALS => "!=",
+        op::LESS => "<",
+        op::LESS_EQUALS => "<=",
+        op::GREATER => ">",
+        _ => ">=",
+    };
+    if value.contains('*') && matches!(op, "=" | "!=") {
+        return Err("a `*` in a value compared exactly".to_owned());
+    }
+    // A container id compared with nothing: in a container or not.
+    if field == "containerId" && value.is_empty() && matches!(op, "=" | "!=") {
+        return one("container".to_owned(), "=", vec![(op == "!=").to_string()]);
+    }
+    if value.is_empty() {
+        return Err("an empty value (filters take none)".to_owned());
+    }
+    one(field, op, vec![value])
+}
+
+fn mirror(func: &str) -> &str {
+    match func {
+        op::LESS => op::GREATER,
+        op::LESS_EQUALS => op::GREATER_EQUALS,
+        op::GREATER => op::LESS,
+        op::GREATER_EQUALS => op::LESS_EQUALS,
+        other => other,
+    }
+}
+
+/// Both hold: filters on different fields.
+fn and(a: Lowered, b: Lowered) -> Result<Lowered, String> {
     match (a, b) {
-        (Place::Loader(why), _) | (_, Place::Loader(why)) => Place::Loader(why),
-        (Place::Kernel, _) | (_, Place::Kernel) => Place::Kernel,
-        (Place::Never, _) | (_, Place::Never) => Place::Never,
-        _ => Place::Nowhere,
+        (Lowered::False, _) | (_, Lowered::False) => Ok(Lowered::False),
+        (Lowered::True, x) | (x, Lowered::True) => Ok(x),
+        (Lowered::Filters(mut a), Lowered::Filters(b)) => {
+            for f in b {
+                if a.iter().any(|g| g.field == f.field) {
+                    return Err(format!(
+                        "two conditions on `{}`: a rule's filters on one field are alternatives",
+                        f.field
+                    ));
+                }
+                a.push(f);
+            }
+            Ok(Lowered::Filters(a))
+        }
+    }
+}
+
+/// Either holds: alternatives of one `=` filter.
+fn or(a: Lowered, b: Lowered) -> Result<Lowered, String> {
+    match (a, b) {
+        (Lowered::True, _) | (_, Lowered::True) => Ok(Lowered::True),
+        (Lowered::False, x) | (x, Lowered::False) => Ok(x),
+        (Lowered::Filters(a), Lowered::Filters(b)) => match (a.as_slice(), b.as_slice()) {
+            ([f], [g]) if f.field == g.field && f.op == "=" && g.op == "=" => {
+                let mut values = f.values.clone();
+                values.extend(g.values.iter().cloned());
+                one(f.field.clone(), "=", values)
+            }
+            _ => Err("alternatives across fields (`||`)".to_owned()),
+        },
+    }
+}
+
+fn not(a: Lowered) -> Result<Lowered, String> {
+    match a {
+        Lowered::True => Ok(Lowered::False),
+        Lowered::False => Ok(Lowered::True),
+        Lowered::Filters(filters) => match filters.as_slice() {
+            [f] => {
+                let op = match f.op {
+                    "=" => "!=",
+                    "!=" => "=",
+                    "<" => ">=",
+                    "<=" => ">",
+                    ">" => "<=",
+                    _ => "<",
+                };
+                if f.op == "!=" && f.values.len() > 1 {
+                    return Err("the negation of a negated list".to_owned());
+                }
+                one(f.field.clone(), op, f.values.clone())
+            }
+            _ => Err("the negation of several conditions".to_owned()),
+        },
     }
 }
 
@@ -138,34 +289,43 @@ fn event_name_test(expr: &Expr) -> Option<(&str, bool)> {
     }
 }
 
-/// A field the kernel reads: `getEventData("name")`, or the task's context
-/// (`workload.process.name`, `.pid`, `.executable.path`, `workload.container.id`).
-fn is_field(expr: &Expr) -> bool {
+/// The rule field an expression reads: `getEventData("name")` (`args.name`), a socket
+/// address's part (`args.name.port`, `.ip`, `.path`), or the task's context
+/// (`workload.process.name` is `comm`, `.pid` is `pid`, `workload.container.id` is
+/// `containerId`).
+fn field(expr: &Expr) -> Result<String, String> {
     match expr {
-        Expr::Call(call) => {
-            call.func_name == "getEventData"
-                && call.target.is_none()
-                && matches!(call.args.as_slice(), [a] if matches!(&a.expr, Expr::Literal(LiteralValue::String(_))))
+        Expr::Call(call) if call.func_name == "getEventData" && call.target.is_none() => {
+            match call.args.as_slice() {
+                [a] => match &a.expr {
+                    Expr::Literal(LiteralValue::String(s)) => Ok(format!("args.{}", s.inner())),
+                    _ => Err("a field named by a computed value".to_owned()),
+                },
+                _ => Err("`getEventData` takes one field name".to_owned()),
+            }
         }
-        // A socket address's parts: the kernel filters have `.port`, `.ip` and `.path`.
-        Expr::Select(select)
-            if matches!(
-                select.field.as_str(),
-                "sin_port" | "sin6_port" | "sin_addr" | "sin6_addr" | "sun_path"
-            ) && is_field(&select.operand.expr) =>
-        {
-            true
+        Expr::Select(select) if !select.test => {
+            let part = match select.field.as_str() {
+                "sin_port" | "sin6_port" => Some("port"),
+                "sin_addr" | "sin6_addr" => Some("ip"),
+                "sun_path" => Some("path"),
+                _ => None,
+            };
+            if let Some(part) = part {
+                return field(&select.operand.expr).map(|f| format!("{f}.{part}"));
+            }
+            match dotted(expr).as_deref() {
+                Some("workload.process.name") => Ok("comm".to_owned()),
+                Some("workload.process.pid") => Ok("pid".to_owned()),
+                Some("workload.container.id") => Ok("containerId".to_owned()),
+                Some("workload.process.executable.path") => Err(
+                    "the executable's path: the kernel has it as a scope, not a rule filter"
+                        .to_owned(),
+                ),
+                _ => Err("a value the kernel filters do not read".to_owned()),
+            }
         }
-        Expr::Select(_) => matches!(
-            dotted(expr).as_deref(),
-            Some(
-                "workload.process.name"
-                    | "workload.process.pid"
-                    | "workload.process.executable.path"
-                    | "workload.container.id"
-            )
-        ),
-        _ => false,
+        _ => Err("a value the kernel filters do not read".to_owned()),
     }
 }
 
@@ -182,16 +342,29 @@ fn dotted(expr: &Expr) -> Option<String> {
     }
 }
 
-fn is_literal(expr: &Expr) -> bool {
-    matches!(
-        expr,
-        Expr::Literal(
-            LiteralValue::String(_)
-                | LiteralValue::Int(_)
-                | LiteralValue::UInt(_)
-                | LiteralValue::Boolean(_)
-        )
-    ) || matches!(expr, Expr::Call(c) if c.func_name == op::NEGATE && c.args.len() == 1 && is_literal(&c.args[0].expr))
+/// A literal's text in policy syntax.
+fn literal(expr: &Expr) -> Result<String, String> {
+    match expr {
+        Expr::Literal(LiteralValue::String(s)) => {
+            let s = s.inner();
+            if s.contains(',') {
+                Err("a `,` in a value (it separates alternatives in filters)".to_owned())
+            } else {
+                Ok(s.to_owned())
+            }
+        }
+        Expr::Literal(LiteralValue::Int(i)) => Ok(i.inner().to_string()),
+        Expr::Literal(LiteralValue::UInt(u)) => Ok(u.inner().to_string()),
+        Expr::Literal(LiteralValue::Boolean(b)) => Ok(b.inner().to_string()),
+        Expr::Call(c) if c.func_name == op::NEGATE => match c.args.as_slice() {
+            [a] => match &a.expr {
+                Expr::Literal(LiteralValue::Int(i)) => Ok((-i.inner()).to_string()),
+                _ => Err("a computed value".to_owned()),
+            },
+            _ => Err("a computed value".to_owned()),
+        },
+        _ => Err("a computed value".to_owned()),
+    }
 }
 
 fn is_family(expr: &Expr) -> bool {
@@ -200,10 +373,6 @@ fn is_family(expr: &Expr) -> bool {
 
 fn is_bytes(expr: &Expr) -> bool {
     matches!(expr, Expr::Literal(LiteralValue::Bytes(_)))
-}
-
-fn is_literal_list(expr: &Expr) -> bool {
-    matches!(expr, Expr::List(list) if list.elements.iter().all(|e| is_literal(&e.expr)))
 }
 
 fn is_arithmetic(expr: &Expr) -> bool {
@@ -224,16 +393,35 @@ mod tests {
         }
     }
 
+    fn kernel(filters: &[&str]) -> Place {
+        Place::Kernel(filters.iter().map(|f| (*f).to_owned()).collect())
+    }
+
     #[test]
-    fn comparisons_string_tests_and_lists_run_in_the_kernel() {
-        for c in [
-            r#"getEventData("pathname") == "/etc/shadow""#,
-            r#"getEventData("fd") in [0, 1, 2]"#,
-            r#"getEventData("pathname").startsWith("/proc/") && !getEventData("pathname").endsWith("/mem")"#,
-            r#"workload.process.name in ["nginx", "httpd"] || getEventData("newfd") < 3"#,
-            r#"getEventData("request") != -1"#,
+    fn conditions_lower_to_rule_filters() {
+        for (c, filters) in [
+            (
+                r#"getEventData("pathname") == "/etc/shadow""#,
+                &["args.pathname=/etc/shadow"][..],
+            ),
+            (r#"getEventData("fd") in [0, 1, 2]"#, &["args.fd=0,1,2"]),
+            (
+                r#"getEventData("pathname").startsWith("/proc/") && !getEventData("flags").endsWith("x")"#,
+                &["args.pathname=/proc/*", "args.flags!=*x"],
+            ),
+            (
+                r#"workload.process.name == "nginx" || workload.process.name.contains("http")"#,
+                &["comm=nginx,*http*"],
+            ),
+            (r#"3 > getEventData("newfd")"#, &["args.newfd<3"]),
+            (r#"getEventData("request") != -1"#, &["args.request!=-1"]),
+            (r#"workload.container.id != """#, &["container=true"]),
+            (
+                r#"getEventData("remote_addr").sun_path.endsWith("docker.sock")"#,
+                &["args.remote_addr.path=*docker.sock"],
+            ),
         ] {
-            assert_eq!(at(c, "security_file_open"), Place::Kernel, "{c}");
+            assert_eq!(at(c, "security_file_open"), kernel(filters), "{c}");
         }
     }
 
@@ -250,6 +438,19 @@ mod tests {
                 "list function",
             ),
             (r#"getEventData("bytes") >= b"\x7fELF""#, "bytes"),
+            (
+                r#"getEventData("a") == "x" || getEventData("b") == "y""#,
+                "across fields",
+            ),
+            (
+                r#"getEventData("p").startsWith("/a") && getEventData("p").endsWith("b")"#,
+                "two conditions on `args.p`",
+            ),
+            (
+                r#"getEventData("pid") != workload.process.pid"#,
+                "two computed values",
+            ),
+            (r#"workload.process.executable.path == "/bin/sh""#, "scope"),
         ] {
             match at(c, "sched_process_exec") {
                 Place::Loader(reason) => assert!(reason.contains(why), "{c}: {reason}"),
@@ -261,13 +462,11 @@ mod tests {
     #[test]
     fn event_name_guards_resolve_per_base_event() {
         let c = r#"eventName == "security_file_open" ? getEventData("pathname") == "/x" : true"#;
-        assert_eq!(at(c, "security_file_open"), Place::Kernel);
+        assert_eq!(at(c, "security_file_open"), kernel(&["args.pathname=/x"]));
         assert_eq!(at(c, "security_inode_rename"), Place::Nowhere);
         let c = r#"eventName == "security_socket_connect""#;
         assert_eq!(at(c, "security_socket_connect"), Place::Nowhere);
         assert_eq!(at(c, "sched_process_exec"), Place::Never);
-        let c = r#"getEventData("remote_addr").sun_path.endsWith("docker.sock")"#;
-        assert_eq!(at(c, "security_socket_connect"), Place::Kernel);
         let c = r#"eventName != "security_file_open" ? true : getEventData("flags") % 4 != 0"#;
         assert!(matches!(at(c, "security_file_open"), Place::Loader(_)));
         assert_eq!(at(c, "sched_process_exec"), Place::Nowhere);

@@ -87,9 +87,9 @@ fn every_detector_reads_with_unique_ids() {
     }
 }
 
-/// Each base event is one of Tracee's (ours or not produced); its data filters compile as
-/// argument filters of a rule on it and its scope filters as a policy scope, wherever this
-/// loader produces the base event.
+/// Each base event is one of Tracee's (ours or not produced); its data filters, with the
+/// filters its kernel-side conditions lower to, compile as filters of a rule on it and its
+/// scope filters as a policy scope, wherever this loader produces the base event.
 #[test]
 fn base_events_and_filters_are_real() {
     for d in all() {
@@ -103,11 +103,22 @@ fn base_events_and_filters_are_real() {
             if catalog::event(&req.name).is_none() {
                 continue;
             }
-            let filters: Vec<String> = req
+            let mut filters: Vec<String> = req
                 .data_filters
                 .iter()
                 .map(|f| format!("args.{f}"))
                 .collect();
+            // The conditions that run in the kernel on this base event, as the filters
+            // they lower to.
+            for (_, on) in detectors::placements(d) {
+                for (event, place) in on {
+                    if let (true, detectors::conditions::Place::Kernel(more)) =
+                        (event == req.name, place)
+                    {
+                        filters.extend(more);
+                    }
+                }
+            }
             let scope = if req.scope_filters.is_empty() {
                 "global".to_owned()
             } else {
@@ -359,7 +370,7 @@ fn conditions_say_where_they_run() {
         .flat_map(|r| r["conditions"].as_array().cloned().unwrap_or_default())
         .flat_map(|c| c["on"].as_array().cloned().unwrap_or_default())
         .filter(|p| p["runs"] == "loader")
-        .map(|p| p["because"].as_str().unwrap_or_default().to_owned())
+        .map(|p| p["detail"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert!(reasons.iter().any(|r| r.contains("regular expression")));
     assert!(reasons.iter().all(|r| !r.is_empty()));

@@ -62,7 +62,9 @@ fn stalled_consumer_reports_exactly_what_the_kernel_dropped() {
         let _ = child.kill();
         panic!("did not attach: {:?}", err_reader.join());
     }
-    const N: usize = 20_000;
+    // Enough JSON (about 20 MB) to overflow the stdout pipe, the output queue (8 MiB) and the
+    // 1 MiB ring buffer whatever the scratch path's length: 20,000 was marginal.
+    const N: usize = 50_000;
     let status = std::process::Command::new("python3")
         .args([
             "-c",
