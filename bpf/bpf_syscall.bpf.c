@@ -11,7 +11,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EFAULT 14
 #define E2BIG 7
 #define CMD_MAP_CREATE 0
 #define CMD_PROG_LOAD 5

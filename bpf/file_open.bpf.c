@@ -150,7 +150,6 @@ __noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
 	return 0;
 }
 
-
 static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 {
 	if (!sys)

@@ -53,7 +53,6 @@ int BPF_PROG(tr_ext4_unlink, struct inode *parent, struct dentry *dentry)
 #define NR_renameat2 316
 #define NR_mknodat 259
 #define NR_symlinkat 266
-#define S_IFMT 0170000
 
 /* The path argument `arg` made absolute, with the directory fd in register `dirfd_arg`
  * (or the working directory when dirfd_arg < 0). */
@@ -222,8 +221,6 @@ static __always_inline int vfs_utimes_event(struct pending *sys, __u64 ret)
 
 #define NR_chmod 90
 #define NR_fchmod 91
-#define EPERM 1
-#define EROFS 30
 
 /*
  * chmod_common: the kernel function every chmod-family syscall reaches once the file is found

@@ -14,8 +14,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_mmap 9
 #define NR_mprotect 10
 #define NR_pkey_mprotect 329
-#define EACCES 13
-#define EPERM 1
 #define PROT_WRITE 0x2
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20

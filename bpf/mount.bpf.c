@@ -5,13 +5,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define ENOENT 2
-#define EFAULT 14
-#define ENOTDIR 20
-#define ENAMETOOLONG 36
-#define ELOOP 40
-#define EBUSY 16
-
 /*
  * security_sb_mount without an LSM hook: from mount(2). Its three strings (source,
  * target, filesystem type) are read at entry; the target is made absolute against the

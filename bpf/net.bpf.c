@@ -14,13 +14,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EBADF 9
-#define EFAULT 14
-#define EINVAL 22
-#define ENOTSOCK 88
-#define EPROTONOSUPPORT 93
-#define ESOCKTNOSUPPORT 94
-#define EAFNOSUPPORT 97
 #define SOCK_TYPE_MASK 0xf
 
 /* connect and bind: the hook runs once the fd is a socket and the address was copied in. */
@@ -96,13 +89,9 @@ static __always_inline int socket_create_event(struct pending *sys, __u64 ret)
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
-#define EMFILE 24
-#define ENFILE 23
 #define NR_accept 43
 #define NR_dup 32
 #define NR_fcntl 72
-#define S_IFMT 0170000
-#define S_IFSOCK 0140000
 
 #define F_DUPFD 0
 #define F_DUPFD_CLOEXEC 1030

@@ -59,8 +59,6 @@ static __always_inline int vfs_rw_event(struct pending *sys, __u64 ret)
 
 /* ---- file_modification ---- */
 
-#define S_IFMT 0170000
-#define S_IFREG 0100000
 #define FMODE_WRITE 0x2
 
 static __always_inline int filemod_key_of(struct file *file, struct filemod_key *key,

@@ -150,8 +150,9 @@ static __always_inline int syscall_enter(void *ctx, __u32 nr, struct pt_regs *re
 	p->generation = generation;
 	count_inflight(1);
 	/* What handlers read at entry besides the arguments: programs of their own. */
-	if (scope & derived) {
-		p->chain_left = handlers & DERIVED_AT_ENTRY;
+	__u64 at_entry = handlers & DERIVED_AT_ENTRY;
+	if (at_entry && (scope & derived)) {
+		p->chain_left = at_entry;
 		derived_next(ctx, p, progs);
 	}
 	return 0;

@@ -10,7 +10,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EPERM 1
 #define NR_chdir 80
 #define NR_settimeofday 164
 #define NR_prlimit64 302
@@ -255,11 +254,6 @@ static __always_inline int do_sigaction_event(struct pending *sys, __u64 ret)
 /* ---- process_execute_failed: execve, execveat ---- */
 
 #define NR_execveat 322
-#define ENOENT 2
-#define EFAULT 14
-#define ENOTDIR 20
-#define ENAMETOOLONG 36
-#define ELOOP 40
 
 /*
  * process_execute_failed: an execve or execveat that found its file and failed after (not

@@ -434,6 +434,29 @@ DERIVED_PROGS(entry_btf);   /* from tr_sys_enter: tp_btf/sys_enter programs */
 #define NR_unlink 87
 #define NR_unlinkat 263
 #define AT_FDCWD -100
+
+/* Kernel constants the handlers compare with (macros: not in BTF, so not in vmlinux.h). */
+#define EPERM 1
+#define ENOENT 2
+#define EBADF 9
+#define EACCES 13
+#define EFAULT 14
+#define EBUSY 16
+#define ENOTDIR 20
+#define EINVAL 22
+#define ENFILE 23
+#define EMFILE 24
+#define EROFS 30
+#define ENAMETOOLONG 36
+#define ELOOP 40
+#define ENOTSOCK 88
+#define EPROTONOSUPPORT 93
+#define ESOCKTNOSUPPORT 94
+#define EAFNOSUPPORT 97
+#define S_IFMT 0170000
+#define S_IFIFO 010000
+#define S_IFREG 0100000
+#define S_IFSOCK 0140000
 #define NR_pwrite64 18
 #define NR_writev 20
 #define NR_pwritev 296

@@ -20,9 +20,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define S_IFMT 00170000
-#define S_IFREG 0100000
-#define S_IFIFO 0010000
 #define PIPE_BUF_FLAG_CAN_MERGE 0x10
 #define PAGE_SIZE 4096
 #define O_APPEND 02000

@@ -384,11 +384,6 @@ pub fn detector(name: &str) -> Option<&'static Detector> {
     Known::default().detector(name)
 }
 
-/// [`Known::threat_selection`] over the built-in detectors.
-pub fn threat_selection(text: &str) -> Option<Result<Vec<&'static Detector>, String>> {
-    Known::default().threat_selection(text)
-}
-
 /// A value as written, without the quotes a shell-style selection may keep around it.
 fn unquote(value: &str) -> &str {
     ['"', '\'']

@@ -421,8 +421,8 @@ impl Parser<'_> {
         let Some(text) = self.text.get(start..end) else {
             return;
         };
-        let event_id = USER_DETECTOR_IDS
-            + u32::try_from(self.detectors.len()).unwrap_or(u32::MAX - USER_DETECTOR_IDS);
+        let index = u32::try_from(self.detectors.len()).unwrap_or(u32::MAX);
+        let event_id = USER_DETECTOR_IDS.saturating_add(index);
         match detectors::parse_user(self.name, text, event_id) {
             Ok(detector) => self.detectors.push(UserDetector {
                 file: self.file,
