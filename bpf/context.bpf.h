@@ -35,6 +35,7 @@ static __always_inline void reset_event(struct pending *p, __u32 event, __u32 sy
 	r->args_num = 0;
 	r->flags = 0;
 	r->generation = generation;
+	r->detected_from = 0;
 }
 
 /* The context: who did it, where, when (about 20 loads and three helpers). */

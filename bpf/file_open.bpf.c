@@ -38,6 +38,20 @@ static long path_step(__u64 i, struct path_walk *ctx)
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	if (dentry == mnt_root || dentry == parent) {
+		if (dentry != mnt_root && w->off == PATH_HALF) {
+			/* A file of no mounted tree (a memfd, `memfd:NAME`): its own name, without
+			 * a slash, as Tracee shows it. */
+			__u32 len = BPF_CORE_READ(dentry, d_name.len);
+			if (len > NAME_MAX_LEN)
+				len = NAME_MAX_LEN;
+			if (len > 0) {
+				__u32 off = (PATH_HALF - len) & (PATH_HALF - 1);
+				bpf_probe_read_kernel(&k->path[off], len & NAME_MAX_LEN,
+						      BPF_CORE_READ(dentry, d_name.name));
+				w->off = off;
+			}
+			return 1;
+		}
 		if (dentry != mnt_root || mnt == mnt_parent)
 			return 1; /* the root of the namespace (or an unmounted tree) */
 		w->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);

@@ -43,11 +43,98 @@ static __always_inline int send(struct pending *p, __u64 matched)
 	return 0;
 }
 
+/* One detection: the record as the event `event`, detected from `from`. */
+static __always_inline void send_detection(struct pending *p, __u32 event, __u32 from,
+					   __u64 policies)
+{
+	p->rec.event_id = event;
+	p->rec.detected_from = event == from ? 0 : from;
+	send(p, policies);
+}
+
+/* The walk over one chunk's matching pairs (a bpf_loop callback: an unrolled loop of 64
+ * would have the verifier walk every iteration). */
+struct detect_walk {
+	struct pending *p;
+	struct detect_chunk *dc;
+	__u64 left;     /* the chunk's matching pairs not looked at yet */
+	__u64 policies; /* the policies the detections may go to */
+	__u64 pending;  /* the policies of `current` matched so far */
+	__u32 id;
+	__u32 current;
+};
+
+static long detect_step(__u64 i, struct detect_walk *w)
+{
+	__u64 left = w->left;
+	struct detect_chunk *dc = w->dc;
+	if (!left || !dc)
+		return 1;
+	__u64 low = left & -left;
+	w->left = left & ~low;
+	__u32 b = __builtin_popcountll(low - 1) & (ABI_DETECT_PAIRS - 1);
+	__u64 policy = dc->policy[b] & w->policies;
+	if (!policy)
+		return 0;
+	__u32 event = dc->event[b];
+	if (event != w->current && w->pending) {
+		send_detection(w->p, w->current, w->id, w->pending);
+		w->pending = 0;
+	}
+	w->current = event;
+	w->pending |= policy;
+	return 0;
+}
+
+/*
+ * The detections on a complete base record (docs/detectors.md). Each chunk's pseudo event
+ * holds up to 64 (detector, policy) pairs as the bits of its rules, so one pass over the
+ * record's fields decides them all. A pair counts when its policy is among `policies` (its
+ * scope admitted the task, and the base event's gate let the record be built for it). One
+ * record per detector: the pairs are sorted by detector, and each detector's policies go up
+ * together.
+ */
+static __always_inline void detect(struct pending *p, struct event_config *ev, __u32 id,
+				   __u64 policies)
+{
+	__u32 chunks = ev->detect_chunks;
+	__u32 first = ev->detect_first;
+	struct detect_walk w = { .p = p, .policies = policies, .id = id };
+	for (__u32 c = 0; c < ABI_DETECT_MAX_CHUNKS; c++) {
+		if (c >= chunks)
+			break;
+		__u32 index = first + c;
+		__u32 pseudo = ABI_DETECT_PSEUDO_BASE + index;
+		struct event_config *pc = bpf_map_lookup_elem(&events, &pseudo);
+		w.dc = bpf_map_lookup_elem(&detect_chunks, &index);
+		if (!pc || !w.dc)
+			continue;
+		w.left = rules_eval(p, pc, pseudo, pc->policies, RULES_ALL);
+		if (w.left)
+			bpf_loop(ABI_DETECT_PAIRS, detect_step, &w, 0);
+	}
+	if (w.pending)
+		send_detection(p, w.current, id, w.pending);
+	p->rec.event_id = id;
+	p->rec.detected_from = 0;
+}
+
+/* The record, to the policies that print it, and its detections. An event some detection is
+ * built from (events[id].detect) is printed only for the policies with a rule of their own on
+ * it. */
 __noinline int emit(struct pending *p, __u64 matched)
 {
 	if (!p || !matched)
 		return 0;
-	return send(p, matched);
+	__u32 id = p->rec.event_id;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev || !(matched & ev->detect))
+		return send(p, matched);
+	__u64 shown = matched & ~ev->detect_only;
+	if (shown)
+		send(p, shown);
+	detect(p, ev, id, matched & ev->detect);
+	return 0;
 }
 
 /* Audit mode: a candidate event is sent whatever its decision. */

@@ -72,6 +72,7 @@ IMAGE_LPM(rule_prefix);
 IMAGE_LPM(rule_suffix);
 IMAGE_ARRAY(rule_contains, struct contains_entry);
 IMAGE_ARRAY(rule_ranges, struct range_entry);
+IMAGE_ARRAY(detect_chunks, struct detect_chunk);
 
 /* ---- runtime maps: kernel state, not in the image (the loader's RUNTIME_MAPS) ---- */
 

@@ -25,6 +25,10 @@
 #define ABI_MAX_SYSCALL_ARGS 6
 /* syscall_gate covers syscall numbers 0..ABI_SYSCALL_GATE_SIZE-1. */
 #define ABI_SYSCALL_GATE_SIZE 512
+/* (detector, policy) pairs per detect_chunk; chunks per base event; pseudo event ids. */
+#define ABI_DETECT_PAIRS 64
+#define ABI_DETECT_MAX_CHUNKS 4
+#define ABI_DETECT_PSEUDO_BASE 0x100000
 
 /* Scope dimensions looked up in an equality map (index into scope_config arrays). */
 enum abi_scope_dim {
@@ -131,6 +135,14 @@ struct event_config {
 	__u64 policies;
 	/* Policies whose rule has a filter only userspace can decide (image metadata lists it). */
 	__u64 userspace;
+	/* Policies with a detection on this (base) event, and those of them with no rule of
+	 * their own on it (never printed as it). */
+	__u64 detect;
+	__u64 detect_only;
+	/* Its detection chunks: detect_chunks[detect_first ..], pseudo events
+	 * ABI_DETECT_PSEUDO_BASE + index. */
+	__u32 detect_first;
+	__u16 detect_chunks;
 	__u16 field_count;
 	__u16 fields[ABI_MAX_EVENT_FIELDS];
 	/* How a syscall's arguments are captured (the catalog's types, set by the compiler). */
@@ -138,6 +150,15 @@ struct event_config {
 	__u8 flags; /* EVENT_FLAG_* */
 	__u8 arg_kinds[ABI_MAX_SYSCALL_ARGS]; /* ARG_KIND_* */
 	__u8 arg_sizes[ABI_MAX_SYSCALL_ARGS]; /* integer width in bytes */
+	__u16 pad;
+};
+
+/* Up to 64 (detector, policy) pairs decided together on one base event: pair b is bit b of
+ * the rules of the chunk's pseudo event. `event` is what a detection prints as (the base
+ * event's own id for a policy's own rule moved beside its detections). */
+struct detect_chunk {
+	__u32 event[ABI_DETECT_PAIRS];
+	__u64 policy[ABI_DETECT_PAIRS];
 };
 
 /* event_config.flags */
@@ -319,7 +340,8 @@ struct event_record {
 	__u32 generation; /* the loaded image that matched it (tracee-load reloads) */
 	char comm[ABI_COMM_LEN];
 	char uts[ABI_UTS_LEN];
-	char pad1[7];
+	char pad1[3];
+	__u32 detected_from; /* a detection: the event it was detected from */
 };
 
 /* Argument slots of the parts of a socket address argument at index i (< SOCK_ADDR_MAX_INDEX):

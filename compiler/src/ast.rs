@@ -36,6 +36,16 @@ impl Text {
         }
     }
 
+    /// A value that is not in any file (a built-in detector's filter), written verbatim at
+    /// `0..len`.
+    pub fn detached(value: &str) -> Text {
+        Text {
+            value: value.to_owned(),
+            span: 0..value.len(),
+            verbatim: Some(0),
+        }
+    }
+
     /// The span of `value[range]`, or of the whole value when it is not written verbatim.
     pub fn sub(&self, range: Range<usize>) -> ByteSpan {
         match self.verbatim {

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 pub mod conditions;
+pub mod plan;
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_detectors.rs"));

@@ -49,6 +49,7 @@ pub fn image(policies: &[Policy], lowered: &Lowered) -> Image {
                 reason: f.reason.to_owned(),
             })
             .collect(),
+        detectors: lowered.detectors.clone(),
     };
     let maps = lowered
         .maps

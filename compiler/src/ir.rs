@@ -208,6 +208,17 @@ pub struct Rule {
     pub span: ByteSpan,
 }
 
+/// A rule naming a detector (`event: anti_debugging`, or one member of a threat selection):
+/// its detections, for this policy, with the policy's own (context) filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// The detector's produced event name (`crate::detectors::Known::detector`).
+    pub detector: String,
+    pub filters: Vec<Filter<RuleField>>,
+    pub actions: Vec<Action>,
+    pub span: ByteSpan,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Log,
@@ -227,6 +238,7 @@ pub struct Policy {
     pub scope: Vec<Filter<ScopeKey>>,
     pub default_actions: Vec<Action>,
     pub rules: Vec<Rule>,
+    pub detections: Vec<Detection>,
 }
 
 /// At most this many policies: one bit each in a u64.

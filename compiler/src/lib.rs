@@ -104,7 +104,7 @@ pub fn check_sources(sources: Vec<SourceFile>, mut diagnostics: Diagnostics) -> 
     let policies = validate::validate(&docs, &sources, known, &mut diagnostics);
     // Lowering also runs in lint mode: kernel limits are policy errors too.
     let lowered = (diagnostics.error_count() == 0 && !policies.is_empty())
-        .then(|| lower::lower(&policies, &mut diagnostics));
+        .then(|| lower::lower(&policies, known, &mut diagnostics));
     if docs.is_empty() && detectors.is_empty() && diagnostics.error_count() == 0 {
         diagnostics.push(
             Diagnostic::new(Code::NoPolicies, "the input holds no policy")

@@ -190,7 +190,7 @@ pub fn detectors() -> Result<Vec<DetectorRow>, &'static str> {
     Ok(crate::detectors::builtin()?
         .iter()
         .map(|d| {
-            let produced = catalog::event(&d.name).is_some();
+            let produced = crate::selection::produced(d);
             DetectorRow {
                 name: &d.name,
                 id: &d.id,

@@ -5,8 +5,8 @@ use schema::catalog::{self, ArgType, EventDef, EventKind};
 use crate::ast::{RuleDoc, Text};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::filter::{self, Combined, Entry, SplitError, ValueType};
-use crate::ir::{Action, ContextField, Filter, Op, Rule, RuleField, SockPart, Value};
-use crate::selection::{self, Selection};
+use crate::ir::{Action, ContextField, Detection, Filter, Op, Rule, RuleField, SockPart, Value};
+use crate::selection;
 use crate::source::FileId;
 use crate::suggest::did_you_mean;
 
@@ -105,41 +105,61 @@ pub fn validate(
     scope: ScopeContainers,
     detectors: crate::detectors::Known<'_>,
     diags: &mut Diagnostics,
-) -> Vec<RuleResult> {
+) -> (Vec<RuleResult>, Vec<Detection>) {
     let actions = actions(&doc.actions, file, diags);
     let Some(event_text) = doc.event.as_ref() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let selection = selection::resolve(event_text, file, detectors, diags);
-    let events: Vec<&'static EventDef> = match &selection {
-        Some(Selection::One(event)) => vec![event],
-        Some(Selection::Many(events)) => events.clone(),
-        None => Vec::new(),
+    let Some(selection) = selection::resolve(event_text, file, detectors, diags) else {
+        return (Vec::new(), Vec::new());
     };
-    // A selection's filters apply to every member: only context fields mean the same for
-    // all of them.
-    let many = matches!(selection, Some(Selection::Many(_)));
+    // A selection's filters apply to every member, and a detection's fields are its base
+    // events': only context fields mean the same for all of them.
+    let shared = selection.many || !selection.detectors.is_empty();
     let mut filters = Vec::new();
     for text in &doc.filters {
-        if many && is_event_field(&text.value) {
+        if shared && is_event_field(&text.value) {
+            let (message, label) = if selection.many {
+                ("a selection of events", "each event has its own arguments")
+            } else {
+                (
+                    "a detector",
+                    "a detection carries the fields of the event it was detected from",
+                )
+            };
             diags.push(
                 Diagnostic::new(
                     Code::FiltersOnSelection,
                     format!(
-                        "`{}` filters an argument or the return value of a selection of events",
+                        "`{}` filters an argument or the return value of {message}",
                         filter::shown(&text.value)
                     ),
                 )
                 .at(file, text.span.clone())
-                .label("each event has its own arguments")
-                .help("write a rule of its own for the event whose field this is; a selection takes context filters only (`uid`, `comm`, ...)"),
+                .label(label)
+                .help("write a rule of its own for the event whose field this is; a selection or a detector takes context filters only (`uid`, `comm`, ...)"),
             );
             continue;
         }
-        filters.extend(rule_filter(text, events.first().copied(), file, diags));
+        filters.extend(rule_filter(
+            text,
+            selection.events.first().copied(),
+            file,
+            diags,
+        ));
     }
-    let Some(first) = events.first() else {
-        return Vec::new();
+    let detections: Vec<Detection> = selection
+        .detectors
+        .iter()
+        .map(|name| Detection {
+            detector: name.clone(),
+            filters: filters.clone(),
+            actions: actions.clone(),
+            span: doc.span.clone(),
+        })
+        .collect();
+    let Some(first) = selection.events.first() else {
+        return (Vec::new(), detections);
     };
     if schema::hooks::SYSCALLS_BY_FILTER.contains(&first.name)
         && !filters
@@ -155,11 +175,12 @@ pub fn validate(
             .label("no `args.syscall=` filter")
             .help("name the syscalls to check: `args.syscall=execve,execveat,connect` (names or numbers)"),
         );
-        return Vec::new();
+        return (Vec::new(), detections);
     }
     let selects_nothing = combined_checks(&filters, file, first.name, diags)
         | container_conflict(&filters, scope, file, first.name, diags);
-    events
+    let rules = selection
+        .events
         .into_iter()
         .map(|event| RuleResult {
             rule: Rule {
@@ -170,7 +191,8 @@ pub fn validate(
             },
             selects_nothing,
         })
-        .collect()
+        .collect();
+    (rules, detections)
 }
 
 /// Does a filter text name an argument or the return value (`args.X`, `data.X`, `retval`)?
@@ -205,6 +227,24 @@ pub fn actions(texts: &[Text], file: FileId, diags: &mut Diagnostics) -> Vec<Act
 }
 
 /// One filter entry: usually one filter; a CIDR block becomes its two bounds.
+/// A filter text of no file (a detector's data filter or lowered condition) as the rule
+/// filters it is on `event`; the first error's message when it is not one.
+pub fn parse_detached(
+    text: &str,
+    event: &'static EventDef,
+) -> Result<Vec<Filter<RuleField>>, String> {
+    let mut diags = Diagnostics::default();
+    let filters = rule_filter(&Text::detached(text), Some(event), 0, &mut diags);
+    match diags
+        .items
+        .iter()
+        .find(|d| d.severity() == crate::diagnostics::Severity::Error)
+    {
+        Some(d) => Err(format!("`{text}`: {}", d.message)),
+        None => Ok(filters),
+    }
+}
+
 fn rule_filter(
     text: &Text,
     event: Option<&'static EventDef>,

@@ -20,11 +20,28 @@ use crate::source::FileId;
 use crate::suggest::closest;
 
 /// What `event:` resolved to.
-pub enum Selection {
-    /// One event, named.
-    One(&'static EventDef),
-    /// A list, a set or exclusions: the produced events it expands to, in order.
-    Many(Vec<&'static EventDef>),
+#[derive(Default)]
+pub struct Selection {
+    /// The produced events it names or expands to, in order.
+    pub events: Vec<&'static EventDef>,
+    /// The detectors it names or selects by threat (their event names).
+    pub detectors: Vec<String>,
+    /// A list, a set, exclusions or a threat selection rather than one name.
+    pub many: bool,
+}
+
+impl Selection {
+    fn one(event: &'static EventDef) -> Selection {
+        Selection {
+            events: vec![event],
+            ..Selection::default()
+        }
+    }
+}
+
+/// Is a detector produced here (some base event it is built from is)?
+pub fn produced(d: &Detector) -> bool {
+    catalog::event(&d.name).is_some() || !detectors::plan::plan(d).is_empty()
 }
 
 /// Is this `event:` text a selection expression rather than one name?
@@ -70,18 +87,24 @@ fn not_produced(
     true
 }
 
-/// E223 for Tracee detectors whose detections are not produced yet (`names`: what the
-/// rule selected).
+/// W306 for Tracee detectors whose base events this loader cannot produce: the rule is kept
+/// (the policy is valid Tracee) and never fires.
 fn detectors_not_produced(
     selected: &[&Detector],
     at: crate::yaml::ByteSpan,
     file: FileId,
     diags: &mut Diagnostics,
 ) {
+    let needs = |d: &Detector| {
+        d.events
+            .iter()
+            .map(|r| format!("`{}`", r.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let message = match selected {
         [one] => format!(
-            "`{}` is a {} ({}, severity {}, MITRE {} {}) whose detections this loader does not \
-             produce yet",
+            "`{}` is a {} ({}, severity {}, MITRE {} {}) that never fires here: it is built from {}, which this loader does not produce",
             one.name,
             if one.builtin {
                 "Tracee detector"
@@ -91,13 +114,13 @@ fn detectors_not_produced(
             one.id,
             one.threat.severity.name(),
             one.threat.technique_id,
-            one.threat.technique_name
+            one.threat.technique_name,
+            needs(one)
         ),
         many => {
             let names: Vec<&str> = many.iter().map(|d| d.name.as_str()).collect();
             format!(
-                "this selects {} detectors whose detections this loader does not produce yet: \
-                 {}",
+                "this selects {} detectors that never fire here (their base events are not produced): {}",
                 many.len(),
                 names.join(", ")
             )
@@ -106,16 +129,17 @@ fn detectors_not_produced(
     diags.push(
         Diagnostic::new(Code::DetectorNotProduced, message)
             .at(file, at)
-            .label("not produced here yet")
+            .label("never fires here")
             .help(
-                "remove this rule for now (`tracee-compile list detectors` shows each \
-                 detector and what it needs)",
+                "keep it to run the same policy on Tracee, or remove it (`tracee-compile list \
+                 detectors` says what each detector needs, `list events` why an event is not \
+                 produced)",
             ),
     );
 }
 
 /// A threat-based selection (`threat.severity>=high`): the detectors it names that this
-/// loader produces (as catalog events), E223 for the others.
+/// loader produces; the others are left out with a warning.
 fn threat(
     found: Result<Vec<&Detector>, String>,
     text: &Text,
@@ -137,17 +161,13 @@ fn threat(
             return None;
         }
     };
-    let (produced, missing): (Vec<_>, Vec<_>) = detectors
-        .into_iter()
-        .partition(|d| catalog::event(&d.name).is_some());
+    let (chosen, missing): (Vec<_>, Vec<_>) = detectors.into_iter().partition(|d| produced(d));
     if !missing.is_empty() {
         detectors_not_produced(&missing, text.span.clone(), file, diags);
-        return None;
+        if chosen.is_empty() {
+            return None;
+        }
     }
-    let chosen: Vec<&'static EventDef> = produced
-        .iter()
-        .filter_map(|d| catalog::event(&d.name))
-        .collect();
     if chosen.is_empty() {
         diags.push(
             Diagnostic::new(
@@ -160,7 +180,24 @@ fn threat(
         );
         return None;
     }
-    Some(Selection::Many(chosen))
+    let mut selection = Selection {
+        many: true,
+        ..Selection::default()
+    };
+    for d in chosen {
+        selection.add_detector(d);
+    }
+    Some(selection)
+}
+
+impl Selection {
+    /// A detector: as its catalog event where it is one (`dropped_executable`).
+    fn add_detector(&mut self, d: &Detector) {
+        match catalog::event(&d.name) {
+            Some(event) => self.events.push(event),
+            None => self.detectors.push(d.name.clone()),
+        }
+    }
 }
 
 /// E211 for a name that is neither ours nor Tracee's.
@@ -206,13 +243,18 @@ pub fn resolve(
 ) -> Option<Selection> {
     let name = text.value.as_str();
     if let Some(event) = catalog::event(name) {
-        return Some(Selection::One(event));
+        return Some(Selection::one(event));
     }
     if let Some(found) = detectors.threat_selection(name) {
         return threat(found, text, file, diags);
     }
     if !is_expression(name) {
         if let Some(d) = detectors.detector(name) {
+            if produced(d) {
+                let mut selection = Selection::default();
+                selection.add_detector(d);
+                return Some(selection);
+            }
             detectors_not_produced(&[d], text.span.clone(), file, diags);
         } else if !not_produced(name, text.span.clone(), file, diags) {
             unknown(name, text.span.clone(), file, diags);
@@ -220,6 +262,7 @@ pub fn resolve(
         return None;
     }
     let mut chosen: Vec<&'static EventDef> = Vec::new();
+    let mut chosen_detectors = Selection::default();
     let mut excluded: Vec<&'static EventDef> = Vec::new();
     let mut left_out: Vec<&'static str> = Vec::new();
     let mut positive = false;
@@ -268,10 +311,14 @@ pub fn resolve(
             }
         } else if let Some(event) = catalog::event(item) {
             chosen.push(event);
-        } else {
-            if let Some(d) = detectors.detector(item) {
+        } else if let Some(d) = detectors.detector(item) {
+            if produced(d) {
+                chosen_detectors.add_detector(d);
+            } else {
                 detectors_not_produced(&[d], span, file, diags);
-            } else if !not_produced(item, span.clone(), file, diags) {
+            }
+        } else {
+            if !not_produced(item, span.clone(), file, diags) {
                 unknown(item, span, file, diags);
             }
             ok = false;
@@ -289,8 +336,11 @@ pub fn resolve(
     if !ok {
         return None;
     }
+    chosen.extend(chosen_detectors.events);
     let mut seen = std::collections::HashSet::new();
     chosen.retain(|e| !excluded.contains(e) && seen.insert(e.id));
+    let mut detector_names = chosen_detectors.detectors;
+    detector_names.dedup();
     left_out.sort_unstable();
     left_out.dedup();
     if !left_out.is_empty() {
@@ -313,7 +363,7 @@ pub fn resolve(
             .help("`tracee-compile list events` says why each is not produced; `inspect` shows the events selected"),
         );
     }
-    if chosen.is_empty() {
+    if chosen.is_empty() && detector_names.is_empty() {
         diags.push(
             Diagnostic::new(Code::SelectsNothing, "this selection leaves no event")
                 .at(file, text.span.clone())
@@ -322,5 +372,9 @@ pub fn resolve(
         );
         return None;
     }
-    Some(Selection::Many(chosen))
+    Some(Selection {
+        events: chosen,
+        detectors: detector_names,
+        many: true,
+    })
 }

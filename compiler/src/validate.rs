@@ -75,6 +75,7 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
     };
     let default_actions = rule::actions(&doc.default_actions, file, diags);
     let mut rules: Vec<crate::ir::Rule> = Vec::new();
+    let mut detections: Vec<crate::ir::Detection> = Vec::new();
     // By event name: a policy of 100,000 rules must not compare every pair.
     let mut event_spans: HashMap<&str, &Text> = HashMap::new();
     let mut all_rules_empty = !doc.rules.is_empty();
@@ -84,9 +85,16 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
         .rules
         .iter()
         .filter_map(|r| r.event.as_ref())
-        .filter(|e| schema::catalog::event(&e.value).is_some())
+        .filter(|e| {
+            schema::catalog::event(&e.value).is_some() || detectors.detector(&e.value).is_some()
+        })
         .map(|e| e.value.as_str())
         .collect();
+    let single_detector = |doc: &crate::ast::RuleDoc| {
+        doc.event
+            .as_ref()
+            .is_some_and(|e| detectors.detector(&e.value).is_some())
+    };
     let mut taken: std::collections::HashSet<u32> = std::collections::HashSet::new();
     for rule_doc in &doc.rules {
         if let Some(event) = &rule_doc.event {
@@ -102,9 +110,21 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
                 event_spans.insert(&event.value, event);
             }
         }
-        let selected = rule::validate(rule_doc, file, containers, detectors, diags);
-        if selected.is_empty() {
+        let (selected, detected) = rule::validate(rule_doc, file, containers, detectors, diags);
+        if selected.is_empty() && detected.is_empty() {
             all_rules_empty = false;
+        }
+        for detection in detected {
+            // A detector named by a rule of its own, or by an earlier selection, stays there.
+            if !single_detector(rule_doc) && named.contains(detection.detector.as_str())
+                || detections
+                    .iter()
+                    .any(|d: &crate::ir::Detection| d.detector == detection.detector)
+            {
+                continue;
+            }
+            all_rules_empty = false;
+            detections.push(detection);
         }
         let single = rule_doc
             .event
@@ -146,6 +166,7 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
         scope: scope.filters,
         default_actions,
         rules,
+        detections,
     })
 }
 

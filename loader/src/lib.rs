@@ -10,6 +10,7 @@ use libbpf_rs::{MapCore, MapFlags};
 mod cgroups;
 pub mod complete;
 pub mod containers;
+pub mod detect;
 mod error;
 pub mod existing;
 pub mod harden;

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use schema::catalog;
+use schema::image::DetectorMeta;
 use schema::record::{ArgValue, Record};
 use serde::Serialize;
 
@@ -64,7 +65,7 @@ fn slim_cred(c: &schema::abi::SlimCred) -> serde_json::Value {
     })
 }
 
-fn sockaddr(bytes: &[u8]) -> serde_json::Value {
+pub(crate) fn sockaddr(bytes: &[u8]) -> serde_json::Value {
     let family = bytes.get(..2).map(|f| u16::from_le_bytes([f[0], f[1]]));
     match (family, bytes) {
         (Some(2), [_, _, p0, p1, a, b, c, d, ..]) => serde_json::json!({
@@ -95,9 +96,15 @@ fn arg_json(value: &ArgValue) -> serde_json::Value {
     serde_json::to_value(Value(value)).unwrap_or(serde_json::Value::Null)
 }
 
-/// The record's arguments named and typed by the catalog.
+/// The record's arguments named and typed by the catalog (a detection's by the event it
+/// was detected from).
 fn named_args(record: &Record) -> Vec<JsonArg> {
-    let event = catalog::event_by_id(record.header.event_id);
+    let h = &record.header;
+    let event = catalog::event_by_id(if h.detected_from != 0 {
+        h.detected_from
+    } else {
+        h.event_id
+    });
     record
         .args
         .iter()
@@ -166,7 +173,21 @@ fn arg_value(out: &mut Vec<u8>, value: &ArgValue) {
 /// second, so keys are written as prepared bytes and numbers with itoa; the field names and
 /// order are those of `JsonEvent` (a test checks both give the same object).
 /// `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
-pub fn write_json(out: &mut Vec<u8>, record: &Record, policies: &[String], boot_to_epoch_ns: i64) {
+pub fn write_json(
+    out: &mut Vec<u8>,
+    record: &Record,
+    policies: &[String],
+    detector: Option<&DetectorMeta>,
+    boot_to_epoch_ns: i64,
+) {
+    if let Some(d) = detector {
+        // Detections are rare: the serde_json object is fast enough.
+        out.extend_from_slice(
+            json_reference(record, policies, Some(d), boot_to_epoch_ns).as_bytes(),
+        );
+        out.push(b'\n');
+        return;
+    }
     let h = &record.header;
     out.extend_from_slice(b"{\"timestamp\":");
     num(
@@ -266,9 +287,14 @@ pub fn audit_json(out: &mut Vec<u8>, generation: u32, kernel: u64) {
 
 /// The same event built as a plain serde_json object: the reference the hand-written
 /// `write_json` is tested against.
-pub fn json_reference(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
+pub fn json_reference(
+    record: &Record,
+    policies: &[String],
+    detector: Option<&DetectorMeta>,
+    boot_to_epoch_ns: i64,
+) -> String {
     let h = &record.header;
-    serde_json::json!({
+    let mut event = serde_json::json!({
         "timestamp": (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
         "processorId": h.cpu,
         "processId": h.pid,
@@ -290,14 +316,92 @@ pub fn json_reference(record: &Record, policies: &[String], boot_to_epoch_ns: i6
         "returnValue": h.retval,
         "syscall": if h.syscall == u32::MAX { String::new() } else { event_name(h.syscall) },
         "args": named_args(record),
-    })
-    .to_string()
+    });
+    if let (Some(d), Some(object)) = (detector, event.as_object_mut()) {
+        detection_json(object, record, d);
+    }
+    event.to_string()
+}
+
+/// Tracee's severity numbers (`Severity` in its threat metadata, 0-4).
+fn severity_number(name: &str) -> u8 {
+    match name {
+        "low" => 1,
+        "medium" => 2,
+        "high" => 3,
+        "critical" => 4,
+        _ => 0,
+    }
+}
+
+/// A detection in Tracee's shapes: its name, the `detectedFrom` argument of Tracee's
+/// findings (the base event's id, name, arguments and return value), `metadata` as Tracee
+/// fills it from a signature's, and `threat` with the names of Tracee's current API.
+fn detection_json(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    record: &Record,
+    d: &DetectorMeta,
+) {
+    use serde_json::json;
+    let h = &record.header;
+    let base = h.detected_from;
+    let t = &d.threat;
+    let category = d.tags.first().cloned().unwrap_or_default();
+    object.insert("eventName".into(), json!(d.name));
+    object.insert("argsNum".into(), json!(1));
+    object.insert(
+        "args".into(),
+        json!([{
+            "name": "detectedFrom",
+            "type": "unknown",
+            "value": {
+                "id": base,
+                "name": event_name(base),
+                "args": named_args(record),
+                "returnValue": h.retval,
+            },
+        }]),
+    );
+    object.insert(
+        "metadata".into(),
+        json!({
+            "Version": "1.0.0",
+            "Description": d.description,
+            "Tags": d.tags,
+            "Properties": {
+                "signatureID": d.id,
+                "signatureName": t.name,
+                "Severity": severity_number(&t.severity),
+                "Category": category,
+                "Technique": t.technique_name,
+                "external_id": t.technique_id,
+            },
+        }),
+    );
+    object.insert(
+        "threat".into(),
+        json!({
+            "description": t.description,
+            "mitre": {
+                "tactic": {"name": t.tactic},
+                "technique": {"id": t.technique_id, "name": t.technique_name},
+            },
+            "severity": t.severity.to_uppercase(),
+            "name": t.name,
+            "properties": {"Category": category},
+        }),
+    );
 }
 
 /// One JSON line (no newline).
-pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> String {
+pub fn json(
+    record: &Record,
+    policies: &[String],
+    detector: Option<&DetectorMeta>,
+    boot_to_epoch_ns: i64,
+) -> String {
     let mut out = Vec::with_capacity(512);
-    write_json(&mut out, record, policies, boot_to_epoch_ns);
+    write_json(&mut out, record, policies, detector, boot_to_epoch_ns);
     out.pop();
     String::from_utf8(out).unwrap_or_default()
 }
@@ -305,16 +409,35 @@ pub fn json(record: &Record, policies: &[String], boot_to_epoch_ns: i64) -> Stri
 pub const TABLE_HEADER: &str = "TIME             UID    COMM             PID     TID     RET              EVENT                ARGS";
 
 /// One table row. `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
-pub fn table(record: &Record, boot_to_epoch_ns: i64) -> String {
+pub fn table(record: &Record, detector: Option<&DetectorMeta>, boot_to_epoch_ns: i64) -> String {
     let h = &record.header;
     let epoch_ns = (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns);
     let day_ns = epoch_ns.rem_euclid(86_400_000_000_000);
     let (hours, minutes) = (day_ns / 3_600_000_000_000, day_ns / 60_000_000_000 % 60);
     let (seconds, micros) = (day_ns / 1_000_000_000 % 60, day_ns / 1_000 % 1_000_000);
-    let args: Vec<String> = named_args(record)
+    let mut args: Vec<String> = named_args(record)
         .iter()
         .map(|a| format!("{}: {}", a.name, a.value))
         .collect();
+    let name = match detector {
+        Some(d) => {
+            let t = &d.threat;
+            args = vec![
+                format!("severity: {}", t.severity),
+                format!(
+                    "mitre: {} {} ({})",
+                    t.technique_id, t.technique_name, t.tactic
+                ),
+                format!(
+                    "detected_from: {}({})",
+                    event_name(h.detected_from),
+                    args.join(", ")
+                ),
+            ];
+            d.name.clone()
+        }
+        None => event_name(h.event_id),
+    };
     format!(
         "{hours:02}:{minutes:02}:{seconds:02}:{micros:06}  {:<6} {:<16} {:<7} {:<7} {:<16} {:<20} {}",
         h.uid,
@@ -322,7 +445,7 @@ pub fn table(record: &Record, boot_to_epoch_ns: i64) -> String {
         h.pid,
         h.tid,
         h.retval,
-        event_name(h.event_id),
+        name,
         args.join(", ")
     )
 }

@@ -70,6 +70,7 @@ pub struct Summary {
 struct View {
     policies: Vec<String>,
     metadata: MetadataFilters,
+    detections: crate::detect::Detections,
 }
 
 impl View {
@@ -77,6 +78,7 @@ impl View {
         View {
             policies: image.meta.policies.iter().map(|p| p.name.clone()).collect(),
             metadata: MetadataFilters::new(image),
+            detections: crate::detect::Detections::new(image),
         }
     }
 }
@@ -197,16 +199,27 @@ impl State {
                 }
             }
         }
+        let detector = if record.header.detected_from != 0 {
+            let Some(d) = view.detections.decide(&record) else {
+                self.summary.filtered += 1;
+                return true;
+            };
+            Some(d)
+        } else {
+            None
+        };
         self.matched += 1;
         if !self.discarding {
             match options.output {
                 Output::Json if options.audit => {
-                    print::write_json(&mut self.batch, &record, &view.policies, offset);
+                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset);
                     print::audit_json(&mut self.batch, generation, kernel);
                 }
-                Output::Json => print::write_json(&mut self.batch, &record, &view.policies, offset),
+                Output::Json => {
+                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset)
+                }
                 Output::Table => {
-                    let _ = writeln!(self.batch, "{}", print::table(&record, offset));
+                    let _ = writeln!(self.batch, "{}", print::table(&record, detector, offset));
                 }
             }
             self.batch_events += 1;

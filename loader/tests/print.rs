@@ -48,7 +48,7 @@ fn record() -> schema::record::Record {
 #[test]
 fn json_lines_use_tracee_field_names() {
     let policies = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-    let line = loader::print::json(&record(), &policies, 1_700_000_000_000_000_000);
+    let line = loader::print::json(&record(), &policies, None, 1_700_000_000_000_000_000);
     let v: Value = match serde_json::from_str(&line) {
         Ok(v) => v,
         Err(e) => panic!("{e}: {line}"),
@@ -85,7 +85,7 @@ fn json_lines_use_tracee_field_names() {
 
 #[test]
 fn table_rows_have_tracee_columns() {
-    let row = loader::print::table(&record(), 0);
+    let row = loader::print::table(&record(), None, 0);
     assert!(
         row.starts_with(
             "00:00:05:000000  1000   cat              10      11      3                openat"
@@ -151,8 +151,8 @@ fn fast_json_writer_matches_the_serde_reference() {
     ];
     variants.push(r);
     for r in &variants {
-        let fast = loader::print::json(r, &policies, 42);
-        let reference = loader::print::json_reference(r, &policies, 42);
+        let fast = loader::print::json(r, &policies, None, 42);
+        let reference = loader::print::json_reference(r, &policies, None, 42);
         let a: Value = match serde_json::from_str(&fast) {
             Ok(v) => v,
             Err(e) => panic!("fast writer gave invalid JSON ({e}): {fast}"),

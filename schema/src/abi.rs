@@ -21,6 +21,12 @@ pub const MAX_EVENT_FIELDS: usize = 16;
 pub const MAX_SYSCALL_ARGS: usize = 6;
 /// `syscall_gate` covers syscall numbers below this.
 pub const SYSCALL_GATE_SIZE: u32 = 512;
+/// (detector, policy) pairs per `detect_chunk`: one bit each of a pseudo event's rules.
+pub const DETECT_PAIRS: usize = 64;
+/// Chunks one base event's detections may take (the kernel's loop bound).
+pub const DETECT_MAX_CHUNKS: usize = 4;
+/// Pseudo event ids of detection chunks: `DETECT_PSEUDO_BASE + chunk`, above every event id.
+pub const DETECT_PSEUDO_BASE: u32 = 0x0010_0000;
 
 /// `event_config.flags`: an argument lives in user memory, so it is read at syscall entry.
 pub const EVENT_FLAG_ENTRY: u8 = 1 << 0;
@@ -352,12 +358,32 @@ abi_struct!(
     EventConfig / "event_config" {
         policies: u64,
         userspace: u64,
+        /// Policies with a detection on this (base) event.
+        detect: u64,
+        /// Of those, the policies with no rule of their own on it: never printed as it.
+        detect_only: u64,
+        /// The first of its `detect_chunks` entries (pseudo event `DETECT_PSEUDO_BASE + i`).
+        detect_first: u32,
+        detect_chunks: u16,
         field_count: u16,
         fields: [u16; MAX_EVENT_FIELDS],
         arg_count: u8,
         flags: u8,
         arg_kinds: [u8; MAX_SYSCALL_ARGS],
         arg_sizes: [u8; MAX_SYSCALL_ARGS],
+        pad: u16,
+    }
+);
+
+abi_struct!(
+    /// `detect_chunks[i]`: up to 64 (detector, policy) pairs decided together on one base
+    /// event; pair `b` is bit `b` of the rule maps of pseudo event `DETECT_PSEUDO_BASE + i`.
+    DetectChunk / "detect_chunk" {
+        /// The event id a detection of the pair is printed as (the base event's own id for
+        /// a policy's own rule on the base event, moved here beside its detections).
+        event: [u32; DETECT_PAIRS],
+        /// The policy of the pair (one bit).
+        policy: [u64; DETECT_PAIRS],
     }
 );
 
@@ -460,7 +486,9 @@ abi_struct!(
         generation: u32,
         comm: [u8; COMM_LEN],
         uts: [u8; UTS_LEN],
-        pad1: [u8; 7],
+        pad1: [u8; 3],
+        /// A detection: the id of the event it was detected from (0 otherwise).
+        detected_from: u32,
     }
 );
 
@@ -484,6 +512,7 @@ pub const LAYOUTS: &[Layout] = &[
     ScopeConfig::LAYOUT,
     ScopeExeKey::LAYOUT,
     EventConfig::LAYOUT,
+    DetectChunk::LAYOUT,
     SyscallGate::LAYOUT,
     FieldKey::LAYOUT,
     FieldConfig::LAYOUT,
@@ -500,6 +529,9 @@ pub const LAYOUTS: &[Layout] = &[
 pub const CONSTANTS: &[(&str, u64)] = &[
     ("ABI_MAX_SYSCALL_ARGS", MAX_SYSCALL_ARGS as u64),
     ("ABI_SYSCALL_GATE_SIZE", SYSCALL_GATE_SIZE as u64),
+    ("ABI_DETECT_PAIRS", DETECT_PAIRS as u64),
+    ("ABI_DETECT_MAX_CHUNKS", DETECT_MAX_CHUNKS as u64),
+    ("ABI_DETECT_PSEUDO_BASE", DETECT_PSEUDO_BASE as u64),
     ("EVENT_FLAG_ENTRY", EVENT_FLAG_ENTRY as u64),
     ("EVENT_FLAG_EMIT_AT_ENTRY", EVENT_FLAG_EMIT_AT_ENTRY as u64),
     ("GATE_NO_NEGATIVE_RET", GATE_NO_NEGATIVE_RET as u64),

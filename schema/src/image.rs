@@ -75,6 +75,57 @@ pub struct Meta {
     /// Rule filters the kernel cannot decide: the loader applies them in userspace.
     #[serde(deserialize_with = "seq_without_prealloc")]
     pub userspace_filters: Vec<UserspaceFilter>,
+    /// The detectors the policies select: what a detection record prints as, and the
+    /// conditions the loader decides.
+    #[serde(deserialize_with = "seq_without_prealloc")]
+    pub detectors: Vec<DetectorMeta>,
+}
+
+/// One detector of the image (docs/detectors.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DetectorMeta {
+    /// The event id its detections carry.
+    pub event_id: u32,
+    /// Its event name (`anti_debugging`).
+    pub name: String,
+    /// Tracee's detector id (`TRC-102`).
+    pub id: String,
+    pub description: String,
+    #[serde(deserialize_with = "seq_without_prealloc")]
+    pub tags: Vec<String>,
+    pub threat: ThreatMeta,
+    /// The base events its detections come from, with what the loader decides on each.
+    #[serde(deserialize_with = "seq_without_prealloc")]
+    pub bases: Vec<DetectBaseMeta>,
+}
+
+/// Tracee's `threat` object of a detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ThreatMeta {
+    pub name: String,
+    pub description: String,
+    /// `info`, `low`, `medium`, `high`, `critical`.
+    pub severity: String,
+    pub technique_id: String,
+    pub technique_name: String,
+    pub tactic: String,
+}
+
+/// A base event of a detector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DetectBaseMeta {
+    pub event: u32,
+    /// CEL conditions the loader evaluates on the record (all must hold).
+    #[serde(deserialize_with = "seq_without_prealloc")]
+    pub loader: Vec<LoaderCondition>,
+}
+
+/// A detector condition the kernel cannot decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LoaderCondition {
+    pub condition: String,
+    /// Why the kernel cannot decide it (shown by `inspect --explain`).
+    pub reason: String,
 }
 
 /// One policy of the image.

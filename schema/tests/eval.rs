@@ -357,6 +357,7 @@ impl Build {
                 events: Vec::new(),
                 probes: Vec::new(),
                 userspace_filters: self.userspace_filters.clone(),
+                detectors: Vec::new(),
             },
             maps,
         }

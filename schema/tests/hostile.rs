@@ -41,6 +41,7 @@ fn valid() -> Vec<u8> {
             }],
             probes: vec!["tp/syscalls/sys_exit_openat".into()],
             userspace_filters: vec![],
+            detectors: vec![],
         },
         maps: vec![MapSection {
             name: "events".into(),

@@ -18,10 +18,10 @@ use schema::image::{
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// `Meta::default()` in postcard: four empty sequences.
-const EMPTY_META: [u8; 4] = [0, 0, 0, 0];
+/// `Meta::default()` in postcard: five empty sequences.
+const EMPTY_META: [u8; 5] = [0, 0, 0, 0, 0];
 /// Offsets in an image built as `Body::new().meta(&EMPTY_META).map(..)` with a 1-byte map name:
-/// META section at 48 (16-byte header, 4-byte payload, 4 bytes padding), MAP section at 72.
+/// META section at 48 (16-byte header, 5-byte payload, 3 bytes padding), MAP section at 72.
 const MAP_SECTION: usize = 72;
 const MAP_PAYLOAD: usize = 88;
 const MAP_NAME_PAD: usize = 91;
@@ -260,6 +260,20 @@ fn sample() -> Image {
                 values: vec!["xmrig".into(), "--donate-level".into()],
                 reason: "string arrays are not decoded in the kernel".into(),
             }],
+            detectors: vec![schema::image::DetectorMeta {
+                event_id: 6002,
+                name: "anti_debugging".into(),
+                id: "TRC-102".into(),
+                tags: vec!["defense-evasion".into()],
+                bases: vec![schema::image::DetectBaseMeta {
+                    event: 101,
+                    loader: vec![schema::image::LoaderCondition {
+                        condition: "true".into(),
+                        reason: "a sample".into(),
+                    }],
+                }],
+                ..Default::default()
+            }],
         },
         maps: vec![
             MapSection {
@@ -329,7 +343,7 @@ fn sample() -> Image {
 fn empty_image_round_trips() {
     let image = empty_image();
     let bytes = encode(&image);
-    // Header + META section (16-byte header, 4-byte payload, 4 bytes padding).
+    // Header + META section (16-byte header, 5-byte payload, 3 bytes padding).
     assert_eq!(bytes.len(), HEADER_LEN + 24);
     assert_eq!(ok(decode(&bytes), "empty image"), image);
 }
@@ -767,10 +781,10 @@ fn corrupt_meta_is_refused() {
 
 #[test]
 fn trailing_bytes_in_a_section_are_refused() {
-    let bytes = seal(&Body::new().meta(&[0, 0, 0, 0, 9]));
+    let bytes = seal(&Body::new().meta(&[0, 0, 0, 0, 0, 9]));
     assert_eq!(
         err(&bytes, "meta + 1"),
-        ImageError::TrailingBytes { offset: 68, len: 1 }
+        ImageError::TrailingBytes { offset: 69, len: 1 }
     );
     let mut map = MapPayload::new(&[rec(1, 1)]);
     map.records.extend_from_slice(&[0, 0, 0]);
@@ -819,10 +833,10 @@ fn section_lengths_beyond_the_body_are_refused() {
     assert_eq!(
         err(&seal(&cut), "missing padding"),
         ImageError::Truncated {
-            offset: 68,
+            offset: 69,
             what: "section padding",
-            needed: 4,
-            available: 3
+            needed: 3,
+            available: 2
         }
     );
 }
@@ -1261,6 +1275,7 @@ fn meta_strategy() -> impl Strategy<Value = Meta> {
             events,
             probes,
             userspace_filters,
+            detectors: Vec::new(),
         })
 }
 

@@ -72,13 +72,13 @@ table! {
     EventNotProduced "E220" "event-not-produced" Error "a Tracee event that this loader does not produce";
     FiltersOnSelection "E221" "filters-on-selection" Error "an argument or return-value filter on a list or set of events";
     SyscallsToCheck "E222" "syscalls-to-check" Error "a syscall-checking event without the syscalls it checks";
-    DetectorNotProduced "E223" "detector-not-produced" Error "a Tracee detector whose detections this loader does not produce yet";
     InvalidDetector "E224" "invalid-detector" Error "a detector document that does not read as Tracee's YAML detector format, or names what does not exist";
     ValueTooLong "W301" "value-too-long" Warning "a string longer than the kernel field it is compared with";
     MixedEquality "W302" "mixed-equality" Warning "`=` and `!=` mixed on one field";
     ContainerConflict "W303" "container-conflict" Warning "`container` together with `not-container`";
     SelectsNothing "W304" "selects-nothing" Warning "a scope or rule that can never match any event";
     SetMembersNotProduced "W305" "set-members-not-produced" Warning "events of a selected set that this loader does not produce, left out";
+    DetectorNotProduced "W306" "detector-not-produced" Warning "a Tracee detector whose base events this loader cannot produce: the rule never fires";
     TestFailed "E401" "test-failed" Error "a policy test case: the image does not match what the case expects";
     InvalidTest "E402" "invalid-test" Error "a policy test file or case is malformed";
 }

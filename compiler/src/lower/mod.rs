@@ -16,6 +16,7 @@ use schema::image::MapType;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{Op, Policy, Value};
 
+mod detections;
 mod rules;
 
 pub use rules::event_source;
@@ -63,6 +64,8 @@ pub struct Lowered {
     /// (event id, name) of every event some rule selects, by id.
     pub events: Vec<(u32, &'static str)>,
     pub probes: Vec<String>,
+    /// The detectors the policies select (image metadata).
+    pub detectors: Vec<schema::image::DetectorMeta>,
 }
 
 impl Lowered {
@@ -282,13 +285,20 @@ impl Ctx<'_> {
 
 /// Lowers valid policies into map contents. Problems are limits of the kernel maps
 /// (strings too long, too many fields), reported as diagnostics.
-pub fn lower(policies: &[Policy], diags: &mut Diagnostics) -> Lowered {
+pub fn lower(
+    policies: &[Policy],
+    known: crate::detectors::Known<'_>,
+    diags: &mut Diagnostics,
+) -> Lowered {
     let mut cx = Ctx { diags };
     let mut userspace = Vec::new();
     let (scope, hooks) = scope::lower_scope(policies, &mut cx, &mut userspace);
-    let rules = rules::lower_rules(policies, &mut cx, &mut userspace);
+    let planned = detections::plan(policies, known, &mut cx);
+    let mut rules = rules::lower_rules(&planned.policies, &planned.pseudo, &mut cx, &mut userspace);
+    mark_detections(&mut rules.maps, &planned);
     let mut maps = scope;
     maps.extend(rules.maps);
+    maps.push(array_map("detect_chunks", &planned.chunks));
     let mut probes = rules.probes;
     // `tree` and `follow` learn new processes at fork and forget them at exit; `executable`
     // records binaries at exec and hands them down at fork.
@@ -315,6 +325,25 @@ pub fn lower(policies: &[Policy], diags: &mut Diagnostics) -> Lowered {
         userspace,
         events: rules.events,
         probes,
+        detectors: planned.detectors,
+    }
+}
+
+/// The base events' `detect` fields in the `events` map.
+fn mark_detections(maps: &mut [MapContents], planned: &detections::Planned) {
+    let Some(events) = maps.iter_mut().find(|m| m.name == "events") else {
+        return;
+    };
+    for (id, (detect, detect_only, first, chunks)) in &planned.bases {
+        let Some(value) = events.entries.get_mut(id.to_le_bytes().as_slice()) else {
+            continue;
+        };
+        let mut config: schema::abi::EventConfig = bytemuck::pod_read_unaligned(value);
+        config.detect = *detect;
+        config.detect_only = *detect_only;
+        config.detect_first = *first;
+        config.detect_chunks = *chunks;
+        *value = bytes_of(&config).to_vec();
     }
 }
 

@@ -139,6 +139,7 @@ struct FieldState {
 
 pub(super) fn lower_rules(
     policies: &[Policy],
+    pseudo: &[PseudoRule],
     cx: &mut Ctx,
     userspace: &mut Vec<UserspaceFilter>,
 ) -> RulesOut {
@@ -147,142 +148,209 @@ pub(super) fn lower_rules(
     // Per event: the return-value classes some policy's rule admits (for the syscall gate).
     let mut retval_classes: BTreeMap<u32, u32> = BTreeMap::new();
     for policy in policies {
-        let bit = bit(policy);
         for rule in &policy.rules {
-            let event_id = rule.event.id;
-            let mut admitted = RET_ALL;
+            let unit = Unit {
+                event_id: rule.event.id,
+                name: rule.event.name,
+                shown_as: rule.event.id,
+                filters: &rule.filters,
+                bit: bit(policy),
+            };
             let (event, _) = events
-                .entry(event_id)
+                .entry(unit.event_id)
                 .or_insert_with(|| (bytemuck::Zeroable::zeroed(), rule.event.name));
-            event.policies |= bit;
-            let mut seen: Vec<RuleField> = Vec::new();
-            for filter in &rule.filters {
-                if seen.contains(&filter.key) {
-                    continue;
-                }
-                seen.push(filter.key);
-                let same: Vec<&Filter<RuleField>> = rule
-                    .filters
-                    .iter()
-                    .filter(|f| f.key == filter.key)
-                    .collect();
-                let plan = field_plan(filter.key);
-                let id = match plan {
-                    FieldPlan::Userspace { reason } => {
-                        event.userspace |= bit;
-                        for f in &same {
-                            userspace.push(UserspaceFilter {
-                                policy: policy.id,
-                                event: Some(event_id),
-                                field: crate::rule::field_name(f.key),
-                                op: f.op,
-                                values: f.values.iter().map(value_text).collect(),
-                                reason,
-                            });
-                        }
-                        continue;
-                    }
-                    FieldPlan::Int { id, .. } | FieldPlan::Str { id } => id,
-                };
-                if !event.fields[..usize::from(event.field_count)].contains(&id) {
-                    if usize::from(event.field_count) == abi::MAX_EVENT_FIELDS {
-                        cx.limit(policy, &filter.span, format!("the rules for `{}` filter more than {} different fields", rule.event.name, abi::MAX_EVENT_FIELDS), "filter fewer fields of this event across the policies, or split the policies into several images");
-                        continue;
-                    }
-                    event.fields[usize::from(event.field_count)] = id;
-                    event.field_count += 1;
-                }
-                let state = fields.entry((event_id, id)).or_insert_with(|| FieldState {
-                    config: bytemuck::Zeroable::zeroed(),
-                    dim: DimState::new(),
-                    exact: EqMap::default(),
-                    prefix: Vec::new(),
-                    suffix: Vec::new(),
-                    contains: Vec::new(),
-                });
-                match plan {
-                    FieldPlan::Int {
-                        signed, min, max, ..
-                    } => {
-                        state.config.kinds |=
-                            abi::FIELD_KIND_INT | if signed { abi::FIELD_KIND_SIGNED } else { 0 };
-                        let ints: Vec<(Op, Value)> = same
-                            .iter()
-                            .flat_map(|f| {
-                                f.values
-                                    .iter()
-                                    .filter_map(move |v| int_of(v).map(|i| (f.op, Value::Int(i))))
-                            })
-                            .collect();
-                        let set = numeric_set(ints.iter().map(|(op, v)| (*op, v)));
-                        if filter.key == RuleField::Retval {
-                            admitted = retval_admits(&set);
-                        }
-                        let key = |v: i128| {
-                            bytes_of(&abi::IntKey {
-                                event: event_id,
-                                field: id,
-                                pad: 0,
-                                value: raw_int(v),
-                            })
-                            .to_vec()
-                        };
-                        state.dim.add_numeric(&set, bit, signed, (min, max), key);
-                    }
-                    FieldPlan::Str { .. } => {
-                        state.dim.enabled |= bit;
-                        let mut has_eq = false;
-                        for f in &same {
-                            for value in &f.values {
-                                let Value::Str(m) = value else { continue };
-                                let text = crate::filter::str_len(m);
-                                let affix = matches!(m, StrMatch::Prefix(_) | StrMatch::Suffix(_));
-                                if text >= abi::STR_MAX {
-                                    cx.limit(policy, &f.span, format!("string value is {text} bytes; the kernel compares at most {}", abi::STR_MAX - 1), "shorten the value (a prefix `...*` often says the same)");
-                                    continue;
-                                }
-                                if affix && text > abi::LPM_STR_MAX {
-                                    cx.limit(policy, &f.span, format!("prefix/suffix pattern is {text} bytes; the kernel's prefix tries hold at most {}", abi::LPM_STR_MAX), "shorten the pattern: the first (or last) 248 bytes decide the match anyway");
-                                    continue;
-                                }
-                                has_eq |= f.op == Op::Eq;
-                                match m {
-                                    StrMatch::Exact(s) => {
-                                        state.config.kinds |= abi::FIELD_KIND_EXACT;
-                                        let key = abi::StrKey {
-                                            event: event_id,
-                                            field: id,
-                                            pad: 0,
-                                            str: abi::fixed(s.as_bytes()),
-                                        };
-                                        state.exact.add(bytes_of(&key).to_vec(), f.op, bit);
-                                    }
-                                    StrMatch::Prefix(s) => {
-                                        state.config.kinds |= abi::FIELD_KIND_PREFIX;
-                                        state.prefix.push((s.as_bytes().to_vec(), f.op, bit));
-                                    }
-                                    StrMatch::Suffix(s) => {
-                                        state.config.kinds |= abi::FIELD_KIND_SUFFIX;
-                                        state.suffix.push((s.bytes().rev().collect(), f.op, bit));
-                                    }
-                                    StrMatch::Contains(s) => {
-                                        state.config.kinds |= abi::FIELD_KIND_CONTAINS;
-                                        state.contains.push((s.as_bytes().to_vec(), f.op, bit));
-                                    }
-                                }
-                            }
-                        }
-                        if !has_eq {
-                            state.dim.match_missing |= bit;
-                        }
-                    }
-                    FieldPlan::Userspace { .. } => {}
-                }
-            }
-            *retval_classes.entry(event_id).or_insert(0) |= admitted;
+            let admitted = lower_unit(&unit, policy, event, &mut fields, cx, userspace);
+            *retval_classes.entry(unit.event_id).or_insert(0) |= admitted;
         }
     }
-    assemble_rules(events, fields, &retval_classes, policies, cx)
+    // Detections: each (detector, policy) pair is one bit of its chunk's pseudo event.
+    let mut pseudo_events: BTreeMap<u32, abi::EventConfig> = BTreeMap::new();
+    for p in pseudo {
+        let Some(policy) = policies.get(p.policy) else {
+            continue;
+        };
+        let unit = Unit {
+            event_id: p.pseudo,
+            name: p.base_name,
+            shown_as: p.shown_as,
+            filters: &p.filters,
+            bit: p.bit,
+        };
+        let event = pseudo_events
+            .entry(p.pseudo)
+            .or_insert_with(bytemuck::Zeroable::zeroed);
+        lower_unit(&unit, policy, event, &mut fields, cx, userspace);
+    }
+    assemble_rules(events, pseudo_events, fields, &retval_classes, policies, cx)
+}
+
+/// A rule as the maps see it: filters under one event id, for one bit.
+struct Unit<'a> {
+    event_id: u32,
+    /// The event's name, for messages.
+    name: &'static str,
+    /// The event id the loader sees on the records it matches (a detection's).
+    shown_as: u32,
+    filters: &'a [Filter<RuleField>],
+    bit: u64,
+}
+
+/// A detection pair's rule (`lower::detections`): the filters of one (detector, policy)
+/// pair on one base event, as bit `bit` of pseudo event `pseudo`.
+pub(super) struct PseudoRule {
+    pub(super) pseudo: u32,
+    pub(super) bit: u64,
+    pub(super) policy: usize,
+    pub(super) base_name: &'static str,
+    pub(super) shown_as: u32,
+    pub(super) filters: Vec<Filter<RuleField>>,
+}
+
+/// One rule's filters into `event` and the field maps; the return-value classes it admits.
+fn lower_unit(
+    unit: &Unit,
+    policy: &Policy,
+    event: &mut abi::EventConfig,
+    fields: &mut BTreeMap<(u32, u16), FieldState>,
+    cx: &mut Ctx,
+    userspace: &mut Vec<UserspaceFilter>,
+) -> u32 {
+    let (event_id, bit) = (unit.event_id, unit.bit);
+    let mut admitted = RET_ALL;
+    event.policies |= bit;
+    let mut seen: Vec<RuleField> = Vec::new();
+    for filter in unit.filters {
+        if seen.contains(&filter.key) {
+            continue;
+        }
+        seen.push(filter.key);
+        let same: Vec<&Filter<RuleField>> = unit
+            .filters
+            .iter()
+            .filter(|f| f.key == filter.key)
+            .collect();
+        let plan = field_plan(filter.key);
+        let id = match plan {
+            FieldPlan::Userspace { reason } => {
+                event.userspace |= bit;
+                for f in &same {
+                    userspace.push(UserspaceFilter {
+                        policy: policy.id,
+                        event: Some(unit.shown_as),
+                        field: crate::rule::field_name(f.key),
+                        op: f.op,
+                        values: f.values.iter().map(value_text).collect(),
+                        reason,
+                    });
+                }
+                continue;
+            }
+            FieldPlan::Int { id, .. } | FieldPlan::Str { id } => id,
+        };
+        if !event.fields[..usize::from(event.field_count)].contains(&id) {
+            if usize::from(event.field_count) == abi::MAX_EVENT_FIELDS {
+                cx.limit(policy, &filter.span, format!("the rules for `{}` filter more than {} different fields", unit.name, abi::MAX_EVENT_FIELDS), "filter fewer fields of this event across the policies, or split the policies into several images");
+                continue;
+            }
+            event.fields[usize::from(event.field_count)] = id;
+            event.field_count += 1;
+        }
+        let state = fields.entry((event_id, id)).or_insert_with(|| FieldState {
+            config: bytemuck::Zeroable::zeroed(),
+            dim: DimState::new(),
+            exact: EqMap::default(),
+            prefix: Vec::new(),
+            suffix: Vec::new(),
+            contains: Vec::new(),
+        });
+        match plan {
+            FieldPlan::Int {
+                signed, min, max, ..
+            } => {
+                state.config.kinds |=
+                    abi::FIELD_KIND_INT | if signed { abi::FIELD_KIND_SIGNED } else { 0 };
+                let ints: Vec<(Op, Value)> = same
+                    .iter()
+                    .flat_map(|f| {
+                        f.values
+                            .iter()
+                            .filter_map(move |v| int_of(v).map(|i| (f.op, Value::Int(i))))
+                    })
+                    .collect();
+                let set = numeric_set(ints.iter().map(|(op, v)| (*op, v)));
+                if filter.key == RuleField::Retval {
+                    admitted = retval_admits(&set);
+                }
+                let key = |v: i128| {
+                    bytes_of(&abi::IntKey {
+                        event: event_id,
+                        field: id,
+                        pad: 0,
+                        value: raw_int(v),
+                    })
+                    .to_vec()
+                };
+                state.dim.add_numeric(&set, bit, signed, (min, max), key);
+            }
+            FieldPlan::Str { .. } => {
+                state.dim.enabled |= bit;
+                let mut has_eq = false;
+                for f in &same {
+                    for value in &f.values {
+                        let Value::Str(m) = value else { continue };
+                        let text = crate::filter::str_len(m);
+                        let affix = matches!(m, StrMatch::Prefix(_) | StrMatch::Suffix(_));
+                        if text >= abi::STR_MAX {
+                            cx.limit(
+                                policy,
+                                &f.span,
+                                format!(
+                                    "string value is {text} bytes; the kernel compares at most {}",
+                                    abi::STR_MAX - 1
+                                ),
+                                "shorten the value (a prefix `...*` often says the same)",
+                            );
+                            continue;
+                        }
+                        if affix && text > abi::LPM_STR_MAX {
+                            cx.limit(policy, &f.span, format!("prefix/suffix pattern is {text} bytes; the kernel's prefix tries hold at most {}", abi::LPM_STR_MAX), "shorten the pattern: the first (or last) 248 bytes decide the match anyway");
+                            continue;
+                        }
+                        has_eq |= f.op == Op::Eq;
+                        match m {
+                            StrMatch::Exact(s) => {
+                                state.config.kinds |= abi::FIELD_KIND_EXACT;
+                                let key = abi::StrKey {
+                                    event: event_id,
+                                    field: id,
+                                    pad: 0,
+                                    str: abi::fixed(s.as_bytes()),
+                                };
+                                state.exact.add(bytes_of(&key).to_vec(), f.op, bit);
+                            }
+                            StrMatch::Prefix(s) => {
+                                state.config.kinds |= abi::FIELD_KIND_PREFIX;
+                                state.prefix.push((s.as_bytes().to_vec(), f.op, bit));
+                            }
+                            StrMatch::Suffix(s) => {
+                                state.config.kinds |= abi::FIELD_KIND_SUFFIX;
+                                state.suffix.push((s.bytes().rev().collect(), f.op, bit));
+                            }
+                            StrMatch::Contains(s) => {
+                                state.config.kinds |= abi::FIELD_KIND_CONTAINS;
+                                state.contains.push((s.as_bytes().to_vec(), f.op, bit));
+                            }
+                        }
+                    }
+                }
+                if !has_eq {
+                    state.dim.match_missing |= bit;
+                }
+            }
+            FieldPlan::Userspace { .. } => {}
+        }
+    }
+    admitted
 }
 
 /// Return-value classes, as the `GATE_NO_*_RET` bits they clear.
@@ -338,6 +406,7 @@ fn lpm_entries(
 
 fn assemble_rules(
     events: BTreeMap<u32, (abi::EventConfig, &'static str)>,
+    pseudo_events: BTreeMap<u32, abi::EventConfig>,
     fields: BTreeMap<(u32, u16), FieldState>,
     retval_classes: &BTreeMap<u32, u32>,
     policies: &[Policy],
@@ -424,6 +493,9 @@ fn assemble_rules(
                     });
             }
         }
+    }
+    for (id, config) in &pseudo_events {
+        event_entries.insert(id.to_le_bytes().to_vec(), bytes_of(config).to_vec());
     }
     let lpm = |name, entries: BTreeMap<Vec<u8>, Vec<u8>>| MapContents {
         name,

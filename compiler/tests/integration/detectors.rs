@@ -1,6 +1,6 @@
 //! Tracee's detectors as data (`schema/detectors/*.yaml`): every file reads, names real
 //! events and filters that compile on them; a rule naming a detector, or selecting detectors
-//! by threat, is E223 naming exactly the detectors selected; `list detectors`.
+//! by threat, is a detection (W306 for the four built from events not produced here); `list detectors`.
 
 use std::collections::HashSet;
 
@@ -138,20 +138,49 @@ fn base_events_and_filters_are_real() {
     }
 }
 
-/// A rule naming a detector is E223, with the detector's id, severity and technique.
+/// A rule naming a produced detector compiles to a detection of the policy; one that is not
+/// produced here is E223, with the detector's id, severity and technique.
 #[test]
-fn a_detector_rule_is_e223_with_its_threat() {
+fn a_detector_rule_is_a_detection_or_e223_with_its_threat() {
     let checked = check("anti_debugging", "global", &[]);
+    assert!(
+        checked.diagnostics.items.is_empty(),
+        "{}",
+        checked.render_plain(100)
+    );
+    let p = &checked.policies[0];
+    assert!(p.rules.is_empty());
+    assert_eq!(p.detections.len(), 1);
+    assert_eq!(p.detections[0].detector, "anti_debugging");
+    let checked = check("syscall_hooking", "global", &[]);
     let d: Vec<_> = checked.diagnostics.items.iter().collect();
     assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
     assert_eq!(d[0].code, Code::DetectorNotProduced);
-    for part in ["anti_debugging", "TRC-102", "low", "T1622"] {
+    for part in ["syscall_hooking", "TRC-1030", "high", "T1014"] {
         assert!(d[0].message.contains(part), "{}", d[0].message);
     }
     // In a comma list too, and never as "unknown event".
     let checked = check("openat,ld_preload", "global", &[]);
+    assert!(
+        checked.diagnostics.items.is_empty(),
+        "{}",
+        checked.render_plain(100)
+    );
+    assert_eq!(checked.policies[0].rules.len(), 1);
+    assert_eq!(checked.policies[0].detections[0].detector, "ld_preload");
+    let checked = check("openat,syscall_hooking", "global", &[]);
     let codes: Vec<Code> = checked.diagnostics.items.iter().map(|d| d.code).collect();
     assert_eq!(codes, [Code::DetectorNotProduced]);
+    // A detection carries its base event's fields: only context filters apply to it.
+    let checked = check("anti_debugging", "global", &["comm=gdb".to_owned()]);
+    assert!(
+        checked.diagnostics.items.is_empty(),
+        "{}",
+        checked.render_plain(100)
+    );
+    let checked = check("anti_debugging", "global", &["data.request=0".to_owned()]);
+    let codes: Vec<Code> = checked.diagnostics.items.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::FiltersOnSelection]);
 }
 
 /// The detectors a threat selection names, from the E223 message (or the one produced
@@ -177,6 +206,7 @@ fn threat_selected(selection: &str) -> (Vec<String>, Vec<Code>) {
         .collect();
     if let Some(p) = checked.policies.first() {
         names.extend(p.rules.iter().map(|r| r.event.name.to_owned()));
+        names.extend(p.detections.iter().map(|d| d.detector.clone()));
     }
     names.sort();
     (names, codes)
@@ -185,7 +215,7 @@ fn threat_selected(selection: &str) -> (Vec<String>, Vec<Code>) {
 fn expected(keep: impl Fn(&Detector) -> bool) -> Vec<String> {
     let mut names: Vec<String> = all()
         .iter()
-        .filter(|d| keep(d) && catalog::event(&d.name).is_none())
+        .filter(|d| keep(d))
         .map(|d| d.name.clone())
         .collect();
     names.sort();
@@ -193,7 +223,8 @@ fn expected(keep: impl Fn(&Detector) -> bool) -> Vec<String> {
 }
 
 /// Tracee's threat selection, resolved at compile time: exactly the detectors whose threat
-/// matches, named in one E223.
+/// matches, the produced ones selected and the others named in one warning (W305, as for
+/// a set's members).
 #[test]
 fn threat_selection_names_exactly_the_matching_detectors() {
     let (names, codes) = threat_selected("threat.severity>=high");
@@ -267,7 +298,12 @@ fn list_detectors() {
     assert_eq!(anti["event_id"], 6002);
     assert_eq!(anti["severity"], "low");
     assert_eq!(anti["needs"][0], "ptrace{request=0}");
-    assert_eq!(anti["produced"], false);
+    assert_eq!(anti["produced"], true);
+    let hooking = rows
+        .iter()
+        .find(|r| r["name"] == "syscall_hooking")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(hooking["produced"], false);
     let run = tracee_compile(&["list", "detectors"], &repo());
     assert_eq!(run.status, 0, "{}", run.err);
     assert!(
@@ -278,16 +314,17 @@ fn list_detectors() {
     );
     assert!(
         run.out
-            .ends_with("33 detectors, 1 produced by this loader, 32 not yet\n"),
+            .ends_with("33 detectors, 29 produced by this loader, 4 not yet\n"),
         "{}",
         run.out
     );
 }
 
-/// Tracee's default Helm policy: every rule resolves to a produced event or to a known
-/// detector (one E223 each), never to an unknown event.
+/// Tracee's default Helm policy compiles unchanged: every rule resolves to a produced event
+/// or detector, except the four detectors built from events this loader cannot produce
+/// (W306 each), never to an unknown event; and it lowers into an image.
 #[test]
-fn helm_default_policy_names_only_known_detectors() {
+fn helm_default_policy_compiles() {
     let path = repo().join("testdata/tracee-detector-policies/helm_default_policy.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
     let checked = compiler::check_text("helm_default_policy.yaml", &text);
@@ -303,18 +340,17 @@ fn helm_default_policy_names_only_known_detectors() {
         .filter_map(|l| l.trim().strip_prefix("- event: "))
         .collect();
     assert_eq!(rules.len(), 32);
-    let mut expected: Vec<String> = rules
+    let mut never: Vec<String> = all()
         .iter()
-        .filter(|r| catalog::event(r).is_none())
-        .map(|r| (*r).to_owned())
+        .filter(|d| !compiler::selection::produced(d) && rules.contains(&d.name.as_str()))
+        .map(|d| d.name.clone())
         .collect();
-    expected.sort();
-    assert_eq!(flagged, expected);
-    assert_eq!(
-        flagged.len(),
-        29,
-        "all but dropped_executable and the container events"
-    );
+    never.sort();
+    assert_eq!(flagged, never);
+    assert_eq!(flagged, ["proc_fops_hooking", "syscall_hooking"]);
+    let p = &checked.policies[0];
+    assert_eq!(p.rules.len() + p.detections.len() + flagged.len(), 32);
+    assert!(checked.lowered.is_some(), "{}", checked.render_plain(100));
 }
 
 /// Where each built-in condition runs, per base event, in `list detectors --json`: a list
@@ -414,8 +450,9 @@ fn check_files(files: &[(&str, &str)]) -> compiler::Checked {
     compiler::check_sources(sources, compiler::diagnostics::Diagnostics::default())
 }
 
-/// A user's detector in Tracee's YAML format, next to the policies: known by name and by
-/// threat like the built-in ones (E223 until detections are produced), never "unknown".
+/// A user's detector in Tracee's YAML format, next to the policies: selected by name and by
+/// threat like the built-in ones, with its condition placed (here: in the kernel), never
+/// "unknown".
 #[test]
 fn user_detectors_next_to_policies() {
     let policy = |event: &str| {
@@ -424,25 +461,39 @@ fn user_detectors_next_to_policies() {
         )
     };
     let checked = check_files(&[("nc.yaml", NETCAT), ("p.yaml", &policy("netcat_execution"))]);
-    let d: Vec<_> = checked.diagnostics.items.iter().collect();
-    assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
-    assert_eq!(d[0].code, Code::DetectorNotProduced);
     assert!(
-        d[0].message
-            .contains("detector of the input (yaml-001, severity high"),
+        checked.diagnostics.items.is_empty(),
         "{}",
-        d[0].message
+        checked.render_plain(100)
     );
+    assert_eq!(
+        checked.policies[0].detections[0].detector,
+        "netcat_execution"
+    );
+    let lowered = checked
+        .lowered
+        .as_ref()
+        .unwrap_or_else(|| panic!("not lowered"));
+    let meta = &lowered.detectors[0];
+    assert_eq!(
+        (meta.name.as_str(), meta.event_id),
+        ("netcat_execution", 6500)
+    );
+    assert!(meta.bases[0].loader.is_empty(), "{meta:?}");
     let checked = check_files(&[
         ("nc.yaml", NETCAT),
         ("p.yaml", &policy("threat.mitre.tactic=Execution")),
     ]);
-    let d: Vec<_> = checked.diagnostics.items.iter().collect();
-    assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
     assert!(
-        d[0].message.contains("netcat_execution"),
+        checked.diagnostics.items.is_empty(),
         "{}",
-        d[0].message
+        checked.render_plain(100)
+    );
+    assert!(
+        checked.policies[0]
+            .detections
+            .iter()
+            .any(|d| d.detector == "netcat_execution")
     );
     // Without the detector file, the same rule is an unknown event.
     let checked = check_files(&[("p.yaml", &policy("netcat_execution"))]);
