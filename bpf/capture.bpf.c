@@ -67,6 +67,9 @@ __noinline int put_user_str_array(struct pending *p, __u32 index, __u64 user_ptr
 	bpf_loop(ARGV_MAX, str_array_step, &w, 0);
 	__u32 cursor = w.cursor;
 	header(p, off, index, ARG_KIND_STR_ARRAY, cursor - off - sizeof(struct arg_header));
+	/* Where the entries are, for the filters (FIELD_KIND_ARRAY). */
+	p->str_off[arg_slot(index)] = off + sizeof(struct arg_header);
+	p->str_len[arg_slot(index)] = cursor - off - sizeof(struct arg_header);
 	p->ints[arg_slot(index)] = user_ptr;
 	counted(p, index, cursor);
 	return 0;

@@ -109,6 +109,83 @@ static long contains_step(__u64 i, struct contains_search *c)
 	return 0;
 }
 
+/* A string array's entries, one by one (FIELD_KIND_ARRAY): a policy's `=` values match
+ * when one entry matches, its `!=` values when none does. Exact strings, prefixes and
+ * substrings; the compiler refuses suffixes on arrays. */
+struct array_search {
+	struct pending *p;
+	struct key_scratch *k;
+	struct field_config *fc;
+	__u32 cursor; /* the next entry's length, as an offset into p->args */
+	__u32 end;
+	__u64 eq;
+	__u64 ne;
+};
+
+static long array_step(__u64 i, struct array_search *a)
+{
+	struct pending *p = a->p;
+	struct key_scratch *k = a->k;
+	struct field_config *fc = a->fc;
+	if (!p || !k || !fc)
+		return 1;
+	__u32 at = a->cursor;
+	if (at + 2 > a->end || at > ARGS_BUF - 2)
+		return 1;
+	__u16 len = 0;
+	bpf_probe_read_kernel(&len, sizeof(len), &p->args[at]);
+	a->cursor = at + 2 + len;
+	struct str_scratch *s = &k->fwd;
+	__u32 copy = len > ABI_STR_MAX - 1 ? ABI_STR_MAX - 1 : len;
+	if (fc->kinds & FIELD_KIND_EXACT)
+		__builtin_memset(s->str, 0, sizeof(s->str));
+	if (copy > 0)
+		bpf_probe_read_kernel(s->str, copy & (ABI_STR_MAX - 1), (char *)p->args + at + 2);
+	s->str[copy & (ABI_STR_MAX - 1)] = 0;
+	struct eq_bits *b;
+	if ((fc->kinds & FIELD_KIND_EXACT) && len < ABI_STR_MAX) {
+		b = bpf_map_lookup_elem(&rule_str, &s->event);
+		if (b) {
+			a->eq |= b->eq;
+			a->ne |= b->ne;
+		}
+	}
+	if (fc->kinds & FIELD_KIND_PREFIX) {
+		__u32 n = len > ABI_LPM_STR_MAX ? ABI_LPM_STR_MAX : len;
+		s->prefixlen = (LPM_HEADER_BYTES + n) * 8;
+		b = bpf_map_lookup_elem(&rule_prefix, s);
+		if (b) {
+			a->eq |= b->eq;
+			a->ne |= b->ne;
+		}
+	}
+	if ((fc->kinds & FIELD_KIND_CONTAINS) && bpf_ksym_exists(bpf_strstr)) {
+		__u32 count = fc->contains_count;
+		for (__u32 c = 0; c < MAX_CONTAINS; c++) {
+			if (c >= count)
+				break;
+			__u32 idx = fc->contains_first + c;
+			struct contains_entry *ce = bpf_map_lookup_elem(&rule_contains, &idx);
+			if (!ce)
+				break;
+			if (bpf_strstr(s->str, ce->str) >= 0) {
+				a->eq |= ce->eq;
+				a->ne |= ce->ne;
+			}
+		}
+	}
+	return 0;
+}
+
+static __always_inline __u64 array_field(struct pending *p, struct key_scratch *k,
+					 struct field_config *fc, __u32 off, __u32 len)
+{
+	struct array_search a = { .p = p, .k = k, .fc = fc, .cursor = off, .end = off + len };
+	bpf_loop(ARGV_MAX, array_step, &a, 0);
+	__u64 def = fc->match_missing & ~fc->ranged;
+	return (a.eq | (def & ~a.ne)) | ~fc->enabled;
+}
+
 __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct field_config *fc)
 {
 	struct key_scratch *k = keys();
@@ -126,6 +203,12 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 			return ~fc->enabled; /* no such string: no policy filtering it passes */
 		pos = __builtin_offsetof(struct pending, args) + off;
 		len = p->str_len[i];
+		if (fc->kinds & FIELD_KIND_ARRAY) {
+			s->pad = 0;
+			s->event = event;
+			s->field = field;
+			return array_field(p, k, fc, off, len);
+		}
 	} else if (field == FIELD_COMM) {
 		pos = __builtin_offsetof(struct pending, rec.comm);
 		len = ABI_COMM_LEN;

@@ -112,6 +112,9 @@ static __always_inline void put_strings(struct pending *p, __u32 index, __u64 st
 	struct arg_header h = { .index = index, .kind = ARG_KIND_STR_ARRAY,
 				.len = cursor - off - sizeof(struct arg_header) };
 	__builtin_memcpy(&p->args[off], &h, sizeof(h));
+	/* Where the entries are, for the filters (FIELD_KIND_ARRAY). */
+	p->str_off[arg_slot(index)] = off + sizeof(struct arg_header);
+	p->str_len[arg_slot(index)] = h.len;
 	p->used = cursor;
 	p->rec.args_num += 1;
 }
@@ -157,6 +160,9 @@ static __always_inline int exec_event(struct task_struct *task, struct linux_bin
 		long n = bpf_probe_read_kernel_str(comm, sizeof(comm), prev->comm);
 		append_str(p, 15, comm, n > 0 ? n - 1 : 0);
 	}
+	if (ev->flags & EVENT_FLAG_ENV)
+		put_strings(p, 16, BPF_CORE_READ(task, mm, env_start),
+			    BPF_CORE_READ(task, mm, env_end), BPF_CORE_READ(bprm, envc));
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	if (fs)
 		put_path(p, 17, (__u64)&fs->pwd);

@@ -94,6 +94,8 @@ enum abi_context_field {
 #define FIELD_KIND_CONTAINS (1U << 4)
 /* Integers of this field are signed: range starts are biased by 1 << 63. */
 #define FIELD_KIND_SIGNED (1U << 5)
+/* The field is a string array: a value matches when one of its entries does. */
+#define FIELD_KIND_ARRAY (1U << 6)
 
 /* Value of every equality map: policies that list the key with `=`, and with `!=`. */
 struct eq_bits {
@@ -166,6 +168,8 @@ struct detect_chunk {
 #define EVENT_FLAG_ENTRY (1U << 0)
 /* The syscall never returns (exit, exit_group): emit at entry, return value 0. */
 #define EVENT_FLAG_EMIT_AT_ENTRY (1U << 1)
+/* sched_process_exec: capture the environment (a rule or detection filters `env`). */
+#define EVENT_FLAG_ENV (1U << 2)
 
 /* syscall_gate[nr]: the first thing a syscall hook reads, an array slot (no hashing), so a
  * syscall no policy selects costs one load. */

@@ -570,6 +570,7 @@ pub fn kinds_text(kinds: u32) -> String {
         (abi::FIELD_KIND_PREFIX, "prefix trie"),
         (abi::FIELD_KIND_SUFFIX, "suffix trie"),
         (abi::FIELD_KIND_CONTAINS, "substring scan"),
+        (abi::FIELD_KIND_ARRAY, "each entry of the array"),
     ] {
         if kinds & bit != 0 {
             parts.push(name);

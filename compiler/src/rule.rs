@@ -77,7 +77,12 @@ fn arg_value_type(ty: ArgType) -> Option<ValueType> {
             wildcards: true,
         }),
         ArgType::Bool => Some(ValueType::Bool),
-        ArgType::StrArray | ArgType::Bytes | ArgType::SockAddr | ArgType::IntArray => None,
+        // A string array matches when one of its entries does.
+        ArgType::StrArray => Some(ValueType::Str {
+            max: None,
+            wildcards: true,
+        }),
+        ArgType::Bytes | ArgType::SockAddr | ArgType::IntArray => None,
     }
 }
 

@@ -32,6 +32,9 @@ pub const DETECT_PSEUDO_BASE: u32 = 0x0010_0000;
 pub const EVENT_FLAG_ENTRY: u8 = 1 << 0;
 /// `event_config.flags`: the syscall never returns (exit, exit_group): emitted at entry.
 pub const EVENT_FLAG_EMIT_AT_ENTRY: u8 = 1 << 1;
+/// `event_config.flags` of `sched_process_exec`: capture the environment (`env`), which a
+/// rule or detection filters.
+pub const EVENT_FLAG_ENV: u8 = 1 << 2;
 
 /// `event_record.flags`: a dropped_executable from a copy (sendfile, splice,
 /// copy_file_range), whose bytes the kernel could not read: printed only if the file starts
@@ -293,6 +296,8 @@ pub const FIELD_KIND_PREFIX: u32 = 1 << 2;
 pub const FIELD_KIND_SUFFIX: u32 = 1 << 3;
 pub const FIELD_KIND_CONTAINS: u32 = 1 << 4;
 pub const FIELD_KIND_SIGNED: u32 = 1 << 5;
+/// The field is a string array: a value matches when one of its entries does.
+pub const FIELD_KIND_ARRAY: u32 = 1 << 6;
 
 /// Bytes of the LPM key before the string (event, field, pad), counted in `prefixlen`.
 pub const LPM_HEADER_BYTES: u32 = 8;
@@ -555,6 +560,8 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("FIELD_KIND_SUFFIX", FIELD_KIND_SUFFIX as u64),
     ("FIELD_KIND_CONTAINS", FIELD_KIND_CONTAINS as u64),
     ("FIELD_KIND_SIGNED", FIELD_KIND_SIGNED as u64),
+    ("FIELD_KIND_ARRAY", FIELD_KIND_ARRAY as u64),
+    ("EVENT_FLAG_ENV", EVENT_FLAG_ENV as u64),
     ("ARG_KIND_INT", arg_kind::INT as u64),
     ("ARG_KIND_UINT", arg_kind::UINT as u64),
     ("ARG_KIND_STR", arg_kind::STR as u64),

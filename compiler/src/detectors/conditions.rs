@@ -10,7 +10,9 @@
 //! Decided per base event: `eventName` is known for each base event a detection is built
 //! from, so `eventName == "x" ? c : true` is `c` on `x` and nothing on the others.
 
-use cel::common::ast::{CallExpr, Expr, IdedExpr, LiteralValue, operators as op};
+use cel::common::ast::{
+    CallExpr, ComprehensionExpr, Expr, IdedExpr, LiteralValue, operators as op,
+};
 
 /// Where one condition runs for one base event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,7 +82,7 @@ fn lower(expr: &Expr, base: &str) -> Result<Lowered, String> {
             Lowered::False
         }),
         Expr::Call(call) => lower_call(call, base),
-        Expr::Comprehension(_) => Err("a list function (`exists`, `all`, ...)".to_owned()),
+        Expr::Comprehension(c) => exists(c, base),
         _ => Err("not a comparison the kernel filters have".to_owned()),
     }
 }
@@ -138,6 +140,61 @@ fn lower_call(call: &CallExpr, base: &str) -> Result<Lowered, String> {
         ("matches", _) => Err("a regular expression".to_owned()),
         ("size", _) => Err("a size".to_owned()),
         _ => Err("a function the kernel filters do not have".to_owned()),
+    }
+}
+
+/// `list.exists(e, P(e))` on a string array, where `P` is string tests of `e` joined by
+/// `||`: the array filter with those alternatives (a filter on a string array matches when
+/// one of its entries does). Other list functions, and other predicates, run in the loader.
+fn exists(c: &ComprehensionExpr, base: &str) -> Result<Lowered, String> {
+    let other = || Err("a list function (`exists`, `all`, ...)".to_owned());
+    let accu = |e: &Expr| matches!(e, Expr::Ident(name) if *name == c.accu_var);
+    let is_false =
+        matches!(&c.accu_init.expr, Expr::Literal(LiteralValue::Boolean(b)) if !*b.inner());
+    let Expr::Call(step) = &c.loop_step.expr else {
+        return other();
+    };
+    let predicate = match step.args.as_slice() {
+        [a, p] if step.func_name == op::LOGICAL_OR && accu(&a.expr) => p,
+        _ => return other(),
+    };
+    if !is_false || !accu(&c.result.expr) || c.iter_var2.is_some() {
+        return other();
+    }
+    let array = field(&c.iter_range.expr)?;
+    let mut predicate = predicate.expr.clone();
+    substitute(&mut predicate, &c.iter_var, &c.iter_range.expr);
+    match lower(&predicate, base) {
+        Ok(Lowered::Filters(filters))
+            if filters.iter().all(|f| f.field == array && f.op == "=") =>
+        {
+            Ok(Lowered::Filters(filters))
+        }
+        _ => Err(
+            "a list function (`exists`) whose test is not string matches of the entry".to_owned(),
+        ),
+    }
+}
+
+/// Replaces the identifier `name` by `with` throughout `expr`.
+fn substitute(expr: &mut Expr, name: &str, with: &Expr) {
+    match expr {
+        Expr::Ident(id) if id == name => *expr = with.clone(),
+        Expr::Call(call) => {
+            if let Some(target) = call.target.as_mut() {
+                substitute(&mut target.expr, name, with);
+            }
+            for arg in &mut call.args {
+                substitute(&mut arg.expr, name, with);
+            }
+        }
+        Expr::Select(select) => substitute(&mut select.operand.expr, name, with),
+        Expr::List(list) => {
+            for e in &mut list.elements {
+                substitute(&mut e.expr, name, with);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -434,8 +491,12 @@ mod tests {
                 "regular expression",
             ),
             (
-                r#"getEventData("env").exists(e, e.startsWith("LD_PRELOAD="))"#,
+                r#"getEventData("env").all(e, e.startsWith("LD_PRELOAD="))"#,
                 "list function",
+            ),
+            (
+                r#"getEventData("env").exists(e, e != "LD_PRELOAD=")"#,
+                "not string matches of the entry",
             ),
             (r#"getEventData("bytes") >= b"\x7fELF""#, "bytes"),
             (
@@ -457,6 +518,17 @@ mod tests {
                 other => panic!("{c}: {other:?}"),
             }
         }
+    }
+
+    /// `exists` over an array whose test is string matches of the entry is the array filter
+    /// (one entry matching is enough).
+    #[test]
+    fn exists_of_string_tests_is_an_array_filter() {
+        let c = r#"getEventData("env").exists(e, e.startsWith("LD_PRELOAD=") || e == "X=1")"#;
+        assert_eq!(
+            at(c, "sched_process_exec"),
+            kernel(&["args.env=LD_PRELOAD=*,X=1"])
+        );
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub(super) fn lower_rules(
     let mut fields: BTreeMap<(u32, u16), FieldState> = BTreeMap::new();
     // Per event: the return-value classes some policy's rule admits (for the syscall gate).
     let mut retval_classes: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut env_wanted = false;
     for policy in policies {
         for rule in &policy.rules {
             let unit = Unit {
@@ -159,7 +160,15 @@ pub(super) fn lower_rules(
             let (event, _) = events
                 .entry(unit.event_id)
                 .or_insert_with(|| (bytemuck::Zeroable::zeroed(), rule.event.name));
-            let admitted = lower_unit(&unit, policy, event, &mut fields, cx, userspace);
+            let admitted = lower_unit(
+                &unit,
+                policy,
+                event,
+                &mut fields,
+                cx,
+                userspace,
+                &mut env_wanted,
+            );
             *retval_classes.entry(unit.event_id).or_insert(0) |= admitted;
         }
     }
@@ -179,7 +188,22 @@ pub(super) fn lower_rules(
         let event = pseudo_events
             .entry(p.pseudo)
             .or_insert_with(bytemuck::Zeroable::zeroed);
-        lower_unit(&unit, policy, event, &mut fields, cx, userspace);
+        lower_unit(
+            &unit,
+            policy,
+            event,
+            &mut fields,
+            cx,
+            userspace,
+            &mut env_wanted,
+        );
+    }
+    // The exec handler reads the environment only for filters on it.
+    if env_wanted {
+        let exec = schema::catalog::event("sched_process_exec").map(|e| e.id);
+        if let Some((config, _)) = exec.and_then(|id| events.get_mut(&id)) {
+            config.flags |= abi::EVENT_FLAG_ENV;
+        }
     }
     assemble_rules(events, pseudo_events, fields, &retval_classes, policies, cx)
 }
@@ -214,6 +238,7 @@ fn lower_unit(
     fields: &mut BTreeMap<(u32, u16), FieldState>,
     cx: &mut Ctx,
     userspace: &mut Vec<UserspaceFilter>,
+    env_wanted: &mut bool,
 ) -> u32 {
     let (event_id, bit) = (unit.event_id, unit.bit);
     let mut admitted = RET_ALL;
@@ -294,6 +319,16 @@ fn lower_unit(
             }
             FieldPlan::Str { .. } => {
                 state.dim.enabled |= bit;
+                let array =
+                    matches!(filter.key, RuleField::Arg { def, .. } if def.ty == ArgType::StrArray);
+                if array {
+                    state.config.kinds |= abi::FIELD_KIND_ARRAY;
+                    if unit.name == "sched_process_exec"
+                        && matches!(filter.key, RuleField::Arg { def, .. } if def.name == "env")
+                    {
+                        *env_wanted = true;
+                    }
+                }
                 let mut has_eq = false;
                 for f in &same {
                     for value in &f.values {
@@ -331,6 +366,9 @@ fn lower_unit(
                             StrMatch::Prefix(s) => {
                                 state.config.kinds |= abi::FIELD_KIND_PREFIX;
                                 state.prefix.push((s.as_bytes().to_vec(), f.op, bit));
+                            }
+                            StrMatch::Suffix(_) if array => {
+                                cx.limit(policy, &f.span, format!("`{}` on the string array `{}`: the kernel matches an array's entries by exact string, prefix and substring", value_text(value), crate::rule::field_name(filter.key)), "use a prefix (`x*`) or a substring (`*x*`)");
                             }
                             StrMatch::Suffix(s) => {
                                 state.config.kinds |= abi::FIELD_KIND_SUFFIX;

@@ -52,6 +52,13 @@ fn filtered_as(event: &EventDef, arg: &str) -> String {
     let checked = compiler::check_text("probe.yaml", &text);
     let items = &checked.diagnostics.items;
     match items.as_slice() {
+        [] if event
+            .args
+            .iter()
+            .any(|a| a.name == arg && a.ty == schema::catalog::ArgType::StrArray) =>
+        {
+            "string array: a value matches when one entry does (exact, `x*`, `*x*`)".to_owned()
+        }
         [] => "string".to_owned(),
         [d] if d.code.id() == "E215" && d.help.as_deref().is_some_and(|h| h.contains(".port")) => {
             "by its parts: `.port`, `.ip` (IPv4), `.path` (unix); see policies.md".to_owned()

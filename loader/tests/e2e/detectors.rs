@@ -335,3 +335,131 @@ open("{d}/secret-7", "w").close()         # the kernel's name condition fails
     assert_eq!(e["threat"]["name"], "Secret touched");
     assert_eq!(e["threat"]["mitre"]["tactic"]["name"], "Credential Access");
 }
+
+/// ld_preload on its three base events: an exec whose environment sets LD_PRELOAD (decided
+/// in the kernel on the environment's entries), a write of /etc/ld.so.preload (its flags
+/// condition in the loader) and a rename onto it; near misses: an exec without the variable
+/// (one that only mentions it in a value), a read of the file. /etc is a tmpfs of the test's
+/// own mount namespace.
+#[test]
+fn ld_preload_by_environment_write_and_rename() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let comm = "tr-det-preload";
+    let image = compile(
+        s.path(),
+        &[(
+            "preload.yaml",
+            &policy("preload", &["global"], "    - event: ld_preload\n"),
+        )],
+    );
+    let script = named_script(
+        comm,
+        r#"
+import subprocess, shutil
+true = shutil.which("true")
+# A shell's environment (the kernel reads an environment's first 32 entries, as Tracee its
+# first 38; the test runner's own has more).
+base = {"PATH": os.environ["PATH"], "HOME": "/root", "LANG": "C"}
+env = dict(base, LD_PRELOAD="/nonexistent/tr-e2e.so", TR_E2E="1")
+subprocess.run([true, "tr-e2e-preload"], env=env, check=True)          # a detection
+env = dict(base, TR_E2E="LD_PRELOAD=/x.so")
+subprocess.run([true, "tr-e2e-clean"], env=env, check=True)            # none
+assert libc.mount(b"none", b"/etc", b"tmpfs", 0, None) == 0
+with open("/etc/ld.so.preload", "w") as f:                          # a detection
+    f.write("/nonexistent/tr-e2e.so\n")
+open("/etc/ld.so.preload").read()                                   # a read: none
+with open("/etc/tr-e2e-preload", "w") as f:
+    f.write("\n")
+os.rename("/etc/tr-e2e-preload", "/etc/ld.so.preload")               # a detection
+"#,
+    );
+    let t = Tracer::start(&image, &[]);
+    run(
+        "unshare",
+        &["-m", "--propagation", "private", "python3", "-c", &script],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mine: Vec<&Value> = detections(&run, "ld_preload")
+        .into_iter()
+        .filter(|e| {
+            e["processName"] == comm
+                || from_arg(e, "argv").as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|v| v.as_str().is_some_and(|s| s.starts_with("tr-e2e")))
+                })
+        })
+        .collect();
+    let bases: Vec<String> = mine.iter().map(|e| detected_from(e).0).collect();
+    assert_eq!(
+        bases,
+        [
+            "sched_process_exec",
+            "security_file_open",
+            "security_inode_rename"
+        ],
+        "{:#?}",
+        run.events
+    );
+    let argv = from_arg(mine[0], "argv");
+    assert_eq!(argv[1], "tr-e2e-preload", "{:#?}", mine[0]);
+    let env = from_arg(mine[0], "env");
+    assert!(
+        env.as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "LD_PRELOAD=/nonexistent/tr-e2e.so")),
+        "{:#?}",
+        mine[0]
+    );
+}
+
+/// A policy's own filter on a string array, decided in the kernel: an exec whose argv has an
+/// entry with the substring, or an entry equal to the value, prints; others do not.
+#[test]
+fn argv_filters_match_any_entry() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = compile(
+        s.path(),
+        &[(
+            "argv.yaml",
+            &policy(
+                "argv",
+                &["global"],
+                &rule(
+                    "sched_process_exec",
+                    &["data.argv=*tr-e2e-argv-sub*,tr-e2e-argv-exact"],
+                ),
+            ),
+        )],
+    );
+    let t = Tracer::start(&image, &[]);
+    run("true", &["x-tr-e2e-argv-sub-y"]);
+    run("true", &["a", "tr-e2e-argv-exact"]);
+    run("true", &["tr-e2e-argv-exact-not"]);
+    run("true", &["tr-e2e-argv-none"]);
+    let run = t.stop();
+    run.assert_clean();
+    let seen: Vec<String> = run
+        .named("sched_process_exec")
+        .iter()
+        .filter_map(|e| arg(e, "argv").and_then(|a| a.as_array().cloned()))
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        ["true x-tr-e2e-argv-sub-y", "true a tr-e2e-argv-exact"],
+        // (argv[0] is the name the test ran it by)
+        "{:#?}",
+        run.events
+    );
+}

@@ -135,6 +135,21 @@ fn arg_value(event: &str, name: &str, ty: ArgType, v: &Json) -> Result<Option<Va
         ArgType::Str => Some(Value::Str(text(v).ok_or_else(|| {
             format!("argument `{name}` of {event} is a string, got {v}")
         })?)),
+        ArgType::StrArray => {
+            let items = v.as_array().ok_or_else(|| {
+                format!("argument `{name}` of {event} is a list of strings, got {v}")
+            })?;
+            Some(Value::StrArray(
+                items
+                    .iter()
+                    .map(|i| {
+                        text(i).ok_or_else(|| {
+                            format!("argument `{name}` of {event} is a list of strings, got {i}")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ))
+        }
         // Not filterable: carried by the record, never decided on.
         _ => None,
     })

@@ -31,6 +31,9 @@ use crate::image::Image;
 pub const SCOPE_EVENT: u32 = u32::MAX;
 /// Longest string argument the programs record (`STR_CAP`).
 pub const STR_CAP: usize = 1024;
+/// Entries of a string array the programs record (`ARGV_MAX`), and bytes of each (`ARGV_CAP`).
+pub const ARGV_MAX: usize = 32;
+pub const ARGV_CAP: usize = 256;
 /// Substring patterns tried per field (`MAX_CONTAINS`).
 pub const MAX_CONTAINS: u32 = 32;
 /// Arguments a rule field id can name.
@@ -57,6 +60,8 @@ pub enum Value {
     Int(u64),
     /// A string, without its NUL.
     Str(Vec<u8>),
+    /// A string array (argv, env): a filter matches when one entry does.
+    StrArray(Vec<Vec<u8>>),
 }
 
 /// Who did it: the record's context fields.
@@ -611,6 +616,22 @@ impl Evaluator {
     /// `str_field()`.
     fn str_field(&self, event: &Event, field: u16, fc: &FieldConfig) -> u64 {
         let c = &event.context;
+        if fc.kinds & abi::FIELD_KIND_ARRAY != 0 {
+            // The kernel's array_field: each of the first ARGV_MAX entries, as a string.
+            let Some(Value::StrArray(items)) =
+                u8::try_from(field).ok().and_then(|i| event.args.get(&i))
+            else {
+                return !fc.enabled;
+            };
+            let (mut eq, mut ne) = (0, 0);
+            for item in items.iter().take(ARGV_MAX) {
+                let (e, n) = self.str_bits(event, field, fc, &item[..item.len().min(ARGV_CAP)]);
+                eq |= e;
+                ne |= n;
+            }
+            let default = fc.match_missing & !fc.ranged;
+            return (eq | (default & !ne)) | !fc.enabled;
+        }
         let value: &[u8] = if field < MAX_ARGS {
             match u8::try_from(field).ok().and_then(|i| event.args.get(&i)) {
                 Some(Value::Str(s)) => &s[..s.len().min(STR_CAP)],
@@ -624,6 +645,14 @@ impl Evaluator {
         } else {
             return !0;
         };
+        let (eq, ne) = self.str_bits(event, field, fc, value);
+        let default = fc.match_missing & !fc.ranged;
+        (eq | (default & !ne)) | !fc.enabled
+    }
+
+    /// The `=` and `!=` policies of one string value of a field.
+    fn str_bits(&self, event: &Event, field: u16, fc: &FieldConfig, value: &[u8]) -> (u64, u64) {
+        let array = fc.kinds & abi::FIELD_KIND_ARRAY != 0;
         let len = value.len();
         // The filters compare the first 255 bytes (exact strings are shorter than 256, and
         // substring patterns are searched for there).
@@ -657,7 +686,7 @@ impl Evaluator {
             };
             add(lpm_lookup(&self.rule_prefix, &key));
         }
-        if fc.kinds & abi::FIELD_KIND_SUFFIX != 0 {
+        if fc.kinds & abi::FIELD_KIND_SUFFIX != 0 && !array {
             let reversed: Vec<u8> = value[len - n..].iter().rev().copied().collect();
             let key = LpmStrKey {
                 prefixlen,
@@ -684,8 +713,7 @@ impl Evaluator {
                 }
             }
         }
-        let default = fc.match_missing & !fc.ranged;
-        (eq | (default & !ne)) | !fc.enabled
+        (eq, ne)
     }
 }
 
