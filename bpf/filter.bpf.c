@@ -61,7 +61,9 @@ __noinline __u64 int_field(struct pending *p, __u32 event, __u16 field, struct f
 	if (!p || !fc)
 		return ~0ULL;
 	__u64 v = 0;
-	if (!int_value(p, field, &v))
+	if (field >= FIELD_MASKED_BASE && field < FIELD_MASKED_BASE + FIELD_RETVAL)
+		v = p->ints[(field - FIELD_MASKED_BASE) & (MAX_ARGS - 1)] & fc->mask;
+	else if (!int_value(p, field, &v))
 		return ~0ULL;
 	struct int_key key = { .event = event, .field = field, .value = v };
 	__u64 range = 0;

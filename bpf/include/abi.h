@@ -56,6 +56,8 @@ enum abi_scope_bool {
 #define FIELD_ARG_BASE 0
 #define FIELD_RETVAL 64
 #define FIELD_CONTEXT_BASE 65
+/* FIELD_MASKED_BASE + i: argument i ANDed with field_config.mask (a detector's `flags % 4`). */
+#define FIELD_MASKED_BASE 128
 
 /* Context field ids. */
 enum abi_context_field {
@@ -256,7 +258,7 @@ struct field_config {
 	__u32 contains_first;
 	__u32 contains_count;
 	__u32 kinds;
-	__u32 pad;
+	__u32 mask; /* FIELD_MASKED_BASE fields: what the argument is ANDed with */
 };
 
 struct int_key {

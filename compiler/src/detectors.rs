@@ -292,7 +292,23 @@ pub fn placements(d: &Detector) -> Vec<(&str, Vec<(&str, conditions::Place)>)> {
                 Ok(expr) => d
                     .events
                     .iter()
-                    .map(|r| (r.name.as_str(), conditions::place(&expr, &r.name)))
+                    .map(|r| {
+                        let place = match conditions::place(&expr, &r.name) {
+                            conditions::Place::Loader(why) => {
+                                let narrowed = conditions::necessary(&expr, &r.name);
+                                conditions::Place::Loader(if narrowed.is_empty() {
+                                    why
+                                } else {
+                                    format!(
+                                        "{why}; the kernel sends up only what passes {}",
+                                        narrowed.join(" ")
+                                    )
+                                })
+                            }
+                            other => other,
+                        };
+                        (r.name.as_str(), place)
+                    })
                     .collect(),
                 Err(e) => vec![("", conditions::Place::Loader(e))],
             };

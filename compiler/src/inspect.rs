@@ -154,6 +154,12 @@ pub fn field_name(event: u32, field: u16) -> String {
         let arg = schema::catalog::event_by_id(event).and_then(|e| e.arg_field(field));
         return arg.map_or_else(|| format!("args.{field}"), |a| format!("args.{a}"));
     }
+    if let Some(index) = field
+        .checked_sub(abi::FIELD_MASKED_BASE)
+        .filter(|i| *i < abi::FIELD_RETVAL)
+    {
+        return format!("{} (low bits)", field_name(event, index));
+    }
     let context: BTreeMap<u16, &str> = [
         (cf::TIMESTAMP, "timestamp"),
         (cf::PROCESSOR_ID, "processorId"),
@@ -181,6 +187,9 @@ pub fn field_name(event: u32, field: u16) -> String {
 }
 
 pub fn event_name(id: u32) -> String {
+    if let Some(chunk) = id.checked_sub(abi::DETECT_PSEUDO_BASE) {
+        return format!("detections#{chunk}");
+    }
     schema::catalog::event_by_id(id).map_or_else(|| format!("event{id}"), |e| e.name.to_owned())
 }
 
@@ -346,23 +355,32 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
         );
         eq_statements(&|op| format!("scope executable {op} {text}"), bits);
     }
-    // Rules.
+    // Rules. A pseudo event's bits are (detector, policy) pairs (docs/detectors.md): each
+    // pair's statements go to its policy, as `detect DETECTOR from BASE ...`.
+    let pairs = Pairs::of(image);
+    let mut rule_push = |event: u32, bits: u64, rest: &str| {
+        for (policies, subject) in pairs.owners(event, bits) {
+            push(policies, format!("{subject}{rest}"));
+        }
+    };
+    let fname = |event: u32, field: u16| field_name(pairs.base(event), field);
     let fields: BTreeMap<(u32, u16), abi::FieldConfig> = maps
         .entries::<abi::FieldKey, abi::FieldConfig>("rule_fields")
         .into_iter()
         .map(|(k, v)| ((k.event, k.field), v))
         .collect();
     for (id, config) in maps.entries::<u32, abi::EventConfig>("events") {
-        push(config.policies, format!("rule {}", event_name(id)));
+        rule_push(id, config.policies & !config.detect_only, "");
     }
     let rule_ranges: Vec<RangeEntry> = maps.values("rule_ranges");
     let contains: Vec<abi::ContainsEntry> = maps.values("rule_contains");
     for ((event, field), config) in &fields {
-        let prefix = format!("rule {} {}", event_name(*event), field_name(*event, *field));
+        let prefix = format!(" {}", fname(*event, *field));
         let signed = config.kinds & abi::FIELD_KIND_SIGNED != 0;
-        push(
+        rule_push(
+            *event,
             config.match_missing & !config.ranged,
-            format!("{prefix} matches unlisted values"),
+            &format!("{prefix} matches unlisted values"),
         );
         if config.ranged != 0 {
             let table: Vec<RangeEntry> = rule_ranges
@@ -372,7 +390,7 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
                 .copied()
                 .collect();
             for (p, low, high) in intervals(&table, signed) {
-                push(bit(p), format!("{prefix} in {low}..={high}"));
+                rule_push(*event, bit(p), &format!("{prefix} in {low}..={high}"));
             }
         }
         for entry in contains
@@ -381,8 +399,8 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
             .take(config.contains_count as usize)
         {
             let text = schema::abi::c_str(&entry.str);
-            push(entry.eq, format!("{prefix} = *{text}*"));
-            push(entry.ne, format!("{prefix} != *{text}*"));
+            rule_push(*event, entry.eq, &format!("{prefix} = *{text}*"));
+            rule_push(*event, entry.ne, &format!("{prefix} != *{text}*"));
         }
     }
     let signed_of = |event: u32, field: u16| {
@@ -390,29 +408,23 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
             .get(&(event, field))
             .is_some_and(|c| c.kinds & abi::FIELD_KIND_SIGNED != 0)
     };
-    let mut eq_statements = |statement: String, bits: EqBits| {
-        push(bits.eq, statement.replacen("{op}", "=", 1));
-        push(bits.ne, statement.replacen("{op}", "!=", 1));
+    let mut eq_statements = |event: u32, statement: String, bits: EqBits| {
+        rule_push(event, bits.eq, &statement.replacen("{op}", "=", 1));
+        rule_push(event, bits.ne, &statement.replacen("{op}", "!=", 1));
     };
     for (key, bits) in maps.entries::<abi::IntKey, EqBits>("rule_int") {
         let value = int_text(key.value, signed_of(key.event, key.field), key.field);
         eq_statements(
-            format!(
-                "rule {} {} {{op}} {value}",
-                event_name(key.event),
-                field_name(key.event, key.field)
-            ),
+            key.event,
+            format!(" {} {{op}} {value}", fname(key.event, key.field)),
             bits,
         );
     }
     for (key, bits) in maps.entries::<abi::StrKey, EqBits>("rule_str") {
         let value = schema::abi::c_str(&key.str);
         eq_statements(
-            format!(
-                "rule {} {} {{op}} {value}",
-                event_name(key.event),
-                field_name(key.event, key.field)
-            ),
+            key.event,
+            format!(" {} {{op}} {value}", fname(key.event, key.field)),
             bits,
         );
     }
@@ -441,20 +453,28 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
                 format!("{}*", String::from_utf8_lossy(pattern))
             };
             eq_statements(
-                format!(
-                    "rule {} {} {{op}} {text}",
-                    event_name(key.event),
-                    field_name(key.event, key.field)
-                ),
+                key.event,
+                format!(" {} {{op}} {text}", fname(key.event, key.field)),
                 own,
             );
+        }
+    }
+    for d in &image.meta.detectors {
+        for base in &d.bases {
+            for c in &base.loader {
+                rule_push(
+                    d.event_id,
+                    u64::MAX,
+                    &format!(" from {} loader: {}", event_name(base.event), c.condition),
+                );
+            }
         }
     }
     for f in &image.meta.userspace_filters {
         let what = if f.event == SCOPE_EVENT {
             "scope".to_owned()
         } else {
-            format!("rule {}", event_name(f.event))
+            format!("rule {}", pairs.name(f.event))
         };
         push(
             bit(usize::from(f.policy)),
@@ -471,6 +491,107 @@ pub fn filters(image: &Image) -> Vec<Vec<String>> {
         list.dedup();
     }
     out
+}
+
+/// The detection pairs of an image: which pseudo event is which base event's chunk, and
+/// which (detector, policy) pair each of its bits is.
+struct Pairs<'a> {
+    image: &'a Image,
+    /// Pseudo event id -> (base event id, chunk).
+    chunks: BTreeMap<u32, (u32, abi::DetectChunk)>,
+}
+
+impl<'a> Pairs<'a> {
+    fn of(image: &'a Image) -> Pairs<'a> {
+        let maps = Maps { image };
+        let all: Vec<abi::DetectChunk> = maps.values("detect_chunks");
+        let mut chunks = BTreeMap::new();
+        for (id, c) in maps.entries::<u32, abi::EventConfig>("events") {
+            for i in 0..u32::from(c.detect_chunks) {
+                let index = c.detect_first.saturating_add(i);
+                if let Some(chunk) = all.get(index as usize) {
+                    chunks.insert(abi::DETECT_PSEUDO_BASE.saturating_add(index), (id, *chunk));
+                }
+            }
+        }
+        Pairs { image, chunks }
+    }
+
+    /// The event whose fields `event`'s rules read (a pseudo event's base event).
+    fn base(&self, event: u32) -> u32 {
+        self.chunks.get(&event).map_or(event, |(base, _)| *base)
+    }
+
+    /// An event's or detector's name.
+    fn name(&self, event: u32) -> String {
+        self.image
+            .meta
+            .detectors
+            .iter()
+            .find(|d| d.event_id == event)
+            .map_or_else(|| event_name(event), |d| d.name.clone())
+    }
+
+    /// The pairs `bits` of a pseudo event's rules are: `detector/policy, ...`.
+    fn pair_names(&self, event: u32, bits: u64, policies: &[String]) -> String {
+        let Some((base, chunk)) = self.chunks.get(&event) else {
+            return names(bits, policies);
+        };
+        let listed: Vec<String> = (0..abi::DETECT_PAIRS)
+            .filter(|b| bits & (1u64 << b) != 0)
+            .map(|b| {
+                let what = if chunk.event[b] == *base {
+                    event_name(*base)
+                } else {
+                    self.name(chunk.event[b])
+                };
+                format!("{what}/{}", names(chunk.policy[b], policies))
+            })
+            .collect();
+        if listed.is_empty() {
+            "-".to_owned()
+        } else {
+            listed.join(",")
+        }
+    }
+
+    /// Who `bits` of `event`'s rules are: (policies, subject of the statement). A detector's
+    /// own event (its loader conditions): every policy that selects it.
+    fn owners(&self, event: u32, bits: u64) -> Vec<(u64, String)> {
+        if let Some(d) = self
+            .image
+            .meta
+            .detectors
+            .iter()
+            .find(|d| d.event_id == event)
+        {
+            let policies = self
+                .chunks
+                .values()
+                .flat_map(|(_, c)| c.event.iter().zip(c.policy.iter()))
+                .filter(|(e, _)| **e == event)
+                .fold(0, |acc, (_, p)| acc | p);
+            return vec![(policies & bits, format!("detect {}", d.name))];
+        }
+        let Some((base, chunk)) = self.chunks.get(&event) else {
+            return vec![(bits, format!("rule {}", event_name(event)))];
+        };
+        (0..abi::DETECT_PAIRS)
+            .filter(|b| bits & (1u64 << b) != 0)
+            .map(|b| {
+                let subject = if chunk.event[b] == *base {
+                    format!("rule {}", event_name(*base))
+                } else {
+                    format!(
+                        "detect {} from {}",
+                        self.name(chunk.event[b]),
+                        event_name(*base)
+                    )
+                };
+                (chunk.policy[b], subject)
+            })
+            .collect()
+    }
 }
 
 /// Per policy: the scope dimensions the kernel checks.
@@ -514,50 +635,98 @@ fn scope_kernel(image: &Image) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Per policy and rule: the fields the kernel decides, and the userspace filters.
+/// Per policy and rule: the fields the kernel decides, and the userspace filters. A
+/// detection (docs/detectors.md) is one rule of its policy: what the kernel decides of it on
+/// each base event, and the detector's conditions the loader decides.
 fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
     let maps = Maps { image };
+    let pairs = Pairs::of(image);
     let fields: BTreeMap<(u32, u16), abi::FieldConfig> = maps
         .entries::<abi::FieldKey, abi::FieldConfig>("rule_fields")
         .into_iter()
         .map(|(k, v)| ((k.event, k.field), v))
         .collect();
     let events = maps.entries::<u32, abi::EventConfig>("events");
+    let config_of = |id: u32| events.iter().find(|(e, _)| *e == id).map(|(_, c)| *c);
+    // The fields `bits` of `event`'s rules filter.
+    let kernel = |event: u32, bits: u64| -> Vec<String> {
+        let Some(c) = config_of(event) else {
+            return Vec::new();
+        };
+        c.fields[..usize::from(c.field_count).min(abi::MAX_EVENT_FIELDS)]
+            .iter()
+            .filter(|f| {
+                fields
+                    .get(&(event, **f))
+                    .is_some_and(|fc| fc.enabled & bits != 0)
+            })
+            .map(|f| {
+                let kinds = fields.get(&(event, *f)).map_or(0, |fc| fc.kinds);
+                format!(
+                    "{} ({})",
+                    field_name(pairs.base(event), *f),
+                    kinds_text(kinds)
+                )
+            })
+            .collect()
+    };
+    let userspace_of = |p: usize, event: u32| -> Vec<String> {
+        image
+            .meta
+            .userspace_filters
+            .iter()
+            .filter(|u| usize::from(u.policy) == p && (u.event == event || u.event == SCOPE_EVENT))
+            .map(|u| format!("{}{}{}: {}", u.field, u.op, u.values.join(","), u.reason))
+            .collect()
+    };
     (0..image.meta.policies.len())
         .map(|p| {
             let bit = bit(p);
-            events
+            let mut rules: Vec<RuleExplain> = events
                 .iter()
-                .filter(|(_, c)| c.policies & bit != 0)
-                .map(|(id, c)| {
-                    let kernel = c.fields[..usize::from(c.field_count).min(abi::MAX_EVENT_FIELDS)]
-                        .iter()
-                        .filter(|f| {
-                            fields
-                                .get(&(*id, **f))
-                                .is_some_and(|fc| fc.enabled & bit != 0)
-                        })
-                        .map(|f| {
-                            let kinds = fields.get(&(*id, *f)).map_or(0, |fc| fc.kinds);
-                            format!("{} ({})", field_name(*id, *f), kinds_text(kinds))
-                        })
-                        .collect();
-                    let userspace = image
-                        .meta
-                        .userspace_filters
-                        .iter()
-                        .filter(|u| {
-                            usize::from(u.policy) == p && (u.event == *id || u.event == SCOPE_EVENT)
-                        })
-                        .map(|u| format!("{}{}{}: {}", u.field, u.op, u.values.join(","), u.reason))
-                        .collect();
-                    RuleExplain {
-                        event: event_name(*id),
-                        kernel,
-                        userspace,
-                    }
+                .filter(|(id, c)| {
+                    *id < abi::DETECT_PSEUDO_BASE && c.policies & bit & !c.detect_only != 0
                 })
-                .collect()
+                .map(|(id, _)| RuleExplain {
+                    event: event_name(*id),
+                    kernel: kernel(*id, bit),
+                    userspace: userspace_of(p, *id),
+                })
+                .collect();
+            for (pseudo, (base, chunk)) in &pairs.chunks {
+                for b in 0..abi::DETECT_PAIRS {
+                    if chunk.policy[b] & bit == 0 {
+                        continue;
+                    }
+                    let shown = chunk.event[b];
+                    let mut userspace = userspace_of(p, shown);
+                    let event = if shown == *base {
+                        event_name(*base)
+                    } else {
+                        let loader = image
+                            .meta
+                            .detectors
+                            .iter()
+                            .filter(|d| d.event_id == shown)
+                            .flat_map(|d| &d.bases)
+                            .filter(|db| db.event == *base)
+                            .flat_map(|db| &db.loader)
+                            .map(|c| format!("detector condition `{}`: {}", c.condition, c.reason));
+                        userspace.extend(loader);
+                        format!(
+                            "{} (detected from {})",
+                            pairs.name(shown),
+                            event_name(*base)
+                        )
+                    };
+                    rules.push(RuleExplain {
+                        event,
+                        kernel: kernel(*pseudo, 1u64 << b),
+                        userspace,
+                    });
+                }
+            }
+            rules
         })
         .collect()
 }
@@ -582,10 +751,16 @@ pub fn kinds_text(kinds: u32) -> String {
 /// Readable entries of one map.
 fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryView> {
     let maps = Maps { image };
-    let eq_text = |v: &[u8]| {
+    let pairs = Pairs::of(image);
+    // Bits of a pseudo event's rules are (detector, policy) pairs, not policies.
+    let who = |event: Option<u32>, bits: u64| match event {
+        Some(e) if e >= abi::DETECT_PSEUDO_BASE => pairs.pair_names(e, bits, policies),
+        _ => names(bits, policies),
+    };
+    let eq_text = |event: Option<u32>, v: &[u8]| {
         read::<EqBits>(v).map_or_else(
             || hex(v),
-            |b| format!("= {}  != {}", names(b.eq, policies), names(b.ne, policies)),
+            |b| format!("= {}  != {}", who(event, b.eq), who(event, b.ne)),
         )
     };
     let signed_of = |event: u32, field: u16| {
@@ -598,6 +773,11 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
     map.entries
         .iter()
         .map(|(k, v)| {
+            let key_event = match map.name.as_str() {
+                "rule_fields" | "rule_int" | "rule_str" => read::<u32>(&k[..k.len().min(4)]),
+                "rule_prefix" | "rule_suffix" => read::<abi::LpmStrKey>(k).map(|l| l.event),
+                _ => None,
+            };
             let key = match map.name.as_str() {
                 "scope_uid" | "scope_pid" | "scope_tree" => read::<u32>(k).map(|x| x.to_string()),
                 "scope_mntns" | "scope_pidns" => read::<u64>(k).map(|x| x.to_string()),
@@ -606,12 +786,12 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                     .map(|e| format!("{}{}", mount_ns(e.mount_ns), schema::abi::c_str(&e.path))),
                 "events" | "syscall_gate" => read::<u32>(k).map(event_name),
                 "rule_fields" => read::<abi::FieldKey>(k)
-                    .map(|f| format!("{} {}", event_name(f.event), field_name(f.event, f.field))),
+                    .map(|f| format!("{} {}", event_name(f.event), field_name(pairs.base(f.event), f.field))),
                 "rule_int" => read::<abi::IntKey>(k).map(|i| {
                     format!(
                         "{} {} {}",
                         event_name(i.event),
-                        field_name(i.event, i.field),
+                        field_name(pairs.base(i.event), i.field),
                         int_text(i.value, signed_of(i.event, i.field), i.field)
                     )
                 }),
@@ -619,7 +799,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                     format!(
                         "{} {} {}",
                         event_name(s.event),
-                        field_name(s.event, s.field),
+                        field_name(pairs.base(s.event), s.field),
                         schema::abi::c_str(&s.str)
                     )
                 }),
@@ -636,7 +816,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                     format!(
                         "{} {} {shown}",
                         event_name(s.event),
-                        field_name(s.event, s.field)
+                        field_name(pairs.base(s.event), s.field)
                     )
                 }),
                 _ => read::<u32>(k).map(|i| format!("[{i}]")),
@@ -661,24 +841,50 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                     )
                 }),
                 "events" => read::<abi::EventConfig>(v).map(|c| {
+                    let id = read::<u32>(k).unwrap_or(0);
                     let fields: Vec<String> = c.fields
                         [..usize::from(c.field_count).min(abi::MAX_EVENT_FIELDS)]
                         .iter()
-                        .map(|f| field_name(read::<u32>(k).unwrap_or(0), *f))
+                        .map(|f| field_name(pairs.base(id), *f))
                         .collect();
-                    format!(
+                    if id >= abi::DETECT_PSEUDO_BASE {
+                        return format!(
+                            "{} detection pairs on {}  fields [{}]",
+                            c.policies.count_ones(),
+                            event_name(pairs.base(id)),
+                            fields.join(", ")
+                        );
+                    }
+                    let mut text = format!(
                         "policies {}  userspace {}  fields [{}]",
                         names(c.policies, policies),
                         names(c.userspace, policies),
                         fields.join(", ")
-                    )
+                    );
+                    if c.detect != 0 {
+                        text.push_str(&format!(
+                            "  detections for {} (of them without a rule of their own: {})  chunks {}..{}",
+                            names(c.detect, policies),
+                            names(c.detect_only, policies),
+                            c.detect_first,
+                            c.detect_first + u32::from(c.detect_chunks)
+                        ));
+                    }
+                    text
+                }),
+                "detect_chunks" => read::<abi::DetectChunk>(v).map(|c| {
+                    (0..abi::DETECT_PAIRS)
+                        .filter(|b| c.policy[*b] != 0)
+                        .map(|b| format!("{} for {}", pairs.name(c.event[b]), names(c.policy[b], policies)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }),
                 "rule_fields" => read::<abi::FieldConfig>(v).map(|c| {
                     format!(
                         "enabled {}  unlisted-match {}  ranged {}  {}",
-                        names(c.enabled, policies),
-                        names(c.match_missing, policies),
-                        names(c.ranged, policies),
+                        who(key_event, c.enabled),
+                        who(key_event, c.match_missing),
+                        who(key_event, c.ranged),
                         kinds_text(c.kinds)
                     )
                 }),
@@ -692,7 +898,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                         names(c.ne, policies)
                     )
                 }),
-                _ => Some(eq_text(v)),
+                _ => Some(eq_text(key_event, v)),
             }
             .unwrap_or_else(|| hex(v));
             EntryView { key, value }

@@ -149,6 +149,13 @@ pub enum RuleField {
         def: &'static ArgDef,
     },
     Retval,
+    /// A detector's `getEventData("NAME") % N` (N a power of two): the integer argument at
+    /// `index` ANDed with `mask` (N - 1). Detector conditions only (`args.NAME%N`).
+    ArgMasked {
+        index: usize,
+        def: &'static ArgDef,
+        mask: u32,
+    },
     /// `args.NAME.port`, `.ip`, `.path`: a part of the socket address argument at `index`.
     SockAddr {
         index: usize,

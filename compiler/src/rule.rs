@@ -238,6 +238,9 @@ pub fn parse_detached(
     text: &str,
     event: &'static EventDef,
 ) -> Result<Vec<Filter<RuleField>>, String> {
+    if let Some(masked) = masked_filter(text, event) {
+        return masked;
+    }
     let mut diags = Diagnostics::default();
     let filters = rule_filter(&Text::detached(text), Some(event), 0, &mut diags);
     match diags
@@ -248,6 +251,49 @@ pub fn parse_detached(
         Some(d) => Err(format!("`{text}`: {}", d.message)),
         None => Ok(filters),
     }
+}
+
+/// `args.NAME%N OP V,...` (a detector's `getEventData("NAME") % N`, N a power of two): the
+/// integer argument masked with N - 1. None when `text` is not of that form.
+fn masked_filter(
+    text: &str,
+    event: &'static EventDef,
+) -> Option<Result<Vec<Filter<RuleField>>, String>> {
+    let split = filter::split(text).ok()?;
+    let key = &text[split.key.clone()];
+    let (name, modulus) = key.strip_prefix("args.")?.split_once('%')?;
+    let result = (|| {
+        let modulus: u64 = modulus
+            .parse()
+            .ok()
+            .filter(|m: &u64| m.is_power_of_two() && (2..=1 << 32).contains(m))
+            .ok_or_else(|| format!("`{text}`: `%` takes a power of two up to 2^32"))?;
+        let (index, def) = event
+            .args
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.name == name)
+            .ok_or_else(|| format!("`{text}`: `{}` has no argument `{name}`", event.name))?;
+        if !matches!(def.ty, ArgType::Int(_) | ArgType::UInt(_)) {
+            return Err(format!("`{text}`: `{name}` is not an integer"));
+        }
+        let values = text[split.values.clone()]
+            .split(',')
+            .map(|v| v.trim().parse::<u64>().map(|v| Value::Int(i128::from(v))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("`{text}`: values are integers"))?;
+        Ok(vec![Filter {
+            key: RuleField::ArgMasked {
+                index,
+                def,
+                mask: (modulus - 1) as u32,
+            },
+            op: split.op,
+            values,
+            span: 0..text.len(),
+        }])
+    })();
+    Some(result)
 }
 
 fn rule_filter(
@@ -732,6 +778,9 @@ pub fn field_name(field: RuleField) -> String {
     match field {
         RuleField::Retval => "retval".to_owned(),
         RuleField::Arg { def, .. } => format!("args.{}", def.name),
+        RuleField::ArgMasked { def, mask, .. } => {
+            format!("args.{}%{}", def.name, u64::from(mask) + 1)
+        }
         RuleField::SockAddr { def, part, .. } => format!("args.{}.{}", def.name, part.name()),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()
@@ -744,6 +793,7 @@ fn field_type(field: RuleField) -> Option<ValueType> {
     match field {
         RuleField::Retval => Some(RETVAL),
         RuleField::Arg { def, .. } => arg_value_type(def.ty),
+        RuleField::ArgMasked { .. } => Some(ValueType::UInt(32)),
         RuleField::SockAddr { part, .. } => Some(sock_part_type(part)),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()

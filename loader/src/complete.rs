@@ -51,7 +51,13 @@ pub fn complete(record: &mut Record, boot_to_epoch: i64, host_root: &Path) -> Co
             Completion::Drop
         };
     }
-    if h.event_id == MAGIC_WRITE
+    // A detection built from a magic_write (hidden_file_created) is completed as one.
+    let base = if h.detected_from != 0 {
+        h.detected_from
+    } else {
+        h.event_id
+    };
+    if base == MAGIC_WRITE
         && COPIES.contains(&h.syscall)
         && !record.args.iter().any(|a| a.index == 1)
         && let Some(bytes) = path_arg(record).and_then(|path| head(h.host_pid, h.mntns, &path).ok())

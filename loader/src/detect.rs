@@ -74,19 +74,25 @@ impl Detections {
 
     /// The detector of a detection record when its loader conditions hold on it; None
     /// when one does not (or the detector is not the image's).
-    pub fn decide(&self, record: &Record) -> Option<&DetectorMeta> {
+    /// `container_id`: the record's container's id ("" outside containers), asked only when a
+    /// condition runs here.
+    pub fn decide(
+        &self,
+        record: &Record,
+        container_id: impl FnOnce() -> String,
+    ) -> Option<&DetectorMeta> {
         let h = &record.header;
         let d = self.by_event.get(&h.event_id)?;
         let programs = d.conditions.get(&h.detected_from)?;
         if programs.is_empty() {
             return Some(&d.meta);
         }
-        holds(programs, record).then_some(&d.meta)
+        holds(programs, record, container_id()).then_some(&d.meta)
     }
 }
 
 /// Do all the conditions hold on the record?
-fn holds(programs: &[Program], record: &Record) -> bool {
+fn holds(programs: &[Program], record: &Record, container_id: String) -> bool {
     let h = &record.header;
     let Some(base) = catalog::event_by_id(h.detected_from) else {
         return false;
@@ -117,6 +123,10 @@ fn holds(programs: &[Program], record: &Record) -> bool {
             "process",
             Value::from(HashMap::from([
                 ("name", Value::from(comm)),
+                // Tracee's process ids: in the task's pid namespace, and the host's.
+                ("pid", Value::Int(i64::from(h.pid))),
+                ("host_pid", Value::Int(i64::from(h.host_pid))),
+                ("tid", Value::Int(i64::from(h.tid))),
                 (
                     "executable",
                     Value::from(HashMap::from([("path", Value::from(exe))])),
@@ -125,7 +135,7 @@ fn holds(programs: &[Program], record: &Record) -> bool {
         ),
         (
             "container",
-            Value::from(HashMap::from([("id", Value::from(String::new()))])),
+            Value::from(HashMap::from([("id", Value::from(container_id))])),
         ),
     ]);
     context.add_variable_from_value("workload", workload);

@@ -210,6 +210,12 @@ fn main() -> ExitCode {
                     summary.filtered
                 ));
             }
+            if summary.undetected > 0 {
+                line.push_str(&format!(
+                    ", {} detections whose loader conditions did not hold",
+                    summary.undetected
+                ));
+            }
             if summary.reloads > 0 {
                 line.push_str(&format!(", {} reloads", summary.reloads));
             }

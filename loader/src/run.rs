@@ -56,6 +56,8 @@ pub struct Summary {
     pub output_error: Option<String>,
     /// Records whose policies all failed a filter on container metadata (decided here).
     pub filtered: u64,
+    /// Detections whose detector's conditions for the loader did not hold.
+    pub undetected: u64,
     /// Records that did not decode (a loader/program mismatch; never expected).
     pub malformed: u64,
     /// The output was closed (a pipe reader went away).
@@ -200,8 +202,15 @@ impl State {
             }
         }
         let detector = if record.header.detected_from != 0 {
-            let Some(d) = view.detections.decide(&record) else {
-                self.summary.filtered += 1;
+            let (cgroup, pid) = (record.header.cgroup_id, record.header.host_pid);
+            let resolver = &mut self.resolver;
+            let container_id = || match &*resolver.lookup(cgroup, pid) {
+                crate::containers::Lookup::NotContainer => String::new(),
+                crate::containers::Lookup::Unknown { id, .. } => id.clone(),
+                crate::containers::Lookup::Found(c) => c.id.clone(),
+            };
+            let Some(d) = view.detections.decide(&record, container_id) else {
+                self.summary.undetected += 1;
                 return true;
             };
             Some(d)

@@ -231,6 +231,9 @@ pub const SOCK_PATH_FIELD: u16 = 32 + SOCK_IP_SLOT;
 pub const FIELD_ARG_BASE: u16 = 0;
 pub const FIELD_RETVAL: u16 = 64;
 pub const FIELD_CONTEXT_BASE: u16 = 65;
+/// `FIELD_MASKED_BASE + i`: argument `i` ANDed with its `field_config.mask` (a detector's
+/// `flags % 4`: the open flags' access mode).
+pub const FIELD_MASKED_BASE: u16 = 128;
 
 /// Context field ids (`FIELD_CONTEXT_BASE + n`), as the BPF programs know them.
 pub mod context_field {
@@ -415,7 +418,8 @@ abi_struct!(
         contains_first: u32,
         contains_count: u32,
         kinds: u32,
-        pad: u32,
+        /// For `FIELD_MASKED_BASE + i` fields: what argument `i` is ANDed with.
+        mask: u32,
     }
 );
 
@@ -561,6 +565,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("FIELD_KIND_CONTAINS", FIELD_KIND_CONTAINS as u64),
     ("FIELD_KIND_SIGNED", FIELD_KIND_SIGNED as u64),
     ("FIELD_KIND_ARRAY", FIELD_KIND_ARRAY as u64),
+    ("FIELD_MASKED_BASE", FIELD_MASKED_BASE as u64),
     ("EVENT_FLAG_ENV", EVENT_FLAG_ENV as u64),
     ("ARG_KIND_INT", arg_kind::INT as u64),
     ("ARG_KIND_UINT", arg_kind::UINT as u64),

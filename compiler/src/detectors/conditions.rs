@@ -37,11 +37,144 @@ pub fn parse(condition: &str) -> Result<IdedExpr, String> {
 
 /// Where `condition` runs on `base`.
 pub fn place(condition: &IdedExpr, base: &str) -> Place {
-    match lower(&condition.expr, base) {
+    let expr = on_base(condition, base);
+    match lower(&expr, base) {
         Ok(Lowered::True) => Place::Nowhere,
         Ok(Lowered::False) => Place::Never,
         Ok(Lowered::Filters(filters)) => Place::Kernel(filters.iter().map(Filter::text).collect()),
         Err(why) => Place::Loader(why),
+    }
+}
+
+/// The condition as it reads on `base`: on `sched_process_exec` the task's executable is
+/// the file the event executed (`workload.process.executable.path` is its `pathname`).
+fn on_base(condition: &IdedExpr, base: &str) -> Expr {
+    let mut expr = condition.expr.clone();
+    if base == "sched_process_exec"
+        && let Ok(pathname) = parse(r#"getEventData("pathname")"#)
+    {
+        substitute_path(
+            &mut expr,
+            "workload.process.executable.path",
+            &pathname.expr,
+        );
+    }
+    expr
+}
+
+/// Rule filters that hold whenever `condition` holds on `base`, for a condition that runs
+/// in the loader: the kernel sends up only records that may pass it (the condition is still
+/// decided in the loader). A conjunction's filters on distinct fields; a regular
+/// expression's literal start (`^/proc/`) or end (`/mem$`); the filters of the parts that
+/// lower. Empty when nothing narrows it.
+pub fn necessary(condition: &IdedExpr, base: &str) -> Vec<String> {
+    match implied(&on_base(condition, base), base) {
+        Some(Lowered::Filters(filters)) => filters.iter().map(Filter::text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn implied(expr: &Expr, base: &str) -> Option<Lowered> {
+    if let Ok(lowered) = lower(expr, base) {
+        return Some(lowered);
+    }
+    let Expr::Call(call) = expr else {
+        return None;
+    };
+    match (call.func_name.as_str(), call.args.as_slice()) {
+        (op::LOGICAL_AND, [a, b]) => match (implied(&a.expr, base), implied(&b.expr, base)) {
+            (Some(Lowered::Filters(mut fa)), Some(Lowered::Filters(fb))) => {
+                for f in fb {
+                    if !fa.iter().any(|g| g.field == f.field) {
+                        fa.push(f);
+                    }
+                }
+                Some(Lowered::Filters(fa))
+            }
+            (Some(x), None) | (None, Some(x)) => Some(x),
+            (Some(a), Some(_)) => Some(a),
+            (None, None) => None,
+        },
+        (op::LOGICAL_OR, [a, b]) => or(implied(&a.expr, base)?, implied(&b.expr, base)?).ok(),
+        (op::CONDITIONAL, [test, yes, no]) => {
+            let (name, equal) = event_name_test(&test.expr)?;
+            implied(&(if (name == base) == equal { yes } else { no }).expr, base)
+        }
+        ("matches", [regex]) => {
+            let field = field(&call.target.as_ref()?.expr).ok()?;
+            let Expr::Literal(LiteralValue::String(r)) = &regex.expr else {
+                return None;
+            };
+            let pattern = regex_literal(r.inner())?;
+            one(field, "=", vec![pattern]).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A regular expression's literal start or end (the longer one, of 2 bytes or more), as a
+/// filter pattern: `^/proc/` is `/proc/*`, `/mem$` is `*/mem`.
+fn regex_literal(regex: &str) -> Option<String> {
+    const META: &[char] = &[
+        '.', '[', ']', '(', ')', '|', '*', '+', '?', '{', '}', '\\', '^', '$',
+    ];
+    let start = regex
+        .strip_prefix('^')
+        .map(|r| {
+            r.chars()
+                .take_while(|c| !META.contains(c))
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let end = regex
+        .strip_suffix('$')
+        .map(|r| {
+            let tail: String = r.chars().rev().take_while(|c| !META.contains(c)).collect();
+            tail.chars().rev().collect::<String>()
+        })
+        .unwrap_or_default();
+    // A quantifier applies to the character before it: it is not part of the literal.
+    let start = match regex
+        .strip_prefix('^')
+        .and_then(|r| r.chars().nth(start.chars().count()))
+    {
+        Some('*' | '+' | '?' | '{') => start
+            .chars()
+            .take(start.chars().count().saturating_sub(1))
+            .collect(),
+        _ => start,
+    };
+    let pattern = if end.len() >= start.len() {
+        format!("*{end}")
+    } else {
+        format!("{start}*")
+    };
+    (end.len().max(start.len()) >= 2 && !pattern[1..pattern.len() - 1].contains([',', '*']))
+        .then_some(pattern)
+}
+
+/// Replaces the dotted selection `path` (`a.b.c`) by `with` throughout `expr`.
+fn substitute_path(expr: &mut Expr, path: &str, with: &Expr) {
+    if dotted(expr).as_deref() == Some(path) {
+        *expr = with.clone();
+        return;
+    }
+    match expr {
+        Expr::Call(call) => {
+            if let Some(target) = call.target.as_mut() {
+                substitute_path(&mut target.expr, path, with);
+            }
+            for arg in &mut call.args {
+                substitute_path(&mut arg.expr, path, with);
+            }
+        }
+        Expr::Select(select) => substitute_path(&mut select.operand.expr, path, with),
+        Expr::List(list) => {
+            for e in &mut list.elements {
+                substitute_path(&mut e.expr, path, with);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -203,6 +336,16 @@ fn one(field: String, op: &'static str, values: Vec<String>) -> Result<Lowered, 
 }
 
 fn compare(func: &str, a: &Expr, b: &Expr) -> Result<Lowered, String> {
+    // `field % 2^k OP literal`: the argument's low bits (the open flags' access mode).
+    for (x, y, func) in [(a, b, func), (b, a, mirror(func))] {
+        if let Some(masked) = modulo(x) {
+            let value = literal(y)?;
+            if value.parse::<u64>().is_err() {
+                return Err("a remainder compared with something other than a number".to_owned());
+            }
+            return one(masked, op_text(func), vec![value]);
+        }
+    }
     if is_arithmetic(a) || is_arithmetic(b) {
         return Err(
             "arithmetic (`%`, `+`, ...): the kernel filters have no bit test yet".to_owned(),
@@ -252,6 +395,33 @@ fn compare(func: &str, a: &Expr, b: &Expr) -> Result<Lowered, String> {
         return Err("an empty value (filters take none)".to_owned());
     }
     one(field, op, vec![value])
+}
+
+/// `getEventData("f") % N` with N a power of two: the masked field `args.f%N`.
+fn modulo(expr: &Expr) -> Option<String> {
+    let Expr::Call(call) = expr else {
+        return None;
+    };
+    let [x, n] = call.args.as_slice() else {
+        return None;
+    };
+    if call.func_name != op::MODULO {
+        return None;
+    }
+    let n: u64 = literal(&n.expr).ok()?.parse().ok()?;
+    let field = field(&x.expr).ok()?;
+    (n.is_power_of_two() && n >= 2 && field.starts_with("args.")).then(|| format!("{field}%{n}"))
+}
+
+fn op_text(func: &str) -> &'static str {
+    match func {
+        op::EQUALS => "=",
+        op::NOT_EQUALS => "!=",
+        op::LESS => "<",
+        op::LESS_EQUALS => "<=",
+        op::GREATER => ">",
+        _ => ">=",
+    }
 }
 
 fn mirror(func: &str) -> &str {
@@ -485,7 +655,8 @@ mod tests {
     #[test]
     fn the_rest_runs_in_the_loader() {
         for (c, why) in [
-            (r#"getEventData("flags") % 4 != 0"#, "arithmetic"),
+            (r#"getEventData("flags") % 3 != 0"#, "arithmetic"),
+            (r#"getEventData("flags") + 4 != 0"#, "arithmetic"),
             (
                 r#"getEventData("pathname").matches("^/proc/[0-9]+/mem$")"#,
                 "regular expression",
@@ -511,13 +682,33 @@ mod tests {
                 r#"getEventData("pid") != workload.process.pid"#,
                 "two computed values",
             ),
-            (r#"workload.process.executable.path == "/bin/sh""#, "scope"),
         ] {
             match at(c, "sched_process_exec") {
                 Place::Loader(reason) => assert!(reason.contains(why), "{c}: {reason}"),
                 other => panic!("{c}: {other:?}"),
             }
         }
+    }
+
+    /// The executable's path is a scope, not a rule filter, except on `sched_process_exec`,
+    /// where it is the file the event executed.
+    #[test]
+    fn the_executable_is_the_exec_events_pathname() {
+        let c = r#"workload.process.executable.path == "/bin/sh""#;
+        assert!(matches!(at(c, "security_file_open"), Place::Loader(r) if r.contains("scope")));
+        assert_eq!(
+            at(c, "sched_process_exec"),
+            kernel(&["args.pathname=/bin/sh"])
+        );
+    }
+
+    /// A remainder by a power of two is the argument's low bits: the open flags' access mode.
+    #[test]
+    fn a_remainder_by_a_power_of_two_is_a_masked_field() {
+        let c = r#"getEventData("flags") % 4 != 1"#;
+        assert_eq!(at(c, "security_file_open"), kernel(&["args.flags%4!=1"]));
+        let c = r#"0 == getEventData("flags") % 8"#;
+        assert_eq!(at(c, "security_file_open"), kernel(&["args.flags%8=0"]));
     }
 
     /// `exists` over an array whose test is string matches of the entry is the array filter
@@ -540,7 +731,7 @@ mod tests {
         assert_eq!(at(c, "security_socket_connect"), Place::Nowhere);
         assert_eq!(at(c, "sched_process_exec"), Place::Never);
         let c = r#"eventName != "security_file_open" ? true : getEventData("flags") % 4 != 0"#;
-        assert!(matches!(at(c, "security_file_open"), Place::Loader(_)));
+        assert_eq!(at(c, "security_file_open"), kernel(&["args.flags%4!=0"]));
         assert_eq!(at(c, "sched_process_exec"), Place::Nowhere);
     }
 }

@@ -47,8 +47,24 @@ pub fn plan(d: &Detector) -> Vec<BasePlan<'_>> {
             match place {
                 Place::Nowhere => {}
                 Place::Never => continue 'bases,
-                Place::Loader(why) => loader.push((*text, why)),
+                Place::Loader(why) => {
+                    // What the condition implies still narrows what the kernel sends up.
+                    if let Ok(expr) = expr {
+                        let necessary = conditions::necessary(expr, &req.name);
+                        let taken: Vec<String> = kernel.iter().map(|f| field_of(f)).collect();
+                        if !necessary.iter().any(|f| taken.contains(&field_of(f))) {
+                            kernel.extend(necessary);
+                        }
+                    }
+                    loader.push((*text, why));
+                }
                 Place::Kernel(filters) => {
+                    // A filter the others have already (a detector's `container=started`
+                    // and its condition `workload.container.id != ""`) says nothing more.
+                    let filters: Vec<String> = filters
+                        .into_iter()
+                        .filter(|f| !kernel.contains(f))
+                        .collect();
                     let taken: Vec<String> = kernel.iter().map(|f| field_of(f)).collect();
                     match filters.iter().find(|f| taken.contains(&field_of(f))) {
                         Some(f) => loader.push((

@@ -28,8 +28,12 @@ pub use schema::image::BPF_F_NO_PREALLOC;
 pub const TREE_RUNTIME_ENTRIES: u32 = 65_536;
 /// `contains` patterns per field are tried one by one in the kernel: a bounded loop.
 pub const MAX_CONTAINS_PER_FIELD: usize = 32;
-/// Up to this many syscall events get their own tracepoints; more use the raw hooks.
-pub const MAX_PER_SYSCALL_PROBES: usize = 8;
+/// Up to this many syscalls get their own tracepoints; more use the raw hooks. With their
+/// own tracepoints, a syscall no rule needs costs the kernel's check of its number; with the
+/// raw hooks every syscall runs our programs (getpid 1.14x against 1.33x of the baseline
+/// with Tracee's default policy's 27 syscalls, bench/detectors.sh); attaching 54 tracepoints
+/// costs the loader's start no more than the two raw hooks did.
+pub const MAX_PER_SYSCALL_PROBES: usize = 32;
 
 /// One BPF map's complete contents. Entries are kept sorted by key bytes, so the same
 /// policies always give the same image.
@@ -306,7 +310,24 @@ pub fn lower(
         probes.push("tp_btf/sched_process_fork".to_owned());
         probes.push("tp_btf/sched_process_exit".to_owned());
     }
-    if hooks.containers {
+    // Containers are tracked for a rule's `container`/`host` filters (a detector's
+    // `container=started` among them) as for a scope's.
+    let in_container = |f: &crate::ir::Filter<crate::ir::RuleField>| {
+        matches!(
+            f.key,
+            crate::ir::RuleField::Context(
+                crate::ir::ContextField::Container | crate::ir::ContextField::Host
+            )
+        )
+    };
+    let rule_containers = planned
+        .policies
+        .iter()
+        .flat_map(|p| &p.rules)
+        .flat_map(|r| &r.filters)
+        .chain(planned.pseudo.iter().flat_map(|p| &p.filters))
+        .any(in_container);
+    if hooks.containers || rule_containers {
         probes.push("tp_btf/cgroup_mkdir".to_owned());
     }
     // A task iterator run once at start: the running processes a `follow` scope admits hand

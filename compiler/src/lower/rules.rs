@@ -42,6 +42,12 @@ fn field_plan(field: RuleField) -> FieldPlan {
             min: i128::from(i64::MIN),
             max: i128::from(i64::MAX),
         },
+        RuleField::ArgMasked { index, mask, .. } => FieldPlan::Int {
+            id: abi::FIELD_MASKED_BASE + index as u16,
+            signed: false,
+            min: 0,
+            max: i128::from(mask),
+        },
         RuleField::Arg { index, def } => {
             let id = abi::FIELD_ARG_BASE + index as u16;
             match def.ty {
@@ -294,6 +300,9 @@ fn lower_unit(
             } => {
                 state.config.kinds |=
                     abi::FIELD_KIND_INT | if signed { abi::FIELD_KIND_SIGNED } else { 0 };
+                if let RuleField::ArgMasked { mask, .. } = filter.key {
+                    state.config.mask = mask;
+                }
                 let ints: Vec<(Op, Value)> = same
                     .iter()
                     .flat_map(|f| {

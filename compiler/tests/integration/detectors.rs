@@ -109,13 +109,23 @@ fn base_events_and_filters_are_real() {
                 .map(|f| format!("args.{f}"))
                 .collect();
             // The conditions that run in the kernel on this base event, as the filters
-            // they lower to.
+            // they lower to (the masked fields, `args.flags%4`, are detectors' own: checked
+            // on the event as the compiler reads them).
             for (_, on) in detectors::placements(d) {
                 for (event, place) in on {
                     if let (true, detectors::conditions::Place::Kernel(more)) =
                         (event == req.name, place)
                     {
-                        filters.extend(more);
+                        let (masked, plain): (Vec<String>, Vec<String>) =
+                            more.into_iter().partition(|f| f.contains('%'));
+                        for f in masked {
+                            let on =
+                                catalog::event(&req.name).unwrap_or_else(|| panic!("{}", req.name));
+                            if let Err(e) = compiler::rule::parse_detached(&f, on) {
+                                panic!("{}: {e}", d.name);
+                            }
+                        }
+                        filters.extend(plain);
                     }
                 }
             }
@@ -386,13 +396,19 @@ fn conditions_say_where_they_run() {
         runs("illegitimate_shell", kernel, "sched_process_exec"),
         "kernel"
     );
+    // The access mode in the kernel; the regular expression in the loader, narrowed.
     assert_eq!(
         runs("proc_mem_access", 0, "security_file_open").as_str(),
-        "loader"
+        "kernel"
     );
     assert_eq!(
-        runs("sudoers_modification", 0, "security_file_open"),
+        runs("proc_mem_access", 1, "security_file_open").as_str(),
         "loader"
+    );
+    // The open flags' access mode is the argument's low bits.
+    assert_eq!(
+        runs("sudoers_modification", 0, "security_file_open"),
+        "kernel"
     );
     assert_eq!(
         runs("sudoers_modification", 0, "security_inode_rename"),
@@ -556,5 +572,37 @@ fn broken_user_detectors_are_e224() {
             "{}",
             checked.diagnostics.items[0].message
         );
+    }
+}
+
+/// `inspect --explain` lists each detection of a policy as a rule of its own, per base
+/// event: what the kernel decides, and the detector's conditions the loader decides with the
+/// reason; the maps dump names the pairs of each chunk. A policy's own rule on a base event
+/// of its detections stays its own.
+#[test]
+fn inspect_explains_detections() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let policy = dir.path().join("p.yaml");
+    let text = "type: policy\nname: det\ndescription: d\nscope: [global]\nrules:\n  - event: anti_debugging\n  - event: proc_mem_access\n  - event: ptrace\n    filters:\n      - args.request=16\n";
+    if let Err(e) = std::fs::write(&policy, text) {
+        panic!("{e}");
+    }
+    let image = dir.path().join("rules.bin");
+    let (p, i) = (policy.to_string_lossy(), image.to_string_lossy());
+    let run = tracee_compile(&[&p, "-o", &i], dir.path());
+    assert_eq!(run.status, 0, "{}", run.err);
+    let run = tracee_compile(&["inspect", "--explain", &i], dir.path());
+    assert_eq!(run.status, 0, "{}", run.err);
+    let out = run.out;
+    for line in [
+        "      anti_debugging (detected from ptrace)\n        kernel:    args.request (integer map)\n",
+        "      proc_mem_access (detected from security_file_open)\n        kernel:    args.flags (low bits) (integer map)\n        kernel:    args.pathname (suffix trie)\n        userspace: detector condition `getEventData(\"pathname\").matches(\"/proc/(self|[0-9]+)/mem$\")`: a regular expression\n",
+        "      ptrace\n        kernel:    args.request (integer map)\n",
+        "anti_debugging for det",
+    ] {
+        assert!(out.contains(line), "{line}\nnot in:\n{out}");
     }
 }

@@ -69,6 +69,7 @@ fn field_bounds(field: RuleField) -> (i128, i128) {
             ArgType::Bool => unsigned(1),
             _ => unsigned(64),
         },
+        RuleField::ArgMasked { mask, .. } => (0, i128::from(mask)),
         RuleField::SockAddr { part, .. } => match part {
             compiler::ir::SockPart::Port => unsigned(16),
             _ => unsigned(32),

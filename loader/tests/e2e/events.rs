@@ -1714,6 +1714,22 @@ fn handlers_chain_by_tail_call_on_both_hook_kinds() {
                 "file_modification",
                 &[&format!("args.file_path={target}")],
             ));
+            rules.push_str(&generic_hook_padding(&[
+                "rt_sigaction",
+                "write",
+                "pwrite64",
+                "writev",
+                "pwritev",
+                "pwritev2",
+                "open",
+                "openat",
+                "openat2",
+                "creat",
+                "close",
+                "sendfile",
+                "splice",
+                "copy_file_range",
+            ]));
         } else {
             rules.push_str(&rule(
                 "set_fs_pwd",

@@ -569,3 +569,23 @@ pub fn printed_once(run: &Run, dir: &Path, count: usize) -> Vec<Option<String>> 
     }
     by_index
 }
+
+/// Rules that never match (`uid=4999`) on more syscalls than get tracepoints of their own,
+/// none of `except`: an image with them uses the generic `sys_enter`/`sys_exit` hooks.
+pub fn generic_hook_padding(except: &[&str]) -> String {
+    schema::catalog::events()
+        .iter()
+        .filter(|e| {
+            e.kind == schema::catalog::EventKind::Syscall
+                && !["exit", "exit_group"].contains(&e.name)
+                && !except.contains(&e.name)
+        })
+        .take(compiler::lower::MAX_PER_SYSCALL_PROBES + 1)
+        .map(|e| {
+            format!(
+                "    - event: {}\n      filters:\n        - uid=4999\n",
+                e.name
+            )
+        })
+        .collect()
+}

@@ -585,7 +585,13 @@ impl Evaluator {
 
     /// `int_field()`.
     fn int_field(&self, event: &Event, field: u16, fc: &FieldConfig) -> u64 {
-        let Some(v) = int_value(event, field) else {
+        let masked = (abi::FIELD_MASKED_BASE..abi::FIELD_MASKED_BASE + MAX_ARGS).contains(&field);
+        let value = if masked {
+            int_value(event, field - abi::FIELD_MASKED_BASE).map(|v| v & u64::from(fc.mask))
+        } else {
+            int_value(event, field)
+        };
+        let Some(v) = value else {
             return !0;
         };
         let range = if fc.ranged != 0 {
