@@ -104,6 +104,40 @@ static __always_inline struct pending *begin_derived(struct pending *sys, __u32 
 	return q;
 }
 
+/* begin_derived without the context: for an event whose arguments decide most of it
+ * (security_file_open), filled in by `derived_context` once a rule or a detection may
+ * still take it. */
+static __always_inline struct pending *begin_derived_args(struct pending *sys, __u32 id,
+							  struct event_config **ev,
+							  __u64 *candidates)
+{
+	*ev = bpf_map_lookup_elem(&events, &id);
+	if (!*ev)
+		return 0;
+	*candidates = sys->scope & (*ev)->policies;
+	if (!*candidates)
+		return 0;
+	struct pending *q = scratch_event(SCRATCH_FILE_OPEN);
+	if (q)
+		reset_event(q, id, sys->event);
+	return q;
+}
+
+/* output.bpf.c: may a detection built from this record still match on its arguments? */
+int detect_may(struct pending *p, struct event_config *ev, __u64 policies);
+
+/* The rest of a begin_derived_args event: its policies whose rules pass on the arguments,
+ * 0 when neither they nor a detection can take it (then the context is never read). */
+static __always_inline __u64 derived_context(struct pending *q, struct event_config *ev,
+					     __u32 id, __u64 candidates)
+{
+	__u64 pass = rules_eval(q, ev, id, candidates, RULES_ARGS);
+	if (!(pass & ~ev->detect_only) && !detect_may(q, ev, candidates & ev->detect))
+		return 0;
+	fill_context(q);
+	return pass;
+}
+
 /* The common start of an event from its own hook (sched, task, cgroup tracepoints): is it selected, does the scope admit the task. Fills
  * the record header; NULL when the event goes no further. */
 static __always_inline struct pending *start_event(__u32 id, struct event_config **ev,

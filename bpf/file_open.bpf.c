@@ -171,7 +171,7 @@ static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 	__u32 id = EVENT_SECURITY_FILE_OPEN;
 	struct event_config *ev;
 	__u64 candidates;
-	struct pending *q = begin_derived(sys, id, &ev, &candidates);
+	struct pending *q = begin_derived_args(sys, id, &ev, &candidates);
 	if (!q)
 		return 0;
 
@@ -191,7 +191,10 @@ static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 		if (off <= ARGS_BUF)
 			append_str(q, 5, &sys->args[off], sys->str_len[arg]);
 	}
-	return emit(q, rules_eval(q, ev, id, candidates, RULES_ALL));
+	__u64 pass = derived_context(q, ev, id, candidates);
+	if (!pass)
+		return 0;
+	return emit(q, rules_eval(q, ev, id, pass, RULES_RETVAL | RULES_CONTEXT));
 }
 
 /* The handler programs (tracee.bpf.h DERIVED_HANDLERS). */

@@ -307,7 +307,7 @@ __noinline __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 ev
 		if (i >= count || !result)
 			break;
 		struct field_key fk = { .event = event, .field = ev->fields[i] };
-		__u32 class = fk.field < FIELD_RETVAL	 ? RULES_ARGS :
+		__u32 class = fk.field < FIELD_RETVAL || fk.field >= FIELD_MASKED_BASE ? RULES_ARGS :
 			      fk.field == FIELD_RETVAL ? RULES_RETVAL :
 							 RULES_CONTEXT;
 		if (!(classes & class))

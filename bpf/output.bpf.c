@@ -119,6 +119,25 @@ static __always_inline void detect(struct pending *p, struct event_config *ev, _
 	p->rec.detected_from = 0;
 }
 
+/* Before the context is read: may a pair of the chunks match on the arguments alone? (A
+ * pair's policy is not checked: a yes may still come to nothing.) */
+__noinline int detect_may(struct pending *p, struct event_config *ev, __u64 policies)
+{
+	if (!p || !ev || !policies)
+		return 0;
+	__u32 chunks = ev->detect_chunks;
+	__u32 first = ev->detect_first;
+	for (__u32 c = 0; c < ABI_DETECT_MAX_CHUNKS; c++) {
+		if (c >= chunks)
+			break;
+		__u32 pseudo = ABI_DETECT_PSEUDO_BASE + first + c;
+		struct event_config *pc = bpf_map_lookup_elem(&events, &pseudo);
+		if (pc && rules_eval(p, pc, pseudo, pc->policies, RULES_ARGS))
+			return 1;
+	}
+	return 0;
+}
+
 /* The record, to the policies that print it, and its detections. An event some detection is
  * built from (events[id].detect) is printed only for the policies with a rule of their own on
  * it. */
