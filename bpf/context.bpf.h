@@ -83,27 +83,6 @@ static __always_inline int begin_event(struct pending *p, __u32 event, __u32 sys
 	return 0;
 }
 
-/*
- * The start of an event built from a syscall's pending record (security_file_open,
- * security_socket_connect, magic_write, ...): is it selected, and by which of the policies
- * whose scope admitted the syscall. Fills *candidates and returns the scratch record with
- * its header begun, or NULL when the event goes no further.
- */
-static __always_inline struct pending *begin_derived(struct pending *sys, __u32 id,
-						     struct event_config **ev, __u64 *candidates)
-{
-	*ev = bpf_map_lookup_elem(&events, &id);
-	if (!*ev)
-		return 0;
-	*candidates = sys->scope & (*ev)->policies;
-	if (!*candidates)
-		return 0;
-	struct pending *q = scratch_event(SCRATCH_FILE_OPEN);
-	if (q)
-		begin_event(q, id, sys->event);
-	return q;
-}
-
 /* begin_derived without the context: for an event whose arguments decide most of it
  * (security_file_open), filled in by `derived_context` once a rule or a detection may
  * still take it. */
@@ -120,6 +99,21 @@ static __always_inline struct pending *begin_derived_args(struct pending *sys, _
 	struct pending *q = scratch_event(SCRATCH_FILE_OPEN);
 	if (q)
 		reset_event(q, id, sys->event);
+	return q;
+}
+
+/*
+ * The start of an event built from a syscall's pending record (security_file_open,
+ * security_socket_connect, magic_write, ...): is it selected, and by which of the policies
+ * whose scope admitted the syscall. Fills *candidates and returns the scratch record with
+ * its header begun, or NULL when the event goes no further.
+ */
+static __always_inline struct pending *begin_derived(struct pending *sys, __u32 id,
+						     struct event_config **ev, __u64 *candidates)
+{
+	struct pending *q = begin_derived_args(sys, id, ev, candidates);
+	if (q)
+		fill_context(q);
 	return q;
 }
 

@@ -155,23 +155,28 @@ fn regex_literal(regex: &str) -> Option<String> {
 
 /// Replaces the dotted selection `path` (`a.b.c`) by `with` throughout `expr`.
 fn substitute_path(expr: &mut Expr, path: &str, with: &Expr) {
-    if dotted(expr).as_deref() == Some(path) {
+    replace(expr, &|e| dotted(e).as_deref() == Some(path), with);
+}
+
+/// Replaces every subexpression `is` picks by `with` (not looking inside a replaced one).
+fn replace(expr: &mut Expr, is: &dyn Fn(&Expr) -> bool, with: &Expr) {
+    if is(expr) {
         *expr = with.clone();
         return;
     }
     match expr {
         Expr::Call(call) => {
             if let Some(target) = call.target.as_mut() {
-                substitute_path(&mut target.expr, path, with);
+                replace(&mut target.expr, is, with);
             }
             for arg in &mut call.args {
-                substitute_path(&mut arg.expr, path, with);
+                replace(&mut arg.expr, is, with);
             }
         }
-        Expr::Select(select) => substitute_path(&mut select.operand.expr, path, with),
+        Expr::Select(select) => replace(&mut select.operand.expr, is, with),
         Expr::List(list) => {
             for e in &mut list.elements {
-                substitute_path(&mut e.expr, path, with);
+                replace(&mut e.expr, is, with);
             }
         }
         _ => {}
@@ -311,24 +316,7 @@ fn exists(c: &ComprehensionExpr, base: &str) -> Result<Lowered, String> {
 
 /// Replaces the identifier `name` by `with` throughout `expr`.
 fn substitute(expr: &mut Expr, name: &str, with: &Expr) {
-    match expr {
-        Expr::Ident(id) if id == name => *expr = with.clone(),
-        Expr::Call(call) => {
-            if let Some(target) = call.target.as_mut() {
-                substitute(&mut target.expr, name, with);
-            }
-            for arg in &mut call.args {
-                substitute(&mut arg.expr, name, with);
-            }
-        }
-        Expr::Select(select) => substitute(&mut select.operand.expr, name, with),
-        Expr::List(list) => {
-            for e in &mut list.elements {
-                substitute(&mut e.expr, name, with);
-            }
-        }
-        _ => {}
-    }
+    replace(expr, &|e| matches!(e, Expr::Ident(id) if id == name), with);
 }
 
 fn one(field: String, op: &'static str, values: Vec<String>) -> Result<Lowered, String> {

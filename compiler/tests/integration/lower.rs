@@ -564,6 +564,23 @@ fn probes_follow_the_events() {
         "{:?}",
         l.probes
     );
+    // ... and for a rule's `container`/`host` filter (a detector's `container=started`).
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: close\n    filters:\n      - container=true\n",
+    ));
+    assert!(
+        l.probes.contains(&"tp_btf/cgroup_mkdir".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    let l = lowered(&policy("a", &["global"], "  - event: disk_mount\n"));
+    assert!(
+        l.probes.contains(&"tp_btf/cgroup_mkdir".to_owned()),
+        "{:?}",
+        l.probes
+    );
     // executable scopes record binaries at exec and hand them down at fork.
     let l = lowered(&policy(
         "a",
