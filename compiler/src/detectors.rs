@@ -99,6 +99,14 @@ pub struct Threat {
     pub tactic: String,
 }
 
+impl Detector {
+    /// The event sets its detections belong to, as Tracee registers a detector's event:
+    /// `detectors`, `default`, and its tags (`event: tag=defense-evasion`).
+    pub fn in_set(&self, set: &str) -> bool {
+        set == "detectors" || set == "default" || self.tags.iter().any(|t| t == set)
+    }
+}
+
 /// The file as Tracee's format spells it (the keys this compiler uses; others are ignored).
 #[derive(Deserialize)]
 struct File {

@@ -165,6 +165,8 @@ pub struct DetectorRow {
     pub threat_name: &'static str,
     pub mitre_technique: String,
     pub mitre_tactic: &'static str,
+    /// Its event's sets besides `detectors` and `default` (`event: tag=...` selects them).
+    pub tags: Vec<&'static str>,
     /// Its base events, each as `name[scope filters]{data filters}`.
     pub needs: Vec<String>,
     /// The checks beyond the filters (CEL), and where each runs for each base event.
@@ -201,6 +203,7 @@ pub fn detectors() -> Result<Vec<DetectorRow>, &'static str> {
                     .trim()
                     .to_owned(),
                 mitre_tactic: &d.threat.tactic,
+                tags: d.tags.iter().map(String::as_str).collect(),
                 needs: d
                     .events
                     .iter()
@@ -272,6 +275,9 @@ pub fn detectors_text(rows: &[DetectorRow]) -> String {
             if r.produced { "" } else { "; not produced yet" },
             r.needs.join("; ")
         ));
+        if !r.tags.is_empty() {
+            out.push_str(&format!("    tags: {}\n", r.tags.join(", ")));
+        }
         for c in &r.conditions {
             out.push_str(&format!(
                 "    and: {}  [{}]\n",

@@ -45,15 +45,18 @@ pub fn produced(d: &Detector) -> bool {
 }
 
 /// Is this `event:` text a selection expression rather than one name?
-fn is_expression(name: &str) -> bool {
-    name.contains(',') || name.starts_with('-') || set_of(name).is_some()
+fn is_expression(name: &str, detectors: detectors::Known<'_>) -> bool {
+    name.contains(',') || name.starts_with('-') || set_of(name, detectors).is_some()
 }
 
-/// The set an item names: `tag=NAME`, or a bare set name that is no event's.
-fn set_of(item: &str) -> Option<&str> {
+/// The set an item names: `tag=NAME`, or a bare set name that is no event's (detectors'
+/// tags are sets too, as in Tracee).
+fn set_of<'a>(item: &'a str, detectors: detectors::Known<'_>) -> Option<&'a str> {
     let set = item.strip_prefix("tag=").unwrap_or(item);
-    let is_set = catalog::is_set(set);
-    let is_event = catalog::event(item).is_some() || catalog::tracee_event(item).is_some();
+    let is_set = catalog::is_set(set) || detectors.all().iter().any(|d| d.in_set(set));
+    let is_event = catalog::event(item).is_some()
+        || catalog::tracee_event(item).is_some()
+        || detectors.detector(item).is_some();
     (is_set && (item.starts_with("tag=") || !is_event)).then_some(set)
 }
 
@@ -200,6 +203,30 @@ impl Selection {
     }
 }
 
+/// A set's members: its events (those not produced left out) and, as Tracee registers them,
+/// the detectors in it (`detectors`, `default`, their tags).
+fn set_members(
+    set: &str,
+    detectors: detectors::Known<'_>,
+    chosen: &mut Vec<&'static EventDef>,
+    chosen_detectors: &mut Selection,
+    left_out: &mut Vec<String>,
+) {
+    for member in catalog::set_members(set) {
+        match catalog::event(member.name) {
+            Some(event) => chosen.push(event),
+            None => left_out.push(member.name.to_owned()),
+        }
+    }
+    for d in detectors.all().into_iter().filter(|d| d.in_set(set)) {
+        if produced(d) {
+            chosen_detectors.add_detector(d);
+        } else {
+            left_out.push(d.name.clone());
+        }
+    }
+}
+
 /// E211 for a name that is neither ours nor Tracee's.
 fn unknown(name: &str, at: crate::yaml::ByteSpan, file: FileId, diags: &mut Diagnostics) {
     let help = if name.contains('*') {
@@ -248,7 +275,7 @@ pub fn resolve(
     if let Some(found) = detectors.threat_selection(name) {
         return threat(found, text, file, diags);
     }
-    if !is_expression(name) {
+    if !is_expression(name, detectors) {
         if let Some(d) = detectors.detector(name) {
             if produced(d) {
                 let mut selection = Selection::default();
@@ -264,7 +291,8 @@ pub fn resolve(
     let mut chosen: Vec<&'static EventDef> = Vec::new();
     let mut chosen_detectors = Selection::default();
     let mut excluded: Vec<&'static EventDef> = Vec::new();
-    let mut left_out: Vec<&'static str> = Vec::new();
+    let mut excluded_detectors: Vec<&str> = Vec::new();
+    let mut left_out: Vec<String> = Vec::new();
     let mut positive = false;
     let mut ok = true;
     let mut at = 0;
@@ -282,7 +310,7 @@ pub fn resolve(
             continue;
         }
         if let Some(name) = item.strip_prefix('-') {
-            if set_of(name).is_some() {
+            if set_of(name, detectors).is_some() {
                 diags.push(
                     Diagnostic::new(
                         Code::UnknownEvent,
@@ -295,6 +323,8 @@ pub fn resolve(
                 ok = false;
             } else if let Some(event) = catalog::event(name) {
                 excluded.push(event);
+            } else if detectors.detector(name).is_some() {
+                excluded_detectors.push(name);
             } else if catalog::tracee_event(name).is_none() {
                 unknown(name, span, file, diags);
                 ok = false;
@@ -302,13 +332,14 @@ pub fn resolve(
             continue;
         }
         positive = true;
-        if let Some(set) = set_of(item) {
-            for member in catalog::set_members(set) {
-                match catalog::event(member.name) {
-                    Some(event) => chosen.push(event),
-                    None => left_out.push(member.name),
-                }
-            }
+        if let Some(set) = set_of(item, detectors) {
+            set_members(
+                set,
+                detectors,
+                &mut chosen,
+                &mut chosen_detectors,
+                &mut left_out,
+            );
         } else if let Some(event) = catalog::event(item) {
             chosen.push(event);
         } else if let Some(d) = detectors.detector(item) {
@@ -326,12 +357,13 @@ pub fn resolve(
     }
     if !positive {
         // Only exclusions: Tracee starts from the `default` set.
-        for member in catalog::set_members("default") {
-            match catalog::event(member.name) {
-                Some(event) => chosen.push(event),
-                None => left_out.push(member.name),
-            }
-        }
+        set_members(
+            "default",
+            detectors,
+            &mut chosen,
+            &mut chosen_detectors,
+            &mut left_out,
+        );
     }
     if !ok {
         return None;
@@ -340,11 +372,13 @@ pub fn resolve(
     let mut seen = std::collections::HashSet::new();
     chosen.retain(|e| !excluded.contains(e) && seen.insert(e.id));
     let mut detector_names = chosen_detectors.detectors;
-    detector_names.dedup();
+    detector_names.retain(|d| !excluded_detectors.contains(&d.as_str()));
+    let mut seen_detectors = std::collections::HashSet::new();
+    detector_names.retain(|d| seen_detectors.insert(d.clone()));
     left_out.sort_unstable();
     left_out.dedup();
     if !left_out.is_empty() {
-        let shown: Vec<&str> = left_out.iter().take(12).copied().collect();
+        let shown: Vec<&str> = left_out.iter().take(12).map(String::as_str).collect();
         let more = left_out.len().saturating_sub(shown.len());
         diags.push(
             Diagnostic::new(
@@ -359,7 +393,7 @@ pub fn resolve(
                 ),
             )
             .at(file, text.span.clone())
-            .label(format!("selects {} produced events", chosen.len()))
+            .label(format!("selects {} produced events", chosen.len() + detector_names.len()))
             .help("`tracee-compile list events` says why each is not produced; `inspect` shows the events selected"),
         );
     }

@@ -77,13 +77,44 @@ fn exclusions_apply_after_everything_else() {
     assert_eq!(again, expected);
 }
 
+/// Tracee's `default` set has its detectors too (as Tracee registers a detector's event:
+/// sets `detectors`, `default` and its tags): `dropped_executable` as the catalog event it
+/// is here, the others as detections.
 #[test]
 fn only_exclusions_start_from_the_default_set() {
-    let (events, codes) = selected(&policy("-openat,-ptrace", &[]));
+    let (events, codes) = selected(&policy("-openat,-ptrace,-anti_debugging", &[]));
     let mut expected = produced("default");
     expected.retain(|e| *e != "openat" && *e != "ptrace");
+    expected.push("dropped_executable");
     assert!(!expected.is_empty());
     assert_eq!(events, expected);
+    let checked = compiler::check_text("selection.yaml", &policy("-openat", &[]));
+    let detections: Vec<&str> = checked.policies[0]
+        .detections
+        .iter()
+        .map(|d| d.detector.as_str())
+        .collect();
+    assert_eq!(detections.len(), 28, "{detections:?}");
+    assert!(detections.contains(&"anti_debugging"));
+    let checked = compiler::check_text(
+        "selection.yaml",
+        &policy("-openat,-ptrace,-anti_debugging", &[]),
+    );
+    assert!(
+        !checked.policies[0]
+            .detections
+            .iter()
+            .any(|d| d.detector == "anti_debugging")
+    );
+    // A detector tag is a set: `tag=defense-evasion`.
+    let checked = compiler::check_text("selection.yaml", &policy("tag=defense-evasion", &[]));
+    let mut tagged: Vec<&str> = checked.policies[0]
+        .detections
+        .iter()
+        .map(|d| d.detector.as_str())
+        .collect();
+    tagged.sort_unstable();
+    assert!(tagged.contains(&"anti_debugging") && !tagged.contains(&"sudoers_modification"));
     assert_eq!(
         codes,
         [Code::SetMembersNotProduced],
