@@ -364,14 +364,7 @@ fn compare(func: &str, a: &Expr, b: &Expr) -> Result<Lowered, String> {
     let field = field(field_expr)?;
     let value =
         literal(value_expr).map_err(|_| "a comparison of two computed values".to_owned())?;
-    let op = match func {
-        op::EQUALS => "=",
-        op::NOT_EQUALS => "!=",
-        op::LESS => "<",
-        op::LESS_EQUALS => "<=",
-        op::GREATER => ">",
-        _ => ">=",
-    };
+    let op = op_text(func);
     if value.contains('*') && matches!(op, "=" | "!=") {
         return Err("a `*` in a value compared exactly".to_owned());
     }

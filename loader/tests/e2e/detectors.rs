@@ -127,10 +127,10 @@ print(pid)
     assert_eq!(own, [16], "{:#?}", run.events);
 }
 
-/// sudoers_modification on both its base events: an open for writing (its flags condition
-/// runs in the loader) and a rename onto the sudoers directory (kernel only); a read of the
-/// same file and a write elsewhere are near misses. In a private mount namespace whose /etc
-/// is a tmpfs.
+/// sudoers_modification on both its base events: an open for writing (its flags condition,
+/// the access mode, decided in the kernel) and a rename onto the sudoers directory; a read of
+/// the same file and a write elsewhere are near misses. In a private mount namespace whose
+/// /etc is a tmpfs.
 #[test]
 fn sudoers_writes_and_renames_but_not_reads() {
     if !can_bpf() {
@@ -156,7 +156,7 @@ assert libc.mount(b"none", b"/etc", b"tmpfs", 0, None) == 0
 os.mkdir("/etc/sudoers.d")
 with open("/etc/sudoers.d/tr-e2e", "w") as f:        # written: a detection
     f.write("root ALL=(ALL) ALL\n")
-open("/etc/sudoers.d/tr-e2e").read()                  # read: the loader turns it away
+open("/etc/sudoers.d/tr-e2e").read()                  # read: the kernel turns it away
 with open("/etc/tr-e2e-elsewhere", "w") as f:         # another file: the kernel turns it away
     f.write("x")
 os.rename("/etc/tr-e2e-elsewhere", "/etc/sudoers.d/moved")  # a rename onto it: a detection
@@ -348,7 +348,7 @@ open("{d}/secret-7", "w").close()         # the kernel's name condition fails
 
 /// ld_preload on its three base events: an exec whose environment sets LD_PRELOAD (decided
 /// in the kernel on the environment's entries), a write of /etc/ld.so.preload (its flags
-/// condition in the loader) and a rename onto it; near misses: an exec without the variable
+/// condition: the access mode, in the kernel too) and a rename onto it; near misses: an exec without the variable
 /// (one that only mentions it in a value), a read of the file. /etc is a tmpfs of the test's
 /// own mount namespace.
 #[test]
