@@ -111,6 +111,31 @@ static long contains_step(__u64 i, struct contains_search *c)
 	return 0;
 }
 
+/* The exact-string and prefix lookups of a string value of `len` bytes in `s` (whose
+ * event and field are set): the policies they give, ORed into *eq and *ne. */
+static __always_inline void exact_and_prefix(struct str_scratch *s, __u32 len,
+					     struct field_config *fc, __u64 *eq, __u64 *ne)
+{
+	struct eq_bits *b;
+	/* A value longer than any filter string cannot equal one. */
+	if ((fc->kinds & FIELD_KIND_EXACT) && len < ABI_STR_MAX) {
+		b = bpf_map_lookup_elem(&rule_str, &s->event);
+		if (b) {
+			*eq |= b->eq;
+			*ne |= b->ne;
+		}
+	}
+	if (fc->kinds & FIELD_KIND_PREFIX) {
+		__u32 n = len > ABI_LPM_STR_MAX ? ABI_LPM_STR_MAX : len;
+		s->prefixlen = (LPM_HEADER_BYTES + n) * 8;
+		b = bpf_map_lookup_elem(&rule_prefix, s);
+		if (b) {
+			*eq |= b->eq;
+			*ne |= b->ne;
+		}
+	}
+}
+
 /* A string array's entries, one by one (FIELD_KIND_ARRAY): a policy's `=` values match
  * when one entry matches, its `!=` values when none does. Exact strings, prefixes and
  * substrings; the compiler refuses suffixes on arrays. */
@@ -144,23 +169,7 @@ static long array_step(__u64 i, struct array_search *a)
 	if (copy > 0)
 		bpf_probe_read_kernel(s->str, copy & (ABI_STR_MAX - 1), (char *)p->args + at + 2);
 	s->str[copy & (ABI_STR_MAX - 1)] = 0;
-	struct eq_bits *b;
-	if ((fc->kinds & FIELD_KIND_EXACT) && len < ABI_STR_MAX) {
-		b = bpf_map_lookup_elem(&rule_str, &s->event);
-		if (b) {
-			a->eq |= b->eq;
-			a->ne |= b->ne;
-		}
-	}
-	if (fc->kinds & FIELD_KIND_PREFIX) {
-		__u32 n = len > ABI_LPM_STR_MAX ? ABI_LPM_STR_MAX : len;
-		s->prefixlen = (LPM_HEADER_BYTES + n) * 8;
-		b = bpf_map_lookup_elem(&rule_prefix, s);
-		if (b) {
-			a->eq |= b->eq;
-			a->ne |= b->ne;
-		}
-	}
+	exact_and_prefix(s, len, fc, &a->eq, &a->ne);
 	if ((fc->kinds & FIELD_KIND_CONTAINS) && bpf_ksym_exists(bpf_strstr)) {
 		__u32 count = fc->contains_count;
 		for (__u32 c = 0; c < MAX_CONTAINS; c++) {
@@ -246,23 +255,7 @@ __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct f
 
 	__u64 eq = 0, ne = 0;
 	struct eq_bits *b;
-	/* A value longer than any filter string cannot equal one. */
-	if ((fc->kinds & FIELD_KIND_EXACT) && len < ABI_STR_MAX) {
-		b = bpf_map_lookup_elem(&rule_str, &s->event);
-		if (b) {
-			eq |= b->eq;
-			ne |= b->ne;
-		}
-	}
-	if (fc->kinds & FIELD_KIND_PREFIX) {
-		__u32 n = len > ABI_LPM_STR_MAX ? ABI_LPM_STR_MAX : len;
-		s->prefixlen = (LPM_HEADER_BYTES + n) * 8;
-		b = bpf_map_lookup_elem(&rule_prefix, s);
-		if (b) {
-			eq |= b->eq;
-			ne |= b->ne;
-		}
-	}
+	exact_and_prefix(s, len, fc, &eq, &ne);
 	if (fc->kinds & FIELD_KIND_SUFFIX) {
 		struct str_scratch *r = &k->rev;
 		__u32 n = len > ABI_LPM_STR_MAX ? ABI_LPM_STR_MAX : len;

@@ -12,6 +12,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader before load (a quarter of the ring by default). */
 const volatile __u64 wakeup_bytes = 1 << 20;
 
+/* Set by the loader: does the image have detections? Without, `emit` sends at once (no
+ * lookup of the event's config per record) and the verifier drops the detection code. */
+const volatile __u32 detections_loaded = 1;
+
 /* The fill level is looked at every WAKEUP_SAMPLE records per CPU (a helper call each time
  * costs tens of ns); the reader is woken when the level is seen in the window just past
  * `wakeup_bytes`, which WAKEUP_SAMPLE records of at most 8 KiB cannot jump over. */
@@ -123,7 +127,7 @@ static __always_inline void detect(struct pending *p, struct event_config *ev, _
  * pair's policy is not checked: a yes may still come to nothing.) */
 __noinline int detect_may(struct pending *p, struct event_config *ev, __u64 policies)
 {
-	if (!p || !ev || !policies)
+	if (!detections_loaded || !p || !ev || !policies)
 		return 0;
 	__u32 chunks = ev->detect_chunks;
 	__u32 first = ev->detect_first;
@@ -145,6 +149,8 @@ __noinline int emit(struct pending *p, __u64 matched)
 {
 	if (!p || !matched)
 		return 0;
+	if (!detections_loaded)
+		return send(p, matched);
 	__u32 id = p->rec.event_id;
 	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
 	if (!ev || !(matched & ev->detect))

@@ -206,6 +206,10 @@ pub fn install_with<'obj>(
         rodata.generation = generation;
         rodata.loader_started_ns = loader_started_ns();
         rodata.derived_loaded = handlers;
+        rodata.detections_loaded = image
+            .map("detect_chunks")
+            .is_some_and(|m| !m.entries.is_empty())
+            .into();
         if let Some(v1) = &v1 {
             rodata.v1_hierarchy = v1.hierarchy;
             rodata.v1_subsys = v1.subsys;
