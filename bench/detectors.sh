@@ -72,6 +72,12 @@ EOF
 declare -A RES=()     # "config|workload" -> medians
 declare -A SENT=()    # config -> records the kernel sent, per round
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# The median of the rounds' ratios A_i / B_i: each round measures both within seconds, so
+# the VM's drift between rounds (the baseline itself moves by 2x here) cancels out.
+ratios() { # A-list B-list
+    paste <(tr ' ' '\n' <<<"$1" | grep -v '^$') <(tr ' ' '\n' <<<"$2" | grep -v '^$') |
+        awk '{printf "%.4f ", $1 / $2}'
+}
 
 writes_ns() { # ns per 64-byte write (dd: a read of /dev/zero and a write per block)
     local s e
@@ -129,7 +135,8 @@ done
     echo "# Detectors benchmark"
     echo
     echo "$(date -u +%Y-%m-%d), $(git -C "$REPO" rev-parse --short HEAD), $(nproc) CPUs, kernel $(uname -r);"
-    echo "$ROUNDS rounds, medians of the rounds' medians (ns per operation)."
+    echo "$ROUNDS rounds: medians of the rounds' medians (ns per operation), and the median of the"
+    echo "rounds' ratios to the baseline measured in the same round (each round's ratios in brackets)."
     echo
     echo "| workload | baseline | default policy | ratio | every base event sent up (Tracee's way) | ratio |"
     echo "|---|---:|---:|---:|---:|---:|"
@@ -143,8 +150,10 @@ done
             write) label="64-byte writes (dd)" ;;
             getpid) label="getpid (a syscall no detector needs)" ;;
         esac
-        printf '| %s | %s | %s | %.3f | %s | %.3f |\n' "$label" "$b" "$d" "$(echo "$d / $b" | bc -l)" \
-            "$e" "$(echo "$e / $b" | bc -l)"
+        rd="$(ratios "${RES[default|$w]}" "${RES[baseline|$w]}")"
+        re="$(ratios "${RES[base-events|$w]}" "${RES[baseline|$w]}")"
+        printf '| %s | %s | %s | %s (%s) | %s | %s |\n' "$label" "$b" "$d" "$(median <<<"$rd")" \
+            "${rd% }" "$e" "$(median <<<"$re")"
     done
     echo
     echo "Records the kernel sent to user space, per round (the workload's and anything else"

@@ -21,6 +21,7 @@ static __always_inline void reset_event(struct pending *p, __u32 event, __u32 sy
 	p->used = 0;
 	p->magic_len = 0;
 	p->unlink_known = 0;
+	p->anchors_met = 0;
 	for (int i = 0; i < MAX_ARGS; i++)
 		p->str_off[i] = STR_NONE;
 	/* Socket-address parts read as 0 unless a socket address of the event sets them. */
@@ -83,12 +84,14 @@ static __always_inline int begin_event(struct pending *p, __u32 event, __u32 sys
 	return 0;
 }
 
-/* begin_derived without the context: for an event whose arguments decide most of it
- * (security_file_open), filled in by `derived_context` once a rule or a detection may
- * still take it. */
-static __always_inline struct pending *begin_derived_args(struct pending *sys, __u32 id,
-							  struct event_config **ev,
-							  __u64 *candidates)
+/*
+ * The start of an event built from a syscall's pending record (security_socket_connect,
+ * magic_write, ...): is it selected, and by which of the policies whose scope admitted the
+ * syscall. Fills *candidates and returns the scratch record with its header begun, or NULL
+ * when the event goes no further.
+ */
+static __always_inline struct pending *begin_derived(struct pending *sys, __u32 id,
+						     struct event_config **ev, __u64 *candidates)
 {
 	*ev = bpf_map_lookup_elem(&events, &id);
 	if (!*ev)
@@ -98,30 +101,16 @@ static __always_inline struct pending *begin_derived_args(struct pending *sys, _
 		return 0;
 	struct pending *q = scratch_event(SCRATCH_FILE_OPEN);
 	if (q)
-		reset_event(q, id, sys->event);
-	return q;
-}
-
-/*
- * The start of an event built from a syscall's pending record (security_file_open,
- * security_socket_connect, magic_write, ...): is it selected, and by which of the policies
- * whose scope admitted the syscall. Fills *candidates and returns the scratch record with
- * its header begun, or NULL when the event goes no further.
- */
-static __always_inline struct pending *begin_derived(struct pending *sys, __u32 id,
-						     struct event_config **ev, __u64 *candidates)
-{
-	struct pending *q = begin_derived_args(sys, id, ev, candidates);
-	if (q)
-		fill_context(q);
+		begin_event(q, id, sys->event);
 	return q;
 }
 
 /* output.bpf.c: may a detection built from this record still match on its arguments? */
 int detect_may(struct pending *p, struct event_config *ev, __u64 policies);
 
-/* The rest of a begin_derived_args event: its policies whose rules pass on the arguments,
- * 0 when neither they nor a detection can take it (then the context is never read). */
+/* The rest of an event begun without its context (security_file_open): its policies whose
+ * rules pass on the arguments, 0 when neither they nor a detection can take it (then the
+ * context is never read). */
 static __always_inline __u64 derived_context(struct pending *q, struct event_config *ev,
 					     __u32 id, __u64 candidates)
 {

@@ -164,20 +164,142 @@ __noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
 	return 0;
 }
 
+#define AS_DENTRY(x) \
+	((struct dentry *)bpf_rdonly_cast((void *)(x), bpf_core_type_id_kernel(struct dentry)))
+#define AS_MOUNT(x) \
+	((struct mount *)bpf_rdonly_cast((void *)(x), bpf_core_type_id_kernel(struct mount)))
+
+/* One step of the anchor walk: the steps of `path_step`, with plain loads (the pointers
+ * kept in map memory read back as numbers, cast again each step) and no name copied. */
+static long anchor_step(__u64 i, struct path_walk *ctx)
+{
+	struct key_scratch *k = ctx->k;
+	if (!k)
+		return 1;
+	struct anchor_walk *w = &k->anchor;
+	struct dentry *d = AS_DENTRY(w->dentry);
+	struct mount *m = AS_MOUNT(w->mnt);
+	__u64 parent = (__u64)d->d_parent;
+	if (w->dentry == (__u64)m->mnt.mnt_root) {
+		if (w->mnt == (__u64)m->mnt_parent) {
+			w->state = ANCHOR_ROOTED;
+			return 1;
+		}
+		w->dentry = (__u64)m->mnt_mountpoint;
+		w->mnt = (__u64)m->mnt_parent;
+		return 0;
+	}
+	if (w->dentry == parent) {
+		w->state = ANCHOR_NO_ROOT; /* a memfd's, or a tree no longer mounted */
+		return 1;
+	}
+	if (!w->last)
+		w->last = w->dentry;
+	w->top = w->dentry;
+	w->total += d->d_name.len + 1;
+	w->dentry = parent;
+	return 0;
+}
+
+/* Is `name` (a component's) with this kind and length an anchor? */
+static __always_inline int anchor_of(struct anchor_key *key, __u8 kind, __u32 len,
+				     const unsigned char *name)
+{
+	__builtin_memset(key->name, 0, sizeof(key->name));
+	key->kind = kind;
+	key->len = len;
+	if (len == 0 || len > ABI_ANCHOR_NAME_MAX)
+		return 0;
+	if (bpf_probe_read_kernel(key->name, len, name))
+		return 1; /* unreadable: not turned away on it */
+	return bpf_map_lookup_elem(&path_anchors, key) != 0;
+}
+
+/*
+ * May the path of `file_addr` meet a filter of the anchored policies (docs/image-format.md,
+ * "Path anchors")? 0 only when its first component is no TOP anchor, its last no LAST
+ * anchor and ends with no LAST_SUFFIX one. Paths the anchors do not describe (no root, too
+ * deep or long, a name longer than an anchor holds) may.
+ */
+static __noinline int path_may_match(__u64 file_addr, __u32 event, __u64 suffix_lens)
+{
+	struct key_scratch *k = keys();
+	if (!k || !file_addr)
+		return 1;
+	struct file *f = bpf_rdonly_cast((void *)file_addr, bpf_core_type_id_kernel(struct file));
+	struct anchor_walk *w = &k->anchor;
+	w->dentry = (__u64)f->f_path.dentry;
+	w->mnt = (__u64)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt);
+	w->top = 0;
+	w->last = 0;
+	w->total = 0;
+	w->state = ANCHOR_WALKING;
+	struct path_walk ctx = { .k = k };
+	bpf_loop(MAX_PATH_COMPONENTS, anchor_step, &ctx, 0);
+	if (w->state != ANCHOR_ROOTED || !w->top || w->total >= PATH_HALF)
+		return 1;
+	struct anchor_key *key = &k->anchor_key;
+	key->event = event;
+	key->field = 0;
+	struct dentry *top = AS_DENTRY(w->top);
+	__u32 len = top->d_name.len;
+	if (len > ABI_ANCHOR_NAME_MAX || anchor_of(key, ANCHOR_TOP, len, top->d_name.name))
+		return 1;
+	struct dentry *last = AS_DENTRY(w->last);
+	const unsigned char *name = last->d_name.name;
+	len = last->d_name.len;
+	if (len > ABI_ANCHOR_NAME_MAX || anchor_of(key, ANCHOR_LAST, len, name))
+		return 1;
+	/* Suffixes, shortest first: the last n bytes of the name. */
+	for (int i = 0; i < ABI_ANCHOR_MAX_SUFFIX_LENS; i++) {
+		__u64 low = suffix_lens & -suffix_lens;
+		__u32 n = __builtin_popcountll(low - 1);
+		if (!suffix_lens || n > len)
+			break;
+		suffix_lens &= ~low;
+		if (anchor_of(key, ANCHOR_LAST_SUFFIX, n, name + (len - n)))
+			return 1;
+	}
+	return 0;
+}
+
+__noinline int file_open_may(__u64 fd, __u64 scope)
+{
+	__u32 id = EVENT_SECURITY_FILE_OPEN;
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev)
+		return 0;
+	__u64 candidates = scope & ev->policies;
+	if (!candidates)
+		return 0;
+	if (candidates & ~ev->anchored)
+		return 1;
+	return path_may_match(fd_file(fd), id, ev->anchor_suffix_lens);
+}
+
 static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 {
 	if (!sys)
 		return 0;
 	__u32 id = EVENT_SECURITY_FILE_OPEN;
-	struct event_config *ev;
-	__u64 candidates;
-	struct pending *q = begin_derived_args(sys, id, &ev, &candidates);
-	if (!q)
+	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
+	if (!ev)
 		return 0;
-
+	__u64 candidates = sys->scope & ev->policies;
+	if (!candidates)
+		return 0;
 	struct file *file = (struct file *)fd_file(fd);
 	if (!file)
 		return 0;
+	/* Every candidate's filters need an anchor the path meets: checked on the dentries,
+	 * before the path is built (at the exit program already for GATE_AT_EXIT). */
+	if (!sys->anchors_met && !(candidates & ~ev->anchored) &&
+	    !path_may_match((__u64)file, id, ev->anchor_suffix_lens))
+		return 0;
+	struct pending *q = scratch_event(SCRATCH_FILE_OPEN);
+	if (!q)
+		return 0;
+	reset_event(q, id, sys->event);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 
 	put_path(q, 0, (__u64)&file->f_path);
@@ -185,11 +307,15 @@ static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 	put_int(q, 2, ARG_KIND_UINT, BPF_CORE_READ(inode, i_sb, s_dev));
 	put_int(q, 3, ARG_KIND_UINT, BPF_CORE_READ(inode, i_ino));
 	put_int(q, 4, ARG_KIND_UINT, inode_ctime(inode));
+	/* The path as the caller gave it: read at entry when the syscall's own event is
+	 * selected too, otherwise from user memory now (GATE_AT_EXIT). */
 	int arg = open_path_arg(sys->event);
 	if (arg >= 0 && arg < MAX_ARGS) {
 		__u32 off = sys->str_off[arg];
 		if (off <= ARGS_BUF)
 			append_str(q, 5, &sys->args[off], sys->str_len[arg]);
+		else
+			put_user_str(q, 5, sys->ints[arg]);
 	}
 	__u64 pass = derived_context(q, ev, id, candidates);
 	if (!pass)

@@ -306,7 +306,8 @@ __noinline __u64 rules_eval(struct pending *p, struct event_config *ev, __u32 ev
 		if (!(classes & class))
 			continue;
 		struct field_config *fc = bpf_map_lookup_elem(&rule_fields, &fk);
-		if (!fc)
+		/* A field none of the policies still in filters cannot turn one away. */
+		if (!fc || !(result & fc->enabled))
 			continue;
 		if (fc->kinds & FIELD_KIND_INT)
 			result &= int_field(p, event, fk.field, fc);

@@ -90,7 +90,7 @@ static __always_inline int syscall_enter(void *ctx, __u32 nr, struct pt_regs *re
 	if (!gate)
 		return 0;
 	__u64 derived = gate->derived_policies;
-	if (!derived && !(gate->flags & ENTRY_FLAGS))
+	if ((!derived && !(gate->flags & ENTRY_FLAGS)) || (gate->flags & GATE_AT_EXIT))
 		return 0; /* not selected, or read entirely at exit */
 	if (!decide(HANDOFF_SYS_ENTER, nr))
 		return 0;
@@ -168,12 +168,46 @@ static __always_inline void derived_exit(void *ctx, struct pending *p, __u64 h, 
 	derived_next(ctx, p, progs);
 }
 
+/* A syscall serving only handlers that read nothing at its entry (GATE_AT_EXIT): its
+ * arguments from the registers, still the caller's at the exit, into the task's record the
+ * handlers read. */
+static __always_inline int derived_at_exit(void *ctx, struct syscall_gate *gate, __u32 nr,
+					   long ret, struct pt_regs *regs, void *progs)
+{
+	if (!decide(HANDOFF_SYS_EXIT, nr) || !ret_admitted(gate, ret))
+		return 0;
+	__u64 scope = scope_eval(gate->derived_policies);
+	if (!scope)
+		return 0;
+	/* Most opens are decided here, on the returned file's path anchors, before anything
+	 * is stored or the handler is called. */
+	__u64 handlers = gate->derived_handlers & derived_loaded;
+	int anchors_met = handlers == DERIVED_FILE_OPEN;
+	if (anchors_met && !file_open_may(ret, scope))
+		return 0;
+	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p)
+		return 0;
+	if (p->state == PENDING_ARMED && p->generation == generation)
+		count_inflight(-1); /* its exit was never seen */
+	reset_event(p, nr, nr);
+	raw_args(p, regs);
+	p->scope = scope;
+	p->own = 0;
+	p->anchors_met = anchors_met;
+	derived_exit(ctx, p, gate->derived_handlers, ret, progs);
+	return 0;
+}
+
 static __always_inline int syscall_exit(void *ctx, __u32 nr, long ret, struct pt_regs *regs,
 					void *progs, const int audit)
 {
 	struct syscall_gate *gate = gate_of(nr);
 	if (!gate)
 		return 0;
+	if (gate->flags & GATE_AT_EXIT)
+		return derived_at_exit(ctx, gate, nr, ret, regs, progs);
 	__u64 derived = gate->derived_policies;
 	if (derived || (gate->flags & ENTRY_FLAGS)) {
 		struct pending *p =

@@ -73,6 +73,7 @@ IMAGE_LPM(rule_suffix);
 IMAGE_ARRAY(rule_contains, struct contains_entry);
 IMAGE_ARRAY(rule_ranges, struct range_entry);
 IMAGE_ARRAY(detect_chunks, struct detect_chunk);
+IMAGE_HASH(path_anchors, struct anchor_key, __u32);
 
 /* ---- runtime maps: kernel state, not in the image (the loader's RUNTIME_MAPS) ---- */
 
@@ -125,6 +126,9 @@ struct pending {
 	 * (magic_write), read at entry; magic_len 0: the write does not qualify. */
 	__u8 magic[MAGIC_LEN];
 	__u32 magic_len;
+	/* The open family at its exit (GATE_AT_EXIT): the returned file's path met an anchor
+	 * (file_open_may), so the handler need not look again. */
+	__u32 anchors_met;
 	/* The unlinked inode, when a filesystem tracepoint saw it (security_inode_unlink). */
 	__u32 unlink_known;
 	__u32 unlink_dev;
@@ -183,8 +187,24 @@ struct walk_state {
 	__u32 pad;
 };
 
+/* The walk that checks a path's anchors (file_open.bpf.c): dentries up to the root, its
+ * first and last components and its length, nothing copied. */
+struct anchor_walk {
+	__u64 dentry;
+	__u64 mnt; /* struct mount * */
+	__u64 top;
+	__u64 last;
+	__u32 total;
+	__u32 state; /* ANCHOR_WALKING, _ROOTED, _NO_ROOT */
+};
+#define ANCHOR_WALKING 0
+#define ANCHOR_ROOTED 1
+#define ANCHOR_NO_ROOT 2
+
 struct key_scratch {
 	struct walk_state walk;
+	struct anchor_walk anchor;
+	struct anchor_key anchor_key;
 	struct scope_exe_key exe; /* scope_exe lookup key */
 	struct str_scratch fwd;
 	struct str_scratch rev;
@@ -802,6 +822,10 @@ int in_container_task(__u64 task_addr);
 int put_abs_path(struct pending *p, __u32 index, struct pending *sys, __u32 arg, __u64 dirfd);
 /* file_open.bpf.c: a path's full name into the argument slot. */
 int put_path(struct pending *p, __u32 index, __u64 path);
+/* file_open.bpf.c: may the file an open-family syscall returned (`fd`) give a
+ * security_file_open some of the policies in `scope` take? 0 when its path meets no anchor
+ * of policies all anchored. */
+int file_open_may(__u64 fd, __u64 scope);
 
 /* ---- the events derived from a syscall, at its exit ----
  *

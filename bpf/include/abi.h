@@ -143,6 +143,10 @@ struct event_config {
 	 * their own on it (never printed as it). */
 	__u64 detect;
 	__u64 detect_only;
+	/* Policies every rule and detection of which on this event needs its path to meet an
+	 * anchor (path_anchors); the lengths (bit n: n bytes) of its ANCHOR_LAST_SUFFIX ones. */
+	__u64 anchored;
+	__u64 anchor_suffix_lens;
 	/* Its detection chunks: detect_chunks[detect_first ..], pseudo events
 	 * ABI_DETECT_PSEUDO_BASE + index. */
 	__u32 detect_first;
@@ -242,6 +246,23 @@ struct syscall_gate {
 #define GATE_NO_NEGATIVE_RET (1U << 8)
 #define GATE_NO_ZERO_RET (1U << 9)
 #define GATE_NO_POSITIVE_RET (1U << 10)
+/* syscall_gate.flags: only derived events built at the exit (no entry hook). */
+#define GATE_AT_EXIT (1U << 11)
+
+/* path_anchors: necessary conditions on a path's first and last components, checked on the
+ * dentries before the path is built (value: 1). */
+#define ABI_ANCHOR_NAME_MAX 48
+#define ABI_ANCHOR_MAX_SUFFIX_LENS 8
+#define ANCHOR_TOP 1
+#define ANCHOR_LAST 2
+#define ANCHOR_LAST_SUFFIX 3
+struct anchor_key {
+	__u32 event;
+	__u16 field;
+	__u8 kind;
+	__u8 len;
+	char name[ABI_ANCHOR_NAME_MAX];
+};
 
 struct field_key {
 	__u32 event;

@@ -670,6 +670,32 @@ fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
             })
             .collect()
     };
+    // The anchors a base event's path fields have, for the policies it anchors.
+    let anchors = maps.entries::<abi::AnchorKey, u32>("path_anchors");
+    let anchored = |event: u32, bit: u64| -> Vec<String> {
+        if config_of(event).is_none_or(|c| c.anchored & bit == 0) {
+            return Vec::new();
+        }
+        let mut fields: Vec<u16> = anchors
+            .iter()
+            .filter(|(a, _)| a.event == event)
+            .map(|(a, _)| a.field)
+            .collect();
+        fields.dedup();
+        fields
+            .into_iter()
+            .map(|f| {
+                let count = anchors
+                    .iter()
+                    .filter(|(a, _)| a.event == event && a.field == f)
+                    .count();
+                format!(
+                    "{} (path anchors, {count}: first and last components, before the path is built)",
+                    field_name(event, f)
+                )
+            })
+            .collect()
+    };
     let userspace_of = |p: usize, event: u32| -> Vec<String> {
         image
             .meta
@@ -689,7 +715,7 @@ fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
                 })
                 .map(|(id, _)| RuleExplain {
                     event: event_name(*id),
-                    kernel: kernel(*id, bit),
+                    kernel: [anchored(*id, bit), kernel(*id, bit)].concat(),
                     userspace: userspace_of(p, *id),
                 })
                 .collect();
@@ -721,7 +747,7 @@ fn explain(image: &Image) -> Vec<Vec<RuleExplain>> {
                     };
                     rules.push(RuleExplain {
                         event,
-                        kernel: kernel(*pseudo, 1u64 << b),
+                        kernel: [anchored(*base, bit), kernel(*pseudo, 1u64 << b)].concat(),
                         userspace,
                     });
                 }
@@ -803,6 +829,14 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                         schema::abi::c_str(&s.str)
                     )
                 }),
+                "path_anchors" => read::<abi::AnchorKey>(k).map(|a| {
+                    format!(
+                        "{} {} {}",
+                        event_name(a.event),
+                        field_name(a.event, a.field),
+                        anchor_text(&a)
+                    )
+                }),
                 "rule_prefix" | "rule_suffix" => read::<abi::LpmStrKey>(k).map(|s| {
                     let len = ((s.prefixlen / 8).saturating_sub(abi::LPM_HEADER_BYTES) as usize)
                         .min(s.str.len());
@@ -861,6 +895,12 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                         names(c.userspace, policies),
                         fields.join(", ")
                     );
+                    if c.anchored != 0 {
+                        text.push_str(&format!(
+                            "  path anchors for {}",
+                            names(c.anchored, policies)
+                        ));
+                    }
                     if c.detect != 0 {
                         text.push_str(&format!(
                             "  detections for {} (of them without a rule of their own: {})  chunks {}..{}",
@@ -872,6 +912,7 @@ fn entries(map: &MapSection, policies: &[String], image: &Image) -> Vec<EntryVie
                     }
                     text
                 }),
+                "path_anchors" => Some("anchor".to_owned()),
                 "detect_chunks" => read::<abi::DetectChunk>(v).map(|c| {
                     (0..abi::DETECT_PAIRS)
                         .filter(|b| c.policy[*b] != 0)
@@ -1095,9 +1136,24 @@ pub fn gate_ret_text(flags: u32) -> String {
     .filter(|(bit, _)| flags & bit != 0)
     .map(|(_, name)| *name)
     .collect();
-    if classes.is_empty() {
+    let mut text = if classes.is_empty() {
         String::new()
     } else {
         format!(" (exit turns away {} return values)", classes.join(", "))
+    };
+    if flags & abi::GATE_AT_EXIT != 0 {
+        text.push_str(" (no entry hook: arguments read at the exit)");
+    }
+    text
+}
+
+/// A path anchor as what it asks of the path: `first component = etc`, ...
+pub(crate) fn anchor_text(a: &abi::AnchorKey) -> String {
+    let name = String::from_utf8_lossy(&a.name[..usize::from(a.len).min(a.name.len())]);
+    match a.kind {
+        abi::anchor::TOP => format!("first component = {name}"),
+        abi::anchor::LAST => format!("last component = {name}"),
+        abi::anchor::LAST_SUFFIX => format!("last component = *{name}"),
+        other => format!("anchor kind {other}: {name}"),
     }
 }

@@ -47,6 +47,24 @@ pub const RECORD_FLAG_CHECK_ELF: u8 = 1 << 0;
 pub const GATE_NO_NEGATIVE_RET: u32 = 1 << 8;
 pub const GATE_NO_ZERO_RET: u32 = 1 << 9;
 pub const GATE_NO_POSITIVE_RET: u32 = 1 << 10;
+/// `syscall_gate.flags`: the syscall serves only derived events built at its exit
+/// (`schema::hooks::exit_only`): no entry hook, its arguments read from the registers there.
+pub const GATE_AT_EXIT: u32 = 1 << 11;
+
+/// Path anchors (`path_anchors`, docs/image-format.md): necessary conditions on a path's
+/// first and last components, checked on the dentries before the path is built. The name
+/// bytes of an anchor key, at most.
+pub const ANCHOR_NAME_MAX: usize = 48;
+/// The distinct lengths of last-component suffix anchors one event may have.
+pub const ANCHOR_MAX_SUFFIX_LENS: usize = 8;
+pub mod anchor {
+    /// The path's first component is the name.
+    pub const TOP: u8 = 1;
+    /// The path's last component is the name.
+    pub const LAST: u8 = 2;
+    /// The path's last component ends with the name.
+    pub const LAST_SUFFIX: u8 = 3;
+}
 
 /// `syscall_gate.derived_handlers`: one bit per BPF handler of derived events (`DERIVED_*`
 /// in abi.h); each handler builds every event of its family (`schema::hooks::SourceDef`).
@@ -370,6 +388,11 @@ abi_struct!(
         detect: u64,
         /// Of those, the policies with no rule of their own on it: never printed as it.
         detect_only: u64,
+        /// Policies every rule and detection of which on this event needs its path to meet
+        /// an anchor (`path_anchors`): a path meeting none is turned away before it is built.
+        anchored: u64,
+        /// The lengths (bit n: n bytes) of the `ANCHOR_LAST_SUFFIX` anchors.
+        anchor_suffix_lens: u64,
         /// The first of its `detect_chunks` entries (pseudo event `DETECT_PSEUDO_BASE + i`).
         detect_first: u32,
         detect_chunks: u16,
@@ -407,6 +430,19 @@ abi_struct!(
 );
 
 abi_struct!(FieldKey / "field_key" { event: u32, field: u16, pad: u16 });
+
+abi_struct!(
+    /// `path_anchors` key: an anchor of one path field of one event (value: 1).
+    AnchorKey / "anchor_key" {
+        event: u32,
+        field: u16,
+        /// `anchor::*`
+        kind: u8,
+        /// The name's length in bytes.
+        len: u8,
+        name: [u8; ANCHOR_NAME_MAX],
+    }
+);
 
 abi_struct!(
     FieldConfig / "field_config" {
@@ -524,6 +560,7 @@ pub const LAYOUTS: &[Layout] = &[
     DetectChunk::LAYOUT,
     SyscallGate::LAYOUT,
     FieldKey::LAYOUT,
+    AnchorKey::LAYOUT,
     FieldConfig::LAYOUT,
     IntKey::LAYOUT,
     StrKey::LAYOUT,
@@ -546,6 +583,12 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("GATE_NO_NEGATIVE_RET", GATE_NO_NEGATIVE_RET as u64),
     ("GATE_NO_ZERO_RET", GATE_NO_ZERO_RET as u64),
     ("GATE_NO_POSITIVE_RET", GATE_NO_POSITIVE_RET as u64),
+    ("GATE_AT_EXIT", GATE_AT_EXIT as u64),
+    ("ABI_ANCHOR_NAME_MAX", ANCHOR_NAME_MAX as u64),
+    ("ABI_ANCHOR_MAX_SUFFIX_LENS", ANCHOR_MAX_SUFFIX_LENS as u64),
+    ("ANCHOR_TOP", anchor::TOP as u64),
+    ("ANCHOR_LAST", anchor::LAST as u64),
+    ("ANCHOR_LAST_SUFFIX", anchor::LAST_SUFFIX as u64),
     ("RECORD_FLAG_CHECK_ELF", RECORD_FLAG_CHECK_ELF as u64),
     ("SOCK_PORT_SLOT", SOCK_PORT_SLOT as u64),
     ("SOCK_IP_SLOT", SOCK_IP_SLOT as u64),

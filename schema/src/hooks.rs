@@ -101,6 +101,38 @@ pub const SYSCALL_TRACEPOINT_AUDIT_PROGRAMS: (&str, &str) = ("tr_a_tp_enter", "t
 /// their syscalls come from the policies, not from their `SOURCES` row.
 pub static SYSCALLS_BY_FILTER: &[&str] = &["suspicious_syscall_source", "stack_pivot"];
 
+/// Handlers (`abi::derived`) that need nothing from the entry of these syscalls: they read
+/// the arguments from the registers at the exit, and strings from user memory only for an
+/// event they send. A syscall serving only such handlers has no entry hook
+/// (`abi::GATE_AT_EXIT`). The flag: the handler builds nothing for a failed call (then the
+/// gate turns failures away).
+pub static EXIT_ONLY: &[(u64, &[&str], bool)] = &[
+    (crate::abi::derived::FILE_OPEN, OPEN_FAMILY, true),
+    // mprotect's handler reads the mapping before the change at entry; mmap's, nothing
+    // (security_mmap_file reports mmaps refused with EACCES and EPERM).
+    (crate::abi::derived::MEM, &["mmap"], false),
+];
+
+/// Do the `handlers` (bits of `abi::derived`) need nothing from `syscall`'s entry? Then
+/// whether they all build nothing for a failed call.
+pub fn exit_only(handlers: u64, syscall: &str) -> Option<bool> {
+    if handlers == 0 {
+        return None;
+    }
+    let mut skip_failures = true;
+    for b in (0..64).filter(|b| handlers & (1 << b) != 0) {
+        let (_, _, skips) = EXIT_ONLY
+            .iter()
+            .find(|(h, syscalls, _)| *h == 1 << b && syscalls.contains(&syscall))?;
+        skip_failures &= skips;
+    }
+    Some(skip_failures)
+}
+
+/// Path fields whose handler checks anchors (`abi::AnchorKey`) on the dentries before it
+/// builds the path: (event, argument index).
+pub static PATH_ANCHORS: &[(&str, usize)] = &[("security_file_open", 0)];
+
 /// Events the loader makes itself, fed by no kernel hook (what existed before it started).
 pub static LOADER_MADE: &[&str] = &["existing_container"];
 

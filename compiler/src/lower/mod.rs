@@ -16,6 +16,7 @@ use schema::image::MapType;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{Op, Policy, Value};
 
+mod anchors;
 mod detections;
 mod rules;
 
@@ -300,9 +301,12 @@ pub fn lower(
     let planned = detections::plan(policies, known, &mut cx);
     let mut rules = rules::lower_rules(&planned.policies, &planned.pseudo, &mut cx, &mut userspace);
     mark_detections(&mut rules.maps, &planned);
+    let anchors = anchors::anchors(&planned);
+    mark_anchors(&mut rules.maps, &anchors.events);
     let mut maps = scope;
     maps.extend(rules.maps);
     maps.push(array_map("detect_chunks", &planned.chunks));
+    maps.push(anchors.map);
     let mut probes = rules.probes;
     // `tree` and `follow` learn new processes at fork and forget them at exit; `executable`
     // records binaries at exec and hands them down at fork.
@@ -364,6 +368,22 @@ fn mark_detections(maps: &mut [MapContents], planned: &detections::Planned) {
         config.detect_only = *detect_only;
         config.detect_first = *first;
         config.detect_chunks = *chunks;
+        *value = bytes_of(&config).to_vec();
+    }
+}
+
+/// The path events' `anchored` and `anchor_suffix_lens` fields in the `events` map.
+fn mark_anchors(maps: &mut [MapContents], anchored: &BTreeMap<u32, (u64, u64)>) {
+    let Some(events) = maps.iter_mut().find(|m| m.name == "events") else {
+        return;
+    };
+    for (id, (policies, suffix_lens)) in anchored {
+        let Some(value) = events.entries.get_mut(id.to_le_bytes().as_slice()) else {
+            continue;
+        };
+        let mut config: schema::abi::EventConfig = bytemuck::pod_read_unaligned(value);
+        config.anchored = *policies;
+        config.anchor_suffix_lens = *suffix_lens;
         *value = bytes_of(&config).to_vec();
     }
 }

@@ -451,14 +451,45 @@ fn lpm_entries(
     }
 }
 
+/// The kernel evaluates an event's fields in `fields` order and stops once no policy (or
+/// pair) is left: cheap and selective first. Integers cost one hash lookup, strings a copy
+/// and up to three, a substring search one scan per pattern, a string array all of that per
+/// entry.
+fn order_fields(
+    config: &mut abi::EventConfig,
+    event: u32,
+    states: &BTreeMap<(u32, u16), FieldState>,
+) {
+    let cost = |field: &u16| {
+        let kinds = states.get(&(event, *field)).map_or(0, |s| s.config.kinds);
+        if kinds & abi::FIELD_KIND_ARRAY != 0 {
+            3
+        } else if kinds & abi::FIELD_KIND_CONTAINS != 0 {
+            2
+        } else if kinds & abi::FIELD_KIND_INT != 0 {
+            0
+        } else {
+            1
+        }
+    };
+    let count = usize::from(config.field_count).min(abi::MAX_EVENT_FIELDS);
+    config.fields[..count].sort_by_key(cost);
+}
+
 fn assemble_rules(
-    events: BTreeMap<u32, (abi::EventConfig, &'static str)>,
-    pseudo_events: BTreeMap<u32, abi::EventConfig>,
+    mut events: BTreeMap<u32, (abi::EventConfig, &'static str)>,
+    mut pseudo_events: BTreeMap<u32, abi::EventConfig>,
     fields: BTreeMap<(u32, u16), FieldState>,
     retval_classes: &BTreeMap<u32, u32>,
     policies: &[Policy],
     cx: &mut Ctx,
 ) -> RulesOut {
+    for (id, (config, _)) in events.iter_mut() {
+        order_fields(config, *id, &fields);
+    }
+    for (id, config) in pseudo_events.iter_mut() {
+        order_fields(config, *id, &fields);
+    }
     let mut field_entries = BTreeMap::new();
     let mut int_entries = BTreeMap::new();
     let mut str_entries = BTreeMap::new();
@@ -574,6 +605,20 @@ fn assemble_rules(
                 }
             }
             _ => {}
+        }
+    }
+    // A syscall that serves only handlers reading nothing at its entry has no entry hook
+    // (`probes`); failed calls stop at the gate where the handlers build nothing for them.
+    for (nr, gate) in gates.iter_mut() {
+        let entry = u32::from(abi::EVENT_FLAG_ENTRY | abi::EVENT_FLAG_EMIT_AT_ENTRY);
+        let name = schema::catalog::event_by_id(*nr).map_or("", |e| e.name);
+        if gate.policies != 0 || gate.flags & entry != 0 {
+            continue;
+        }
+        match schema::hooks::exit_only(gate.derived_handlers, name) {
+            Some(true) => gate.flags |= abi::GATE_AT_EXIT | abi::GATE_NO_NEGATIVE_RET,
+            Some(false) => gate.flags |= abi::GATE_AT_EXIT,
+            None => {}
         }
     }
     let gate_entries = gates
@@ -727,7 +772,8 @@ fn probes(events: &[(u32, &'static str)], policies: &[Policy]) -> Vec<String> {
             _ => match schema::hooks::source(name) {
                 Some(source) => {
                     for syscall in source_syscalls(name, policies) {
-                        syscalls.push((syscall, true, true));
+                        let entry = schema::hooks::exit_only(source.handler, syscall).is_none();
+                        syscalls.push((syscall, entry, true));
                     }
                     probes.extend(source.probes.iter().map(|p| (*p).to_owned()));
                 }

@@ -599,7 +599,7 @@ fn inspect_explains_detections() {
     let out = run.out;
     for line in [
         "      anti_debugging (detected from ptrace)\n        kernel:    args.request (integer map)\n",
-        "      proc_mem_access (detected from security_file_open)\n        kernel:    args.flags (low bits) (integer map)\n        kernel:    args.pathname (suffix trie)\n        userspace: detector condition `getEventData(\"pathname\").matches(\"/proc/(self|[0-9]+)/mem$\")`: a regular expression\n",
+        "      proc_mem_access (detected from security_file_open)\n        kernel:    args.pathname (path anchors, 1: first and last components, before the path is built)\n        kernel:    args.flags (low bits) (integer map)\n        kernel:    args.pathname (suffix trie)\n        userspace: detector condition `getEventData(\"pathname\").matches(\"/proc/(self|[0-9]+)/mem$\")`: a regular expression\n",
         "      ptrace\n        kernel:    args.request (integer map)\n",
         "anti_debugging for det",
     ] {

@@ -525,19 +525,59 @@ fn probes_follow_the_events() {
         "{:?}",
         l.probes
     );
-    // close has only integer arguments: read at exit, no entry hook; openat's path is read
-    // at entry (security_file_open needs it).
+    // close has only integer arguments: read at exit, no entry hook; nor has openat, whose
+    // security_file_open reads its path at the exit (hooks::EXIT_ONLY).
     assert!(
         !l.probes.contains(&"tp/syscalls/sys_enter_close".to_owned()),
         "{:?}",
         l.probes
     );
     assert!(
+        !l.probes
+            .contains(&"tp/syscalls/sys_enter_openat".to_owned()),
+        "{:?}",
+        l.probes
+    );
+    // The syscall's own event selected too: its path is read at entry, for both.
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: openat\n  - event: security_file_open\n",
+    ));
+    assert!(
         l.probes
             .contains(&"tp/syscalls/sys_enter_openat".to_owned()),
         "{:?}",
         l.probes
     );
+    let gate = |l: &Lowered, nr: u32| -> abi::SyscallGate {
+        match l
+            .map("syscall_gate")
+            .and_then(|m| m.entries.get(nr.to_le_bytes().as_slice()))
+        {
+            Some(v) => pod_read_unaligned(v),
+            None => panic!("no gate for syscall {nr}"),
+        }
+    };
+    assert_eq!(gate(&l, 257).flags & abi::GATE_AT_EXIT, 0);
+    let l = lowered(&policy("a", &["global"], "  - event: security_file_open\n"));
+    let at_exit = abi::GATE_AT_EXIT | abi::GATE_NO_NEGATIVE_RET;
+    assert_eq!(gate(&l, 257).flags & at_exit, at_exit);
+    // mmap's memory events need nothing from its entry, mprotect's the mapping before the
+    // change; security_mmap_file reports refused mmaps, so failures pass mmap's gate.
+    let l = lowered(&policy(
+        "a",
+        &["global"],
+        "  - event: security_mmap_file\n  - event: security_file_mprotect\n",
+    ));
+    assert_eq!(gate(&l, 9).flags & at_exit, abi::GATE_AT_EXIT);
+    assert_eq!(gate(&l, 10).flags & at_exit, 0);
+    assert!(!l.probes.contains(&"tp/syscalls/sys_enter_mmap".to_owned()));
+    assert!(
+        l.probes
+            .contains(&"tp/syscalls/sys_enter_mprotect".to_owned())
+    );
+    assert!(l.probes.contains(&"tp/syscalls/sys_exit_mmap".to_owned()));
     // LSM events built from syscalls and tracepoints.
     let l = lowered(&policy(
         "a",
@@ -897,4 +937,128 @@ fn derived_source_plans_skip_string_arrays() {
     ));
     let execve = event_config(&l, 59);
     assert_eq!(execve.arg_kinds[1], abi::arg_kind::STR_ARRAY);
+}
+
+/// Path anchors (docs/image-format.md): the first or last component each value of a
+/// policy's path filters needs; a policy some path outside them may match is not anchored.
+#[test]
+fn path_anchors_follow_the_filters() {
+    let anchors = |filters: &str| -> (u64, Vec<(u8, String)>) {
+        let text = if filters.is_empty() {
+            "  - event: security_file_open\n".to_owned()
+        } else {
+            format!("  - event: security_file_open\n    filters: [{filters}]\n")
+        };
+        let l = lowered(&policy("a", &["global"], &text));
+        let config: abi::EventConfig = match l
+            .map("events")
+            .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
+        {
+            Some(v) => pod_read_unaligned(v),
+            None => panic!("no security_file_open config"),
+        };
+        let keys = l
+            .map("path_anchors")
+            .map(|m| {
+                m.entries
+                    .keys()
+                    .map(|k| {
+                        let a: abi::AnchorKey = pod_read_unaligned(k);
+                        let name = &a.name[..usize::from(a.len)];
+                        (a.kind, String::from_utf8_lossy(name).into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (config.anchored, keys)
+    };
+    use abi::anchor::{LAST, LAST_SUFFIX, TOP};
+    assert_eq!(
+        anchors(
+            "data.pathname=/etc/x/*, data.pathname=*/mem, data.pathname=*.sock, data.pathname=/a/b"
+        ),
+        (
+            1,
+            vec![
+                (TOP, "etc".to_owned()),
+                (LAST, "b".to_owned()),
+                (LAST, "mem".to_owned()),
+                (LAST_SUFFIX, ".sock".to_owned()),
+            ]
+        )
+    );
+    // Another field's filters do not anchor the path; `!=` values only narrow `=` ones.
+    assert_eq!(
+        anchors("data.pathname=/etc/x/*, data.pathname!=/etc/x/y, data.flags=0").0,
+        1
+    );
+    // Values a path outside every anchor may match: no anchors at all.
+    for filters in [
+        "",
+        "data.flags=0",
+        "data.pathname!=/etc/x",
+        "data.pathname=*etc*",
+        "data.pathname=/*",
+        "data.pathname=/et*",
+        "data.pathname=/etc/x/*, data.pathname=*etc*",
+    ] {
+        assert_eq!(anchors(filters), (0, Vec::new()), "{filters}");
+    }
+    // Only the paths with no root (a memfd's) or names longer than an anchor holds: anchored,
+    // with nothing to meet (the kernel does not anchor those paths).
+    let long = format!("data.pathname=/d/{}", "x".repeat(abi::ANCHOR_NAME_MAX + 1));
+    assert_eq!(anchors(&long), (1, Vec::new()));
+    assert_eq!(anchors("data.pathname=memfd:*"), (1, Vec::new()));
+}
+
+/// A policy with its own rule on `security_file_open` and none of the others': anchors
+/// are per policy, and detections anchor the policies they are all of.
+#[test]
+fn path_anchors_are_per_policy() {
+    let two = format!(
+        "{}---\n{}",
+        policy(
+            "a",
+            &["global"],
+            "  - event: security_file_open\n    filters: [data.pathname=/etc/x/*]\n"
+        ),
+        policy("b", &["global"], "  - event: security_file_open\n")
+    );
+    let l = lowered(&two);
+    let config: abi::EventConfig = match l
+        .map("events")
+        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
+    {
+        Some(v) => pod_read_unaligned(v),
+        None => panic!("no security_file_open config"),
+    };
+    assert_eq!(config.anchored, 1);
+    // Detections: sudoers_modification's paths anchor its policy; with an unfiltered rule of
+    // the policy's own on the base event, every path is printed, so none.
+    let l = lowered(&policy(
+        "d",
+        &["global"],
+        "  - event: sudoers_modification\n",
+    ));
+    let config: abi::EventConfig = match l
+        .map("events")
+        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
+    {
+        Some(v) => pod_read_unaligned(v),
+        None => panic!("no security_file_open config"),
+    };
+    assert_eq!(config.anchored, 1);
+    let l = lowered(&policy(
+        "d",
+        &["global"],
+        "  - event: sudoers_modification\n  - event: security_file_open\n",
+    ));
+    let config: abi::EventConfig = match l
+        .map("events")
+        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
+    {
+        Some(v) => pod_read_unaligned(v),
+        None => panic!("no security_file_open config"),
+    };
+    assert_eq!(config.anchored, 0);
 }

@@ -199,6 +199,91 @@ os.rename("/etc/tr-e2e-elsewhere", "/etc/sudoers.d/moved")  # a rename onto it: 
     assert_eq!(run.events.len(), 2, "{:#?}", run.events);
 }
 
+/// Path anchors (docs/image-format.md): the kernel turns a path away on its first and last
+/// components before it builds it, so every way to reach a file the filters name must still
+/// match: across two mounts, through a symlink, by a relative path, by the last component
+/// or a suffix of it, and by a name longer than an anchor holds. Near misses beside each.
+#[test]
+fn path_anchors_decide_on_the_file_not_the_name() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let comm = "tr-anchors";
+    let long = "l".repeat(60);
+    let filters = [
+        format!("comm={comm}"),
+        "data.pathname=/etc/tr-anchor/*".to_owned(),
+        "data.pathname=*/tr-anchor-last".to_owned(),
+        "data.pathname=*.tr-sfx".to_owned(),
+        format!("data.pathname=/srv/{long}"),
+    ];
+    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+    let image = compile(
+        s.path(),
+        &[(
+            "anchors.yaml",
+            &policy(
+                "anchors",
+                &["global"],
+                &rule("security_file_open", &filters),
+            ),
+        )],
+    );
+    let dir = s.real_path();
+    let dir = dir.to_string_lossy();
+    let script = named_script(
+        comm,
+        &format!(
+            r#"
+def touch(path):
+    open(path, "w").close()
+assert libc.mount(b"none", b"/etc", b"tmpfs", 0, None) == 0
+os.mkdir("/etc/tr-anchor")
+assert libc.mount(b"none", b"/etc/tr-anchor", b"tmpfs", 0, None) == 0
+assert libc.mount(b"none", b"/srv", b"tmpfs", 0, None) == 0
+touch("/etc/tr-anchor/across-mounts")
+os.symlink("/etc/tr-anchor/by-link", "{dir}/link")
+touch("{dir}/link")
+os.chdir("/etc/tr-anchor")
+touch("relative")
+touch("/etc/tr-anchor-near")
+os.mkdir("{dir}/d")
+touch("{dir}/d/tr-anchor-last")
+touch("{dir}/d/tr-anchor-last.bak")
+touch("{dir}/d/y.tr-sfx")
+touch("{dir}/d/y.tr-sfx2")
+touch("/srv/{long}")
+touch("/srv/{long}x")
+"#
+        ),
+    );
+    let t = Tracer::start(&image, &[]);
+    run(
+        "unshare",
+        &["-m", "--propagation", "private", "python3", "-c", &script],
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let mut paths: Vec<String> = run
+        .named("security_file_open")
+        .iter()
+        .filter(|e| e["processName"] == comm)
+        .map(|e| arg_str(e, "pathname").unwrap_or_default())
+        .collect();
+    paths.sort();
+    let mut want = vec![
+        "/etc/tr-anchor/across-mounts".to_owned(),
+        "/etc/tr-anchor/by-link".to_owned(),
+        "/etc/tr-anchor/relative".to_owned(),
+        format!("{dir}/d/tr-anchor-last"),
+        format!("{dir}/d/y.tr-sfx"),
+        format!("/srv/{long}"),
+    ];
+    want.sort();
+    assert_eq!(paths, want, "{:#?}", run.events);
+}
+
 /// fileless_execution: an exec from a memfd and one from /dev/shm (a tmpfs of the test's own
 /// mount namespace); an exec of a regular file is the near miss.
 #[test]
