@@ -39,6 +39,20 @@ static __always_inline void raw_args(struct pending *p, struct pt_regs *regs)
 	p->ints[5] = regs->r9;
 }
 
+/* The task's record of syscall `nr`, begun with its register arguments. */
+static __always_inline struct pending *task_record(__u32 nr, struct pt_regs *regs)
+{
+	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p)
+		return 0;
+	if (p->state == PENDING_ARMED && p->generation == generation)
+		count_inflight(-1); /* its exit was never seen */
+	reset_event(p, nr, nr);
+	raw_args(p, regs);
+	return p;
+}
+
 static __always_inline struct syscall_gate *gate_of(__u32 nr)
 {
 	return bpf_map_lookup_elem(&syscall_gate, &nr);
@@ -115,14 +129,9 @@ static __always_inline int syscall_enter(void *ctx, __u32 nr, struct pt_regs *re
 		if (!magic_write_qualifies(nr, r->di, r->dx, r->r10))
 			return 0;
 	}
-	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
-						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct pending *p = task_record(nr, regs);
 	if (!p)
 		return 0;
-	if (p->state == PENDING_ARMED && p->generation == generation)
-		count_inflight(-1); /* its exit was never seen */
-	reset_event(p, nr, nr);
-	raw_args(p, regs);
 	if (handlers & DERIVED_MAGIC_WRITE) {
 		/* Most writes append or go to pipes: those are not armed at all (unless another
 		 * handler wants the write). */
@@ -185,14 +194,9 @@ static __always_inline int derived_at_exit(void *ctx, struct syscall_gate *gate,
 	int anchors_met = handlers == DERIVED_FILE_OPEN;
 	if (anchors_met && !file_open_may(ret, scope))
 		return 0;
-	struct pending *p = bpf_task_storage_get(&pending_store, bpf_get_current_task_btf(), 0,
-						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct pending *p = task_record(nr, regs);
 	if (!p)
 		return 0;
-	if (p->state == PENDING_ARMED && p->generation == generation)
-		count_inflight(-1); /* its exit was never seen */
-	reset_event(p, nr, nr);
-	raw_args(p, regs);
 	p->scope = scope;
 	p->own = 0;
 	p->anchors_met = anchors_met;

@@ -939,6 +939,17 @@ fn derived_source_plans_skip_string_arrays() {
     assert_eq!(execve.arg_kinds[1], abi::arg_kind::STR_ARRAY);
 }
 
+/// `events[security_file_open]` of an image.
+fn file_open_config(l: &Lowered) -> abi::EventConfig {
+    match l
+        .map("events")
+        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
+    {
+        Some(v) => pod_read_unaligned(v),
+        None => panic!("no security_file_open config"),
+    }
+}
+
 /// Path anchors (docs/image-format.md): the first or last component each value of a
 /// policy's path filters needs; a policy some path outside them may match is not anchored.
 #[test]
@@ -950,13 +961,7 @@ fn path_anchors_follow_the_filters() {
             format!("  - event: security_file_open\n    filters: [{filters}]\n")
         };
         let l = lowered(&policy("a", &["global"], &text));
-        let config: abi::EventConfig = match l
-            .map("events")
-            .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
-        {
-            Some(v) => pod_read_unaligned(v),
-            None => panic!("no security_file_open config"),
-        };
+        let config = file_open_config(&l);
         let keys = l
             .map("path_anchors")
             .map(|m| {
@@ -1025,13 +1030,7 @@ fn path_anchors_are_per_policy() {
         policy("b", &["global"], "  - event: security_file_open\n")
     );
     let l = lowered(&two);
-    let config: abi::EventConfig = match l
-        .map("events")
-        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
-    {
-        Some(v) => pod_read_unaligned(v),
-        None => panic!("no security_file_open config"),
-    };
+    let config = file_open_config(&l);
     assert_eq!(config.anchored, 1);
     // Detections: sudoers_modification's paths anchor its policy; with an unfiltered rule of
     // the policy's own on the base event, every path is printed, so none.
@@ -1040,25 +1039,13 @@ fn path_anchors_are_per_policy() {
         &["global"],
         "  - event: sudoers_modification\n",
     ));
-    let config: abi::EventConfig = match l
-        .map("events")
-        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
-    {
-        Some(v) => pod_read_unaligned(v),
-        None => panic!("no security_file_open config"),
-    };
+    let config = file_open_config(&l);
     assert_eq!(config.anchored, 1);
     let l = lowered(&policy(
         "d",
         &["global"],
         "  - event: sudoers_modification\n  - event: security_file_open\n",
     ));
-    let config: abi::EventConfig = match l
-        .map("events")
-        .and_then(|m| m.entries.get(730u32.to_le_bytes().as_slice()))
-    {
-        Some(v) => pod_read_unaligned(v),
-        None => panic!("no security_file_open config"),
-    };
+    let config = file_open_config(&l);
     assert_eq!(config.anchored, 0);
 }
