@@ -40,7 +40,13 @@ mkdir -p "$WORK/log"
 LOG="$WORK/log"
 
 LOADER_PID=""
-cleanup() { [[ -z $LOADER_PID ]] || kill -INT "$LOADER_PID" 2>/dev/null || true; }
+# BPF run-time statistics cost every program run two clock reads: off while measuring.
+STATS="$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)"
+sysctl -q kernel.bpf_stats_enabled=0 2>/dev/null || true
+cleanup() {
+    [[ -z $LOADER_PID ]] || kill -INT "$LOADER_PID" 2>/dev/null || true
+    sysctl -q kernel.bpf_stats_enabled="$STATS" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 gcc -O2 -o "$WORK/syscall_bench" "$SRC/syscall_bench.c" 2>"$LOG/build.txt" || die "building syscall_bench failed"
