@@ -201,9 +201,10 @@ static long anchor_step(__u64 i, struct path_walk *ctx)
 	return 0;
 }
 
-/* Is `name` (a component's) with this kind and length an anchor? */
-static __always_inline int anchor_of(struct anchor_key *key, __u8 kind, __u32 len,
-				     const unsigned char *name)
+/* Is `name` (a component's) with this kind and length an anchor? The event's sketch
+ * answers no for most names; the map answers the rest. */
+static __always_inline int anchor_of(struct anchor_key *key, struct event_config *ev,
+				     __u8 kind, __u32 len, const unsigned char *name)
 {
 	__builtin_memset(key->name, 0, sizeof(key->name));
 	key->kind = kind;
@@ -212,6 +213,13 @@ static __always_inline int anchor_of(struct anchor_key *key, __u8 kind, __u32 le
 		return 0;
 	if (bpf_probe_read_kernel(key->name, len, name))
 		return 1; /* unreadable: not turned away on it */
+	__u32 at = len - 1;
+	barrier_var(at);
+	if (at >= ABI_ANCHOR_NAME_MAX)
+		return 1;
+	__u32 bit = anchor_sketch_bit(kind, len, (__u8)key->name[0], (__u8)key->name[at]);
+	if (!(ev->anchor_sketch[(bit / 64) & 3] & (1ULL << (bit % 64))))
+		return 0;
 	return bpf_map_lookup_elem(&path_anchors, key) != 0;
 }
 
@@ -221,11 +229,12 @@ static __always_inline int anchor_of(struct anchor_key *key, __u8 kind, __u32 le
  * anchor and ends with no LAST_SUFFIX one. Paths the anchors do not describe (no root, too
  * deep or long, a name longer than an anchor holds) may.
  */
-static __noinline int path_may_match(__u64 file_addr, __u32 event, __u64 suffix_lens)
+static __noinline int path_may_match(__u64 file_addr, __u32 event, struct event_config *ev)
 {
 	struct key_scratch *k = keys();
-	if (!k || !file_addr)
+	if (!k || !file_addr || !ev)
 		return 1;
+	__u64 suffix_lens = ev->anchor_suffix_lens;
 	struct file *f = bpf_rdonly_cast((void *)file_addr, bpf_core_type_id_kernel(struct file));
 	struct anchor_walk *w = &k->anchor;
 	w->dentry = (__u64)f->f_path.dentry;
@@ -243,12 +252,12 @@ static __noinline int path_may_match(__u64 file_addr, __u32 event, __u64 suffix_
 	key->field = 0;
 	struct dentry *top = AS_DENTRY(w->top);
 	__u32 len = top->d_name.len;
-	if (len > ABI_ANCHOR_NAME_MAX || anchor_of(key, ANCHOR_TOP, len, top->d_name.name))
+	if (len > ABI_ANCHOR_NAME_MAX || anchor_of(key, ev, ANCHOR_TOP, len, top->d_name.name))
 		return 1;
 	struct dentry *last = AS_DENTRY(w->last);
 	const unsigned char *name = last->d_name.name;
 	len = last->d_name.len;
-	if (len > ABI_ANCHOR_NAME_MAX || anchor_of(key, ANCHOR_LAST, len, name))
+	if (len > ABI_ANCHOR_NAME_MAX || anchor_of(key, ev, ANCHOR_LAST, len, name))
 		return 1;
 	/* Suffixes, shortest first: the last n bytes of the name. */
 	for (int i = 0; i < ABI_ANCHOR_MAX_SUFFIX_LENS; i++) {
@@ -257,7 +266,7 @@ static __noinline int path_may_match(__u64 file_addr, __u32 event, __u64 suffix_
 		if (!suffix_lens || n > len)
 			break;
 		suffix_lens &= ~low;
-		if (anchor_of(key, ANCHOR_LAST_SUFFIX, n, name + (len - n)))
+		if (anchor_of(key, ev, ANCHOR_LAST_SUFFIX, n, name + (len - n)))
 			return 1;
 	}
 	return 0;
@@ -274,7 +283,7 @@ __noinline int file_open_may(__u64 fd, __u64 scope)
 		return 0;
 	if (candidates & ~ev->anchored)
 		return 1;
-	return path_may_match(fd_file(fd), id, ev->anchor_suffix_lens);
+	return path_may_match(fd_file(fd), id, ev);
 }
 
 static __always_inline int file_open_event(struct pending *sys, __u64 fd)
@@ -294,7 +303,7 @@ static __always_inline int file_open_event(struct pending *sys, __u64 fd)
 	/* Every candidate's filters need an anchor the path meets: checked on the dentries,
 	 * before the path is built (at the exit program already for GATE_AT_EXIT). */
 	if (!sys->anchors_met && !(candidates & ~ev->anchored) &&
-	    !path_may_match((__u64)file, id, ev->anchor_suffix_lens))
+	    !path_may_match((__u64)file, id, ev))
 		return 0;
 	struct pending *q = scratch_event(SCRATCH_FILE_OPEN);
 	if (!q)

@@ -29,6 +29,10 @@
 #define ABI_DETECT_PAIRS 64
 #define ABI_DETECT_MAX_CHUNKS 4
 #define ABI_DETECT_PSEUDO_BASE 0x100000
+/* Path anchors: name bytes of a key, suffix lengths per event, bits of an event's sketch. */
+#define ABI_ANCHOR_NAME_MAX 48
+#define ABI_ANCHOR_MAX_SUFFIX_LENS 8
+#define ABI_ANCHOR_SKETCH_BITS 256
 
 /* Scope dimensions looked up in an equality map (index into scope_config arrays). */
 enum abi_scope_dim {
@@ -147,6 +151,8 @@ struct event_config {
 	 * anchor (path_anchors); the lengths (bit n: n bytes) of its ANCHOR_LAST_SUFFIX ones. */
 	__u64 anchored;
 	__u64 anchor_suffix_lens;
+	/* Bit anchor_sketch_bit(..) of every anchor of the event. */
+	__u64 anchor_sketch[ABI_ANCHOR_SKETCH_BITS / 64];
 	/* Its detection chunks: detect_chunks[detect_first ..], pseudo events
 	 * ABI_DETECT_PSEUDO_BASE + index. */
 	__u32 detect_first;
@@ -251,8 +257,6 @@ struct syscall_gate {
 
 /* path_anchors: necessary conditions on a path's first and last components, checked on the
  * dentries before the path is built (value: 1). */
-#define ABI_ANCHOR_NAME_MAX 48
-#define ABI_ANCHOR_MAX_SUFFIX_LENS 8
 #define ANCHOR_TOP 1
 #define ANCHOR_LAST 2
 #define ANCHOR_LAST_SUFFIX 3
@@ -263,6 +267,16 @@ struct anchor_key {
 	__u8 len;
 	char name[ABI_ANCHOR_NAME_MAX];
 };
+
+/* An anchor's bit in event_config.anchor_sketch (schema::abi::anchor_sketch_bit). */
+static inline __u32 anchor_sketch_bit(__u32 kind, __u32 len, __u32 first, __u32 last)
+{
+	__u32 h = kind;
+	h = h * 31 + len;
+	h = h * 31 + first;
+	h = h * 31 + last;
+	return (h ^ (h >> 8)) & (ABI_ANCHOR_SKETCH_BITS - 1);
+}
 
 struct field_key {
 	__u32 event;

@@ -57,6 +57,19 @@ pub const GATE_AT_EXIT: u32 = 1 << 11;
 pub const ANCHOR_NAME_MAX: usize = 48;
 /// The distinct lengths of last-component suffix anchors one event may have.
 pub const ANCHOR_MAX_SUFFIX_LENS: usize = 8;
+/// Bits of `event_config.anchor_sketch`: one per anchor, at `anchor_sketch_bit`, so most
+/// names are known to be no anchor without a hash lookup.
+pub const ANCHOR_SKETCH_BITS: usize = 256;
+
+/// An anchor's bit in `event_config.anchor_sketch`, from its kind, length and first and
+/// last bytes. `anchor_sketch_bit` in abi.h computes the same (schema/tests/abi.rs).
+pub fn anchor_sketch_bit(kind: u8, len: u8, first: u8, last: u8) -> u32 {
+    let mut h = u32::from(kind);
+    for x in [len, first, last] {
+        h = h.wrapping_mul(31).wrapping_add(u32::from(x));
+    }
+    (h ^ (h >> 8)) & (ANCHOR_SKETCH_BITS as u32 - 1)
+}
 pub mod anchor {
     /// The path's first component is the name.
     pub const TOP: u8 = 1;
@@ -393,6 +406,8 @@ abi_struct!(
         anchored: u64,
         /// The lengths (bit n: n bytes) of the `ANCHOR_LAST_SUFFIX` anchors.
         anchor_suffix_lens: u64,
+        /// Bit `anchor_sketch_bit(..)` of every anchor of the event.
+        anchor_sketch: [u64; ANCHOR_SKETCH_BITS / 64],
         /// The first of its `detect_chunks` entries (pseudo event `DETECT_PSEUDO_BASE + i`).
         detect_first: u32,
         detect_chunks: u16,
@@ -586,6 +601,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("GATE_AT_EXIT", GATE_AT_EXIT as u64),
     ("ABI_ANCHOR_NAME_MAX", ANCHOR_NAME_MAX as u64),
     ("ABI_ANCHOR_MAX_SUFFIX_LENS", ANCHOR_MAX_SUFFIX_LENS as u64),
+    ("ABI_ANCHOR_SKETCH_BITS", ANCHOR_SKETCH_BITS as u64),
     ("ANCHOR_TOP", anchor::TOP as u64),
     ("ANCHOR_LAST", anchor::LAST as u64),
     ("ANCHOR_LAST_SUFFIX", anchor::LAST_SUFFIX as u64),
@@ -654,6 +670,10 @@ pub fn abi_hash_of(layouts: &[Layout]) -> u64 {
     for (name, id) in context_field::ALL {
         h = fnv1a(h, name.as_bytes());
         h = fnv1a(h, &id.to_le_bytes());
+    }
+    // The anchor sketch's bits are set by the compiler and tested by the programs.
+    for (kind, len, first, last) in [(1, 3, b'e', b'c'), (3, 11, b'd', b'k')] {
+        h = fnv1a(h, &anchor_sketch_bit(kind, len, first, last).to_le_bytes());
     }
     for layout in layouts {
         h = fnv1a(h, layout.c_name.as_bytes());

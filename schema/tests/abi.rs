@@ -7,6 +7,17 @@ use std::process::Command;
 
 use schema::abi::{LAYOUTS, Layout, RUNTIME_LAYOUTS};
 
+/// Inputs on which abi.h's `anchor_sketch_bit` and Rust's must agree (the BPF programs
+/// compute the bits the compiler sets).
+const SKETCH_SAMPLES: [(u8, u8, u8, u8); 6] = [
+    (1, 3, b'e', b'c'),
+    (2, 7, b's', b's'),
+    (3, 11, b'd', b'k'),
+    (2, 48, 0xff, 0x80),
+    (1, 1, b'/', b'/'),
+    (3, 255, 255, 255),
+];
+
 #[test]
 fn c_header_and_rust_structs_have_the_same_layout() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -42,6 +53,12 @@ fn c_header_and_rust_structs_have_the_same_layout() {
         let _ = writeln!(
             probe,
             "  printf(\"{name} %llu\\n\", (unsigned long long){name});"
+        );
+    }
+    for (kind, len, first, last) in SKETCH_SAMPLES {
+        let _ = writeln!(
+            probe,
+            "  printf(\"sketch {kind} {len} {first} {last} %u\\n\", anchor_sketch_bit({kind}, {len}, {first}, {last}));"
         );
     }
     probe.push_str("  return 0;\n}\n");
@@ -84,12 +101,16 @@ fn c_header_and_rust_structs_have_the_same_layout() {
     {
         let _ = writeln!(expected, "{name} {value}");
     }
+    for (kind, len, first, last) in SKETCH_SAMPLES {
+        let bit = schema::abi::anchor_sketch_bit(kind, len, first, last);
+        let _ = writeln!(expected, "sketch {kind} {len} {first} {last} {bit}");
+    }
     assert_eq!(output, expected, "C (left) and Rust (right) layouts differ");
 }
 
 /// The ABI hash of this source tree. Images carry the hash they were compiled for, and the
 /// loader refuses an image whose hash differs from its own.
-const PINNED_ABI_HASH: u64 = 0x14b3_7326_306f_8f37;
+const PINNED_ABI_HASH: u64 = 0x5b9f_4e60_549d_265c;
 
 #[test]
 fn abi_hash_is_pinned() {

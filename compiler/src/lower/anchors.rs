@@ -84,9 +84,17 @@ fn unit_needs(filters: &[Filter<RuleField>], index: usize) -> Option<Vec<Need>> 
     (!needs.is_empty()).then_some(needs)
 }
 
-/// Per event id: (`anchored`, `anchor_suffix_lens`); and the `path_anchors` map.
+/// What one event's `event_config` says of its anchors.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct EventAnchors {
+    pub(super) anchored: u64,
+    pub(super) suffix_lens: u64,
+    pub(super) sketch: [u64; abi::ANCHOR_SKETCH_BITS / 64],
+}
+
+/// Per event id, its anchors' part of `event_config`; and the `path_anchors` map.
 pub(super) struct Anchors {
-    pub(super) events: BTreeMap<u32, (u64, u64)>,
+    pub(super) events: BTreeMap<u32, EventAnchors>,
     pub(super) map: MapContents,
 }
 
@@ -149,8 +157,14 @@ pub(super) fn anchors(planned: &Planned) -> Anchors {
         if anchored == 0 || suffix_lens.count_ones() as usize > abi::ANCHOR_MAX_SUFFIX_LENS {
             continue;
         }
+        let mut sketch = [0u64; abi::ANCHOR_SKETCH_BITS / 64];
         for n in needs {
             if let Need::Anchor(kind, bytes) = n {
+                let (first, last) = (bytes.first(), bytes.last());
+                if let (Some(first), Some(last)) = (first, last) {
+                    let bit = abi::anchor_sketch_bit(kind, bytes.len() as u8, *first, *last);
+                    sketch[bit as usize / 64] |= 1 << (bit % 64);
+                }
                 let key = abi::AnchorKey {
                     event: def.id,
                     field,
@@ -161,7 +175,14 @@ pub(super) fn anchors(planned: &Planned) -> Anchors {
                 keys.insert(bytes_of(&key).to_vec());
             }
         }
-        events.insert(def.id, (anchored, suffix_lens));
+        events.insert(
+            def.id,
+            EventAnchors {
+                anchored,
+                suffix_lens,
+                sketch,
+            },
+        );
     }
     let entries: BTreeMap<Vec<u8>, Vec<u8>> = keys
         .into_iter()

@@ -372,18 +372,20 @@ fn mark_detections(maps: &mut [MapContents], planned: &detections::Planned) {
     }
 }
 
-/// The path events' `anchored` and `anchor_suffix_lens` fields in the `events` map.
-fn mark_anchors(maps: &mut [MapContents], anchored: &BTreeMap<u32, (u64, u64)>) {
+/// The path events' anchor fields (`anchored`, `anchor_suffix_lens`, `anchor_sketch`) in
+/// the `events` map.
+fn mark_anchors(maps: &mut [MapContents], anchored: &BTreeMap<u32, anchors::EventAnchors>) {
     let Some(events) = maps.iter_mut().find(|m| m.name == "events") else {
         return;
     };
-    for (id, (policies, suffix_lens)) in anchored {
+    for (id, a) in anchored {
         let Some(value) = events.entries.get_mut(id.to_le_bytes().as_slice()) else {
             continue;
         };
         let mut config: schema::abi::EventConfig = bytemuck::pod_read_unaligned(value);
-        config.anchored = *policies;
-        config.anchor_suffix_lens = *suffix_lens;
+        config.anchored = a.anchored;
+        config.anchor_suffix_lens = a.suffix_lens;
+        config.anchor_sketch = a.sketch;
         *value = bytes_of(&config).to_vec();
     }
 }

@@ -962,19 +962,25 @@ fn path_anchors_follow_the_filters() {
         };
         let l = lowered(&policy("a", &["global"], &text));
         let config = file_open_config(&l);
-        let keys = l
+        let keys: Vec<abi::AnchorKey> = l
             .map("path_anchors")
-            .map(|m| {
-                m.entries
-                    .keys()
-                    .map(|k| {
-                        let a: abi::AnchorKey = pod_read_unaligned(k);
-                        let name = &a.name[..usize::from(a.len)];
-                        (a.kind, String::from_utf8_lossy(name).into_owned())
-                    })
-                    .collect()
-            })
+            .map(|m| m.entries.keys().map(|k| pod_read_unaligned(k)).collect())
             .unwrap_or_default();
+        // The sketch has each anchor's bit and no other.
+        let mut sketch = [0u64; abi::ANCHOR_SKETCH_BITS / 64];
+        for a in &keys {
+            let name = &a.name[..usize::from(a.len)];
+            let bit = abi::anchor_sketch_bit(a.kind, a.len, name[0], name[name.len() - 1]);
+            sketch[bit as usize / 64] |= 1 << (bit % 64);
+        }
+        assert_eq!(config.anchor_sketch, sketch, "{filters}");
+        let keys = keys
+            .iter()
+            .map(|a| {
+                let name = &a.name[..usize::from(a.len)];
+                (a.kind, String::from_utf8_lossy(name).into_owned())
+            })
+            .collect();
         (config.anchored, keys)
     };
     use abi::anchor::{LAST, LAST_SUFFIX, TOP};
