@@ -220,6 +220,7 @@ static __always_inline int syscall_exit(void *ctx, __u32 nr, long ret, struct pt
 			return 0;
 		p->state = PENDING_NONE;
 		count_inflight(-1);
+		claim_exit(nr);
 		if (p->own && ret_admitted(gate, ret)) {
 			p->rec.retval = ret;
 			emit_as(p, rules_eval(p, bpf_map_lookup_elem(&events, &nr), nr, p->own,

@@ -584,6 +584,28 @@ static __always_inline int decide(__u32 slot, __u32 key)
 	return decide_handoff(c, slot, key);
 }
 
+/* An older generation at the exit of a syscall it armed at entry, during a reload: that
+ * exit is its own, so the newest generation's `decide` for the same exit says no (a newer
+ * image may serve the syscall at its exit alone, GATE_AT_EXIT, and would report it again).
+ * The older generation's programs run first: the kernel runs a hook's programs in the
+ * order they were attached. */
+static __always_inline void claim_exit(__u32 key)
+{
+	__u32 zero = 0;
+	struct control_word *c = bpf_map_lookup_elem(&control, &zero);
+	if (!c || !c->newest || c->newest == generation)
+		return;
+	struct handoff *h = bpf_task_storage_get(&handoff_store, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!h)
+		return;
+	struct handoff_rec *r = &h->rec[HANDOFF_SYS_EXIT];
+	r->at = bpf_ktime_get_ns();
+	r->key = key;
+	r->decided = generation;
+	r->consumed = 0;
+}
+
 /* Armed syscalls of this generation not exited yet (the loader waits for 0 to detach it). */
 static __always_inline void count_inflight(__s64 delta)
 {

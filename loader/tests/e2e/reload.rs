@@ -257,3 +257,74 @@ fn watch_reloads_when_the_file_changes() {
     run.assert_clean();
     assert_eq!(run.open_policies(&marker), vec!["watched-2"]);
 }
+
+/// A reload from an image that arms the open family at entry (a rule on `openat` itself) to
+/// one that needs no entry hook (`GATE_AT_EXIT`: only `security_file_open`): an open armed by
+/// the first generation and returning after the switch is reported once, by the first; an
+/// open after the switch once, by the second.
+#[test]
+fn reload_from_entry_armed_to_exit_only_opens() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let files = s.path().join("fifos");
+    let _ = std::fs::create_dir_all(&files);
+    let under = format!("{}/*", files.display());
+    let first = image_of(
+        &s,
+        "first",
+        &format!(
+            "{}{}",
+            rule("openat", &[&format!("args.pathname={under}")]),
+            rule("security_file_open", &[&format!("data.pathname={under}")])
+        ),
+    );
+    let second = image_of(
+        &s,
+        "second",
+        &rule("security_file_open", &[&format!("data.pathname={under}")]),
+    );
+    let live = s.path().join("live.bin");
+    replace(&live, &read(&first));
+    let t = Tracer::start(&live, &[]);
+    let fifo = files.join("blocked.fifo");
+    run("mkfifo", &[&fifo.to_string_lossy()]);
+    let blocked = std::process::Command::new("cat")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blocked_pid = blocked.id();
+    let mut blocked = KillOnDrop(blocked);
+    std::thread::sleep(Duration::from_millis(300));
+    replace(&live, &read(&second));
+    signal(t.pid(), "HUP");
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    if let Err(e) = std::fs::write(&fifo, b"x") {
+        panic!("{e}");
+    }
+    let _ = blocked.0.wait();
+    assert!(
+        t.wait_stderr("generation 1 detached", Duration::from_secs(5)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    let run = t.stop();
+    run.assert_clean();
+    let opens = run.with_arg("security_file_open", "pathname", &fifo.to_string_lossy());
+    assert_eq!(opens.len(), 2, "{opens:#?}");
+    for e in opens {
+        let expected = if e["hostProcessId"] == blocked_pid {
+            "first"
+        } else {
+            "second"
+        };
+        assert_eq!(policies_of(e), vec![expected], "{e}");
+    }
+}
