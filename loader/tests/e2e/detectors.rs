@@ -14,6 +14,8 @@
 //!   `hooked_seq_ops_detector` are not produced here (W306: built from Tracee's checks of
 //!   kernel tables).
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::harness::*;
@@ -41,6 +43,25 @@ fn from_arg(e: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The run of `program args` under `image`, checked clean.
+fn traced(image: &Path, program: &str, args: &[&str]) -> Run {
+    let t = Tracer::start(image, &[]);
+    run(program, args);
+    let run = t.stop();
+    run.assert_clean();
+    run
+}
+
+/// The run of a python `script` in a private mount namespace (its mounts over /etc and the
+/// like never reach the host) under `image`, checked clean.
+fn traced_in_private_mounts(image: &Path, script: &str) -> Run {
+    traced(
+        image,
+        "unshare",
+        &["-m", "--propagation", "private", "python3", "-c", script],
+    )
+}
+
 /// A python script that renames itself `comm` first.
 fn named_script(comm: &str, body: &str) -> String {
     format!(
@@ -60,21 +81,15 @@ fn ptrace_detections_and_the_base_event_beside_them() {
     let s = Scratch::new();
     let comm = "tr-det-ptrace";
     let by_name = format!("comm={comm}");
-    let image = compile(
+    let image = compile_global(
         s.path(),
-        &[(
-            "ptrace.yaml",
-            &policy(
-                "ptrace-detections",
-                &["global"],
-                &format!(
-                    "{}{}{}",
-                    rule("anti_debugging", &[&by_name]),
-                    rule("ptrace_code_injection", &[&by_name]),
-                    rule("ptrace", &["args.request=16", &by_name]),
-                ),
-            ),
-        )],
+        "ptrace-detections",
+        &format!(
+            "{}{}{}",
+            rule("anti_debugging", &[&by_name]),
+            rule("ptrace_code_injection", &[&by_name]),
+            rule("ptrace", &["args.request=16", &by_name]),
+        ),
     );
     let script = named_script(
         comm,
@@ -138,16 +153,10 @@ fn sudoers_writes_and_renames_but_not_reads() {
     }
     let s = Scratch::new();
     let comm = "tr-det-sudoers";
-    let image = compile(
+    let image = compile_global(
         s.path(),
-        &[(
-            "sudoers.yaml",
-            &policy(
-                "sudoers",
-                &["global"],
-                &rule("sudoers_modification", &[&format!("comm={comm}")]),
-            ),
-        )],
+        "sudoers",
+        &rule("sudoers_modification", &[&format!("comm={comm}")]),
     );
     let script = named_script(
         comm,
@@ -162,13 +171,7 @@ with open("/etc/tr-e2e-elsewhere", "w") as f:         # another file: the kernel
 os.rename("/etc/tr-e2e-elsewhere", "/etc/sudoers.d/moved")  # a rename onto it: a detection
 "#,
     );
-    let t = Tracer::start(&image, &[]);
-    run(
-        "unshare",
-        &["-m", "--propagation", "private", "python3", "-c", &script],
-    );
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced_in_private_mounts(&image, &script);
     let found: Vec<(String, String)> = detections(&run, "sudoers_modification")
         .iter()
         .map(|e| {
@@ -219,17 +222,7 @@ fn path_anchors_decide_on_the_file_not_the_name() {
         format!("data.pathname=/srv/{long}"),
     ];
     let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-    let image = compile(
-        s.path(),
-        &[(
-            "anchors.yaml",
-            &policy(
-                "anchors",
-                &["global"],
-                &rule("security_file_open", &filters),
-            ),
-        )],
-    );
+    let image = compile_global(s.path(), "anchors", &rule("security_file_open", &filters));
     let dir = s.real_path();
     let dir = dir.to_string_lossy();
     let script = named_script(
@@ -258,13 +251,7 @@ touch("/srv/{long}x")
 "#
         ),
     );
-    let t = Tracer::start(&image, &[]);
-    run(
-        "unshare",
-        &["-m", "--propagation", "private", "python3", "-c", &script],
-    );
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced_in_private_mounts(&image, &script);
     let mut paths: Vec<String> = run
         .named("security_file_open")
         .iter()
@@ -292,13 +279,7 @@ fn fileless_execution_from_memfd_and_shm() {
         return;
     }
     let s = Scratch::new();
-    let image = compile(
-        s.path(),
-        &[(
-            "fileless.yaml",
-            &policy("fileless", &["global"], "    - event: fileless_execution\n"),
-        )],
-    );
+    let image = compile_global(s.path(), "fileless", "    - event: fileless_execution\n");
     let script = r#"
 import os, shutil, subprocess, ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -314,13 +295,7 @@ os.chmod("/dev/shm/tr-e2e-true", 0o755)
 subprocess.run(["/dev/shm/tr-e2e-true"], check=True)          # /dev/shm: a detection
 subprocess.run([true], check=True)                            # a regular file: none
 "#;
-    let t = Tracer::start(&image, &[]);
-    run(
-        "unshare",
-        &["-m", "--propagation", "private", "python3", "-c", script],
-    );
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced_in_private_mounts(&image, script);
     let paths: Vec<String> = detections(&run, "fileless_execution")
         .iter()
         .map(|e| {
@@ -411,10 +386,7 @@ open("{d}/secret-7", "w").close()         # the kernel's name condition fails
 "#
         ),
     );
-    let t = Tracer::start(&image, &[]);
-    run("python3", &["-c", &script]);
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced(&image, "python3", &["-c", &script]);
     let found: Vec<String> = detections(&run, "tr_e2e_secret_touch")
         .iter()
         .map(|e| {
@@ -443,13 +415,7 @@ fn ld_preload_by_environment_write_and_rename() {
     }
     let s = Scratch::new();
     let comm = "tr-det-preload";
-    let image = compile(
-        s.path(),
-        &[(
-            "preload.yaml",
-            &policy("preload", &["global"], "    - event: ld_preload\n"),
-        )],
-    );
+    let image = compile_global(s.path(), "preload", "    - event: ld_preload\n");
     let script = named_script(
         comm,
         r#"
@@ -471,13 +437,7 @@ with open("/etc/tr-e2e-preload", "w") as f:
 os.rename("/etc/tr-e2e-preload", "/etc/ld.so.preload")               # a detection
 "#,
     );
-    let t = Tracer::start(&image, &[]);
-    run(
-        "unshare",
-        &["-m", "--propagation", "private", "python3", "-c", &script],
-    );
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced_in_private_mounts(&image, &script);
     let mine: Vec<&Value> = detections(&run, "ld_preload")
         .into_iter()
         .filter(|e| {
@@ -518,19 +478,13 @@ fn argv_filters_match_any_entry() {
         return;
     }
     let s = Scratch::new();
-    let image = compile(
+    let image = compile_global(
         s.path(),
-        &[(
-            "argv.yaml",
-            &policy(
-                "argv",
-                &["global"],
-                &rule(
-                    "sched_process_exec",
-                    &["data.argv=*tr-e2e-argv-sub*,tr-e2e-argv-exact"],
-                ),
-            ),
-        )],
+        "argv",
+        &rule(
+            "sched_process_exec",
+            &["data.argv=*tr-e2e-argv-sub*,tr-e2e-argv-exact"],
+        ),
     );
     let t = Tracer::start(&image, &[]);
     run("true", &["x-tr-e2e-argv-sub-y"]);
@@ -635,13 +589,7 @@ os.rename("/etc/kubernetes/pki/ca.key", "/etc/tr-e2e-key")      # k8s_cert_theft
 "#
         ),
     );
-    let t = Tracer::start(&image, &[]);
-    run(
-        "unshare",
-        &["-m", "--propagation", "private", "python3", "-c", &script],
-    );
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced_in_private_mounts(&image, &script);
     // The test's own: its process's, and the execs of its programs.
     let from_me = |detector: &str| -> Vec<String> {
         detections(&run, detector)
@@ -895,13 +843,7 @@ fn container_detectors() {
         .iter()
         .map(|d| format!("    - event: {d}\n"))
         .collect();
-    let image = compile(
-        s.path(),
-        &[(
-            "containers.yaml",
-            &policy("containers", &["global"], &rules),
-        )],
-    );
+    let image = compile_global(s.path(), "containers", &rules);
     let d = s.real_path().to_string_lossy().into_owned();
     let actions = |tag: &str| {
         format!(
@@ -1064,10 +1006,7 @@ fn tracee_default_policy_loads_and_detects() {
     );
     let comm = "tr-det-default";
     let script = named_script(comm, "assert libc.ptrace(0, 0, None, None) == 0\n");
-    let t = Tracer::start(&image, &[]);
-    run("python3", &["-c", &script]);
-    let run = t.stop();
-    run.assert_clean();
+    let run = traced(&image, "python3", &["-c", &script]);
     let anti: Vec<&Value> = detections(&run, "anti_debugging")
         .into_iter()
         .filter(|e| e["processName"] == comm)

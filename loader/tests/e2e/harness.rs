@@ -97,6 +97,14 @@ pub fn compile(dir: &Path, policies: &[(&str, &str)]) -> PathBuf {
     compile_paths(dir, &[src])
 }
 
+/// An image of one policy `name`, global scope, selecting `rules`, compiled in `dir`.
+pub fn compile_global(dir: &Path, name: &str, rules: &str) -> PathBuf {
+    compile(
+        dir,
+        &[(&format!("{name}.yaml"), &policy(name, &["global"], rules))],
+    )
+}
+
 pub fn compile_paths(dir: &Path, paths: &[PathBuf]) -> PathBuf {
     let checked = match compiler::check_paths(paths) {
         Ok(c) => c,

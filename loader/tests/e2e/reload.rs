@@ -10,7 +10,30 @@ use crate::harness::*;
 fn image_of(s: &Scratch, name: &str, rules: &str) -> PathBuf {
     let dir = s.path().join(name);
     let _ = std::fs::create_dir_all(&dir);
-    compile(&dir, &[("p.yaml", &policy(name, &["global"], rules))])
+    compile_global(&dir, name, rules)
+}
+
+/// `cat` of a new fifo `fifo`: its open blocks until a writer comes (an open armed now and
+/// returning whenever the test writes).
+fn blocked_on_fifo(fifo: &std::path::Path) -> (u32, KillOnDrop) {
+    run("mkfifo", &[&fifo.to_string_lossy()]);
+    let blocked = std::process::Command::new("cat")
+        .arg(fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (blocked.id(), KillOnDrop(blocked))
+}
+
+/// Installs `image` as `live` and reloads the loader with SIGHUP, up to generation 2.
+fn reload_to(t: &Tracer, live: &std::path::Path, image: &std::path::Path) {
+    replace(live, &read(image));
+    signal(t.pid(), "HUP");
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
 }
 
 /// The BPF programs a process holds (by id), from its descriptors' fdinfo: program fds and
@@ -58,22 +81,9 @@ fn reload_under_a_steady_stream() {
     // An open armed before the switch and returning after it: opening a fifo blocks until
     // a writer comes. The first generation must finish it, and stay attached until then.
     let fifo = files.join("blocked.fifo");
-    run("mkfifo", &[&fifo.to_string_lossy()]);
-    let blocked = std::process::Command::new("cat")
-        .arg(&fifo)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let blocked_pid = blocked.id();
-    let mut blocked = KillOnDrop(blocked);
+    let (blocked_pid, mut blocked) = blocked_on_fifo(&fifo);
     std::thread::sleep(Duration::from_millis(300));
-    replace(&live, &read(&second));
-    signal(t.pid(), "HUP");
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
+    reload_to(&t, &live, &second);
     // Well within the 1 s a generation is kept for its armed syscalls, well past the 20 ms
     // tick at which it would otherwise go.
     std::thread::sleep(Duration::from_millis(300));
@@ -289,22 +299,9 @@ fn reload_from_entry_armed_to_exit_only_opens() {
     replace(&live, &read(&first));
     let t = Tracer::start(&live, &[]);
     let fifo = files.join("blocked.fifo");
-    run("mkfifo", &[&fifo.to_string_lossy()]);
-    let blocked = std::process::Command::new("cat")
-        .arg(&fifo)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let blocked_pid = blocked.id();
-    let mut blocked = KillOnDrop(blocked);
+    let (blocked_pid, mut blocked) = blocked_on_fifo(&fifo);
     std::thread::sleep(Duration::from_millis(300));
-    replace(&live, &read(&second));
-    signal(t.pid(), "HUP");
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
+    reload_to(&t, &live, &second);
     std::thread::sleep(Duration::from_millis(300));
     if let Err(e) = std::fs::write(&fifo, b"x") {
         panic!("{e}");
