@@ -22,6 +22,7 @@ static __always_inline void reset_event(struct pending *p, __u32 event, __u32 sy
 	p->magic_len = 0;
 	p->unlink_known = 0;
 	p->anchors_met = 0;
+	p->key_slot = 0;
 	for (int i = 0; i < MAX_ARGS; i++)
 		p->str_off[i] = STR_NONE;
 	/* Socket-address parts read as 0 unless a socket address of the event sets them. */
@@ -39,11 +40,11 @@ static __always_inline void reset_event(struct pending *p, __u32 event, __u32 sy
 	r->detected_from = 0;
 }
 
-/* The context: who did it, where, when (about 20 loads and three helpers). */
-static __always_inline void fill_context(struct pending *p)
+/* The context: who did it, where, when (about 20 loads and three helpers), into a record
+ * header (a socket's owner keeps one for its packets, packets.bpf.c). */
+static __always_inline void fill_record(struct event_record *r)
 {
 	struct task_struct *task = current_task();
-	struct event_record *r = &p->rec;
 
 	r->timestamp_ns = bpf_ktime_get_boot_ns();
 	r->cpu = bpf_get_smp_processor_id();
@@ -73,6 +74,11 @@ static __always_inline void fill_context(struct pending *p)
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	__builtin_memset(r->uts, 0, sizeof(r->uts));
 	bpf_probe_read_kernel_str(r->uts, sizeof(r->uts), ns->uts_ns->name.nodename);
+}
+
+static __always_inline void fill_context(struct pending *p)
+{
+	fill_record(&p->rec);
 }
 
 static __always_inline int begin_event(struct pending *p, __u32 event, __u32 syscall)

@@ -21,6 +21,14 @@ static __always_inline struct key_scratch *keys(void)
 	return bpf_map_lookup_elem(&scratch_keys, &zero);
 }
 
+static __always_inline struct key_scratch *keys_of(struct pending *p)
+{
+	__u32 slot = p->key_slot;
+	if (slot > NET_NEST)
+		slot = 0;
+	return bpf_map_lookup_elem(&scratch_keys, &slot);
+}
+
 /* An integer field of the event: argument, return value or context. */
 static __always_inline int int_value(struct pending *p, __u16 field, __u64 *v)
 {
@@ -199,8 +207,10 @@ static __always_inline __u64 array_field(struct pending *p, struct key_scratch *
 
 __noinline __u64 str_field(struct pending *p, __u32 event, __u16 field, struct field_config *fc)
 {
-	struct key_scratch *k = keys();
-	if (!p || !fc || !k)
+	if (!p || !fc)
+		return ~0ULL;
+	struct key_scratch *k = keys_of(p);
+	if (!k)
 		return ~0ULL;
 	struct str_scratch *s = &k->fwd;
 	/* The string is `len` bytes at byte `pos` of *p (kept as an offset so every access is

@@ -140,9 +140,9 @@ static __always_inline __u32 sock_end(struct socket *sock, int remote, struct so
 		__builtin_memcpy(&buf->b[2], &port, 2);
 		__builtin_memset(&buf->b[4], 0, 4);
 		if (remote)
-			BPF_CORE_READ_INTO(&buf->b[8], sk, __sk_common.skc_v6_daddr);
+			bpf_core_read(&buf->b[8], 16, &sk->__sk_common.skc_v6_daddr);
 		else
-			BPF_CORE_READ_INTO(&buf->b[8], sk, __sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(&buf->b[8], 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		__builtin_memset(&buf->b[24], 0, 4);
 		return 28;
 	}

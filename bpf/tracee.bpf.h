@@ -129,6 +129,9 @@ struct pending {
 	/* The open family at its exit (GATE_AT_EXIT): the returned file's path met an anchor
 	 * (file_open_may), so the handler need not look again. */
 	__u32 anchors_met;
+	/* The scratch_keys slot its string filters use: 0, or a packet program's nesting level
+	 * (a packet program can interrupt any other program on its CPU). */
+	__u32 key_slot;
 	/* The unlinked inode, when a filesystem tracepoint saw it (security_inode_unlink). */
 	__u32 unlink_known;
 	__u32 unlink_dev;
@@ -156,12 +159,16 @@ struct pending {
 TASK_STORAGE(pending_store, struct pending);
 
 /* Events built and sent in one program run: [0] syscall exit / sched events,
- * [1] security_file_open (built while [0] or the task's pending record is in use). */
+ * [1] security_file_open (built while [0] or the task's pending record is in use),
+ * [2..] packets, one per nesting level of the packet programs (NET_NEST): a packet
+ * program runs in softirq context too, where it can interrupt any program on its CPU. */
 #define SCRATCH_EVENT 0
 #define SCRATCH_FILE_OPEN 1
+#define SCRATCH_PACKET 2
+#define NET_NEST 2
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, SCRATCH_PACKET + NET_NEST);
 	__type(key, __u32);
 	__type(value, struct pending);
 } scratch_events SEC(".maps");
@@ -211,9 +218,10 @@ struct key_scratch {
 	char path[2 * 4096]; /* the dentry walk builds paths backwards from the middle */
 };
 
+/* [0]: every program but the packet programs; [1 + level]: a packet program's (key_slot). */
 TRACEE_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 1 + NET_NEST);
 	__type(key, __u32);
 	__type(value, struct key_scratch);
 } scratch_keys SEC(".maps");
@@ -442,6 +450,22 @@ DERIVED_PROGS(entry_btf);   /* from tr_sys_enter: tp_btf/sys_enter programs */
 #define EVENT_INOTIFY_WATCH 775
 #define EVENT_SECURITY_PATH_NOTIFY 784
 #define EVENT_DO_INIT_MODULE 760
+#define EVENT_NET_PACKET_RAW 701
+#define EVENT_NET_PACKET_IPV4 2000
+#define EVENT_NET_PACKET_IPV6 2001
+#define EVENT_NET_PACKET_TCP 2002
+#define EVENT_NET_PACKET_UDP 2003
+#define EVENT_NET_PACKET_ICMP 2004
+#define EVENT_NET_PACKET_ICMPV6 2005
+#define EVENT_NET_PACKET_DNS 2006
+#define EVENT_NET_PACKET_DNS_REQUEST 2007
+#define EVENT_NET_PACKET_DNS_RESPONSE 2008
+#define EVENT_NET_PACKET_HTTP 2009
+#define EVENT_NET_PACKET_HTTP_REQUEST 2010
+#define EVENT_NET_PACKET_HTTP_RESPONSE 2011
+#define EVENT_NET_FLOW_TCP_BEGIN 2012
+#define EVENT_NET_FLOW_TCP_END 2013
+#define EVENT_NET_TCP_CONNECT 2030
 #define NO_SYSCALL 0xffffffff
 
 /* x86-64 syscall numbers of the open family (security_file_open). */

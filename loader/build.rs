@@ -13,6 +13,7 @@ const SOURCES: &[&str] = &[
     "output.bpf.c",
     "file_open.bpf.c",
     "net.bpf.c",
+    "packets.bpf.c",
     "write.bpf.c",
     "containers.bpf.c",
     "inode.bpf.c",

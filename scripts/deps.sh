@@ -3,9 +3,10 @@
 # zlib (found with pkg-config), <asm/types.h> comes from linux-libc-dev, and the layout test
 # compiles bpf/include/abi.h with gcc. The end-to-end tests also use python3, setpriv and
 # unshare (util-linux), mount, hostname, stat and mkfifo, and dash (the shell the tests copy
-# as a renamed binary); the fuzz smoke run builds libFuzzer with g++: listed too, so a slimmer
-# image cannot hide a gap.
-packages=(clang libelf-dev zlib1g-dev pkg-config make gcc g++ linux-libc-dev python3 util-linux mount hostname coreutils dash)
+# as a renamed binary); the fuzz smoke run builds libFuzzer with g++; the network tests use ip
+# (iproute2), dig (dnsutils), curl and getent (libc-bin): listed too, so a slimmer image cannot
+# hide a gap.
+packages=(clang libelf-dev zlib1g-dev pkg-config make gcc g++ linux-libc-dev python3 util-linux mount hostname coreutils dash iproute2 dnsutils curl libc-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -394,6 +394,31 @@ struct event_record {
 #define SOCK_ADDR_MAX_INDEX 6
 #define SOCK_PATH_FIELD (32 + SOCK_IP_SLOT)
 
+/* Packet events the image selects (packets.bpf.c `packet_events`, set by the loader): one
+ * bit per event, in schema::abi::PACKET_EVENTS order. */
+#define PACKET_RAW (1U << 0)
+#define PACKET_IPV4 (1U << 1)
+#define PACKET_IPV6 (1U << 2)
+#define PACKET_TCP (1U << 3)
+#define PACKET_UDP (1U << 4)
+#define PACKET_ICMP (1U << 5)
+#define PACKET_ICMPV6 (1U << 6)
+#define PACKET_DNS (1U << 7)
+#define PACKET_DNS_REQUEST (1U << 8)
+#define PACKET_DNS_RESPONSE (1U << 9)
+#define PACKET_HTTP (1U << 10)
+#define PACKET_HTTP_REQUEST (1U << 11)
+#define PACKET_HTTP_RESPONSE (1U << 12)
+/* A packet record's extra argument slots, stripped by the loader: the packet from its IP
+ * header (bounded), and direction (1: ingress) | ifindex << 8 | length << 32. */
+#define PACKET_CAPTURE_SLOT 30
+#define PACKET_INFO_SLOT 31
+/* An HTTP request's method, path and Host header (net_packet_http, _http_request): the
+ * string slots (rule field ids) of `FIELD.method`, `.uri_path`, `.host`. */
+#define HTTP_METHOD_SLOT 8
+#define HTTP_PATH_SLOT 9
+#define HTTP_HOST_SLOT 10
+
 /* event_record.flags */
 /* dropped_executable from a copy (sendfile, splice, copy_file_range): the kernel could not
  * read the bytes; the loader prints it only if the file starts with the ELF magic. */

@@ -156,6 +156,13 @@ pub enum RuleField {
         def: &'static ArgDef,
         mask: u32,
     },
+    /// `args.NAME.PART` of a packet event's structure the kernel reads a string from
+    /// (`http_request.method`): in string slot `slot` (schema::hooks::PACKET_PARTS).
+    Part {
+        def: &'static ArgDef,
+        part: &'static str,
+        slot: u16,
+    },
     /// `args.NAME.port`, `.ip`, `.path`: a part of the socket address argument at `index`.
     SockAddr {
         index: usize,

@@ -507,6 +507,33 @@ fn resolve_field(
         }
         if event.arg_index(arg_name).is_none()
             && let Some((base, part)) = arg_name.split_once('.')
+            && let Some((_, def)) = event.arg_index(base)
+            && let Some(parts) = schema::hooks::packet_parts(event.name, def.name)
+        {
+            let Some(&(part, slot)) = parts.iter().find(|(p, _)| *p == part) else {
+                let names: Vec<&str> = parts.iter().map(|(p, _)| *p).collect();
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnknownArgument,
+                        format!("`{base}` has no part `{part}` the kernel can filter"),
+                    )
+                    .at(file, span)
+                    .label("unknown part")
+                    .help(format!(
+                        "filter `args.{base}.{}`",
+                        names.join("`, `args.{base}.")
+                    )),
+                );
+                return None;
+            };
+            let ty = ValueType::Str {
+                max: None,
+                wildcards: true,
+            };
+            return Some((RuleField::Part { def, part, slot }, ty, key.to_owned()));
+        }
+        if event.arg_index(arg_name).is_none()
+            && let Some((base, part)) = arg_name.split_once('.')
             && let Some((index, def)) = event.arg_index(base)
             && def.ty == ArgType::SockAddr
         {
@@ -555,6 +582,23 @@ fn resolve_field(
                     .help("filter on `container_id` or `runtime`, or use the scope's container filters (`container=...`)"),
             );
             return None;
+        }
+        // Packet addresses are filtered as a socket address's IPv4 part (CIDR blocks too),
+        // in the slot the packet programs write; the DNS question's name as a string.
+        if schema::hooks::packet_address(event.name, def.name) {
+            let part = SockPart::Ip;
+            return Some((
+                RuleField::SockAddr { index, def, part },
+                sock_part_type(part),
+                key.to_owned(),
+            ));
+        }
+        if schema::hooks::PACKET_DNS_NAME.contains(&(event.name, def.name)) {
+            let ty = ValueType::Str {
+                max: None,
+                wildcards: true,
+            };
+            return Some((RuleField::Arg { index, def }, ty, key.to_owned()));
         }
         let Some(ty) = arg_value_type(def.ty) else {
             let help = if def.ty == ArgType::SockAddr {
@@ -782,6 +826,7 @@ pub fn field_name(field: RuleField) -> String {
             format!("args.{}%{}", def.name, u64::from(mask) + 1)
         }
         RuleField::SockAddr { def, part, .. } => format!("args.{}.{}", def.name, part.name()),
+        RuleField::Part { def, part, .. } => format!("args.{}.{part}", def.name),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()
             .find(|(_, f, _)| *f == c)
@@ -792,9 +837,20 @@ pub fn field_name(field: RuleField) -> String {
 fn field_type(field: RuleField) -> Option<ValueType> {
     match field {
         RuleField::Retval => Some(RETVAL),
+        RuleField::Arg { def, .. } if def.ty == ArgType::Bytes => {
+            // A packet's DNS question name, the only Bytes field a filter reaches.
+            Some(ValueType::Str {
+                max: None,
+                wildcards: true,
+            })
+        }
         RuleField::Arg { def, .. } => arg_value_type(def.ty),
         RuleField::ArgMasked { .. } => Some(ValueType::UInt(32)),
         RuleField::SockAddr { part, .. } => Some(sock_part_type(part)),
+        RuleField::Part { .. } => Some(ValueType::Str {
+            max: None,
+            wildcards: true,
+        }),
         RuleField::Context(c) => CONTEXT_FIELDS
             .iter()
             .find(|(_, f, _)| *f == c)

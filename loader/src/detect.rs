@@ -158,6 +158,7 @@ fn cel_value(value: &ArgValue) -> Value {
         ArgValue::Bool(b) => Value::Bool(*b),
         ArgValue::SockAddr(bytes) => json_value(&crate::print::sockaddr(bytes)),
         ArgValue::Cred(_) => Value::Null,
+        ArgValue::Json(v) => json_value(v),
     }
 }
 

@@ -206,6 +206,7 @@ pub fn install_with<'obj>(
         rodata.generation = generation;
         rodata.loader_started_ns = loader_started_ns();
         rodata.derived_loaded = handlers;
+        rodata.packet_events = packet_events(image);
         rodata.detections_loaded = image
             .map("detect_chunks")
             .is_some_and(|m| !m.entries.is_empty())
@@ -314,6 +315,28 @@ pub fn install_with<'obj>(
     Ok((skel, installed))
 }
 
+/// The packet events the image selects, as packets.bpf.c's `packet_events` bits
+/// (`schema::abi::PACKET_EVENTS` order).
+pub fn packet_events(image: &Image) -> u32 {
+    let Some(events) = image.map("events") else {
+        return 0;
+    };
+    let mut bits = 0;
+    for (bit, name) in schema::abi::PACKET_EVENTS.iter().enumerate() {
+        let Some(def) = schema::catalog::event(name) else {
+            continue;
+        };
+        if events
+            .entries
+            .iter()
+            .any(|(key, _)| key.get(..4) == Some(&def.id.to_le_bytes()[..]))
+        {
+            bits |= 1 << bit;
+        }
+    }
+    bits
+}
+
 /// The host's mount namespace id for `executable=host:...` scopes: PID 1's
 /// (`/proc/1/ns/mnt` is `mnt:[ID]`), or, where that is not readable (sandboxes deny it even
 /// to root), the loader's own; 0 when neither is (then no namespace counts as the host's).
@@ -417,10 +440,11 @@ fn syscall_tracepoint_exists(name: &str) -> bool {
 /// Attaches every hook of the plan. The links detach when dropped.
 pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Link>, LoadError> {
     let mut links = Vec::new();
+    let mut cgroup_root: Option<std::fs::File> = None;
     for hook in &plan.hooks {
         let what = match hook {
             Hook::Iter(_) => continue,
-            Hook::Btf(name) => name.to_string(),
+            Hook::Btf(name) | Hook::Cgroup(name) => name.to_string(),
             Hook::SyscallTracepoint { name, .. } => format!("syscalls/{name}"),
         };
         let wanted = hook.program(audit);
@@ -446,6 +470,27 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Lin
         let link = match hook {
             Hook::SyscallTracepoint { name, .. } => {
                 prog.attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, name)
+            }
+            Hook::Cgroup(_) => {
+                if cgroup_root.is_none() {
+                    let root = crate::cgroups::cgroup_v2_root().ok_or_else(|| {
+                        LoadError::Kernel(
+                            "network events need the cgroup v2 tree, and neither /sys/fs/cgroup nor /sys/fs/cgroup/unified is one: mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup/unified)"
+                                .to_owned(),
+                        )
+                    })?;
+                    let file = std::fs::File::open(root).map_err(|e| {
+                        LoadError::Kernel(format!("open the cgroup v2 root {}: {e}", root.display()))
+                    })?;
+                    cgroup_root = Some(file);
+                }
+                match &cgroup_root {
+                    Some(root) => {
+                        use std::os::fd::AsRawFd;
+                        prog.attach_cgroup(root.as_raw_fd())
+                    }
+                    None => continue,
+                }
             }
             _ => prog.attach(),
         }

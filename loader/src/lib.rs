@@ -16,7 +16,9 @@ pub mod existing;
 pub mod harden;
 mod install;
 pub mod libbpf_log;
+pub mod network;
 pub mod output;
+pub mod packet;
 mod plan;
 pub mod print;
 // The ring buffer's shared mappings are read like libbpf's reader does (each block has its
@@ -65,6 +67,8 @@ pub const RUNTIME_MAPS: &[&str] = &[
     "derived_btf",
     "entry_tp",
     "entry_btf",
+    "sock_owners",
+    "net_depth",
 ];
 
 /// Runtime maps every generation shares during a reload: the ring buffer the reader drains,
@@ -83,6 +87,7 @@ pub const SHARED_MAPS: &[&str] = &[
     "origin_seen",
     "filemod_open",
     "module_store",
+    "sock_owners",
 ];
 
 /// Default ring buffer size: about 80k typical records, a few hundred ms of a busy host.

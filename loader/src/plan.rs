@@ -12,6 +12,8 @@ pub enum Hook {
     SyscallTracepoint { entry: bool, name: String },
     /// A BPF iterator program, run (not attached) once the others are attached.
     Iter(&'static str),
+    /// A cgroup program attached to the cgroup v2 root (packets, socket creation).
+    Cgroup(&'static str),
 }
 
 /// What to attach, from the image's probe list, and the events this loader cannot produce.
@@ -44,6 +46,7 @@ impl Plan {
                         continue;
                     }
                     _ if def.iterator => Hook::Iter(def.program),
+                    _ if schema::hooks::is_cgroup_hook(probe) => Hook::Cgroup(def.program),
                     _ => Hook::Btf(def.program),
                 }
             } else if let Some(event) = probe.strip_prefix("derived/") {
@@ -100,7 +103,7 @@ impl Hook {
                 let (enter, exit) = if audit { AUDIT } else { PLAIN };
                 if *entry { enter } else { exit }
             }
-            Hook::Btf(name) | Hook::Iter(name) => {
+            Hook::Btf(name) | Hook::Iter(name) | Hook::Cgroup(name) => {
                 let def = schema::hooks::HOOKS.iter().find(|h| h.program == *name);
                 match def.and_then(|d| d.audit_program) {
                     Some(audited) if audit => audited,

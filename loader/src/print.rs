@@ -40,6 +40,7 @@ impl Serialize for Value<'_> {
             ArgValue::SockAddr(b) => sockaddr(b).serialize(s),
             ArgValue::Bool(b) => s.serialize_bool(*b),
             ArgValue::Cred(c) => slim_cred(c).serialize(s),
+            ArgValue::Json(v) => v.serialize(s),
         }
     }
 }
@@ -409,16 +410,26 @@ pub fn json(
 pub const TABLE_HEADER: &str = "TIME             UID    COMM             PID     TID     RET              EVENT                ARGS";
 
 /// One table row. `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
-pub fn table(record: &Record, detector: Option<&DetectorMeta>, boot_to_epoch_ns: i64) -> String {
+/// `summary`: the arguments as one readable line instead of `name: value` pairs (network
+/// events).
+pub fn table(
+    record: &Record,
+    detector: Option<&DetectorMeta>,
+    boot_to_epoch_ns: i64,
+    summary: Option<&str>,
+) -> String {
     let h = &record.header;
     let epoch_ns = (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns);
     let day_ns = epoch_ns.rem_euclid(86_400_000_000_000);
     let (hours, minutes) = (day_ns / 3_600_000_000_000, day_ns / 60_000_000_000 % 60);
     let (seconds, micros) = (day_ns / 1_000_000_000 % 60, day_ns / 1_000 % 1_000_000);
-    let mut args: Vec<String> = named_args(record)
-        .iter()
-        .map(|a| format!("{}: {}", a.name, a.value))
-        .collect();
+    let mut args: Vec<String> = match summary {
+        Some(line) => vec![line.to_owned()],
+        None => named_args(record)
+            .iter()
+            .map(|a| format!("{}: {}", a.name, a.value))
+            .collect(),
+    };
     let name = match detector {
         Some(d) => {
             let t = &d.threat;

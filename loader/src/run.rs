@@ -219,6 +219,7 @@ impl State {
         };
         self.matched += 1;
         if !self.discarding {
+            let summary = crate::network::expand(&mut record, offset);
             match options.output {
                 Output::Json if options.audit => {
                     print::write_json(&mut self.batch, &record, &view.policies, detector, offset);
@@ -228,7 +229,8 @@ impl State {
                     print::write_json(&mut self.batch, &record, &view.policies, detector, offset)
                 }
                 Output::Table => {
-                    let _ = writeln!(self.batch, "{}", print::table(&record, detector, offset));
+                    let line = print::table(&record, detector, offset, summary.as_deref());
+                    let _ = writeln!(self.batch, "{line}");
                 }
             }
             self.batch_events += 1;

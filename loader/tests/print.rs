@@ -85,7 +85,7 @@ fn json_lines_use_tracee_field_names() {
 
 #[test]
 fn table_rows_have_tracee_columns() {
-    let row = loader::print::table(&record(), None, 0);
+    let row = loader::print::table(&record(), None, 0, None);
     assert!(
         row.starts_with(
             "00:00:05:000000  1000   cat              10      11      3                openat"

@@ -206,6 +206,22 @@ GO_TYPE_MAP = {
     "float64": ("Pointer", "trace.Pointer"),
     # Credentials (commit_creds): a record of their own, printed as Tracee's object.
     "trace.SlimCred": ("Bytes", "trace.SlimCred"),
+    # The network events' structures: decoded by the loader from the packet the kernel
+    # captured (loader/src/packet.rs), shown with Tracee's Go type.
+    "trace.PacketMetadata": ("Bytes", "trace.PacketMetadata"),
+    "trace.PktMeta": ("Bytes", "trace.PktMeta"),
+    "trace.ProtoIPv4": ("Bytes", "trace.ProtoIPv4"),
+    "trace.ProtoIPv6": ("Bytes", "trace.ProtoIPv6"),
+    "trace.ProtoTCP": ("Bytes", "trace.ProtoTCP"),
+    "trace.ProtoUDP": ("Bytes", "trace.ProtoUDP"),
+    "trace.ProtoICMP": ("Bytes", "trace.ProtoICMP"),
+    "trace.ProtoICMPv6": ("Bytes", "trace.ProtoICMPv6"),
+    "trace.ProtoDNS": ("Bytes", "trace.ProtoDNS"),
+    "[]trace.DnsQueryData": ("Bytes", "[]trace.DnsQueryData"),
+    "[]trace.DnsResponseData": ("Bytes", "[]trace.DnsResponseData"),
+    "trace.ProtoHTTP": ("Bytes", "trace.ProtoHTTP"),
+    "trace.ProtoHTTPRequest": ("Bytes", "trace.ProtoHTTPRequest"),
+    "trace.ProtoHTTPResponse": ("Bytes", "trace.ProtoHTTPResponse"),
 }
 
 # The reverse, for our events Tracee does not define (syscalls newer than its table,
@@ -239,7 +255,7 @@ FIELD_ALIASES = {
     ("sched_process_fork", "up_parent_start_time"): "parent_process_start_time",
 }
 
-KINDS = {"Syscall", "Tracepoint", "Lsm", "Derived"}
+KINDS = {"Syscall", "Tracepoint", "Lsm", "Derived", "Network"}
 
 # Tracee event names that differ from the kernel's syscall names.
 TRACEE_SYSCALL_ALIASES = {"sysctl": "_sysctl", "afs": "afs_syscall"}

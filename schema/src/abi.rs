@@ -258,6 +258,35 @@ pub const SOCK_ADDR_MAX_INDEX: usize = 6;
 /// id of its own.
 pub const SOCK_PATH_FIELD: u16 = 32 + SOCK_IP_SLOT;
 
+/// The packet events, in the order of their bits in packets.bpf.c's `packet_events`
+/// (abi.h `PACKET_*`): the loader sets the bits of those the image selects.
+pub const PACKET_EVENTS: &[&str] = &[
+    "net_packet_raw",
+    "net_packet_ipv4",
+    "net_packet_ipv6",
+    "net_packet_tcp",
+    "net_packet_udp",
+    "net_packet_icmp",
+    "net_packet_icmpv6",
+    "net_packet_dns",
+    "net_packet_dns_request",
+    "net_packet_dns_response",
+    "net_packet_http",
+    "net_packet_http_request",
+    "net_packet_http_response",
+];
+/// A packet record's extra argument slots, which the loader strips: the packet from its IP
+/// header (bounded), and direction (1: ingress) | ifindex << 8 | length << 32.
+pub const PACKET_CAPTURE_SLOT: u8 = 30;
+pub const PACKET_INFO_SLOT: u8 = 31;
+/// An HTTP request's method, path (without the query) and Host header (lowercase, without
+/// its port), in
+/// these string slots (rule field ids) of net_packet_http and net_packet_http_request:
+/// filters name them `FIELD.method`, `FIELD.uri_path`, `FIELD.host`.
+pub const HTTP_METHOD_SLOT: u16 = 8;
+pub const HTTP_PATH_SLOT: u16 = 9;
+pub const HTTP_HOST_SLOT: u16 = 10;
+
 /// Rule field ids: arguments by index, then the return value, then context fields.
 pub const FIELD_ARG_BASE: u16 = 0;
 pub const FIELD_RETVAL: u16 = 64;
@@ -610,6 +639,24 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("SOCK_IP_SLOT", SOCK_IP_SLOT as u64),
     ("SOCK_ADDR_MAX_INDEX", SOCK_ADDR_MAX_INDEX as u64),
     ("SOCK_PATH_FIELD", SOCK_PATH_FIELD as u64),
+    ("PACKET_RAW", 1 << 0),
+    ("PACKET_IPV4", 1 << 1),
+    ("PACKET_IPV6", 1 << 2),
+    ("PACKET_TCP", 1 << 3),
+    ("PACKET_UDP", 1 << 4),
+    ("PACKET_ICMP", 1 << 5),
+    ("PACKET_ICMPV6", 1 << 6),
+    ("PACKET_DNS", 1 << 7),
+    ("PACKET_DNS_REQUEST", 1 << 8),
+    ("PACKET_DNS_RESPONSE", 1 << 9),
+    ("PACKET_HTTP", 1 << 10),
+    ("PACKET_HTTP_REQUEST", 1 << 11),
+    ("PACKET_HTTP_RESPONSE", 1 << 12),
+    ("PACKET_CAPTURE_SLOT", PACKET_CAPTURE_SLOT as u64),
+    ("PACKET_INFO_SLOT", PACKET_INFO_SLOT as u64),
+    ("HTTP_METHOD_SLOT", HTTP_METHOD_SLOT as u64),
+    ("HTTP_PATH_SLOT", HTTP_PATH_SLOT as u64),
+    ("HTTP_HOST_SLOT", HTTP_HOST_SLOT as u64),
     ("STAT_SUBMITTED", stat::SUBMITTED as u64),
     ("STAT_LOST", stat::LOST as u64),
     ("STAT_INFLIGHT0", stat::INFLIGHT0 as u64),

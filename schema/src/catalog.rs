@@ -60,6 +60,8 @@ pub enum EventKind {
     Lsm,
     /// Computed from other events (`magic_write`, `dropped_executable`).
     Derived,
+    /// A network event: packets seen by the `cgroup_skb` programs, TCP flows and connects.
+    Network,
 }
 
 impl EventKind {
@@ -70,6 +72,7 @@ impl EventKind {
             EventKind::Tracepoint => "tracepoint",
             EventKind::Lsm => "lsm",
             EventKind::Derived => "derived",
+            EventKind::Network => "network",
         }
     }
 }
@@ -105,8 +108,19 @@ impl EventDef {
         let sock = |base: u16, part: &str| {
             let i = usize::from(field.checked_sub(base)?);
             let arg = self.args.get(i).filter(|_| i < SOCK_ADDR_MAX_INDEX)?;
+            if base == SOCK_IP_SLOT && crate::hooks::packet_address(self.name, arg.name) {
+                return Some(arg.name.to_owned());
+            }
             (arg.ty == ArgType::SockAddr).then(|| format!("{}.{part}", arg.name))
         };
+        let part = self.args.iter().find_map(|a| {
+            let parts = crate::hooks::packet_parts(self.name, a.name)?;
+            let (name, _) = parts.iter().find(|(_, slot)| *slot == field)?;
+            Some(format!("{}.{name}", a.name))
+        });
+        if part.is_some() {
+            return part;
+        }
         sock(SOCK_PORT_SLOT, "port")
             .or_else(|| sock(SOCK_IP_SLOT, "ip"))
             .or_else(|| sock(SOCK_PATH_FIELD, "path"))

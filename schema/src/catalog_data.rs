@@ -8240,6 +8240,17 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 701,
+        name: "net_packet_raw",
+        kind: EventKind::Network,
+        args: &[ArgDef {
+            name: "data",
+            type_name: "[]byte",
+            ty: ArgType::Bytes,
+        }],
+        aliases: &[],
+    },
+    EventDef {
         id: 712,
         name: "sched_process_fork",
         kind: EventKind::Tracepoint,
@@ -10379,6 +10390,408 @@ pub(super) static EVENTS: &[EventDef] = &[
         aliases: &[],
     },
     EventDef {
+        id: 2000,
+        name: "net_packet_ipv4",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_ipv4",
+                type_name: "trace.ProtoIPv4",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2001,
+        name: "net_packet_ipv6",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_ipv6",
+                type_name: "trace.ProtoIPv6",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2002,
+        name: "net_packet_tcp",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "dst_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_tcp",
+                type_name: "trace.ProtoTCP",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2003,
+        name: "net_packet_udp",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "dst_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_udp",
+                type_name: "trace.ProtoUDP",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2004,
+        name: "net_packet_icmp",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_icmp",
+                type_name: "trace.ProtoICMP",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2005,
+        name: "net_packet_icmpv6",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_icmpv6",
+                type_name: "trace.ProtoICMPv6",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2006,
+        name: "net_packet_dns",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "dst_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_dns",
+                type_name: "trace.ProtoDNS",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2007,
+        name: "net_packet_dns_request",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PktMeta",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "dns_questions",
+                type_name: "[]trace.DnsQueryData",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2008,
+        name: "net_packet_dns_response",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PktMeta",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "dns_response",
+                type_name: "[]trace.DnsResponseData",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2009,
+        name: "net_packet_http",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PacketMetadata",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "proto_http",
+                type_name: "trace.ProtoHTTP",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2010,
+        name: "net_packet_http_request",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PktMeta",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "http_request",
+                type_name: "trace.ProtoHTTPRequest",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2011,
+        name: "net_packet_http_response",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "metadata",
+                type_name: "trace.PktMeta",
+                ty: ArgType::Bytes,
+            },
+            ArgDef {
+                name: "http_response",
+                type_name: "trace.ProtoHTTPResponse",
+                ty: ArgType::Bytes,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2012,
+        name: "net_flow_tcp_begin",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "conn_direction",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "dst_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "src_dns",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
+            },
+            ArgDef {
+                name: "dst_dns",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2013,
+        name: "net_flow_tcp_end",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "conn_direction",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "src_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "dst_port",
+                type_name: "uint16",
+                ty: ArgType::UInt(2),
+            },
+            ArgDef {
+                name: "src_dns",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
+            },
+            ArgDef {
+                name: "dst_dns",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
         id: 2014,
         name: "container_create",
         kind: EventKind::Derived,
@@ -10508,6 +10921,29 @@ pub(super) static EVENTS: &[EventDef] = &[
                 name: "pod_sandbox",
                 type_name: "bool",
                 ty: ArgType::Bool,
+            },
+        ],
+        aliases: &[],
+    },
+    EventDef {
+        id: 2030,
+        name: "net_tcp_connect",
+        kind: EventKind::Network,
+        args: &[
+            ArgDef {
+                name: "dst",
+                type_name: "string",
+                ty: ArgType::Str,
+            },
+            ArgDef {
+                name: "dst_port",
+                type_name: "int32",
+                ty: ArgType::Int(4),
+            },
+            ArgDef {
+                name: "dst_dns",
+                type_name: "[]string",
+                ty: ArgType::StrArray,
             },
         ],
         aliases: &[],

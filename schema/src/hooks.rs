@@ -90,6 +90,67 @@ pub static HOOKS: &[HookDef] = &[
         iterator: true,
         ..hook("iter/task", "seed_follow")
     },
+    // Packets: attached to the cgroup v2 root, where they see every socket's packets.
+    hook("cgroup_skb/ingress", "tr_skb_ingress"),
+    hook("cgroup_skb/egress", "tr_skb_egress"),
+    // Sockets' owners: at creation (cgroup v2 root), at each send, at connect and listen.
+    hook("cgroup/sock_create", "tr_sock_create"),
+    HookDef {
+        optional: Some(
+            "network events: this kernel has no sock:sock_send_length tracepoint (6.3+), so a socket keeps the owner that created, connected or listened on it",
+        ),
+        ..hook("tp_btf/sock_send_length", "tr_sock_send")
+    },
+    hook("tp_btf/inet_sock_set_state", "tr_sock_state"),
+];
+
+/// Hooks attached to a cgroup (the cgroup v2 root) rather than to a tracepoint.
+pub fn is_cgroup_hook(probe: &str) -> bool {
+    probe.starts_with("cgroup_skb/") || probe.starts_with("cgroup/")
+}
+
+/// What every packet event needs: the packet programs and the owners' hooks.
+const PACKET_PROBES: &[&str] = &[
+    "cgroup_skb/ingress",
+    "cgroup_skb/egress",
+    "cgroup/sock_create",
+    "tp_btf/sock_send_length",
+    "tp_btf/inet_sock_set_state",
+];
+const PACKET_SOURCE: &str = "`cgroup_skb` ingress and egress on the cgroup v2 root, each packet decided for its socket's owner (kept at `cgroup/sock_create`, connect, listen and every send); the fields decoded by the loader from the packet's first bytes";
+
+/// Packet and flow fields the kernel filters as IPv4 addresses (a number, with CIDR
+/// blocks), like a socket address's `.ip`: (event, field).
+pub fn packet_address(event: &str, field: &str) -> bool {
+    event.starts_with("net_")
+        && matches!(field, "src" | "dst")
+        && !matches!(event, "net_packet_raw" | "net_tcp_connect")
+        || event == "net_tcp_connect" && field == "dst"
+}
+
+/// Parts of a packet event's structure the kernel reads a string from, with their string
+/// slots (rule field ids): an HTTP request's method, path (without the query) and Host
+/// header (lowercase). None for any other (event, field).
+pub fn packet_parts(event: &str, field: &str) -> Option<&'static [(&'static str, u16)]> {
+    use crate::abi::{HTTP_HOST_SLOT, HTTP_METHOD_SLOT, HTTP_PATH_SLOT};
+    static HTTP: &[(&str, u16)] = &[
+        ("method", HTTP_METHOD_SLOT),
+        ("uri_path", HTTP_PATH_SLOT),
+        ("host", HTTP_HOST_SLOT),
+    ];
+    matches!(
+        (event, field),
+        ("net_packet_http", "proto_http") | ("net_packet_http_request", "http_request")
+    )
+    .then_some(HTTP)
+}
+
+/// Packet fields the kernel filters as the DNS question's name (lowercase, dotted, no
+/// final dot): (event, field).
+pub static PACKET_DNS_NAME: &[(&str, &str)] = &[
+    ("net_packet_dns", "proto_dns"),
+    ("net_packet_dns_request", "dns_questions"),
+    ("net_packet_dns_response", "dns_response"),
 ];
 
 /// The programs of the per-syscall tracepoints (`tp/syscalls/sys_enter_X`, `..._exit_X`):
@@ -231,6 +292,42 @@ const fn from_hooks(
 
 /// Every event that is not a plain syscall and that the loader produces.
 pub static SOURCES: &[SourceDef] = &[
+    from_hooks("net_packet_raw", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_ipv4", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_ipv6", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_tcp", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_udp", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_icmp", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_icmpv6", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_dns", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_dns_request", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_dns_response", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_http", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_http_request", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks("net_packet_http_response", PACKET_PROBES, PACKET_SOURCE),
+    from_hooks(
+        "net_flow_tcp_begin",
+        &[
+            "tp_btf/inet_sock_set_state",
+            "cgroup/sock_create",
+            "tp_btf/sock_send_length",
+        ],
+        "`tp_btf/inet_sock_set_state` into ESTABLISHED (from SYN_SENT: outgoing; from SYN_RECV: incoming), decided for the socket's owner",
+    ),
+    from_hooks(
+        "net_flow_tcp_end",
+        &[
+            "tp_btf/inet_sock_set_state",
+            "cgroup/sock_create",
+            "tp_btf/sock_send_length",
+        ],
+        "`tp_btf/inet_sock_set_state` into CLOSE from an established state, decided for the socket's owner",
+    ),
+    from_hooks(
+        "net_tcp_connect",
+        &["tp_btf/inet_sock_set_state"],
+        "`tp_btf/inet_sock_set_state` from CLOSE to SYN_SENT, in the connecting task",
+    ),
     from_hooks(
         "sched_process_fork",
         &["tp_btf/sched_process_fork"],

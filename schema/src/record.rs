@@ -17,6 +17,9 @@ pub enum ArgValue {
     Bool(bool),
     /// Credentials (Tracee's SlimCred).
     Cred(SlimCred),
+    /// A structure the loader decoded (a packet's `metadata`, `proto_dns`, ...): never in
+    /// a kernel record.
+    Json(serde_json::Value),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +161,7 @@ pub fn encode(header: &EventRecord, args: &[Arg]) -> Vec<u8> {
             ArgValue::SockAddr(b) => (arg_kind::SOCKADDR, b.clone()),
             ArgValue::Bool(b) => (arg_kind::BOOL, vec![u8::from(*b)]),
             ArgValue::Cred(c) => (arg_kind::CRED, bytemuck::bytes_of(c).to_vec()),
+            ArgValue::Json(v) => (arg_kind::STR, v.to_string().into_bytes()),
             ArgValue::StrArray(items) => {
                 let mut data = Vec::new();
                 for item in items {

@@ -10993,7 +10993,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "[]string",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "security_socket_accept",
@@ -13393,7 +13393,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
             name: "data",
             go_type: "[]byte",
         }],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_ip_base",
@@ -13435,7 +13435,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoIPv4",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_ipv6",
@@ -13460,7 +13460,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoIPv6",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_tcp_base",
@@ -13510,7 +13510,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoTCP",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_udp_base",
@@ -13560,7 +13560,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoUDP",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_icmp_base",
@@ -13602,7 +13602,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoICMP",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_icmpv6_base",
@@ -13644,7 +13644,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoICMPv6",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_dns_base",
@@ -13694,7 +13694,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoDNS",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_dns_request",
@@ -13711,7 +13711,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "[]trace.DnsQueryData",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_dns_response",
@@ -13728,7 +13728,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "[]trace.DnsResponseData",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_http_base",
@@ -13762,7 +13762,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoHTTP",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_http_request",
@@ -13779,7 +13779,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoHTTPRequest",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_http_response",
@@ -13796,7 +13796,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "trace.ProtoHTTPResponse",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_packet_capture",
@@ -13875,7 +13875,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "[]string",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "net_flow_tcp_end",
@@ -13912,7 +13912,7 @@ pub static TRACEE_EVENTS: &[TraceeEvent] = &[
                 go_type: "[]string",
             },
         ],
-        not_produced: Some(NotProduced::Network),
+        not_produced: None,
     },
     TraceeEvent {
         name: "exec_test",

@@ -66,6 +66,7 @@ fn field_plan(field: RuleField) -> FieldPlan {
                 _ => FieldPlan::Str { id },
             }
         }
+        RuleField::Part { slot, .. } => FieldPlan::Str { id: slot },
         RuleField::SockAddr { index, part, .. } => match part {
             SockPart::Port => uint(part.slot(index), 16),
             SockPart::Ip => uint(part.slot(index), 32),

@@ -70,6 +70,7 @@ fn field_bounds(field: RuleField) -> (i128, i128) {
             _ => unsigned(64),
         },
         RuleField::ArgMasked { mask, .. } => (0, i128::from(mask)),
+        RuleField::Part { .. } => unsigned(64),
         RuleField::SockAddr { part, .. } => match part {
             compiler::ir::SockPart::Port => unsigned(16),
             _ => unsigned(32),

@@ -868,7 +868,7 @@ fn tracee_example_policies_load() {
         .filter(|p| p.extension().is_some_and(|x| x != "md"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 18);
+    assert_eq!(files.len(), 30);
     for file in files {
         let s = Scratch::new();
         let image = compile_paths(s.path(), std::slice::from_ref(&file));

@@ -6,6 +6,7 @@ mod detectors;
 mod events;
 mod faults;
 mod harness;
+mod network;
 mod reload;
 mod robustness;
 

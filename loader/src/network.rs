@@ -1,0 +1,169 @@
+//! Network events as the kernel sends them, turned into Tracee's fields. A packet record
+//! carries the packet's first bytes and where it went (abi `PACKET_CAPTURE_SLOT`,
+//! `PACKET_INFO_SLOT`) beside the values its filters read; its fields are decoded here
+//! (`packet`). Flow and connect records carry the socket's ends as socket addresses, shown
+//! as Tracee's address strings and ports.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use schema::abi::{PACKET_CAPTURE_SLOT, PACKET_EVENTS, PACKET_INFO_SLOT};
+use schema::catalog;
+use schema::record::{Arg, ArgValue, Record};
+
+use crate::packet::{self, Packet};
+
+/// Rewrites a network event's arguments into Tracee's fields (in its field order, so the
+/// catalog names them) and returns the one-line summary the table shows; None for any other
+/// event (left as it is).
+pub fn expand(record: &mut Record, boot_to_epoch_ns: i64) -> Option<String> {
+    let event = catalog::event_by_id(record.header.event_id)?;
+    if PACKET_EVENTS.contains(&event.name) {
+        return Some(expand_packet(record, event.name, boot_to_epoch_ns));
+    }
+    match event.name {
+        "net_flow_tcp_begin" | "net_flow_tcp_end" | "net_tcp_connect" => {
+            Some(expand_socket(record, event.name))
+        }
+        _ => None,
+    }
+}
+
+fn expand_packet(record: &mut Record, event: &str, boot_to_epoch_ns: i64) -> String {
+    let mut bytes: &[u8] = &[];
+    let mut info = 0u64;
+    for arg in &record.args {
+        match (&arg.value, arg.index) {
+            (ArgValue::Bytes(b), i) if i == PACKET_CAPTURE_SLOT => bytes = b,
+            (ArgValue::UInt(v), i) if i == PACKET_INFO_SLOT => info = *v,
+            _ => {}
+        }
+    }
+    let iface = interface_name((info >> 8) as u32 & 0xff_ffff);
+    let p = Packet {
+        bytes,
+        len: (info >> 32) as u32,
+        ingress: info & 1 == 1,
+        iface: &iface,
+        timestamp_ns: (record.header.timestamp_ns as i64)
+            .saturating_add(boot_to_epoch_ns)
+            .max(0) as u64,
+    };
+    let fields = packet::fields(event, &p).unwrap_or_default();
+    let summary = packet::summary(event, &p).unwrap_or_default();
+    // By name: the catalog's fields are Tracee's event table's (a decoded field it lacks
+    // is left out).
+    let def = catalog::event(event);
+    record.args = fields
+        .into_iter()
+        .filter_map(|(name, _, value)| {
+            let (index, _) = def?.arg_index(name)?;
+            Some(Arg {
+                index: index as u8,
+                value: ArgValue::Json(value),
+            })
+        })
+        .collect();
+    record.header.args_num = record.args.len() as u8;
+    summary
+}
+
+/// A socket address argument as Tracee's address string and port.
+fn end(args: &[Arg], index: u8) -> (String, u16) {
+    let Some(ArgValue::SockAddr(b)) = args.iter().find(|a| a.index == index).map(|a| &a.value)
+    else {
+        return (String::new(), 0);
+    };
+    let port = b.get(2..4).map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+    let family = b.get(..2).map(|f| u16::from_le_bytes([f[0], f[1]]));
+    let addr = match family {
+        Some(2) => b
+            .get(4..8)
+            .map(|a| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string()),
+        Some(10) => b.get(8..24).and_then(|a| {
+            let octets: [u8; 16] = a.try_into().ok()?;
+            Some(std::net::Ipv6Addr::from(octets).to_string())
+        }),
+        _ => None,
+    };
+    (addr.unwrap_or_default(), port)
+}
+
+fn expand_socket(record: &mut Record, event: &str) -> String {
+    use serde_json::json;
+    let args = std::mem::take(&mut record.args);
+    let values: Vec<serde_json::Value> = if event == "net_tcp_connect" {
+        let (dst, port) = end(&args, 0);
+        vec![json!(dst), json!(port), json!([])]
+    } else {
+        let direction = args
+            .iter()
+            .find_map(|a| match (&a.value, a.index) {
+                (ArgValue::Str(s), 0) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let (src, src_port) = end(&args, 1);
+        let (dst, dst_port) = end(&args, 2);
+        vec![
+            json!(direction),
+            json!(src),
+            json!(dst),
+            json!(src_port),
+            json!(dst_port),
+            json!([]),
+            json!([]),
+        ]
+    };
+    let summary = match values.as_slice() {
+        [dst, port, _] => format!("connect to {}:{port}", dst.as_str().unwrap_or("")),
+        [direction, src, dst, sp, dp, ..] => format!(
+            "{} {}:{sp} -> {}:{dp}",
+            direction.as_str().unwrap_or(""),
+            src.as_str().unwrap_or(""),
+            dst.as_str().unwrap_or("")
+        ),
+        _ => String::new(),
+    };
+    record.args = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| Arg {
+            index: i as u8,
+            value: ArgValue::Json(value),
+        })
+        .collect();
+    record.header.args_num = record.args.len() as u8;
+    summary
+}
+
+/// A network interface's name by index (as this network namespace names it; another
+/// namespace's interface may have another name or none), cached.
+fn interface_name(index: u32) -> String {
+    static NAMES: Mutex<Option<HashMap<u32, String>>> = Mutex::new(None);
+    if index == 0 {
+        return String::new();
+    }
+    let Ok(mut guard) = NAMES.lock() else {
+        return index.to_string();
+    };
+    let names = guard.get_or_insert_with(HashMap::new);
+    if let Some(name) = names.get(&index) {
+        return name.clone();
+    }
+    if let Ok(entries) = std::fs::read_dir("/sys/class/net") {
+        for entry in entries.flatten() {
+            let path = entry.path().join("ifindex");
+            if let Some(i) = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+            {
+                names.insert(i, entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names
+        .entry(index)
+        .or_insert_with(|| index.to_string())
+        .clone()
+}
