@@ -238,10 +238,12 @@ static __always_inline __u32 packet_kinds(struct __sk_buff *skb, struct packet *
 		/* DNS over TCP: a two-byte length before the message. */
 		if (k->proto == IPPROTO_TCP)
 			k->payload_off += 2;
-		__u8 flags = 0;
+		/* A DNS header with one question (Tracee decodes nothing else): flags, counts. */
+		__u8 h[4] = {};
 		if (k->payload_off + 12 <= k->len &&
-		    !bpf_skb_load_bytes(skb, k->payload_off + 2, &flags, 1)) {
-			k->dns_qr = flags & 0x80 ? 2 : 1;
+		    !bpf_skb_load_bytes(skb, k->payload_off + 2, h, sizeof(h)) && h[2] == 0 &&
+		    h[3] == 1 && ((h[0] >> 3) & 0xf) <= 2) {
+			k->dns_qr = h[0] & 0x80 ? 2 : 1;
 			kinds |= PACKET_DNS | (k->dns_qr == 1 ? PACKET_DNS_REQUEST : PACKET_DNS_RESPONSE);
 		}
 	}

@@ -520,8 +520,12 @@ fn resolve_field(
                     .at(file, span)
                     .label("unknown part")
                     .help(format!(
-                        "filter `args.{base}.{}`",
-                        names.join("`, `args.{base}.")
+                        "filter {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`args.{base}.{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 );
                 return None;
@@ -601,7 +605,17 @@ fn resolve_field(
             return Some((RuleField::Arg { index, def }, ty, key.to_owned()));
         }
         let Some(ty) = arg_value_type(def.ty) else {
-            let help = if def.ty == ArgType::SockAddr {
+            let parts = schema::hooks::packet_parts(event.name, def.name);
+            let help = if let Some(parts) = parts {
+                format!(
+                    "filter its parts: {}",
+                    parts
+                        .iter()
+                        .map(|(n, _)| format!("`{key}.{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else if def.ty == ArgType::SockAddr {
                 format!(
                     "filter its parts: `{key}.port`, `{key}.ip` (IPv4, or a CIDR block `=10.0.0.0/8`), `{key}.path` (unix sockets)"
                 )
@@ -693,6 +707,15 @@ fn parse_value(field: RuleField, ty: ValueType, text: &str) -> Result<Value, Val
             },
             _,
         ) if text.contains('.') => parse_ipv4(text).map(Value::Int).map_err(plain),
+        (
+            RuleField::SockAddr {
+                part: SockPart::Ip, ..
+            },
+            _,
+        ) if text.contains(':') => Err(plain(filter::BadValue {
+            message: format!("`{text}` is an IPv6 address: only IPv4 addresses are compared in the kernel"),
+            help: "filter IPv4 addresses or blocks (`=10.0.0.0/8`); for IPv6 traffic filter the ports, or the event's scope".to_owned(),
+        })),
         (RuleField::Arg { def, .. }, _)
             if def.name == "syscall"
                 && def.ty == ArgType::Int(4)

@@ -13,23 +13,40 @@ use schema::record::{Arg, ArgValue, Record};
 
 use crate::packet::{self, Packet};
 
+/// What `expand` made of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expanded {
+    /// Not a network event: left as it is.
+    Other,
+    /// A network event in Tracee's fields, with the one-line summary the table shows.
+    Network(String),
+    /// A packet the kernel's quick checks took for this event, which the full decode does
+    /// not (a DNS-looking header on port 53 over a message that does not parse): Tracee
+    /// makes no event of it, nor do we.
+    Malformed,
+}
+
 /// Rewrites a network event's arguments into Tracee's fields (in its field order, so the
-/// catalog names them) and returns the one-line summary the table shows; None for any other
-/// event (left as it is).
-pub fn expand(record: &mut Record, boot_to_epoch_ns: i64) -> Option<String> {
-    let event = catalog::event_by_id(record.header.event_id)?;
+/// catalog names them).
+pub fn expand(record: &mut Record, boot_to_epoch_ns: i64) -> Expanded {
+    let Some(event) = catalog::event_by_id(record.header.event_id) else {
+        return Expanded::Other;
+    };
     if PACKET_EVENTS.contains(&event.name) {
-        return Some(expand_packet(record, event.name, boot_to_epoch_ns));
+        return match expand_packet(record, event.name, boot_to_epoch_ns) {
+            Some(summary) => Expanded::Network(summary),
+            None => Expanded::Malformed,
+        };
     }
     match event.name {
         "net_flow_tcp_begin" | "net_flow_tcp_end" | "net_tcp_connect" => {
-            Some(expand_socket(record, event.name))
+            Expanded::Network(expand_socket(record, event.name))
         }
-        _ => None,
+        _ => Expanded::Other,
     }
 }
 
-fn expand_packet(record: &mut Record, event: &str, boot_to_epoch_ns: i64) -> String {
+fn expand_packet(record: &mut Record, event: &str, boot_to_epoch_ns: i64) -> Option<String> {
     let mut bytes: &[u8] = &[];
     let mut info = 0u64;
     for arg in &record.args {
@@ -49,7 +66,7 @@ fn expand_packet(record: &mut Record, event: &str, boot_to_epoch_ns: i64) -> Str
             .saturating_add(boot_to_epoch_ns)
             .max(0) as u64,
     };
-    let fields = packet::fields(event, &p).unwrap_or_default();
+    let fields = packet::fields(event, &p)?;
     let summary = packet::summary(event, &p).unwrap_or_default();
     // By name: the catalog's fields are Tracee's event table's (a decoded field it lacks
     // is left out).
@@ -65,7 +82,7 @@ fn expand_packet(record: &mut Record, event: &str, boot_to_epoch_ns: i64) -> Str
         })
         .collect();
     record.header.args_num = record.args.len() as u8;
-    summary
+    Some(summary)
 }
 
 /// A socket address argument as Tracee's address string and port.

@@ -217,9 +217,18 @@ impl State {
         } else {
             None
         };
+        // A packet the full decode does not take for its event is no event (Tracee's
+        // userspace makes none of it either): counted with the ones filtered here.
+        let summary = match crate::network::expand(&mut record, offset) {
+            crate::network::Expanded::Malformed => {
+                self.summary.filtered += 1;
+                return true;
+            }
+            crate::network::Expanded::Network(line) => Some(line),
+            crate::network::Expanded::Other => None,
+        };
         self.matched += 1;
         if !self.discarding {
-            let summary = crate::network::expand(&mut record, offset);
             match options.output {
                 Output::Json if options.audit => {
                     print::write_json(&mut self.batch, &record, &view.policies, detector, offset);

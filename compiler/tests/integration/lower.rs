@@ -1055,3 +1055,101 @@ fn path_anchors_are_per_policy() {
     let config = file_open_config(&l);
     assert_eq!(config.anchored, 0);
 }
+
+/// Network events: addresses are IPv4 numbers in the socket-address slots (a CIDR block is
+/// a range), ports their own fields, the DNS question name a string field, and an HTTP
+/// request's parts their string slots; the image lists the packet programs' hooks.
+#[test]
+fn network_filters_lower_into_their_slots() {
+    let rules = "  - event: net_packet_udp\n    filters: ['data.dst=10.0.0.0/8', 'data.src=192.168.1.1', 'data.dst_port=53']\n  - event: net_packet_dns_request\n    filters: ['data.dns_questions=*.example.com']\n  - event: net_packet_http_request\n    filters: ['data.http_request.method=POST', 'data.http_request.uri_path=/api/*', 'data.http_request.host=*.example.com']\n";
+    let l = lowered(&policy("n", &["global"], rules));
+    let (udp, dns, http) = (2003, 2007, 2010);
+    let ip = |i: u16| abi::SOCK_IP_SLOT + i;
+    assert_eq!(
+        eq_of(&l, "rule_int", &int_key(udp, ip(0), 0xc0a8_0101)),
+        eq(1, 0)
+    );
+    assert_eq!(field(&l, udp, ip(1)).ranged, 1, "the block is a range");
+    assert_eq!(eq_of(&l, "rule_int", &int_key(udp, 3, 53)), eq(1, 0));
+    assert_eq!(
+        eq_of(&l, "rule_suffix", &lpm_key(dns, 1, b"moc.elpmaxe.")),
+        eq(1, 0)
+    );
+    assert_eq!(
+        eq_of(
+            &l,
+            "rule_str",
+            &str_key(http, abi::HTTP_METHOD_SLOT, b"POST")
+        ),
+        eq(1, 0)
+    );
+    assert_eq!(
+        eq_of(
+            &l,
+            "rule_prefix",
+            &lpm_key(http, abi::HTTP_PATH_SLOT, b"/api/")
+        ),
+        eq(1, 0)
+    );
+    assert_eq!(
+        eq_of(
+            &l,
+            "rule_suffix",
+            &lpm_key(http, abi::HTTP_HOST_SLOT, b"moc.elpmaxe.")
+        ),
+        eq(1, 0)
+    );
+    let probes = &l.probes;
+    for hook in [
+        "cgroup_skb/ingress",
+        "cgroup_skb/egress",
+        "cgroup/sock_create",
+        "tp_btf/inet_sock_set_state",
+    ] {
+        assert!(probes.iter().any(|p| p == hook), "{hook}: {probes:?}");
+    }
+}
+
+/// What the kernel cannot compare is refused where it is written: an IPv6 address, a part
+/// of an HTTP request it does not read, a whole structure.
+#[test]
+fn network_filters_the_kernel_cannot_decide_are_errors() {
+    for (filter, needle) in [
+        ("net_packet_tcp', filters: ['data.dst=::1", "IPv6 address"),
+        (
+            "net_packet_http_request', filters: ['data.http_request.status=200",
+            "no part `status`",
+        ),
+        (
+            "net_packet_http_request', filters: ['data.http_request=GET",
+            "filter its parts",
+        ),
+        (
+            "net_packet_dns', filters: ['data.metadata=x",
+            "cannot be filtered",
+        ),
+    ] {
+        let text = policy("n", &["global"], &format!("  - {{event: '{filter}']}}\n"));
+        let checked = compiler::check_text("n.yaml", &text);
+        let shown = checked.render_plain(100);
+        assert_eq!(checked.diagnostics.error_count(), 1, "{shown}");
+        assert!(shown.contains(needle), "{filter}: {shown}");
+    }
+}
+
+/// Packet programs are attached only for images with network events.
+#[test]
+fn images_without_network_events_attach_no_packet_program() {
+    let l = lowered(&policy(
+        "n",
+        &["global"],
+        "  - event: openat\n  - event: connect\n",
+    ));
+    assert!(
+        l.probes
+            .iter()
+            .all(|p| !p.starts_with("cgroup") && !p.contains("sock_")),
+        "{:?}",
+        l.probes
+    );
+}
