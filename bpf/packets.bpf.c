@@ -528,6 +528,11 @@ static __always_inline int packet(struct __sk_buff *skb, __u8 ingress)
 		if (sk)
 			o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
 	}
+	/* A socket decided by an older generation, sending from its owner's process (its
+	 * first packet since a reload): decided again now, as the owner is the current task. */
+	if (!ingress && o && o->gen[generation & 1] != generation &&
+	    o->ctx.host_pid == bpf_get_current_pid_tgid() >> 32)
+		own(o);
 	__u64 scope = owner_scope(o);
 	if (!scope)
 		return 1;

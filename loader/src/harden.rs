@@ -130,16 +130,21 @@ pub fn insecure(uid: u32, gid: u32, mode: u32) -> Option<String> {
 }
 
 /// After attaching: keep only what loading a new generation needs (CAP_BPF and
-/// CAP_PERFMON), or nothing when reloads are off; no capability can come back (bounding set
-/// emptied, no new privileges). Capabilities belong to a thread: this changes the calling
-/// one; the loader's other threads drop everything when they start
-/// (`drop_thread_capabilities`). Returns the capabilities kept, by name.
-pub fn drop_capabilities(keep_for_reload: bool) -> Result<Vec<&'static str>, LoadError> {
+/// CAP_PERFMON, and CAP_NET_ADMIN when the image has network events: the kernel loads the
+/// packet programs, `cgroup_skb` and `cgroup/sock_create`, only with it), or nothing when
+/// reloads are off; no capability can come back (bounding set emptied, no new privileges).
+/// Capabilities belong to a thread: this changes the calling one; the loader's other
+/// threads drop everything when they start (`drop_thread_capabilities`). Returns the
+/// capabilities kept, by name.
+pub fn drop_capabilities(
+    keep_for_reload: bool,
+    network: bool,
+) -> Result<Vec<&'static str>, LoadError> {
     use rustix::thread::CapabilitySet;
-    let keep = if keep_for_reload {
-        CapabilitySet::BPF | CapabilitySet::PERFMON
-    } else {
-        CapabilitySet::empty()
+    let keep = match (keep_for_reload, network) {
+        (false, _) => CapabilitySet::empty(),
+        (true, false) => CapabilitySet::BPF | CapabilitySet::PERFMON,
+        (true, true) => CapabilitySet::BPF | CapabilitySet::PERFMON | CapabilitySet::NET_ADMIN,
     };
     let kept = drop_to(keep)
         .map_err(|(what, e)| LoadError::Kernel(format!("dropping capabilities: {what}: {e}")))?;
@@ -150,7 +155,18 @@ pub fn drop_capabilities(keep_for_reload: bool) -> Result<Vec<&'static str>, Loa
     if kept.contains(CapabilitySet::PERFMON) {
         names.push("CAP_PERFMON");
     }
+    if kept.contains(CapabilitySet::NET_ADMIN) {
+        names.push("CAP_NET_ADMIN");
+    }
     Ok(names)
+}
+
+/// Whether the calling thread may load the packet programs (CAP_NET_ADMIN).
+pub fn can_load_packet_programs() -> bool {
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::NET_ADMIN)
+    })
 }
 
 /// Starts one of the loader's helper threads (signals, image file, output), which need no

@@ -168,7 +168,8 @@ fn main() -> ExitCode {
         Ok(w) => w,
         Err(e) => return fail(1, e),
     };
-    let kept = match loader::harden::drop_capabilities(!cli.no_reload) {
+    let network = session.current().plan.needs_net_admin();
+    let kept = match loader::harden::drop_capabilities(!cli.no_reload, network) {
         Ok(kept) => kept,
         Err(err) => return fail(1, err),
     };

@@ -184,3 +184,138 @@ fn interface_name(index: u32) -> String {
         .or_insert_with(|| index.to_string())
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schema::abi::EventRecord;
+
+    /// An IPv4/UDP DNS query for `name` from 10.0.0.1:5353 to 10.0.0.2:53.
+    fn dns_query(name: &str) -> Vec<u8> {
+        let mut dns = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            dns.push(label.len() as u8);
+            dns.extend(label.as_bytes());
+        }
+        dns.extend([0, 0, 1, 0, 1]);
+        let udp_len = (8 + dns.len()) as u16;
+        let total = 20 + udp_len;
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend(5353u16.to_be_bytes());
+        p.extend(53u16.to_be_bytes());
+        p.extend(udp_len.to_be_bytes());
+        p.extend([0, 0]);
+        p.extend(dns);
+        p
+    }
+
+    fn record(event: &str, capture: Vec<u8>) -> Record {
+        let mut header: EventRecord = bytemuck::Zeroable::zeroed();
+        header.event_id = catalog::event(event).map_or(0, |e| e.id);
+        let len = capture.len() as u64;
+        Record {
+            header,
+            args: vec![
+                Arg {
+                    index: 1,
+                    value: ArgValue::Str("example.com".to_owned()),
+                },
+                Arg {
+                    index: PACKET_INFO_SLOT,
+                    value: ArgValue::UInt(len << 32),
+                },
+                Arg {
+                    index: PACKET_CAPTURE_SLOT,
+                    value: ArgValue::Bytes(capture),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_packet_becomes_tracees_fields_and_one_line() {
+        let mut r = record("net_packet_dns_request", dns_query("www.example.com"));
+        let Expanded::Network(line) = expand(&mut r, 0) else {
+            panic!("not expanded: {r:?}");
+        };
+        assert!(
+            line.contains("10.0.0.1:5353 -> 10.0.0.2:53") && line.contains("A www.example.com"),
+            "{line}"
+        );
+        // The filter slots and the capture are gone; the fields are the catalog's, in order.
+        let indices: Vec<u8> = r.args.iter().map(|a| a.index).collect();
+        assert_eq!(indices, [0, 1]);
+        assert_eq!(r.header.args_num, 2);
+        let Some(ArgValue::Json(questions)) = r.args.get(1).map(|a| &a.value) else {
+            panic!("{r:?}");
+        };
+        assert_eq!(questions[0]["query"], "www.example.com");
+    }
+
+    #[test]
+    fn a_packet_the_decoder_refuses_is_no_event() {
+        let mut query = dns_query("www.example.com");
+        query.truncate(30); // the DNS header cut short
+        let mut r = record("net_packet_dns_request", query);
+        assert_eq!(expand(&mut r, 0), Expanded::Malformed);
+        let mut other = record("openat", Vec::new());
+        assert_eq!(expand(&mut other, 0), Expanded::Other);
+    }
+
+    #[test]
+    fn flows_show_addresses_and_ports() {
+        let mut header: EventRecord = bytemuck::Zeroable::zeroed();
+        header.event_id = catalog::event("net_flow_tcp_begin").map_or(0, |e| e.id);
+        let end = |port: u16, ip: [u8; 4]| {
+            let mut b = 2u16.to_le_bytes().to_vec();
+            b.extend(port.to_be_bytes());
+            b.extend(ip);
+            b.extend([0; 8]);
+            ArgValue::SockAddr(b)
+        };
+        let mut r = Record {
+            header,
+            args: vec![
+                Arg {
+                    index: 0,
+                    value: ArgValue::Str("outgoing".to_owned()),
+                },
+                Arg {
+                    index: 1,
+                    value: end(40000, [127, 0, 0, 1]),
+                },
+                Arg {
+                    index: 2,
+                    value: end(8080, [10, 1, 2, 3]),
+                },
+            ],
+        };
+        let Expanded::Network(line) = expand(&mut r, 0) else {
+            panic!("{r:?}");
+        };
+        assert_eq!(line, "outgoing 127.0.0.1:40000 -> 10.1.2.3:8080");
+        let values: Vec<String> = r
+            .args
+            .iter()
+            .map(|a| match &a.value {
+                ArgValue::Json(v) => v.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "\"outgoing\"",
+                "\"127.0.0.1\"",
+                "\"10.1.2.3\"",
+                "40000",
+                "8080",
+                "[]",
+                "[]"
+            ]
+        );
+    }
+}

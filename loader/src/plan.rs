@@ -75,6 +75,11 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The packet programs (cgroup hooks), which only CAP_NET_ADMIN may load.
+    pub fn needs_net_admin(&self) -> bool {
+        self.hooks.iter().any(|h| matches!(h, Hook::Cgroup(_)))
+    }
+
     /// Per-syscall tracepoints are found through tracefs.
     pub fn needs_tracefs(&self) -> bool {
         self.hooks

@@ -392,6 +392,11 @@ impl Session {
         if read.plan.needs_tracefs() {
             crate::ensure_tracefs()?;
         }
+        if read.plan.needs_net_admin() && !crate::harden::can_load_packet_programs() {
+            return Err(LoadError::Kernel(
+                "this image has network events, whose packet programs only CAP_NET_ADMIN may load, and tracee-load gave that up at start (its first image had none): restart tracee-load with this image".to_owned(),
+            ));
+        }
         let number = self.current.number + 1;
         shared.reset_inflight(number)?;
         shared.begin_reload(self.current.number, number)?;

@@ -678,3 +678,103 @@ python3 -c 'import socket; socket.create_connection(("127.0.0.1", 9), 1)' || tru
         run.events
     );
 }
+
+/// A socket made under one generation keeps an owner after a reload: its first packet under
+/// the new image, sent by its owner, is decided by the new image's scope (comm) at once.
+#[test]
+fn a_socket_keeps_its_owner_across_a_reload() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let image = |name: &str| {
+        let dir = s.path().join(name);
+        let _ = std::fs::create_dir_all(&dir);
+        compile(
+            &dir,
+            &[(
+                "p.yaml",
+                &policy(
+                    name,
+                    &["comm=tr-net-keep"],
+                    &rule("net_packet_udp", &["data.dst_port=9999"]),
+                ),
+            )],
+        )
+    };
+    let (a, b) = (image("gen-a"), image("gen-b"));
+    let live = s.path().join("live.bin");
+    replace(&live, &read(&a));
+    let (sent, go) = (s.path().join("sent"), s.path().join("go"));
+    let client = write_script(
+        &s,
+        "keep.py",
+        &format!(
+            r#"
+import ctypes, os, socket, time
+ctypes.CDLL(None).prctl(15, b"tr-net-keep", 0, 0, 0)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"one", ("127.0.0.1", 9999))
+open("{sent}", "w").close()
+for _ in range(400):
+    if os.path.exists("{go}"):
+        break
+    time.sleep(0.05)
+u.sendto(b"second", ("127.0.0.1", 9999))
+"#,
+            sent = sent.display(),
+            go = go.display()
+        ),
+    );
+    let t = Tracer::start(&live, &[]);
+    let child = std::process::Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-ec",
+            &format!("ip link set lo up\npython3 {client}"),
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = KillOnDrop(child);
+    for _ in 0..200 {
+        if sent.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(sent.exists(), "the client never sent its first packet");
+    replace(&live, &read(&b));
+    signal(t.pid(), "HUP");
+    assert!(
+        t.wait_stderr("reloaded: generation 2", std::time::Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    std::fs::write(&go, b"").unwrap_or_else(|e| panic!("{e}"));
+    let status = child.0.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success());
+    let run = t.stop();
+    run.assert_clean();
+    // The UDP length tells the two packets apart: 8 + 3 bytes, then 8 + 6.
+    let mut seen: Vec<(u64, Vec<String>)> = run
+        .named("net_packet_udp")
+        .into_iter()
+        .map(|e| {
+            let length = arg(e, "proto_udp")
+                .and_then(|u| u["length"].as_u64())
+                .unwrap_or(0);
+            (length, policies_of(e))
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (11, vec!["gen-a".to_owned()]),
+            (14, vec!["gen-b".to_owned()])
+        ],
+        "{:#?}",
+        run.events
+    );
+}

@@ -216,7 +216,8 @@ fn status_field(pid: u32, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Once attached, the loader keeps CAP_BPF and CAP_PERFMON only (what a reload needs), or
+/// Once attached, the loader keeps CAP_BPF and CAP_PERFMON only (what a reload needs; and
+/// CAP_NET_ADMIN for an image with network events, whose packet programs need it), or
 /// nothing with --no-reload, in its main thread, and nothing in its other threads; the
 /// bounding set is emptied and no new privileges can come.
 #[test]
@@ -225,15 +226,24 @@ fn capabilities_are_dropped_once_attached() {
         return;
     }
     let s = Scratch::new();
-    let image = bundled_image(&s);
+    let plain = bundled_image(&s);
+    let net_dir = s.path().join("network");
+    let _ = std::fs::create_dir_all(&net_dir);
+    let network = compile_global(&net_dir, "dns", "    - event: net_packet_dns_request\n");
+    const CAP_NET_ADMIN: u32 = 12;
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
     let reload_caps = format!("{:016x}", (1u64 << CAP_BPF) | (1u64 << CAP_PERFMON));
-    for (args, caps) in [
-        (&[][..], reload_caps.as_str()),
-        (&["--no-reload"][..], "0000000000000000"),
+    let network_caps = format!(
+        "{:016x}",
+        (1u64 << CAP_BPF) | (1u64 << CAP_PERFMON) | (1u64 << CAP_NET_ADMIN)
+    );
+    for (image, args, caps) in [
+        (&network, &[][..], network_caps.as_str()),
+        (&plain, &[][..], reload_caps.as_str()),
+        (&network, &["--no-reload"][..], "0000000000000000"),
     ] {
-        let t = Tracer::start(&image, args);
+        let t = Tracer::start(image, args);
         let pid = t.pid();
         assert_eq!(status_field(pid, "CapEff"), caps, "{args:?}");
         assert_eq!(status_field(pid, "CapPrm"), caps, "{args:?}");
@@ -270,6 +280,8 @@ fn capabilities_are_dropped_once_attached() {
         run.assert_clean();
         let kept = if caps == "0000000000000000" {
             "capabilities kept: none"
+        } else if caps == network_caps {
+            "capabilities kept: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN"
         } else {
             "capabilities kept: CAP_BPF, CAP_PERFMON"
         };
