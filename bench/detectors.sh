@@ -39,15 +39,8 @@ die() { log "error: $*"; exit 2; }
 mkdir -p "$WORK/log"
 LOG="$WORK/log"
 
-LOADER_PID=""
-# BPF run-time statistics cost every program run two clock reads: off while measuring.
-STATS="$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)"
-sysctl -q kernel.bpf_stats_enabled=0 2>/dev/null || true
-cleanup() {
-    [[ -z $LOADER_PID ]] || kill -INT "$LOADER_PID" 2>/dev/null || true
-    sysctl -q kernel.bpf_stats_enabled="$STATS" 2>/dev/null || true
-}
-trap cleanup EXIT
+# shellcheck source=bench/paired.sh
+. "$REPO/bench/paired.sh"
 
 gcc -O2 -o "$WORK/syscall_bench" "$SRC/syscall_bench.c" 2>"$LOG/build.txt" || die "building syscall_bench failed"
 SB="$WORK/syscall_bench"
@@ -77,13 +70,6 @@ EOF
 # ------------------------------------------------------------------ measurements
 declare -A RES=()     # "config|workload" -> medians
 declare -A SENT=()    # config -> records the kernel sent, per round
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# The median of the rounds' ratios A_i / B_i: each round measures both within seconds, so
-# the VM's drift between rounds (the baseline itself moves by 2x here) cancels out.
-ratios() { # A-list B-list
-    paste <(tr ' ' '\n' <<<"$1" | grep -v '^$') <(tr ' ' '\n' <<<"$2" | grep -v '^$') |
-        awk '{printf "%.4f ", $1 / $2}'
-}
 
 writes_ns() { # ns per 64-byte write (dd: a read of /dev/zero and a write per block)
     local s e
@@ -106,14 +92,10 @@ workloads() { # CONFIG
 }
 
 with_loader() { # CONFIG IMAGE
-    local err="$LOG/$1.err" i
-    "$TRACEE_LOAD" --output json "$2" >/dev/null 2>"$err" &
-    LOADER_PID=$!
-    for i in $(seq 600); do grep -q attached "$err" && break; sleep 0.05; done
-    grep -q attached "$err" || die "tracee-load did not attach: $(cat "$err")"
-    sleep 0.5
+    local err="$LOG/$1.err"
+    start_loader "$@"
     workloads "$1"
-    kill -INT "$LOADER_PID"; wait "$LOADER_PID" || true; LOADER_PID=""
+    stop_loader
     # Records the kernel sent: printed, plus those the loader turned away.
     SENT[$1]+="$(python3 -c '
 import re, sys

@@ -51,8 +51,8 @@ static __always_inline int int_value(struct pending *p, __u16 field, __u64 *v)
 	case FIELD_MNTNS: *v = r->mntns; return 1;
 	case FIELD_PIDNS: *v = r->pidns; return 1;
 	case FIELD_CGROUP_ID: *v = r->cgroup_id; return 1;
-	case FIELD_CONTAINER: *v = in_container() != 0; return 1;
-	case FIELD_HOST: *v = in_container() == 0; return 1;
+	case FIELD_CONTAINER: *v = (p->key_slot ? p->owner_container : in_container()) != 0; return 1;
+	case FIELD_HOST: *v = (p->key_slot ? p->owner_container : in_container()) == 0; return 1;
 	case FIELD_SYSCALL: *v = r->syscall; return 1;
 	}
 	return 0;

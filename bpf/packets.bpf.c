@@ -36,6 +36,9 @@ struct sock_owner {
 	/* The local port at ESTABLISHED: the kernel has released it by the flow's end. */
 	__u16 local_port;
 	__u16 pad;
+	/* The owner is in a container (the rules' `container`/`host` fields). */
+	__u32 container;
+	__u32 pad2;
 	struct event_record ctx;
 };
 
@@ -84,6 +87,7 @@ static __always_inline void own(struct sock_owner *o)
 	if (!sc)
 		return;
 	fill_record(&o->ctx);
+	o->container = in_container() != 0;
 	o->scope[slot] = scope_eval(sc->policies);
 	o->gen[slot] = generation;
 }
@@ -509,6 +513,57 @@ static __always_inline void packet_event(struct __sk_buff *skb, struct pending *
 	emit(q, matched);
 }
 
+/* The scratch record of this nesting level of the network programs (they run in softirq
+ * too, where they can interrupt any program on the CPU, themselves included); NULL when
+ * nested too deep. leave_level undoes it. */
+static __always_inline struct pending *enter_level(__u32 **depth, __u32 *level)
+{
+	__u32 zero = 0;
+	*depth = bpf_map_lookup_elem(&net_depth, &zero);
+	if (!*depth)
+		return 0;
+	*level = **depth;
+	if (*level >= NET_NEST)
+		return 0;
+	**depth = *level + 1;
+	__u32 slot = SCRATCH_PACKET + *level;
+	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
+	if (!q)
+		return 0;
+	return q;
+}
+
+static __always_inline void leave_level(__u32 *depth, __u32 level)
+{
+	if (depth && level < NET_NEST)
+		*depth = level;
+}
+
+/* A record begun for event `id` with the owner's context (or none), in q. */
+static __always_inline void begin_owned(struct pending *q, __u32 id, __u32 level,
+					struct sock_owner *o)
+{
+	reset_event(q, id, NO_SYSCALL);
+	q->key_slot = 1 + level;
+	if (o) {
+		__builtin_memcpy(&q->rec, &o->ctx, sizeof(q->rec));
+		q->owner_container = o->container;
+	} else {
+		__builtin_memset(&q->rec, 0, sizeof(q->rec));
+		q->owner_container = 0;
+	}
+	q->rec.event_id = id;
+	q->rec.timestamp_ns = bpf_ktime_get_boot_ns();
+	q->rec.cpu = bpf_get_smp_processor_id();
+	q->rec.generation = generation;
+	q->rec.syscall = NO_SYSCALL;
+	q->rec.retval = 0;
+	q->rec.args_size = 0;
+	q->rec.args_num = 0;
+	q->rec.flags = 0;
+	q->rec.detected_from = 0;
+}
+
 static __always_inline int packet(struct __sk_buff *skb, __u8 ingress)
 {
 	__u32 zero = 0;
@@ -536,31 +591,11 @@ static __always_inline int packet(struct __sk_buff *skb, __u8 ingress)
 	__u64 scope = owner_scope(o);
 	if (!scope)
 		return 1;
-	__u32 *depth = bpf_map_lookup_elem(&net_depth, &zero);
-	if (!depth)
-		return 1;
-	__u32 level = *depth;
-	if (level >= NET_NEST)
-		return 1;
-	*depth = level + 1;
-	__u32 slot = SCRATCH_PACKET + level;
-	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
+	__u32 *depth = 0, level = NET_NEST;
+	struct pending *q = enter_level(&depth, &level);
 	if (!q)
 		goto out;
-	reset_event(q, EVENT_NET_PACKET_RAW, NO_SYSCALL);
-	q->key_slot = 1 + level;
-	if (o) {
-		__builtin_memcpy(&q->rec, &o->ctx, sizeof(q->rec));
-	} else {
-		__builtin_memset(&q->rec, 0, sizeof(q->rec));
-	}
-	q->rec.timestamp_ns = bpf_ktime_get_boot_ns();
-	q->rec.cpu = bpf_get_smp_processor_id();
-	q->rec.generation = generation;
-	q->rec.syscall = NO_SYSCALL;
-	q->rec.retval = 0;
-	q->rec.flags = 0;
-	q->rec.detected_from = 0;
+	begin_owned(q, EVENT_NET_PACKET_RAW, level, o);
 	__u64 info = (__u64)ingress | ((__u64)(skb->ifindex & 0xffffff) << 8) | ((__u64)k.len << 32);
 	if (kinds & PACKET_RAW)
 		packet_event(skb, q, &k, EVENT_NET_PACKET_RAW, scope, info);
@@ -589,7 +624,7 @@ static __always_inline int packet(struct __sk_buff *skb, __u8 ingress)
 	if (kinds & PACKET_HTTP_RESPONSE)
 		packet_event(skb, q, &k, EVENT_NET_PACKET_HTTP_RESPONSE, scope, info);
 out:
-	*depth = level;
+	leave_level(depth, level);
 	return 1;
 }
 
@@ -671,28 +706,14 @@ static __always_inline void tcp_flow(struct sock *sk, __u32 id, int outgoing)
 	__u64 candidates = owner_scope(o) & ev->policies;
 	if (!candidates)
 		return;
-	struct pending *p = scratch_event(SCRATCH_EVENT);
-	if (!p)
+	/* ESTABLISHED from SYN_RECV, and most ends, come in softirq. */
+	__u32 *depth = 0, level = NET_NEST;
+	struct pending *p = enter_level(&depth, &level);
+	if (!p) {
+		leave_level(depth, level);
 		return;
-	reset_event(p, id, NO_SYSCALL);
-	if (o) {
-		__builtin_memcpy(&p->rec, &o->ctx, sizeof(p->rec));
-		p->rec.event_id = id;
-		p->rec.syscall = NO_SYSCALL;
-		p->rec.retval = 0;
-		p->rec.args_size = 0;
-		p->rec.args_num = 0;
-		p->rec.flags = 0;
-		p->rec.generation = generation;
-		p->rec.detected_from = 0;
-	} else {
-		__builtin_memset(&p->rec, 0, sizeof(p->rec));
-		p->rec.event_id = id;
-		p->rec.syscall = NO_SYSCALL;
-		p->rec.generation = generation;
 	}
-	p->rec.timestamp_ns = bpf_ktime_get_boot_ns();
-	p->rec.cpu = bpf_get_smp_processor_id();
+	begin_owned(p, id, level, o);
 	/* conn_direction, src, dst, src_port, dst_port (src is the local end when outgoing). */
 	char out_s[8] = { 'o', 'u', 't', 'g', 'o', 'i', 'n', 'g' };
 	char in_s[8] = { 'i', 'n', 'c', 'o', 'm', 'i', 'n', 'g' };
@@ -706,6 +727,7 @@ static __always_inline void tcp_flow(struct sock *sk, __u32 id, int outgoing)
 	put_int(p, 3, ARG_KIND_UINT, outgoing ? local : remote);
 	put_int(p, 4, ARG_KIND_UINT, outgoing ? remote : local);
 	emit(p, rules_eval(p, ev, id, candidates, RULES_ALL));
+	leave_level(depth, level);
 }
 
 SEC("tp_btf/inet_sock_set_state")

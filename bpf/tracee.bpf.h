@@ -132,6 +132,9 @@ struct pending {
 	/* The scratch_keys slot its string filters use: 0, or a packet program's nesting level
 	 * (a packet program can interrupt any other program on its CPU). */
 	__u32 key_slot;
+	/* Packet and flow records (key_slot set): the socket owner's container state, which
+	 * the rules' `container`/`host` fields read instead of the interrupted task's. */
+	__u32 owner_container;
 	/* The unlinked inode, when a filesystem tracepoint saw it (security_inode_unlink). */
 	__u32 unlink_known;
 	__u32 unlink_dev;

@@ -23,21 +23,7 @@ pub struct Packet<'a> {
 }
 
 /// The Tracee network events this module renders, by name.
-pub const EVENTS: &[&str] = &[
-    "net_packet_raw",
-    "net_packet_ipv4",
-    "net_packet_ipv6",
-    "net_packet_tcp",
-    "net_packet_udp",
-    "net_packet_icmp",
-    "net_packet_icmpv6",
-    "net_packet_dns",
-    "net_packet_dns_request",
-    "net_packet_dns_response",
-    "net_packet_http",
-    "net_packet_http_request",
-    "net_packet_http_response",
-];
+pub const EVENTS: &[&str] = schema::abi::PACKET_EVENTS;
 
 type Field = (&'static str, &'static str, Value);
 

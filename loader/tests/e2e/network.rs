@@ -61,6 +61,15 @@ fn write_script(s: &Scratch, name: &str, body: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// The shell lines that start `server` (a Python script that creates `ready` once it
+/// listens) in the background, stop it when the script ends, and wait for it.
+fn server_lines(server: &str, ready: &std::path::Path) -> String {
+    format!(
+        "python3 {server} {ready} &\nSERVER=$!\ntrap 'kill $SERVER' EXIT\ni=0; while [ ! -e {ready} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\n",
+        ready = ready.display()
+    )
+}
+
 /// Runs `script` with `sh -e` in a new network namespace whose loopback is up.
 fn in_netns(script: &str) {
     run(
@@ -205,6 +214,14 @@ fn dns_questions_answers_and_owners() {
             ),
         ),
         (
+            "box-rule.yaml",
+            policy(
+                "dns-box-rule",
+                &["global"],
+                &rule("net_packet_dns_request", &["container=true"]),
+            ),
+        ),
+        (
             "exact.yaml",
             policy(
                 "dns-exact",
@@ -227,11 +244,7 @@ fn dns_questions_answers_and_owners() {
     let ready = s.path().join("ready");
     let t = Tracer::start(&image, &[]);
     in_netns(&format!(
-        r#"
-python3 {server} {ready} &
-SERVER=$!
-trap 'kill $SERVER' EXIT
-i=0; while [ ! -e {ready} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+        r#"{start}
 dig @127.0.0.1 +tries=1 +time=3 +short www.example.test A
 unshare -m --propagation private sh -ec 'mount --bind {resolv} /etc/resolv.conf; getent hosts nss.example.test'
 python3 {client} api.example.test example.test.evil other.test
@@ -239,8 +252,8 @@ setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 {client} nob
 sh -c 'echo $$ > {procs} && exec python3 {client} box.example.test'
 python3 {client} host.example.test
 "#,
+        start = server_lines(&server, &ready),
         resolv = resolv.display(),
-        ready = ready.display(),
         procs = cg.dir.join("cgroup.procs").display(),
     ));
     let run = t.stop();
@@ -334,6 +347,12 @@ python3 {client} host.example.test
         questions(&run, "net_packet_dns_request", "dns-box"),
         pairs(&[("box.example.test", "tr-dns-cli")])
     );
+    // A rule's `container` field is the socket owner's too: the box's query leaving it,
+    // not the server's copy, received while the box's process may be the one interrupted.
+    assert_eq!(
+        questions(&run, "net_packet_dns_request", "dns-box-rule"),
+        pairs(&[("box.example.test", "tr-dns-cli")])
+    );
     let boxed = run
         .named("net_packet_dns_request")
         .into_iter()
@@ -413,11 +432,7 @@ srv.serve_forever()
     let t = Tracer::start(&image, &[]);
     let curl = "curl -s -o /dev/null --resolve api.example.test:8080:127.0.0.1 --resolve evil.test:8080:127.0.0.1";
     in_netns(&format!(
-        r#"
-python3 {server} {ready} &
-SERVER=$!
-trap 'kill $SERVER' EXIT
-i=0; while [ ! -e {ready} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+        r#"{start}
 {curl} -X POST -d x 'http://api.example.test:8080/api/v1/items?page=2'
 {curl} 'http://api.example.test:8080/api/v1/items'
 {curl} -X POST -d x 'http://api.example.test:8080/web/form'
@@ -429,7 +444,7 @@ c.request("POST", "/api/py", body="x", headers={{"Host": "Py.Example.Test"}})
 c.getresponse().read()
 '
 "#,
-        ready = ready.display(),
+        start = server_lines(&server, &ready),
     ));
     let run = t.stop();
     run.assert_clean();
