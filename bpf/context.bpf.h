@@ -41,7 +41,7 @@ static __always_inline void reset_event(struct pending *p, __u32 event, __u32 sy
 }
 
 /* The context: who did it, where, when (about 20 loads and three helpers), into a record
- * header (a socket's owner keeps one for its packets, packets.bpf.c). */
+ * header (a socket's owner keeps one for its packets, sockets.bpf.h). */
 static __always_inline void fill_record(struct event_record *r)
 {
 	struct task_struct *task = current_task();

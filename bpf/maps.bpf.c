@@ -2,6 +2,7 @@
 /* The one definition of every map; the other objects declare them `extern`. */
 #define TRACEE_DEFINE_MAPS
 #include "tracee.bpf.h"
+#include "sockets.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -1,23 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Network events: packets seen by cgroup_skb programs on the cgroup v2 root (every socket's
- * packets, both ways), TCP flows and connects from the sock:inet_sock_set_state tracepoint.
- *
- * A packet is decided for the task that owns its socket, not for whatever task the CPU
- * happens to run (softirq): each socket carries an owner record in socket storage, written
- * in process context where the task is known (socket creation, connect, listen, every send)
- * with the owner's context and the policies whose scope admits it, per generation. Accepted
- * sockets inherit the listener's (BPF_F_CLONE) until their owner sends. A packet of a socket
- * with no owner (created before the loader, by the kernel) goes to the policies that scope
- * nothing.
+ * Packets: cgroup_skb ingress and egress programs on the cgroup v2 root, which see every
+ * socket's packets both ways, each decided for its socket's owner (sockets.bpf.h).
  *
  * The record carries the fields the rule filters read (addresses, ports, the DNS question
- * name) in their slots, and the packet itself from the IP header (bounded); the loader
- * decodes the rest (loader/src/packet.rs). Records are built in per-CPU scratch indexed by
- * nesting level, since a packet program in softirq can interrupt any other program.
+ * name, an HTTP request's method, path and host) in their slots, and the packet itself from
+ * the IP header (bounded); the loader decodes the rest (loader/src/packet.rs).
  */
-#include "tracee.bpf.h"
-#include "context.bpf.h"
+#include "sockets.bpf.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -26,120 +16,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * kind no event wants costs its header reads and nothing more. */
 const volatile __u32 packet_events = 0;
 
-struct sock_owner {
-	/* Per generation parity: the policies whose scope admits the owner, and the
-	 * generation that decided it (a stale one is ignored). */
-	__u64 scope[2];
-	__u32 gen[2];
-	/* It connected (flows: outgoing); accepted sockets inherit the listener's 0. */
-	__u32 connected;
-	/* The local port at ESTABLISHED: the kernel has released it by the flow's end. */
-	__u16 local_port;
-	__u16 pad;
-	/* The owner is in a container (the rules' `container`/`host` fields). */
-	__u32 container;
-	__u32 pad2;
-	struct event_record ctx;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct sock_owner);
-} sock_owners SEC(".maps");
-
-/* Nesting level of the packet programs on this CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} net_depth SEC(".maps");
-
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
-#define AF_INET 2
-#define AF_INET6 10
 
-/* Where the rule filters read a packet event's address fields (abi.h SOCK_IP_SLOT + the
- * field's index) and what an IPv6 address reads as there (never an IPv4 number). */
-#define IPV6_ADDR_VALUE (1ULL << 32)
 #define CAPTURE_HEADERS 128
 #define CAPTURE_PAYLOAD 1024
 #define DNS_NAME_MAX 255
-
-/* ---- owners ---- */
-
-/* The current task owns this socket storage now (process context only). */
-static __always_inline void own(struct sock_owner *o)
-{
-	__u32 slot = generation & 1;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (o->gen[slot] == generation && o->ctx.host_pid == tgid)
-		return;
-	__u32 zero = 0;
-	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
-	if (!sc)
-		return;
-	fill_record(&o->ctx);
-	o->container = in_container() != 0;
-	o->scope[slot] = scope_eval(sc->policies);
-	o->gen[slot] = generation;
-}
-
-SEC("cgroup/sock_create")
-int tr_sock_create(struct bpf_sock *ctx)
-{
-	struct sock_owner *o =
-		bpf_sk_storage_get(&sock_owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (o)
-		own(o);
-	return 1;
-}
-
-static __always_inline int inet_family(struct sock *sk)
-{
-	__u16 family = sk->__sk_common.skc_family;
-	return family == AF_INET || family == AF_INET6;
-}
-
-/* Every send: a socket passed to another process, or made before the loader started,
- * changes owner here (after this send's packets: the next ones are the new owner's). */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(tr_sock_send, struct sock *sk, int ret, int flags)
-{
-	if (!sk || !inet_family(sk))
-		return 0;
-	struct sock_owner *o =
-		bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (o)
-		own(o);
-	return 0;
-}
-
-/* The policies a packet of this owner may go to: its scope, or without a current owner
- * the policies that scope nothing. */
-static __always_inline __u64 owner_scope(struct sock_owner *o)
-{
-	__u32 slot = generation & 1;
-	if (o && o->gen[slot] == generation)
-		return o->scope[slot];
-	__u32 zero = 0;
-	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
-	if (!sc)
-		return 0;
-	__u64 scoped = sc->follow;
-	for (int i = 0; i < SCOPE_EQ_DIMS; i++)
-		scoped |= sc->eq_enabled[i] | sc->ranged[i];
-	for (int i = 0; i < SCOPE_BOOL_DIMS; i++)
-		scoped |= sc->bool_enabled[i];
-	return sc->policies & ~scoped;
-}
 
 /* ---- packets ---- */
 
@@ -513,57 +399,6 @@ static __always_inline void packet_event(struct __sk_buff *skb, struct pending *
 	emit(q, matched);
 }
 
-/* The scratch record of this nesting level of the network programs (they run in softirq
- * too, where they can interrupt any program on the CPU, themselves included); NULL when
- * nested too deep. leave_level undoes it. */
-static __always_inline struct pending *enter_level(__u32 **depth, __u32 *level)
-{
-	__u32 zero = 0;
-	*depth = bpf_map_lookup_elem(&net_depth, &zero);
-	if (!*depth)
-		return 0;
-	*level = **depth;
-	if (*level >= NET_NEST)
-		return 0;
-	**depth = *level + 1;
-	__u32 slot = SCRATCH_PACKET + *level;
-	struct pending *q = bpf_map_lookup_elem(&scratch_events, &slot);
-	if (!q)
-		return 0;
-	return q;
-}
-
-static __always_inline void leave_level(__u32 *depth, __u32 level)
-{
-	if (depth && level < NET_NEST)
-		*depth = level;
-}
-
-/* A record begun for event `id` with the owner's context (or none), in q. */
-static __always_inline void begin_owned(struct pending *q, __u32 id, __u32 level,
-					struct sock_owner *o)
-{
-	reset_event(q, id, NO_SYSCALL);
-	q->key_slot = 1 + level;
-	if (o) {
-		__builtin_memcpy(&q->rec, &o->ctx, sizeof(q->rec));
-		q->owner_container = o->container;
-	} else {
-		__builtin_memset(&q->rec, 0, sizeof(q->rec));
-		q->owner_container = 0;
-	}
-	q->rec.event_id = id;
-	q->rec.timestamp_ns = bpf_ktime_get_boot_ns();
-	q->rec.cpu = bpf_get_smp_processor_id();
-	q->rec.generation = generation;
-	q->rec.syscall = NO_SYSCALL;
-	q->rec.retval = 0;
-	q->rec.args_size = 0;
-	q->rec.args_num = 0;
-	q->rec.flags = 0;
-	q->rec.detected_from = 0;
-}
-
 static __always_inline int packet(struct __sk_buff *skb, __u8 ingress)
 {
 	__u32 zero = 0;
@@ -638,127 +473,4 @@ SEC("cgroup_skb/egress")
 int tr_skb_egress(struct __sk_buff *skb)
 {
 	return packet(skb, 0);
-}
-
-/* ---- TCP state changes: connects, flows, owners of connecting and listening sockets ---- */
-
-#define TCP_ESTABLISHED 1
-#define TCP_SYN_SENT 2
-#define TCP_SYN_RECV 3
-#define TCP_CLOSE 7
-#define TCP_LISTEN 10
-
-/* One end of the socket as a struct sockaddr argument (loader: address and port). */
-static __noinline int put_sk_end(struct pending *q, __u32 index, struct sock *sk, int remote,
-				 __u16 local_port)
-{
-	__u8 b[28] = {};
-	if (!q || !sk)
-		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 port = remote ? BPF_CORE_READ(sk, __sk_common.skc_dport) : bpf_htons(local_port);
-	__builtin_memcpy(b, &family, 2);
-	__builtin_memcpy(&b[2], &port, 2);
-	__u32 len = 16;
-	if (family == AF_INET) {
-		__u32 addr = remote ? BPF_CORE_READ(sk, __sk_common.skc_daddr)
-				    : BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__builtin_memcpy(&b[4], &addr, 4);
-		q->ints[(SOCK_IP_SLOT + index) & (MAX_ARGS - 1)] = bpf_ntohl(addr);
-	} else {
-		if (remote)
-			bpf_core_read(&b[8], 16, &sk->__sk_common.skc_v6_daddr);
-		else
-			bpf_core_read(&b[8], 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		q->ints[(SOCK_IP_SLOT + index) & (MAX_ARGS - 1)] = IPV6_ADDR_VALUE;
-		len = 28;
-	}
-	append_sockaddr(q, index, b, len);
-	return 0;
-}
-
-/* net_tcp_connect: the connecting task, at connect (CLOSE -> SYN_SENT, process context). */
-static __always_inline void tcp_connect(struct sock *sk)
-{
-	__u32 id = EVENT_NET_TCP_CONNECT;
-	struct event_config *ev;
-	__u64 scope;
-	struct pending *p = start_event(id, &ev, &scope, 0);
-	if (!p)
-		return;
-	put_sk_end(p, 0, sk, 1, 0);
-	__u16 port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	put_int(p, 1, ARG_KIND_INT, port);
-	emit(p, rules_eval(p, ev, id, scope, RULES_ALL));
-}
-
-/* net_flow_tcp_begin / _end, decided for the socket's owner. */
-static __always_inline void tcp_flow(struct sock *sk, __u32 id, int outgoing)
-{
-	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
-		return;
-	__u32 zero = 0;
-	struct control_word *c = bpf_map_lookup_elem(&control, &zero);
-	if (!c || c->active != generation)
-		return;
-	struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
-	__u64 candidates = owner_scope(o) & ev->policies;
-	if (!candidates)
-		return;
-	/* ESTABLISHED from SYN_RECV, and most ends, come in softirq. */
-	__u32 *depth = 0, level = NET_NEST;
-	struct pending *p = enter_level(&depth, &level);
-	if (!p) {
-		leave_level(depth, level);
-		return;
-	}
-	begin_owned(p, id, level, o);
-	/* conn_direction, src, dst, src_port, dst_port (src is the local end when outgoing). */
-	char out_s[8] = { 'o', 'u', 't', 'g', 'o', 'i', 'n', 'g' };
-	char in_s[8] = { 'i', 'n', 'c', 'o', 'm', 'i', 'n', 'g' };
-	append_str(p, 0, outgoing ? out_s : in_s, 8);
-	__u16 local = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (o && !local)
-		local = o->local_port;
-	put_sk_end(p, 1, sk, !outgoing, local);
-	put_sk_end(p, 2, sk, outgoing, local);
-	__u16 remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	put_int(p, 3, ARG_KIND_UINT, outgoing ? local : remote);
-	put_int(p, 4, ARG_KIND_UINT, outgoing ? remote : local);
-	emit(p, rules_eval(p, ev, id, candidates, RULES_ALL));
-	leave_level(depth, level);
-}
-
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tr_sock_state, struct sock *sk, int oldstate, int newstate)
-{
-	if (!sk)
-		return 0;
-	if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN) {
-		/* Process context: the connecting or listening task owns the socket. */
-		struct sock_owner *o =
-			bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (o) {
-			own(o);
-			o->connected = newstate == TCP_SYN_SENT;
-		}
-		if (newstate == TCP_SYN_SENT)
-			tcp_connect(sk);
-		return 0;
-	}
-	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
-		struct sock_owner *o =
-			bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (o)
-			o->local_port = sk->__sk_common.skc_num;
-		tcp_flow(sk, EVENT_NET_FLOW_TCP_BEGIN, oldstate == TCP_SYN_SENT);
-		return 0;
-	}
-	if (newstate == TCP_CLOSE && oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV &&
-	    oldstate != TCP_LISTEN && oldstate != TCP_CLOSE) {
-		struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
-		tcp_flow(sk, EVENT_NET_FLOW_TCP_END, o && o->connected);
-	}
-	return 0;
 }

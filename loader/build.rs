@@ -14,6 +14,7 @@ const SOURCES: &[&str] = &[
     "file_open.bpf.c",
     "net.bpf.c",
     "packets.bpf.c",
+    "sockets.bpf.c",
     "write.bpf.c",
     "containers.bpf.c",
     "inode.bpf.c",
@@ -32,6 +33,7 @@ const HEADERS: &[&str] = &[
     "tracee.bpf.h",
     "range.bpf.h",
     "context.bpf.h",
+    "sockets.bpf.h",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
