@@ -62,6 +62,24 @@ pub fn parse_file(
     detectors: &mut Vec<UserDetector>,
 ) -> Vec<PolicyDoc> {
     let text = source.text.as_str();
+    let templates = template_spans(text);
+    if !templates.is_empty() {
+        for span in templates {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnrenderedTemplate,
+                    format!(
+                        "template syntax `{}` in a policy file",
+                        text.get(span.clone()).unwrap_or("{{ }}")
+                    ),
+                )
+                .at(file, span)
+                .label("not rendered")
+                .help("render it first (`helm template`), and check the rendered policies"),
+            );
+        }
+        return Vec::new();
+    }
     let documents = match yaml::parse_documents(text) {
         Ok(documents) => documents,
         Err(err) => {
@@ -104,11 +122,45 @@ pub fn parse_file(
         diags,
         detectors,
     };
-    documents
-        .iter()
-        .filter_map(|doc| parser.document(doc))
-        .collect()
+    let mut policies = Vec::new();
+    for doc in &documents {
+        parser.object(doc, &mut policies);
+    }
+    policies
 }
+
+/// The `{{ ... }}` template expressions of a file (Helm, Go templates), outside YAML
+/// comments: byte spans of the first ones.
+fn template_spans(text: &str) -> Vec<ByteSpan> {
+    let mut spans = Vec::new();
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let code = line.find(" #").map_or(line, |i| &line[..i]);
+        let code = if code.trim_start().starts_with('#') {
+            ""
+        } else {
+            code
+        };
+        let mut from = 0;
+        while let Some(open) = code[from..].find("{{") {
+            let start = from + open;
+            let Some(close) = code[start + 2..].find("}}") else {
+                break;
+            };
+            let end = start + 2 + close + 2;
+            spans.push(line_start + start..line_start + end);
+            from = end;
+            if spans.len() == 5 {
+                return spans;
+            }
+        }
+        line_start += line.len();
+    }
+    spans
+}
+
+/// Kubernetes list kinds whose `items` are the objects (`kubectl get -o yaml|json`).
+const LIST_KINDS: &[&str] = &["List", "PolicyList", "TraceePolicyList"];
 
 /// `scope` -> "`scope`"; descriptions that are already phrases stay as they are.
 fn quoted(what: &str) -> String {
@@ -355,6 +407,70 @@ impl Parser<'_> {
             &format!("`{what}` required here"),
             Some(help.to_owned()),
         );
+    }
+
+    /// One YAML document or list item: a policy, a list of them (`kind: List` or
+    /// `PolicyList`, as kubectl prints them, read item by item), or an object of another
+    /// API (a rendered chart's ConfigMap, ...), skipped with a warning.
+    fn object(&mut self, doc: &Node, out: &mut Vec<PolicyDoc>) {
+        if let NodeKind::Map(entries) = &doc.kind {
+            let value = |key: &str| {
+                entries
+                    .iter()
+                    .find(|(k, _)| k.as_scalar() == Some(key))
+                    .map(|(_, v)| v)
+            };
+            let kind = value("kind").and_then(Node::as_scalar);
+            let api = value("apiVersion").and_then(Node::as_scalar);
+            if let Some(kind) = kind.filter(|k| LIST_KINDS.contains(k)) {
+                match value("items").map(|v| &v.kind) {
+                    Some(NodeKind::Seq(items)) => {
+                        for item in items {
+                            self.object(item, out);
+                        }
+                    }
+                    Some(NodeKind::Null) | None => {}
+                    Some(_) => {
+                        if let Some(items) = value("items") {
+                            self.wrong_type(
+                                items,
+                                "`items`",
+                                "a list",
+                                &format!(
+                                    "a `kind: {kind}` holds its objects under `items:`, as a list"
+                                ),
+                            );
+                        }
+                    }
+                }
+                return;
+            }
+            // Another API's object; a policy kind with a mistyped apiVersion is not one.
+            let foreign = api.is_some_and(|a| {
+                !a.starts_with("tracee.aquasec.com/") && !a.starts_with("aquasecurity.github.io/")
+            }) && !kind.is_some_and(|k| {
+                ["policy", "traceepolicy"].contains(&k.to_ascii_lowercase().as_str())
+            });
+            if let (true, Some(kind)) = (foreign, kind) {
+                let anchor = value("kind").map_or(doc.span.clone(), |v| v.span.clone());
+                self.push(
+                    Diagnostic::new(
+                        Code::OtherKindSkipped,
+                        format!(
+                            "`{kind}` (`{}`) is not a policy: skipped",
+                            api.unwrap_or_default()
+                        ),
+                    )
+                    .at(self.file, anchor)
+                    .label("not a policy")
+                    .help("give the policies alone, or keep this and use `--deny-warnings` to refuse files with other objects"),
+                );
+                return;
+            }
+        }
+        if let Some(policy) = self.document(doc) {
+            out.push(policy);
+        }
     }
 
     fn document(&mut self, doc: &Node) -> Option<PolicyDoc> {

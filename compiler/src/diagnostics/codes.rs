@@ -50,6 +50,7 @@ table! {
     UnknownFormat "E109" "unknown-format" Error "the document has no recognised apiVersion/kind or type header";
     MissingField "E110" "missing-field" Error "a required field is missing or empty";
     NotAFile "E111" "not-a-file" Error "a policy path names a FIFO, socket, device or broken link, not a file";
+    UnrenderedTemplate "E112" "unrendered-template" Error "template syntax (`{{ ... }}`) left in a policy file: render it first";
     InvalidName "E201" "invalid-name" Error "the policy name is not a DNS-1123 subdomain";
     DuplicatePolicyName "E202" "duplicate-policy-name" Error "two policies have the same name";
     NoPolicies "E203" "no-policies" Error "the input holds no policy at all";
@@ -79,6 +80,7 @@ table! {
     SelectsNothing "W304" "selects-nothing" Warning "a scope or rule that can never match any event";
     SetMembersNotProduced "W305" "set-members-not-produced" Warning "events of a selected set that this loader does not produce, left out";
     DetectorNotProduced "W306" "detector-not-produced" Warning "a Tracee detector whose base events this loader cannot produce: the rule never fires";
+    OtherKindSkipped "W307" "other-kind-skipped" Warning "a Kubernetes object of another kind (a rendered chart's ConfigMap, Deployment, ...) skipped";
     TestFailed "E401" "test-failed" Error "a policy test case: the image does not match what the case expects";
     InvalidTest "E402" "invalid-test" Error "a policy test file or case is malformed";
 }

@@ -370,3 +370,88 @@ fn policies_get_ids_in_load_order() {
         .collect();
     assert_eq!(ids, [(0, "first"), (1, "second"), (2, "third")]);
 }
+
+/// `kubectl get policies.tracee.aquasec.com -o yaml|json` prints a `kind: List` (or a typed
+/// `PolicyList`): each item is read as a policy of its own, and a problem in one is reported
+/// at its place inside the list.
+#[test]
+fn kubectl_lists_are_read_item_by_item() {
+    let item = |name: &str, event: &str| {
+        format!(
+            "  - apiVersion: tracee.aquasec.com/v1beta1\n    kind: Policy\n    metadata:\n      name: {name}\n      uid: 6f1c2a3b-0000-4000-8000-000000000001\n      resourceVersion: \"4711\"\n      annotations:\n        description: d\n        kubectl.kubernetes.io/last-applied-configuration: '{{}}'\n    spec:\n      scope: [global]\n      rules:\n        - event: {event}\n"
+        )
+    };
+    let yaml = format!(
+        "apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n{}{}",
+        item("a", "openat"),
+        item("b", "close")
+    );
+    let checked = compiler::check_text("list.yaml", &yaml);
+    assert!(
+        checked.diagnostics.items.is_empty(),
+        "{}",
+        checked.render_plain(100)
+    );
+    let names: Vec<&str> = checked.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+
+    // A bad event in the second item: reported on its own line, inside the list.
+    let bad = yaml.replace("event: close", "event: clsoe");
+    let checked = compiler::check_text("list.yaml", &bad);
+    let d = &checked.diagnostics.items;
+    assert_eq!(d.len(), 1, "{}", checked.render_plain(100));
+    let span = d[0].span.clone().unwrap_or(0..0);
+    let line = compiler::source::line_col(&bad, span.start).0;
+    assert_eq!(
+        bad.lines().nth(line - 1).map(str::trim),
+        Some("- event: clsoe")
+    );
+
+    // The typed list, in JSON, as `-o json` prints it.
+    let json = r#"{"apiVersion": "tracee.aquasec.com/v1beta1", "kind": "PolicyList", "items": [
+        {"apiVersion": "tracee.aquasec.com/v1beta1", "kind": "Policy",
+         "metadata": {"name": "j", "annotations": {"description": "d"}},
+         "spec": {"scope": ["global"], "rules": [{"event": "openat"}]}}]}"#;
+    let checked = compiler::check_text("list.json", json);
+    assert!(
+        checked.diagnostics.items.is_empty(),
+        "{}",
+        checked.render_plain(100)
+    );
+    assert_eq!(checked.policies.len(), 1);
+
+    // `items` that is not a list is said so.
+    let checked = compiler::check_text("list.yaml", "apiVersion: v1\nkind: List\nitems: {}\n");
+    let codes: Vec<&str> = checked
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
+    assert!(codes.contains(&"E108"), "{codes:?}");
+}
+
+/// A rendered chart: other objects are skipped with W307, the policies read; a policy kind
+/// with a mistyped apiVersion is still an error (E109), not another object.
+#[test]
+fn other_kinds_are_skipped_and_policies_kept() {
+    let text = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: tracee\n---\napiVersion: tracee.aquasec.com/v1beta1\nkind: Policy\nmetadata:\n  name: p\n  annotations:\n    description: d\nspec:\n  scope: [global]\n  rules:\n    - event: openat\n";
+    let checked = compiler::check_text("chart.yaml", text);
+    let codes: Vec<&str> = checked
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
+    assert_eq!(codes, ["W307"]);
+    assert_eq!(checked.policies.len(), 1);
+    let typo = text.replace("tracee.aquasec.com/v1beta1", "tracee.aquasec.io/v1beta1");
+    let checked = compiler::check_text("chart.yaml", &typo);
+    let codes: Vec<&str> = checked
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.code.id())
+        .collect();
+    assert!(codes.contains(&"E109"), "{codes:?}");
+}
