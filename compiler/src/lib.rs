@@ -12,6 +12,7 @@ pub mod ast;
 pub mod detectors;
 pub mod diagnostics;
 pub mod diff;
+pub mod emit;
 pub mod encode;
 pub mod filter;
 pub mod inspect;

@@ -100,6 +100,19 @@ struct CompileArgs {
     #[arg(short, long, value_name = "FILE", required_unless_present = "check")]
     output: Option<PathBuf>,
 
+    /// What -o writes: the map image, or a Kubernetes ConfigMap carrying it (binaryData
+    /// `rules.bin`) for `kubectl apply`.
+    #[arg(long, value_enum, default_value_t = Emit::Image)]
+    emit: Emit,
+
+    /// The ConfigMap's name (--emit configmap).
+    #[arg(long, value_name = "NAME", default_value = "tracee-rules")]
+    configmap_name: String,
+
+    /// The ConfigMap's namespace (--emit configmap).
+    #[arg(long, value_name = "NAMESPACE", default_value = "tracee")]
+    namespace: String,
+
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -111,6 +124,14 @@ struct CompileArgs {
     /// Colour in human output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Emit {
+    /// The binary map image tracee-load reads.
+    Image,
+    /// A ConfigMap manifest (YAML) with the image as binaryData `rules.bin`.
+    Configmap,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -188,12 +209,34 @@ fn compile(cli: &CompileArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(err) = schema::image::write_atomic(path, &bytes) {
+    let written = match cli.emit {
+        Emit::Image => bytes.clone(),
+        Emit::Configmap => {
+            let names: Vec<String> = checked.policies.iter().map(|p| p.name.clone()).collect();
+            match compiler::emit::configmap(&bytes, &cli.configmap_name, &cli.namespace, &names) {
+                Ok(text) => text.into_bytes(),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    if let Err(err) = schema::image::write_atomic(path, &written) {
         eprintln!("error: cannot write `{}`: {err}", path.display());
         return ExitCode::from(2);
     }
+    let form = match cli.emit {
+        Emit::Image => String::new(),
+        Emit::Configmap => format!(
+            " (ConfigMap {}/{}, binaryData {})",
+            cli.namespace,
+            cli.configmap_name,
+            compiler::emit::CONFIGMAP_KEY
+        ),
+    };
     eprintln!(
-        "wrote {}: {} policies, {} events, {} map entries, {} bytes (kernel maps reserve {} bytes)",
+        "wrote {}{form}: {} policies, {} events, {} map entries, {} bytes (kernel maps reserve {} bytes)",
         path.display(),
         checked.policies.len(),
         lowered.events.len(),

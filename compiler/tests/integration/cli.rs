@@ -582,3 +582,79 @@ fn special_files_are_reported_by_kind_without_waiting() {
         );
     }
 }
+
+/// `--emit configmap` writes a ConfigMap whose `binaryData.rules.bin` is exactly the image
+/// `-o` writes, named and placed as asked, with the policies and the checksum annotated; a
+/// name Kubernetes refuses writes nothing.
+#[test]
+fn emit_configmap_carries_the_same_image() {
+    use base64::Engine as _;
+    let dir = tempdir();
+    let seed = repo().join("testdata/policies/overview.yaml");
+    let seed = seed.to_string_lossy();
+    let image = dir.path().join("rules.bin");
+    let cm = dir.path().join("rules.yaml");
+    let out = run(&[&seed, "-o", &image.to_string_lossy()], &repo());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let args = [
+        &*seed,
+        "-o",
+        &cm.to_string_lossy(),
+        "--emit",
+        "configmap",
+        "--configmap-name",
+        "node-rules",
+        "--namespace",
+        "security",
+    ];
+    let out = run(&args, &repo());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = fs::read_to_string(&cm).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(
+        (&doc["apiVersion"], &doc["kind"]),
+        (&Value::from("v1"), &Value::from("ConfigMap"))
+    );
+    assert_eq!(doc["metadata"]["name"], "node-rules");
+    assert_eq!(doc["metadata"]["namespace"], "security");
+    let data = doc["binaryData"]["rules.bin"].as_str().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bytes, fs::read(&image).unwrap_or_else(|e| panic!("{e}")));
+    assert!(schema::image::decode(&bytes).is_ok());
+    let checksum = format!(
+        "{:016x}",
+        schema::abi::fnv1a(schema::abi::FNV_OFFSET, &bytes)
+    );
+    assert_eq!(
+        doc["metadata"]["annotations"]["tracee-compile/image-fnv1a64"],
+        checksum.as_str()
+    );
+    assert!(
+        doc["metadata"]["annotations"]["tracee-compile/policies"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty())
+    );
+
+    let bad = dir.path().join("bad.yaml");
+    let out = run(
+        &[
+            &seed,
+            "-o",
+            &bad.to_string_lossy(),
+            "--emit",
+            "configmap",
+            "--configmap-name",
+            "Rules",
+        ],
+        &repo(),
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("not a valid Kubernetes name"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!bad.exists());
+}
