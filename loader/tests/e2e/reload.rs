@@ -325,3 +325,82 @@ fn reload_from_entry_armed_to_exit_only_opens() {
         assert_eq!(policies_of(e), vec![expected], "{e}");
     }
 }
+
+/// `--watch` on a ConfigMap volume, updated the way kubelet does: the file is a symlink into
+/// `..data`, itself a symlink to a timestamped directory; an update writes a new directory,
+/// points `..data_tmp` at it, renames that over `..data` (one atomic step) and removes the
+/// old directory. The loader follows the swap: an open before it is reported under the first
+/// image only, one after it under the second only.
+#[test]
+fn watch_follows_a_kubelet_configmap_update() {
+    if !can_bpf() {
+        return;
+    }
+    use std::os::unix::fs::symlink;
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
+    let first = image_of(&s, "configmap-1", &opens);
+    let second = image_of(&s, "configmap-2", &opens);
+    let volume = s.path().join("volume");
+    let old = volume.join("..2026_12_06_10_00_00.000000001");
+    let new = volume.join("..2026_12_06_10_05_00.000000002");
+    for d in [&old, &new] {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(old.join("rules.bin"), read(&first)).unwrap_or_else(|e| panic!("{e}"));
+    symlink(old.file_name().unwrap_or_default(), volume.join("..data"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    symlink("..data/rules.bin", volume.join("rules.bin")).unwrap_or_else(|e| panic!("{e}"));
+    let before = s.file("before-update");
+    let after = s.file("after-update");
+    let t = Tracer::start(&volume.join("rules.bin"), &["--watch"]);
+    run("cat", &[&before.to_string_lossy()]);
+    // kubelet's update.
+    std::fs::write(new.join("rules.bin"), read(&second)).unwrap_or_else(|e| panic!("{e}"));
+    symlink(
+        new.file_name().unwrap_or_default(),
+        volume.join("..data_tmp"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(volume.join("..data_tmp"), volume.join("..data"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&old).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    run("cat", &[&after.to_string_lossy()]);
+    let run = t.stop();
+    run.assert_clean();
+    assert_eq!(run.open_policies(&before), vec!["configmap-1"]);
+    assert_eq!(run.open_policies(&after), vec!["configmap-2"]);
+}
+
+/// `--watch` and a file rewritten in place (truncated, then written, as `cp` or an editor
+/// does): the loader ends on the new image, whatever it saw half-written on the way.
+#[test]
+fn watch_follows_a_file_rewritten_in_place() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = s.path().to_string_lossy().into_owned();
+    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
+    let first = image_of(&s, "in-place-1", &opens);
+    let second = image_of(&s, "in-place-2", &opens);
+    let live = s.path().join("live.bin");
+    std::fs::write(&live, read(&first)).unwrap_or_else(|e| panic!("{e}"));
+    let after = s.file("after-rewrite");
+    let t = Tracer::start(&live, &["--watch"]);
+    std::fs::write(&live, read(&second)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+    run("cat", &[&after.to_string_lossy()]);
+    let run = t.stop();
+    assert_eq!(run.open_policies(&after), vec!["in-place-2"]);
+}
