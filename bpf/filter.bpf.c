@@ -21,13 +21,6 @@ static __always_inline struct key_scratch *keys(void)
 	return bpf_map_lookup_elem(&scratch_keys, &zero);
 }
 
-static __always_inline struct key_scratch *keys_of(struct pending *p)
-{
-	__u32 slot = p->key_slot;
-	if (slot > NET_NEST)
-		slot = 0;
-	return bpf_map_lookup_elem(&scratch_keys, &slot);
-}
 
 /* An integer field of the event: argument, return value or context. */
 static __always_inline int int_value(struct pending *p, __u16 field, __u64 *v)

@@ -208,10 +208,7 @@ static __noinline int put_dns_name(struct pending *q, struct __sk_buff *skb, __u
 {
 	if (!q || index >= MAX_ARGS)
 		return 0;
-	__u32 slot = q->key_slot;
-	if (slot > NET_NEST)
-		return 0;
-	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &slot);
+	struct key_scratch *k = keys_of(q);
 	if (!k)
 		return 0;
 	__u32 off = q->used;
@@ -319,10 +316,7 @@ static __noinline int put_http_request(struct pending *q, struct __sk_buff *skb,
 {
 	if (!q)
 		return 0;
-	__u32 slot = q->key_slot;
-	if (slot > NET_NEST)
-		return 0;
-	struct key_scratch *k = bpf_map_lookup_elem(&scratch_keys, &slot);
+	struct key_scratch *k = keys_of(q);
 	if (!k)
 		return 0;
 	__u32 n = skb->len > off ? skb->len - off : 0;
@@ -401,9 +395,7 @@ static __always_inline void packet_event(struct __sk_buff *skb, struct pending *
 
 static __always_inline int packet(struct __sk_buff *skb, __u8 ingress)
 {
-	__u32 zero = 0;
-	struct control_word *c = bpf_map_lookup_elem(&control, &zero);
-	if (!c || c->active != generation)
+	if (!active_now())
 		return 1;
 	struct packet k = { .ingress = ingress };
 	if (!parse(skb, &k))

@@ -86,16 +86,12 @@ static __always_inline void tcp_connect(struct sock *sk)
 }
 
 /* net_flow_tcp_begin / _end, decided for the socket's owner. */
-static __always_inline void tcp_flow(struct sock *sk, __u32 id, int outgoing)
+static __always_inline void tcp_flow(struct sock *sk, struct sock_owner *o, __u32 id,
+				     int outgoing)
 {
 	struct event_config *ev = bpf_map_lookup_elem(&events, &id);
-	if (!ev)
+	if (!ev || !active_now())
 		return;
-	__u32 zero = 0;
-	struct control_word *c = bpf_map_lookup_elem(&control, &zero);
-	if (!c || c->active != generation)
-		return;
-	struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
 	__u64 candidates = owner_scope(o) & ev->policies;
 	if (!candidates)
 		return;
@@ -145,13 +141,13 @@ int BPF_PROG(tr_sock_state, struct sock *sk, int oldstate, int newstate)
 			bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (o)
 			o->local_port = sk->__sk_common.skc_num;
-		tcp_flow(sk, EVENT_NET_FLOW_TCP_BEGIN, oldstate == TCP_SYN_SENT);
+		tcp_flow(sk, o, EVENT_NET_FLOW_TCP_BEGIN, oldstate == TCP_SYN_SENT);
 		return 0;
 	}
 	if (newstate == TCP_CLOSE && oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV &&
 	    oldstate != TCP_LISTEN && oldstate != TCP_CLOSE) {
 		struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
-		tcp_flow(sk, EVENT_NET_FLOW_TCP_END, o && o->connected);
+		tcp_flow(sk, o, EVENT_NET_FLOW_TCP_END, o && o->connected);
 	}
 	return 0;
 }

@@ -56,6 +56,16 @@ TRACEE_MAP struct {
 	__type(value, __u32);
 } net_depth SEC(".maps");
 
+/* Does this generation decide now? Without a task to keep `decide`'s hand-over record
+ * (softirq), the active generation alone: a packet whose two generations' programs straddle
+ * the switch of a reload (one store) is decided by both or by neither. */
+static __always_inline int active_now(void)
+{
+	__u32 zero = 0;
+	struct control_word *c = bpf_map_lookup_elem(&control, &zero);
+	return c && c->active == generation;
+}
+
 /* The current task owns this socket storage now (process context only). */
 static __always_inline void own(struct sock_owner *o)
 {

@@ -700,6 +700,15 @@ static __always_inline struct pending *scratch_event(__u32 slot)
 	return bpf_map_lookup_elem(&scratch_events, &slot);
 }
 
+/* The lookup keys of the program building `p` (its key_slot); NULL for a bad slot. */
+static __always_inline struct key_scratch *keys_of(struct pending *p)
+{
+	__u32 slot = p->key_slot;
+	if (slot > NET_NEST)
+		return 0;
+	return bpf_map_lookup_elem(&scratch_keys, &slot);
+}
+
 /* ---- appending arguments (struct arg_header + bytes) ---- */
 
 /* An argument slot index the verifier can bound wherever clang reloads it from (a check

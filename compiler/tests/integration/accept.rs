@@ -371,6 +371,15 @@ fn policies_get_ids_in_load_order() {
     assert_eq!(ids, [(0, "first"), (1, "second"), (2, "third")]);
 }
 
+fn codes_of(checked: &compiler::Checked) -> Vec<&'static str> {
+    checked
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.code.id())
+        .collect()
+}
+
 /// `kubectl get policies.tracee.aquasec.com -o yaml|json` prints a `kind: List` (or a typed
 /// `PolicyList`): each item is read as a policy of its own, and a problem in one is reported
 /// at its place inside the list.
@@ -422,12 +431,7 @@ fn kubectl_lists_are_read_item_by_item() {
 
     // `items` that is not a list is said so.
     let checked = compiler::check_text("list.yaml", "apiVersion: v1\nkind: List\nitems: {}\n");
-    let codes: Vec<&str> = checked
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.code.id())
-        .collect();
+    let codes = codes_of(&checked);
     assert!(codes.contains(&"E108"), "{codes:?}");
 }
 
@@ -437,21 +441,11 @@ fn kubectl_lists_are_read_item_by_item() {
 fn other_kinds_are_skipped_and_policies_kept() {
     let text = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: tracee\n---\napiVersion: tracee.aquasec.com/v1beta1\nkind: Policy\nmetadata:\n  name: p\n  annotations:\n    description: d\nspec:\n  scope: [global]\n  rules:\n    - event: openat\n";
     let checked = compiler::check_text("chart.yaml", text);
-    let codes: Vec<&str> = checked
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.code.id())
-        .collect();
+    let codes = codes_of(&checked);
     assert_eq!(codes, ["W307"]);
     assert_eq!(checked.policies.len(), 1);
     let typo = text.replace("tracee.aquasec.com/v1beta1", "tracee.aquasec.io/v1beta1");
     let checked = compiler::check_text("chart.yaml", &typo);
-    let codes: Vec<&str> = checked
-        .diagnostics
-        .items
-        .iter()
-        .map(|d| d.code.id())
-        .collect();
+    let codes = codes_of(&checked);
     assert!(codes.contains(&"E109"), "{codes:?}");
 }

@@ -529,6 +529,22 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Waits until the loader says it runs the second generation (a reload went through).
+pub fn wait_for_generation_2(t: &Tracer) {
+    assert!(
+        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
+        "{:?}",
+        t.stderr_so_far()
+    );
+}
+
+/// Installs `image` as `live` and reloads the loader with SIGHUP, up to generation 2.
+pub fn reload_to(t: &Tracer, live: &Path, image: &Path) {
+    replace(live, &read(image));
+    signal(t.pid(), "HUP");
+    wait_for_generation_2(t);
+}
+
 /// Replaces `live` with `bytes` the way a deploy would: a new file renamed over it.
 pub fn replace(live: &Path, bytes: &[u8]) {
     let tmp = live.with_extension("swap");

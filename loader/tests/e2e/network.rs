@@ -759,13 +759,7 @@ u.sendto(b"second", ("127.0.0.1", 9999))
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(sent.exists(), "the client never sent its first packet");
-    replace(&live, &read(&b));
-    signal(t.pid(), "HUP");
-    assert!(
-        t.wait_stderr("reloaded: generation 2", std::time::Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
+    reload_to(&t, &live, &b);
     std::fs::write(&go, b"").unwrap_or_else(|e| panic!("{e}"));
     let status = child.0.wait().unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success());

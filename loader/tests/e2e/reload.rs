@@ -25,15 +25,22 @@ fn blocked_on_fifo(fifo: &std::path::Path) -> (u32, KillOnDrop) {
     (blocked.id(), KillOnDrop(blocked))
 }
 
-/// Installs `image` as `live` and reloads the loader with SIGHUP, up to generation 2.
-fn reload_to(t: &Tracer, live: &std::path::Path, image: &std::path::Path) {
-    replace(live, &read(image));
-    signal(t.pid(), "HUP");
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
+/// Two images, `NAME-1` and `NAME-2`, each reporting the opens of files under the scratch
+/// directory (the watch tests tell the generations apart by which one reports an open).
+fn two_open_images(s: &Scratch, name: &str) -> (PathBuf, PathBuf) {
+    let dir = s.path().to_string_lossy().into_owned();
+    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
+    (
+        image_of(s, &format!("{name}-1"), &opens),
+        image_of(s, &format!("{name}-2"), &opens),
+    )
+}
+
+/// Once the loader runs the second generation: `cat` of `after`, and the stopped run.
+fn open_after_reload(t: Tracer, after: &std::path::Path) -> Run {
+    wait_for_generation_2(&t);
+    run("cat", &[&after.to_string_lossy()]);
+    t.stop()
 }
 
 /// The BPF programs a process holds (by id), from its descriptors' fdinfo: program fds and
@@ -200,11 +207,7 @@ fn reload_refuses_bad_images_and_swaps_hooks() {
     // Fixed: installed.
     run("chmod", &["644", &live.to_string_lossy()]);
     signal(t.pid(), "HUP");
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
+    wait_for_generation_2(&t);
     assert!(t.wait_stderr("generation 1 detached", Duration::from_secs(5)));
     run("cat", &[&after.to_string_lossy()]);
     let closer = run_pid(
@@ -248,22 +251,13 @@ fn watch_reloads_when_the_file_changes() {
         return;
     }
     let s = Scratch::new();
-    let dir = s.path().to_string_lossy().into_owned();
-    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
-    let first = image_of(&s, "watched-1", &opens);
-    let second = image_of(&s, "watched-2", &opens);
+    let (first, second) = two_open_images(&s, "watched");
     let live = s.path().join("live.bin");
     replace(&live, &read(&first));
     let marker = s.file("watched");
     let t = Tracer::start(&live, &["--watch"]);
     replace(&live, &read(&second));
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
-    run("cat", &[&marker.to_string_lossy()]);
-    let run = t.stop();
+    let run = open_after_reload(t, &marker);
     run.assert_clean();
     assert_eq!(run.open_policies(&marker), vec!["watched-2"]);
 }
@@ -338,10 +332,7 @@ fn watch_follows_a_kubelet_configmap_update() {
     }
     use std::os::unix::fs::symlink;
     let s = Scratch::new();
-    let dir = s.path().to_string_lossy().into_owned();
-    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
-    let first = image_of(&s, "configmap-1", &opens);
-    let second = image_of(&s, "configmap-2", &opens);
+    let (first, second) = two_open_images(&s, "configmap");
     let volume = s.path().join("volume");
     let old = volume.join("..2026_12_06_10_00_00.000000001");
     let new = volume.join("..2026_12_06_10_05_00.000000002");
@@ -366,13 +357,7 @@ fn watch_follows_a_kubelet_configmap_update() {
     std::fs::rename(volume.join("..data_tmp"), volume.join("..data"))
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::remove_dir_all(&old).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
-    run("cat", &[&after.to_string_lossy()]);
-    let run = t.stop();
+    let run = open_after_reload(t, &after);
     run.assert_clean();
     assert_eq!(run.open_policies(&before), vec!["configmap-1"]);
     assert_eq!(run.open_policies(&after), vec!["configmap-2"]);
@@ -386,21 +371,12 @@ fn watch_follows_a_file_rewritten_in_place() {
         return;
     }
     let s = Scratch::new();
-    let dir = s.path().to_string_lossy().into_owned();
-    let opens = rule("openat", &[&format!("args.pathname={dir}/*")]);
-    let first = image_of(&s, "in-place-1", &opens);
-    let second = image_of(&s, "in-place-2", &opens);
+    let (first, second) = two_open_images(&s, "in-place");
     let live = s.path().join("live.bin");
     std::fs::write(&live, read(&first)).unwrap_or_else(|e| panic!("{e}"));
     let after = s.file("after-rewrite");
     let t = Tracer::start(&live, &["--watch"]);
     std::fs::write(&live, read(&second)).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        t.wait_stderr("reloaded: generation 2", Duration::from_secs(20)),
-        "{:?}",
-        t.stderr_so_far()
-    );
-    run("cat", &[&after.to_string_lossy()]);
-    let run = t.stop();
+    let run = open_after_reload(t, &after);
     assert_eq!(run.open_policies(&after), vec!["in-place-2"]);
 }
