@@ -3,6 +3,7 @@
 //! validated completely before any kernel call, and once the programs are attached the
 //! loader keeps only the capabilities a reload needs.
 
+use sha2::Digest;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::SystemTime;
@@ -49,6 +50,9 @@ pub struct ImageRead {
     pub image: Image,
     pub plan: Plan,
     pub stamp: FileStamp,
+    /// The file's SHA-256 (hex), what `sha256sum` prints for it: how an operator tells
+    /// which image a loader runs.
+    pub sha256: String,
 }
 
 /// Reads, checks and decodes an image file, and plans its hooks: everything about the image
@@ -103,7 +107,16 @@ pub fn read_image(path: &Path, allow_insecure: bool) -> Result<ImageRead, LoadEr
     })?;
     image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash())?;
     let plan = Plan::from_probes(&image.meta.probes)?;
-    Ok(ImageRead { image, plan, stamp })
+    let sha256 = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(ImageRead {
+        image,
+        plan,
+        stamp,
+        sha256,
+    })
 }
 
 /// Why a file with this owner and mode could have been written by someone other than
@@ -192,7 +205,7 @@ where
 /// Every capability of the calling thread goes, for good.
 fn drop_thread_capabilities() {
     if let Err((what, e)) = drop_to(rustix::thread::CapabilitySet::empty()) {
-        eprintln!(
+        crate::say!(
             "tracee-load: warning: {}: dropping capabilities: {what}: {e}",
             std::thread::current().name().unwrap_or("a thread")
         );
