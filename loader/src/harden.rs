@@ -101,6 +101,17 @@ pub fn read_image(path: &Path, allow_insecure: bool) -> Result<ImageRead, LoadEr
     }
     let stamp = FileStamp::of(meta);
     let bytes = schema::input::read_bounded(&mut opened.file, MAX_IMAGE_BYTES).map_err(io)?;
+    if !bytes.starts_with(&schema::image::MAGIC)
+        && schema::image::looks_like_text(&bytes[..bytes.len().min(4096)])
+    {
+        return Err(refused(
+            "is text (a policy file?), not a map image".to_owned(),
+            &format!(
+                "compile it first: `tracee-compile {} -o rules.bin`, then `tracee-load rules.bin`",
+                path.display()
+            ),
+        ));
+    }
     let image = schema::image::decode(&bytes).map_err(|source| LoadError::ImageInvalid {
         path: name(),
         source,
@@ -251,6 +262,28 @@ fn drop_to(
 #[cfg(test)]
 mod tests {
     use super::insecure;
+
+    /// A policy given where the image belongs: the error says to compile it, naming it.
+    #[test]
+    fn a_policy_file_is_refused_with_the_compile_command() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("tempdir");
+        };
+        let path = dir.path().join("policy.yaml");
+        let _ = std::fs::write(
+            &path,
+            "apiVersion: tracee.aquasec.com/v1beta1\nkind: Policy\n",
+        );
+        let message = match super::read_image(&path, true) {
+            Ok(_) => panic!("a YAML file was taken for an image"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains("is text (a policy file?)")
+                && message.contains(&format!("tracee-compile {} -o rules.bin", path.display())),
+            "{message}"
+        );
+    }
 
     #[test]
     fn only_root_may_write_an_image() {
