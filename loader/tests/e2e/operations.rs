@@ -286,3 +286,54 @@ fn config_file_sets_flags_and_logs_as_json() {
         "{err}"
     );
 }
+
+/// README's first command, `scripts/demo`, with the tools already built: it makes activity
+/// the bundled policies select as soon as the loader is attached and says so, so its own
+/// open, exec and failed close show within seconds even on a quiet machine.
+#[test]
+fn the_demo_shows_its_own_activity() {
+    if !can_bpf() {
+        return;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let load = std::path::Path::new(env!("CARGO_BIN_EXE_tracee-load"));
+    let bin_dir = load.parent().unwrap_or_else(|| panic!("no bin dir"));
+    if !bin_dir.join("tracee-compile").exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "tracee-compile"])
+            .current_dir(&repo)
+            .status()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(built.success());
+    }
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(repo.join("scripts/demo"))
+        .env("BIN_DIR", bin_dir)
+        .env("DURATION", "4")
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
+    assert!(stderr.contains("scripts/demo: every second"), "{stderr}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("tracee-demo.")).collect();
+    assert!(
+        rows.iter().any(|r| r.contains("security_file_open") && r.contains("demo-1.txt")),
+        "{stdout:.3000}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("sched_process_exec") && l.contains(": demo exec")),
+        "{stdout:.3000}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains(" close ") && l.contains("987")),
+        "{stdout:.3000}"
+    );
+}
