@@ -25,12 +25,13 @@ enum OutputArg {
 #[derive(Parser)]
 #[command(
     name = "tracee-load",
-    version,
+    version = schema::VERSION,
     about = "Install a tracee-compile map image into the kernel and print the events it selects"
 )]
 struct Cli {
     /// The image written by `tracee-compile -o`.
-    image: PathBuf,
+    #[arg(required_unless_present_any = ["completions", "man"])]
+    image: Option<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     output: OutputArg,
@@ -84,6 +85,12 @@ struct Cli {
     /// line win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Write the man page (tracee-load.1) into DIR and exit.
+    #[arg(long, value_name = "DIR", exclusive = true)]
+    man: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -112,6 +119,29 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     loader::log::use_json(matches!(cli.log_format, LogFormat::Json));
+    if let Some(shell) = cli.completions {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "tracee-load",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &cli.man {
+        return match std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(
+                2,
+                format!("cannot write the man page into `{}`: {e}", dir.display()),
+            ),
+        };
+    }
+    let Some(image) = cli.image.clone() else {
+        return fail(2, "give the image file written by `tracee-compile -o`");
+    };
     let duration = match cli.duration.map(|s| seconds("--duration", s)).transpose() {
         Ok(d) => d,
         Err(e) => return fail(2, e),
@@ -145,7 +175,7 @@ fn main() -> ExitCode {
     // descriptor checked first; everything about the image is checked before the kernel
     // is touched.
     let source = match ImageSource::start(
-        &cli.image,
+        &image,
         cli.allow_insecure_image,
         cli.watch,
         requests,
@@ -187,8 +217,7 @@ fn main() -> ExitCode {
     if cancelled() {
         return stopped_early();
     }
-    let (mut session, shared) = match Session::start(read, source, &cli.image, settings, &cancelled)
-    {
+    let (mut session, shared) = match Session::start(read, source, &image, settings, &cancelled) {
         Ok(s) => s,
         Err(LoadError::Cancelled) => return stopped_early(),
         Err(err) => {

@@ -827,3 +827,51 @@ fn sarif_rules_carry_help_uris_and_explain_prints_the_page() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("E211"), "the error lists the codes");
 }
+
+/// The version names the commit built; completions and man pages come from the CLI
+/// definitions (every subcommand has its page).
+#[test]
+fn version_completions_and_man_pages() {
+    let dir = tempdir();
+    let out = run(&["--version"], dir.path());
+    let version = stdout(&out);
+    assert!(
+        version.starts_with(&format!("tracee-compile {} (", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    if let Ok(head) = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(repo())
+        .output()
+        && head.status.success()
+    {
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        assert!(
+            version.contains(&format!("(commit {head})")),
+            "{version} vs {head}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], dir.path());
+        assert_eq!(code(&out), 0);
+        let script = stdout(&out);
+        assert!(
+            script.contains("tracee-compile") && script.contains("max-diagnostics"),
+            "{shell}"
+        );
+    }
+    let out = run(&["man", "pages"], dir.path());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for page in [
+        "tracee-compile.1",
+        "tracee-compile-inspect.1",
+        "tracee-compile-explain.1",
+    ] {
+        let text = fs::read_to_string(dir.path().join("pages").join(page)).unwrap_or_default();
+        assert!(text.contains(".TH"), "{page}: {text:.200}");
+    }
+    let license = fs::read_to_string(repo().join("LICENSE")).unwrap_or_default();
+    let manifest = fs::read_to_string(repo().join("Cargo.toml")).unwrap_or_default();
+    assert!(manifest.contains("license = \"Apache-2.0\""));
+    assert!(license.contains("Apache License") && license.contains("Version 2.0"));
+}

@@ -321,9 +321,13 @@ fn the_demo_shows_its_own_activity() {
     assert!(out.status.success(), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
     assert!(stderr.contains("scripts/demo: every second"), "{stderr}");
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("tracee-demo.")).collect();
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("tracee-demo."))
+        .collect();
     assert!(
-        rows.iter().any(|r| r.contains("security_file_open") && r.contains("demo-1.txt")),
+        rows.iter()
+            .any(|r| r.contains("security_file_open") && r.contains("demo-1.txt")),
         "{stdout:.3000}"
     );
     assert!(
@@ -333,7 +337,51 @@ fn the_demo_shows_its_own_activity() {
         "{stdout:.3000}"
     );
     assert!(
-        stdout.lines().any(|l| l.contains(" close ") && l.contains("987")),
+        stdout
+            .lines()
+            .any(|l| l.contains(" close ") && l.contains("987")),
         "{stdout:.3000}"
+    );
+}
+
+/// No root needed: the version names the commit; completions and the man page come from the
+/// CLI definitions.
+#[test]
+fn version_completions_and_man_page() {
+    let version = loader()
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with("tracee-load ") && version.contains(" ("),
+        "{version}"
+    );
+    let out = loader()
+        .args(["--completions", "bash"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("--ring-buffer-mb") && script.contains("--metrics"),
+        "{script:.300}"
+    );
+    let s = Scratch::new();
+    let dir = s.path().join("man");
+    let out = loader()
+        .arg("--man")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(dir.join("tracee-load.1")).unwrap_or_default();
+    assert!(
+        page.contains(".TH") && page.contains("healthz"),
+        "{page:.300}"
     );
 }
