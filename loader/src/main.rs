@@ -42,7 +42,7 @@ struct Cli {
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
     /// Ring buffer size in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = loader::DEFAULT_RING_BYTES >> 20)]
+    #[arg(long, value_name = "MIB", default_value_t = loader::DEFAULT_RING_BYTES >> 20, value_parser = ring_mb)]
     ring_buffer_mb: u32,
     /// Where the host's root directory is (container runtime state is read under it), for a
     /// loader that runs in a container with the host's root mounted elsewhere.
@@ -97,6 +97,19 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+/// `--ring-buffer-mb`: a usage error (exit 2) when the kernel could never take it.
+fn ring_mb(text: &str) -> Result<u32, String> {
+    let mb: u32 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of MiB"))?;
+    if mb == 0 || !mb.is_power_of_two() || mb > 1024 {
+        return Err(format!(
+            "the ring buffer is a power of two of MiB (the kernel's rule), from 1 to 1024, not {mb}"
+        ));
+    }
+    Ok(mb)
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -202,6 +215,9 @@ fn main() -> ExitCode {
         ring_bytes: cli.ring_buffer_mb.saturating_mul(1 << 20),
         audit: cli.audit,
     };
+    if let Err(err) = loader::harden::check_privileges() {
+        return fail(1, err);
+    }
     if let Err(err) = loader::check_kernel() {
         return fail(1, err);
     }

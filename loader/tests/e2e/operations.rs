@@ -379,9 +379,46 @@ fn version_completions_and_man_page() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A value the kernel could never take is a usage error, like a bad flag: exit 2.
+    let out = loader()
+        .args(["--ring-buffer-mb", "3", "x.bin"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("power of two"), "{err}");
     let page = std::fs::read_to_string(dir.join("tracee-load.1")).unwrap_or_default();
     assert!(
         page.contains(".TH") && page.contains("healthz"),
         "{page:.300}"
     );
+}
+
+/// README's sample attach line is what this kernel prints for the bundled policies (hooks,
+/// events, policies, map entries; not the milliseconds).
+#[test]
+fn readme_sample_attach_line_is_true() {
+    if !can_bpf() {
+        return;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let s = Scratch::new();
+    let image = compile_paths(s.path(), &[repo.join("testdata/policies")]);
+    let t = Tracer::start(&image, &[]);
+    let run = t.stop();
+    let counts = |line: &str| -> Option<String> {
+        let rest = line.split_once("tracee-load: attached ")?.1;
+        Some(rest.split_once(" in ")?.0.to_owned())
+    };
+    let printed = run
+        .stderr
+        .iter()
+        .find_map(|l| counts(l))
+        .unwrap_or_else(|| panic!("{:?}", run.stderr));
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap_or_default();
+    let sample = readme
+        .lines()
+        .find_map(counts)
+        .unwrap_or_else(|| panic!("README has no attach line"));
+    assert_eq!(sample, printed, "update README.md's sample attach line");
 }
