@@ -29,6 +29,7 @@ pub mod run;
 mod seed;
 pub mod session;
 pub mod signals;
+pub mod sinks;
 pub mod watch;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]

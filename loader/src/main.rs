@@ -68,6 +68,8 @@ struct Cli {
     /// `tracee-compile test` and the reference evaluator. Costs nothing when not given.
     #[arg(long)]
     audit: bool,
+    #[command(flatten)]
+    sinks: loader::sinks::SinkArgs,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -168,6 +170,10 @@ fn main() -> ExitCode {
         Ok(w) => w,
         Err(e) => return fail(1, e),
     };
+    let sinks = match cli.sinks.start() {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
     let network = session.current().plan.needs_net_admin();
     let kept = match loader::harden::drop_capabilities(!cli.no_reload, network) {
         Ok(kept) => kept,
@@ -193,7 +199,7 @@ fn main() -> ExitCode {
         lost_report_interval,
         audit: cli.audit,
     };
-    let result = loader::run::run(&mut session, &shared, &options, stop, writer);
+    let result = loader::run::run(&mut session, &shared, &options, stop, writer, sinks);
     session.finish();
     let lost = loader::counters(shared.stats()).lost;
     match result {
@@ -222,6 +228,9 @@ fn main() -> ExitCode {
             }
             if summary.output_closed {
                 line.push_str(" (output closed)");
+            }
+            for sink in &summary.sinks {
+                line.push_str(&format!("; {sink}"));
             }
             let incomplete = summary.unwritten > 0;
             if incomplete && let Some(error) = &summary.output_error {
