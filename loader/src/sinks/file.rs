@@ -26,6 +26,7 @@ pub struct Rotation {
 fn open(path: &Path) -> std::io::Result<(File, u64)> {
     let mut file = OpenOptions::new()
         .create(true)
+        .truncate(false)
         .write(true)
         .mode(0o600)
         .open(path)?;
