@@ -1,10 +1,13 @@
-//! Destinations beside stdout: a file rotated by size, an HTTP webhook. Each takes the events
+//! Destinations beside stdout: a file rotated by size, an HTTP webhook, a Fluent Forward
+//! receiver. Each takes the events
 //! as JSON lines (Tracee's field names, whatever stdout shows) through a bounded queue of its
 //! own, drained by a thread of its own. The consumer never waits for one: a chunk its queue
 //! has no room for (the receiver is down or slow) is dropped for that sink alone and counted,
 //! and stdout and the other sinks go on as if it were not there.
 
+mod batch;
 mod file;
+mod forward;
 mod webhook;
 
 use std::path::PathBuf;
@@ -14,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::output::{Chunk, Queue};
 
+pub use batch::{Backoff, Batching};
 pub use file::Rotation;
-pub use webhook::{Backoff, Batching};
 
 /// One sink's counters, shared with its thread (and whoever exports them). Events only:
 /// reports such as `lost_events` records are sent but not counted. At any moment
@@ -23,18 +26,20 @@ pub use webhook::{Backoff, Batching};
 /// ended, nothing is in flight.
 #[derive(Debug)]
 pub struct SinkStats {
-    /// `file` or `webhook`.
+    /// `file`, `webhook` or `forward`.
     pub kind: &'static str,
     /// The path or URL, as given.
     pub target: String,
     /// Events handed to the sink.
     pub events: AtomicU64,
-    /// Events written (file) or accepted with a 2xx answer (webhook).
+    /// Events written (file), answered with a 2xx status (webhook) or acknowledged
+    /// (forward).
     pub delivered: AtomicU64,
     /// Events that will never be delivered: its queue was full, every attempt failed, or
     /// they were still queued when the loader exited.
     pub dropped: AtomicU64,
-    /// Failed attempts: failed writes, failed or non-2xx POSTs (each retry counted).
+    /// Failed attempts: failed writes, failed or non-2xx POSTs, unacknowledged Forward
+    /// messages (each retry counted).
     pub failures: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// The thread has sent everything it was handed, and ended.
@@ -118,30 +123,34 @@ pub struct SinkArgs {
     /// Rotated files kept (PATH.1 .. PATH.K); older ones are removed.
     #[arg(long, value_name = "K", default_value_t = 5, requires = "rotate_mb")]
     pub rotate_keep: u32,
-    /// POST the events as NDJSON (one JSON object per line) to this http:// or https:// URL.
+    /// POST the events in batches as NDJSON (one JSON object per line) to this http:// or
+    /// https:// URL.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
-    /// Events per POST at most.
-    #[arg(long, value_name = "N", default_value_t = 1000, requires = "webhook")]
-    pub webhook_batch_events: usize,
-    /// Bytes per POST at most (a single larger event is sent alone).
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "webhook")]
-    pub webhook_batch_bytes: usize,
-    /// Seconds the first event of a batch waits for more at most.
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, requires = "webhook")]
-    pub webhook_flush: f64,
-    /// Retries of a failed POST (a connection error, a timeout, a non-2xx status), with
-    /// exponential backoff from 0.2 s to 5 s; then the batch is dropped and counted.
-    #[arg(long, value_name = "N", default_value_t = 5, requires = "webhook")]
-    pub webhook_retries: u32,
-    /// Seconds one POST may take in all (connect, send, answer).
-    #[arg(
-        long,
-        value_name = "SECS",
-        default_value_t = 10.0,
-        requires = "webhook"
-    )]
-    pub webhook_timeout: f64,
+    /// Send the events in batches to a Fluent Bit or Fluentd `forward` input at
+    /// tcp://HOST:PORT (Forward mode, acknowledged).
+    #[arg(long, value_name = "tcp://HOST:PORT")]
+    pub forward: Option<String>,
+    /// The tag of the events sent with --forward.
+    #[arg(long, value_name = "TAG", default_value = "tracee")]
+    pub forward_tag: String,
+    /// Network sinks: events per batch at most.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub sink_batch_events: usize,
+    /// Network sinks: bytes of JSON per batch at most (a single larger event goes alone).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub sink_batch_bytes: usize,
+    /// Network sinks: seconds the first event of a batch waits for more at most.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub sink_flush: f64,
+    /// Network sinks: retries of a failed batch (no connection, a timeout, a non-2xx
+    /// status, no acknowledgement), with exponential backoff from 0.2 s to 5 s; then the
+    /// batch is dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub sink_retries: u32,
+    /// Network sinks: seconds one attempt may take in all (connect, send, answer).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub sink_timeout: f64,
     /// Each sink's queue, in MiB (fractions allowed): what it holds while its destination
     /// is slow or down, before events are dropped for it.
     #[arg(long, value_name = "MIB", default_value_t = 16.0)]
@@ -195,22 +204,36 @@ impl SinkArgs {
             file::start(path, rotation, Arc::clone(&queue), Arc::clone(&stats))?;
             sinks.sinks.push(Sink { queue, stats });
         }
+        let batching = Batching {
+            events: self.sink_batch_events.max(1),
+            bytes: self.sink_batch_bytes.max(1),
+            wait: seconds("--sink-flush", self.sink_flush)?,
+        };
+        let timeout = seconds("--sink-timeout", self.sink_timeout)?;
+        let backoff = Backoff {
+            first: Duration::from_millis(200),
+            max: Duration::from_secs(5),
+            retries: self.sink_retries,
+        };
         if let Some(url) = &self.webhook {
-            let batching = Batching {
-                events: self.webhook_batch_events.max(1),
-                bytes: self.webhook_batch_bytes.max(1),
-                wait: seconds("--webhook-flush", self.webhook_flush)?,
-            };
-            let timeout = seconds("--webhook-timeout", self.webhook_timeout)?;
-            let backoff = Backoff {
-                first: Duration::from_millis(200),
-                max: Duration::from_secs(5),
-                retries: self.webhook_retries,
-            };
             let stats = Arc::new(SinkStats::new("webhook", url.clone()));
             let queue = Arc::new(Queue::new(queue_bytes));
             webhook::start(
                 url,
+                batching,
+                backoff,
+                timeout,
+                Arc::clone(&queue),
+                Arc::clone(&stats),
+            )?;
+            sinks.sinks.push(Sink { queue, stats });
+        }
+        if let Some(target) = &self.forward {
+            let stats = Arc::new(SinkStats::new("forward", target.clone()));
+            let queue = Arc::new(Queue::new(queue_bytes));
+            forward::start(
+                target,
+                self.forward_tag.clone(),
                 batching,
                 backoff,
                 timeout,
