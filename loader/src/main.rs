@@ -155,6 +155,12 @@ fn main() -> ExitCode {
     if cancelled() {
         return stopped_early();
     }
+    // Sinks are checked (and their threads started) before the kernel is touched: a bad
+    // flag costs no attach.
+    let sinks = match cli.sinks.start() {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
     let (mut session, shared) = match Session::start(read, source, &cli.image, settings, &cancelled)
     {
         Ok(s) => s,
@@ -169,10 +175,6 @@ fn main() -> ExitCode {
     let writer = match loader::output::Writer::stdout(matches!(cli.output, OutputArg::Json)) {
         Ok(w) => w,
         Err(e) => return fail(1, e),
-    };
-    let sinks = match cli.sinks.start() {
-        Ok(s) => s,
-        Err(e) => return fail(2, e),
     };
     let network = session.current().plan.needs_net_admin();
     let kept = match loader::harden::drop_capabilities(!cli.no_reload, network) {

@@ -24,12 +24,19 @@ pub struct Rotation {
 }
 
 fn open(path: &Path) -> std::io::Result<(File, u64)> {
+    // Non-blocking: a FIFO without a reader must not hang the loader's start.
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (sizes, rotation and cut-back need one)",
+        ));
+    }
     let end = file.seek(SeekFrom::End(0))?;
     Ok((file, end))
 }
@@ -42,6 +49,14 @@ pub(super) fn start(
     queue: Arc<Queue>,
     stats: Arc<SinkStats>,
 ) -> Result<(), String> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(format!(
+            "--output-file {}: not a regular file (sizes, rotation and cut-back need one)",
+            path.display()
+        ));
+    }
     let (file, size) = open(path).map_err(|e| {
         format!(
             "--output-file {}: {e} (give a path in a directory that exists and root can write)",

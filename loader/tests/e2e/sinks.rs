@@ -573,3 +573,48 @@ fn a_stopped_receiver_costs_the_tracer_only_counted_drops() {
     }
     drop(held);
 }
+
+/// Bad sink flags are refused before anything is attached, exit 2, naming the flag and
+/// what to give; a FIFO as the file does not hang the start.
+#[test]
+fn bad_sink_flags_are_refused_before_attaching() {
+    if !can_bpf() {
+        return;
+    }
+    let s = Scratch::new();
+    let dir = markers(&s);
+    let image = opens_image(&s, &dir);
+    let fifo = s.path().join("fifo");
+    run("mkfifo", &[&fifo.to_string_lossy()]);
+    let fifo = fifo.to_string_lossy().into_owned();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--output-file", "/nonexistent-dir/x.json"],
+            "--output-file",
+        ),
+        (&["--output-file", &fifo], "not a regular file"),
+        (&["--webhook", "ftp://example.org/"], "http:// or https://"),
+        (&["--forward", "http://127.0.0.1:24224"], "tcp://HOST:PORT"),
+        (
+            &["--output-file", "/tmp/x.json", "--rotate-mb", "0"],
+            "--rotate-mb must be a positive number",
+        ),
+        (
+            &["--webhook", "http://127.0.0.1:9/", "--sink-flush=-1"],
+            "--sink-flush",
+        ),
+    ];
+    for (args, expected) in cases {
+        let started = Instant::now();
+        let out = loader()
+            .arg(&image)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("attached"), "{args:?}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{args:?}");
+    }
+}
