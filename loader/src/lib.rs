@@ -32,6 +32,7 @@ mod seed;
 pub mod serve;
 pub mod session;
 pub mod signals;
+pub mod sinks;
 pub mod telemetry;
 pub mod watch;
 

@@ -91,6 +91,8 @@ struct Cli {
     /// Write the man page (tracee-load.1) into DIR and exit.
     #[arg(long, value_name = "DIR", exclusive = true)]
     man: Option<PathBuf>,
+    #[command(flatten)]
+    sinks: loader::sinks::SinkArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -233,6 +235,15 @@ fn main() -> ExitCode {
     if cancelled() {
         return stopped_early();
     }
+    // Sinks are checked (and their threads started) before the kernel is touched: a bad
+    // flag costs no attach.
+    let sinks = match cli.sinks.start() {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    if let Some(t) = &telemetry {
+        t.watch_sinks(sinks.stats());
+    }
     let (mut session, shared) = match Session::start(read, source, &image, settings, &cancelled) {
         Ok(s) => s,
         Err(LoadError::Cancelled) => return stopped_early(),
@@ -273,7 +284,7 @@ fn main() -> ExitCode {
         audit: cli.audit,
         telemetry,
     };
-    let result = loader::run::run(&mut session, &shared, &options, stop, writer);
+    let result = loader::run::run(&mut session, &shared, &options, stop, writer, sinks);
     session.finish();
     let lost = loader::counters(shared.stats()).lost;
     match result {
@@ -302,6 +313,9 @@ fn main() -> ExitCode {
             }
             if summary.output_closed {
                 line.push_str(" (output closed)");
+            }
+            for sink in &summary.sinks {
+                line.push_str(&format!("; {sink}"));
             }
             let incomplete = summary.unwritten > 0;
             if incomplete && let Some(error) = &summary.output_error {

@@ -10,6 +10,7 @@ mod network;
 mod operations;
 mod reload;
 mod robustness;
+mod sinks;
 
 use harness::*;
 

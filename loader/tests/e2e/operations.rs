@@ -91,9 +91,13 @@ fn metrics_agree_with_the_output_and_health_follows_reloads() {
     let live = s.path().join("live.bin");
     std::fs::write(&live, read(&first)).unwrap_or_else(|e| panic!("{e}"));
     let (metrics, health) = (free_addr(), free_addr());
+    let sink = s.path().join("events.json");
+    let sink_arg = sink.to_string_lossy().into_owned();
     let t = Tracer::start(
         &live,
         &[
+            "--output-file",
+            &sink_arg,
             "--watch",
             "--metrics",
             &metrics.to_string(),
@@ -138,6 +142,16 @@ fn metrics_agree_with_the_output_and_health_follows_reloads() {
         Some(0.0),
         "{m}"
     );
+    // The file sink's own counters.
+    let file_key = |name: &str| {
+        format!("tracee_load_sink_{name}_total{{sink=\"file\",target=\"{sink_arg}\"}}")
+    };
+    let (_, m) = eventually(metrics, "/metrics", |_, m| {
+        sample(m, &file_key("delivered")) == count
+    });
+    assert_eq!(sample(&m, &file_key("events")), count, "{m}");
+    assert_eq!(sample(&m, &file_key("delivered")), count, "{m}");
+    assert_eq!(sample(&m, &file_key("dropped")), Some(0.0), "{m}");
     assert_eq!(sample(&m, "tracee_load_generation"), Some(1.0), "{m}");
     let image = format!(
         "tracee_load_image{{sha256=\"{}\",generation=\"1\"}}",
