@@ -10,6 +10,7 @@ use libbpf_rs::{MapCore, MapFlags};
 mod cgroups;
 pub mod complete;
 pub mod containers;
+pub mod decode;
 pub mod detect;
 mod error;
 pub mod existing;
@@ -29,6 +30,7 @@ pub mod run;
 mod seed;
 pub mod session;
 pub mod signals;
+pub mod table;
 pub mod watch;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]

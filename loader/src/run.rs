@@ -43,6 +43,11 @@ pub struct RunOptions {
     /// `--audit`: records no policy matched are printed too, and every event carries the
     /// kernel's decision.
     pub audit: bool,
+    /// The table's layout (its width).
+    pub layout: crate::table::Layout,
+    /// `--parse-arguments`: JSON numbers decoded as Tracee's option of that name does (the
+    /// table always decodes).
+    pub parse_arguments: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -230,15 +235,27 @@ impl State {
         self.matched += 1;
         if !self.discarding {
             match options.output {
-                Output::Json if options.audit => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset);
-                    print::audit_json(&mut self.batch, generation, kernel);
-                }
                 Output::Json => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset)
+                    print::write_json(
+                        &mut self.batch,
+                        &record,
+                        &view.policies,
+                        detector,
+                        offset,
+                        options.parse_arguments,
+                    );
+                    if options.audit {
+                        print::audit_json(&mut self.batch, generation, kernel);
+                    }
                 }
                 Output::Table => {
-                    let line = print::table(&record, detector, offset, summary.as_deref());
+                    let line = print::table(
+                        &record,
+                        detector,
+                        offset,
+                        summary.as_deref(),
+                        &options.layout,
+                    );
                     let _ = writeln!(self.batch, "{line}");
                 }
             }
@@ -339,7 +356,7 @@ pub fn run(
         discarding: false,
     });
     if options.output == Output::Table {
-        state.borrow_mut().report_line(print::TABLE_HEADER);
+        state.borrow_mut().report_line(&options.layout.header());
     }
     // existing_container: the containers running now, once, before the kernel's events.
     let boot_now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
