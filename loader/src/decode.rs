@@ -756,12 +756,14 @@ const ARGS: &[(&str, &str, Kind, bool)] = &[
     (ANY, "to_dfd", DIRFD, false),
 ];
 
-static BY_ARG: LazyLock<HashMap<(&'static str, &'static str), (Kind, bool)>> =
-    LazyLock::new(|| {
-        ARGS.iter()
-            .map(|(event, arg, kind, tracee)| ((*event, *arg), (*kind, *tracee)))
-            .collect()
-    });
+/// (event, argument) -> (kind, Tracee's too).
+type ArgKinds = HashMap<(&'static str, &'static str), (Kind, bool)>;
+
+static BY_ARG: LazyLock<ArgKinds> = LazyLock::new(|| {
+    ARGS.iter()
+        .map(|(event, arg, kind, tracee)| ((*event, *arg), (*kind, *tracee)))
+        .collect()
+});
 
 /// The decoder of `event`'s argument `arg` in `mode`, if any.
 pub fn kind_of(event: &str, arg: &str, mode: Mode) -> Option<Kind> {

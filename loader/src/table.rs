@@ -191,11 +191,11 @@ pub fn fit(args: &[String], first_room: usize, room: usize) -> Vec<String> {
         // On an empty line of full room: whole if it fits, else broken.
         let mut rest = piece.as_str();
         loop {
-            let (head, tail) = split_at_width(rest, left);
+            let (head, tail) = break_at_width(rest, left);
             if let Some(line) = lines.last_mut() {
                 line.push_str(head);
             }
-            left -= head.width();
+            left = left.saturating_sub(head.width());
             if tail.is_empty() {
                 break;
             }
@@ -215,6 +215,20 @@ pub fn fit(args: &[String], first_room: usize, room: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+/// `split_at_width`, but broken after the last `,`, `|`, `/` or space of the prefix when
+/// there is one in its second half: a list, a path or a set of flags breaks between its
+/// parts.
+fn break_at_width(s: &str, width: usize) -> (&str, &str) {
+    let (head, tail) = split_at_width(s, width);
+    if tail.is_empty() {
+        return (head, tail);
+    }
+    match head.rfind([',', '|', '/', ' ']) {
+        Some(at) if (at + 1) * 2 > head.len() => s.split_at(at + 1),
+        _ => (head, tail),
+    }
 }
 
 /// The longest prefix of `s` at most `width` columns wide, and the rest.

@@ -9,6 +9,7 @@ mod harness;
 mod network;
 mod reload;
 mod robustness;
+mod table;
 
 use harness::*;
 
