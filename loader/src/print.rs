@@ -4,12 +4,12 @@
 use std::borrow::Cow;
 
 use schema::catalog;
-
-use crate::decode;
-use crate::table::{Layout, Row};
 use schema::image::DetectorMeta;
 use schema::record::{ArgValue, Record};
 use serde::Serialize;
+
+use crate::decode;
+use crate::table::{Layout, Row};
 
 /// Names of the policies an event matched, from the image's policy table (bit = position).
 pub fn matched_names(bits: u64, policies: &[String]) -> Vec<String> {
