@@ -307,6 +307,41 @@ const BPF_CMD: Names = &[
     (36, "BPF_TOKEN_CREATE"),
 ];
 
+const BPF_PROG_TYPES: Names = &[
+    (0, "BPF_PROG_TYPE_UNSPEC"),
+    (1, "BPF_PROG_TYPE_SOCKET_FILTER"),
+    (2, "BPF_PROG_TYPE_KPROBE"),
+    (3, "BPF_PROG_TYPE_SCHED_CLS"),
+    (4, "BPF_PROG_TYPE_SCHED_ACT"),
+    (5, "BPF_PROG_TYPE_TRACEPOINT"),
+    (6, "BPF_PROG_TYPE_XDP"),
+    (7, "BPF_PROG_TYPE_PERF_EVENT"),
+    (8, "BPF_PROG_TYPE_CGROUP_SKB"),
+    (9, "BPF_PROG_TYPE_CGROUP_SOCK"),
+    (10, "BPF_PROG_TYPE_LWT_IN"),
+    (11, "BPF_PROG_TYPE_LWT_OUT"),
+    (12, "BPF_PROG_TYPE_LWT_XMIT"),
+    (13, "BPF_PROG_TYPE_SOCK_OPS"),
+    (14, "BPF_PROG_TYPE_SK_SKB"),
+    (15, "BPF_PROG_TYPE_CGROUP_DEVICE"),
+    (16, "BPF_PROG_TYPE_SK_MSG"),
+    (17, "BPF_PROG_TYPE_RAW_TRACEPOINT"),
+    (18, "BPF_PROG_TYPE_CGROUP_SOCK_ADDR"),
+    (19, "BPF_PROG_TYPE_LWT_SEG6LOCAL"),
+    (20, "BPF_PROG_TYPE_LIRC_MODE2"),
+    (21, "BPF_PROG_TYPE_SK_REUSEPORT"),
+    (22, "BPF_PROG_TYPE_FLOW_DISSECTOR"),
+    (23, "BPF_PROG_TYPE_CGROUP_SYSCTL"),
+    (24, "BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE"),
+    (25, "BPF_PROG_TYPE_CGROUP_SOCKOPT"),
+    (26, "BPF_PROG_TYPE_TRACING"),
+    (27, "BPF_PROG_TYPE_STRUCT_OPS"),
+    (28, "BPF_PROG_TYPE_EXT"),
+    (29, "BPF_PROG_TYPE_LSM"),
+    (30, "BPF_PROG_TYPE_SK_LOOKUP"),
+    (31, "BPF_PROG_TYPE_SYSCALL"),
+];
+
 /// x86-64's requests (the architecture-specific ones among them).
 const PTRACE: Names = &[
     (0, "PTRACE_TRACEME"),
@@ -638,6 +673,11 @@ pub const FCHMODAT_FLAGS: Kind = flags(FCHMODAT);
 pub const CAPABILITY: Kind = one_of(CAPABILITIES);
 pub const PRCTL_OPTION: Kind = one_of(PRCTL);
 pub const BPF_COMMAND: Kind = one_of(BPF_CMD);
+/// Tracee writes an unknown program type as BPF_PROG_TYPE_UNSPEC.
+pub const BPF_PROG_TYPE: Kind = Kind::Enum {
+    names: BPF_PROG_TYPES,
+    other: Some("BPF_PROG_TYPE_UNSPEC"),
+};
 pub const PTRACE_REQUEST: Kind = one_of(PTRACE);
 pub const SOCKET_DOMAIN: Kind = one_of(SOCKET_DOMAINS);
 pub const SOCKET_TYPE: Kind = Kind::SocketType;
@@ -720,6 +760,7 @@ const ARGS: &[(&str, &str, Kind, bool)] = &[
     ("security_task_prctl", "option", PRCTL_OPTION, true),
     ("bpf", "cmd", BPF_COMMAND, true),
     ("security_bpf", "cmd", BPF_COMMAND, true),
+    ("security_bpf_prog", "type", BPF_PROG_TYPE, true),
     ("ptrace", "request", PTRACE_REQUEST, true),
     ("socket", "domain", SOCKET_DOMAIN, true),
     ("socket", "type", SOCKET_TYPE, true),
@@ -1035,6 +1076,8 @@ mod tests {
         assert_eq!(r(PRCTL_OPTION, 0), "0");
         assert_eq!(r(BPF_COMMAND, 5), "BPF_PROG_LOAD");
         assert_eq!(r(BPF_COMMAND, 37), "37");
+        assert_eq!(r(BPF_PROG_TYPE, 29), "BPF_PROG_TYPE_LSM");
+        assert_eq!(r(BPF_PROG_TYPE, 99), "BPF_PROG_TYPE_UNSPEC");
         assert_eq!(r(PTRACE_REQUEST, 3), "PTRACE_PEEKUSER");
         assert_eq!(r(PTRACE_REQUEST, 0x4206), "PTRACE_SEIZE");
         assert_eq!(r(SOCKET_DOMAIN, 10), "AF_INET6");
