@@ -159,3 +159,96 @@ fn table_fits_80_columns_and_json_parses_arguments_on_request() {
         );
     }
 }
+
+/// `--width` lays out the table: with JSON it is refused, before anything is loaded.
+#[test]
+fn width_is_for_the_table() {
+    let out = loader()
+        .args([
+            "--output",
+            "json",
+            "--width",
+            "80",
+            "/nonexistent/rules.bin",
+        ])
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => panic!("run tracee-load: {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--width lays out the table"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// On a terminal the table takes the terminal's width (its window size, asked with
+/// TIOCGWINSZ): the loader runs under `script`, in a pseudo-terminal of 100 columns.
+#[test]
+fn a_terminal_gives_its_width() {
+    if !can_bpf() {
+        return;
+    }
+    use std::io::BufRead;
+    let s = Scratch::new();
+    let dir = s.real_path();
+    let under = format!("args.pathname={}/*", dir.display());
+    let image = compile_global(s.path(), "tty", &rule("openat", &[&under]));
+    let inner = format!(
+        "stty cols 100 && exec {} --duration 4 {}",
+        env!("CARGO_BIN_EXE_tracee-load"),
+        image.display()
+    );
+    let mut child = match Command::new("script")
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => KillOnDrop(c),
+        Err(e) => panic!("script: {e}"),
+    };
+    let Some(out) = child.0.stdout.take() else {
+        panic!("no stdout");
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("attached") {
+                let _ = tx.send(());
+            }
+            lines.push(line.trim_end_matches('\r').to_owned());
+        }
+        lines
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)).is_ok(),
+        "tracee-load did not attach"
+    );
+    let long = dir.join(format!("{}-tty", "long-name-".repeat(8)));
+    run(
+        "python3",
+        &["-c", &format!("open({:?}, 'w').close()", long.display())],
+    );
+    let lines = reader.join().unwrap_or_default();
+    let _ = child.0.wait();
+    let text = lines.join("\n");
+    let table: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("tracee-load:"))
+        .collect();
+    assert!(
+        table
+            .first()
+            .is_some_and(|h| h.starts_with("TIME     UID   COMM")),
+        "the compact header: {text}"
+    );
+    assert!(table.iter().all(|l| l.chars().count() <= 100), "{text}");
+    assert!(
+        table.iter().any(|l| l.contains("flags: O_WRONLY|O_CREAT")),
+        "{text}"
+    );
+    // Longer than 100 whole: so it was wrapped.
+    assert!(table.len() >= 3, "{text}");
+}
