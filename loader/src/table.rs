@@ -5,10 +5,12 @@
 //! size, the arguments whole. Limited (a terminal, or `--width N`): no line is longer than
 //! the width. The fixed columns are never cut: below `FULL_WIDTH` they are the compact ones
 //! (seconds without microseconds, narrower UID, PID, TID, RET and EVENT; a value wider than
-//! its column pushes the rest of its row to the right). The arguments follow on the first
-//! line as far as they fit, whole, and wrap onto continuation lines indented past the TIME
-//! column (so every event starts with its time); an argument wider than a whole line is
-//! broken inside, and after `MAX_CONTINUATION` continuation lines the rest is cut with `…`.
+//! its column pushes the next ones right until a narrower one lets the row catch up with
+//! the header). The arguments follow on the first line as far as they fit, whole, and wrap
+//! onto continuation lines indented past the TIME column (so every event starts with its
+//! time); an argument wider than a whole line is broken inside (after a `,`, `|`, `/` or
+//! space where it can), and after `MAX_CONTINUATION` continuation lines the rest is cut
+//! with `…`.
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
