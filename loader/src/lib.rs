@@ -11,6 +11,7 @@ mod cgroups;
 pub mod complete;
 pub mod config;
 pub mod containers;
+pub mod decode;
 pub mod detect;
 mod error;
 pub mod existing;
@@ -33,6 +34,7 @@ pub mod serve;
 pub mod session;
 pub mod signals;
 pub mod sinks;
+pub mod table;
 pub mod telemetry;
 pub mod watch;
 

@@ -16,7 +16,8 @@ use loader::{LoadError, Plan};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputArg {
-    /// Columns like Tracee's table: time, uid, comm, pid, tid, ret, event, args.
+    /// Columns like Tracee's table: time, uid, comm, pid, tid, ret, event, args (decoded
+    /// flags and modes), fitted to the terminal's width.
     Table,
     /// One JSON object per line with Tracee's event field names.
     Json,
@@ -35,6 +36,15 @@ struct Cli {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     output: OutputArg,
+    /// The table's width in columns (0: unlimited, one line per event). Default: the
+    /// terminal's width when stdout is a terminal, else unlimited.
+    #[arg(long, value_name = "N")]
+    width: Option<usize>,
+    /// JSON: write flags, modes, commands and pointers decoded, as strings
+    /// (`"O_WRONLY|O_CREAT"`), as Tracee's parse-arguments option does. The table always
+    /// decodes them.
+    #[arg(long)]
+    parse_arguments: bool,
     /// Stop after printing this many events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
@@ -168,6 +178,12 @@ fn main() -> ExitCode {
     if cli.audit && !matches!(cli.output, OutputArg::Json) {
         return fail(2, "--audit prints JSON: add --output json");
     }
+    if cli.width.is_some() && matches!(cli.output, OutputArg::Json) {
+        return fail(
+            2,
+            "--width lays out the table: drop it, or use --output table",
+        );
+    }
     // Signals first, before any other thread: they are served by a thread of their own,
     // and a stop asked for during start-up is honoured as soon as the step in progress ends.
     let (requests, incoming) = std::sync::mpsc::channel();
@@ -283,6 +299,8 @@ fn main() -> ExitCode {
         lost_report_interval,
         audit: cli.audit,
         telemetry,
+        layout: loader::table::Layout::new(table_width(cli.width)),
+        parse_arguments: cli.parse_arguments,
     };
     let result = loader::run::run(&mut session, &shared, &options, stop, writer, sinks);
     session.finish();
@@ -342,6 +360,32 @@ fn parse() -> Result<Cli, clap::Error> {
         .map_err(|message| Cli::command().error(clap::error::ErrorKind::InvalidValue, message))?;
     let matches = command.try_get_matches_from(merged)?;
     Cli::from_arg_matches(&matches)
+}
+
+/// `--width`, else the terminal's (its window size, else `COLUMNS`, else 80) when stdout is
+/// one; else unlimited: a pipe or a file gets whole lines.
+fn table_width(flag: Option<usize>) -> Option<usize> {
+    if flag.is_some() {
+        return flag;
+    }
+    let stdout = std::io::stdout();
+    if !rustix::termios::isatty(&stdout) {
+        return None;
+    }
+    let window = rustix::termios::tcgetwinsize(&stdout)
+        .ok()
+        .map(|w| usize::from(w.ws_col));
+    let columns = || {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+    };
+    Some(
+        window
+            .filter(|w| *w > 0)
+            .or_else(|| columns().filter(|w| *w > 0))
+            .unwrap_or(80),
+    )
 }
 
 fn stopped_early() -> ExitCode {

@@ -49,6 +49,11 @@ pub struct RunOptions {
     pub audit: bool,
     /// `--metrics`/`--healthz`: counts and state published for the HTTP thread.
     pub telemetry: Option<Arc<Telemetry>>,
+    /// The table's layout (its width).
+    pub layout: crate::table::Layout,
+    /// `--parse-arguments`: JSON numbers decoded as Tracee's option of that name does (the
+    /// table always decodes).
+    pub parse_arguments: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -330,15 +335,27 @@ impl State {
         let start = self.batch.len();
         if !self.discarding {
             match options.output {
-                Output::Json if options.audit => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset);
-                    print::audit_json(&mut self.batch, generation, kernel);
-                }
                 Output::Json => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset)
+                    print::write_json(
+                        &mut self.batch,
+                        &record,
+                        &view.policies,
+                        detector,
+                        offset,
+                        options.parse_arguments,
+                    );
+                    if options.audit {
+                        print::audit_json(&mut self.batch, generation, kernel);
+                    }
                 }
                 Output::Table => {
-                    let line = print::table(&record, detector, offset, summary.as_deref());
+                    let line = print::table(
+                        &record,
+                        detector,
+                        offset,
+                        summary.as_deref(),
+                        &options.layout,
+                    );
                     let _ = writeln!(self.batch, "{line}");
                 }
             }
@@ -350,7 +367,14 @@ impl State {
                     .event_line(self.batch.get(start..).unwrap_or_default());
             } else {
                 self.sinks.format_event(|out| {
-                    print::write_json(out, &record, &view.policies, detector, offset);
+                    print::write_json(
+                        out,
+                        &record,
+                        &view.policies,
+                        detector,
+                        offset,
+                        options.parse_arguments,
+                    );
                     if options.audit {
                         print::audit_json(out, generation, kernel);
                     }
@@ -465,7 +489,7 @@ pub fn run(
         counting: options.telemetry.as_ref().map(|_| Counting::default()),
     });
     if options.output == Output::Table {
-        state.borrow_mut().report_line(print::TABLE_HEADER);
+        state.borrow_mut().report_line(&options.layout.header());
     }
     // existing_container: the containers running now, once, before the kernel's events.
     let boot_now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);

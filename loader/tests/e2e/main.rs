@@ -11,6 +11,7 @@ mod operations;
 mod reload;
 mod robustness;
 mod sinks;
+mod table;
 
 use harness::*;
 
