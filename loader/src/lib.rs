@@ -29,7 +29,9 @@ pub mod run;
 mod seed;
 pub mod session;
 pub mod signals;
+pub mod v1beta1;
 pub mod watch;
+pub mod workload;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]
 mod skel {

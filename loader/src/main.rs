@@ -18,8 +18,11 @@ use loader::{LoadError, Plan};
 enum OutputArg {
     /// Columns like Tracee's table: time, uid, comm, pid, tid, ret, event, args.
     Table,
-    /// One JSON object per line with Tracee's event field names.
+    /// One JSON object per line with Tracee's event field names (Tracee v0.24's `trace.Event`).
     Json,
+    /// One JSON object per line in the shape of Tracee's current API (`v1beta1.Event`).
+    #[value(name = "json-v1beta1")]
+    JsonV1beta1,
 }
 
 #[derive(Parser)]
@@ -186,6 +189,7 @@ fn main() -> ExitCode {
         output: match cli.output {
             OutputArg::Table => Output::Table,
             OutputArg::Json => Output::Json,
+            OutputArg::JsonV1beta1 => Output::JsonV1beta1,
         },
         max_events: cli.max_events,
         duration,

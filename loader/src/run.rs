@@ -29,6 +29,7 @@ const BATCH_BYTES: usize = 1 << 20;
 pub enum Output {
     Table,
     Json,
+    JsonV1beta1,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +115,7 @@ struct State {
     stop_at: Option<Instant>,
     summary: Summary,
     resolver: Resolver,
+    workloads: crate::workload::Workloads,
     /// By generation; a handful at most (the active one and a few retired), newest last:
     /// searched from the end, one comparison per record in the steady state.
     views: Vec<(u32, View)>,
@@ -229,17 +231,26 @@ impl State {
         };
         self.matched += 1;
         if !self.discarding {
+            let workload = self.workloads.of(&mut self.resolver, &record);
+            let (batch, policies) = (&mut self.batch, &view.policies);
             match options.output {
                 Output::Json if options.audit => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset);
-                    print::audit_json(&mut self.batch, generation, kernel);
+                    print::write_json(batch, &record, policies, detector, offset, &workload);
+                    print::audit_json(batch, generation, kernel);
                 }
                 Output::Json => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset)
+                    print::write_json(batch, &record, policies, detector, offset, &workload)
+                }
+                Output::JsonV1beta1 => {
+                    crate::v1beta1::write(batch, &record, policies, detector, offset, &workload);
+                    if options.audit {
+                        print::audit_json(batch, generation, kernel);
+                    }
                 }
                 Output::Table => {
-                    let line = print::table(&record, detector, offset, summary.as_deref());
-                    let _ = writeln!(self.batch, "{line}");
+                    let line =
+                        print::table(&record, detector, offset, summary.as_deref(), &workload);
+                    let _ = writeln!(batch, "{line}");
                 }
             }
             self.batch_events += 1;
@@ -281,7 +292,7 @@ impl LostReport {
                 "tracee-load: warning: {new} events lost (the ring buffer was full; {} in all): the output is not keeping up; a larger --ring-buffer-mb absorbs longer bursts",
                 c.lost
             );
-            if output == Output::Json && !state.done {
+            if output != Output::Table && !state.done {
                 let record = serde_json::json!({
                     "timestamp": wall_now_ns(),
                     "eventName": "lost_events",
@@ -334,6 +345,7 @@ pub fn run(
         stop_at: None,
         summary: Summary::default(),
         resolver: Resolver::new(&options.host_root),
+        workloads: crate::workload::Workloads::new(),
         views,
         done: false,
         discarding: false,

@@ -1,0 +1,164 @@
+//! Who an event's process is, for the output: its container and pod (the runtime state
+//! `containers::Resolver` reads, cached per cgroup) and the path of its executable (cached
+//! per program image of a thread). After the first event of a cgroup and of a thread image,
+//! an event costs two hash lookups; events outside containers share one `NotContainer`.
+//!
+//! The executable is `/proc/PID/exe` read when a thread image is first seen. The kernel
+//! names the image in each record (host thread id, thread start time, exec count), so a
+//! reused pid or a later exec is a new cache entry, never a stale path. A process gone by
+//! then (short-lived, and its records still queued) has no path, except in its own
+//! `sched_process_exec` event, whose `pathname` is the new image's.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use schema::record::{ArgValue, Record};
+
+use crate::containers::{Lookup, Resolver};
+
+/// Entries kept before the caches start over: threads come and go, cgroup ids are never
+/// reused, and a cold entry costs one readlink (or one runtime state read) again.
+const MAX_ENTRIES: usize = 1 << 16;
+
+/// One event's workload, as the printers show it.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub container: Rc<Lookup>,
+    /// Empty when unknown.
+    pub exe: Rc<str>,
+}
+
+impl Workload {
+    /// No container, no executable known (reports, tests).
+    pub fn none() -> Workload {
+        Workload {
+            container: Rc::new(Lookup::NotContainer),
+            exe: Rc::from(""),
+        }
+    }
+
+    /// The container's id (empty outside containers).
+    pub fn container_id(&self) -> &str {
+        match &*self.container {
+            Lookup::NotContainer => "",
+            Lookup::Unknown { id, .. } => id,
+            Lookup::Found(c) => &c.id,
+        }
+    }
+}
+
+/// (host thread id, exec count, thread start time): one program image of one thread.
+type ThreadKey = (u32, u32, u64);
+
+#[derive(Default)]
+struct ThreadEntry {
+    exe: Option<Rc<str>>,
+    /// Hosts whose runtimes use cgroup v1 hierarchies: the container, per thread image
+    /// (the v2 cgroup id names none there).
+    container: Option<Rc<Lookup>>,
+}
+
+pub struct Workloads {
+    by_cgroup: HashMap<u64, Rc<Lookup>>,
+    threads: HashMap<ThreadKey, ThreadEntry>,
+    outside: Rc<Lookup>,
+    no_exe: Rc<str>,
+    /// `sched_process_exec` and the index of its `pathname`.
+    exec: Option<(u32, u8)>,
+}
+
+impl Default for Workloads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workloads {
+    pub fn new() -> Workloads {
+        let exec = schema::catalog::event("sched_process_exec").and_then(|e| {
+            let (index, _) = e.arg_index("pathname")?;
+            Some((e.id, u8::try_from(index).ok()?))
+        });
+        Workloads {
+            by_cgroup: HashMap::new(),
+            threads: HashMap::new(),
+            outside: Rc::new(Lookup::NotContainer),
+            no_exe: Rc::from(""),
+            exec,
+        }
+    }
+
+    /// The workload of a record from the kernel (not one the loader made: those name no
+    /// thread image).
+    pub fn of(&mut self, resolver: &mut Resolver, record: &Record) -> Workload {
+        let h = &record.header;
+        let key = (h.host_tid, h.exec_id, h.thread_start_ns);
+        let per_thread = resolver.per_process();
+        let container = if per_thread {
+            self.threads
+                .get(&key)
+                .and_then(|t| t.container.clone())
+                .unwrap_or_else(|| {
+                    let lookup = self.shared(resolver.lookup(h.cgroup_id, h.host_pid));
+                    self.thread(key).container = Some(Rc::clone(&lookup));
+                    lookup
+                })
+        } else {
+            match self.by_cgroup.get(&h.cgroup_id) {
+                Some(hit) => Rc::clone(hit),
+                None => {
+                    let lookup = self.shared(resolver.lookup(h.cgroup_id, h.host_pid));
+                    if resolver.is_final(h.cgroup_id) {
+                        if self.by_cgroup.len() >= MAX_ENTRIES {
+                            self.by_cgroup.clear();
+                        }
+                        self.by_cgroup.insert(h.cgroup_id, Rc::clone(&lookup));
+                    }
+                    lookup
+                }
+            }
+        };
+        let exe = match self.threads.get(&key).and_then(|t| t.exe.clone()) {
+            Some(exe) => exe,
+            None => {
+                let exe = self.read_exe(record);
+                self.thread(key).exe = Some(Rc::clone(&exe));
+                exe
+            }
+        };
+        Workload { container, exe }
+    }
+
+    fn thread(&mut self, key: ThreadKey) -> &mut ThreadEntry {
+        if self.threads.len() >= MAX_ENTRIES && !self.threads.contains_key(&key) {
+            self.threads.clear();
+        }
+        self.threads.entry(key).or_default()
+    }
+
+    /// Outside containers, one shared answer (no allocation per cgroup).
+    fn shared(&self, lookup: Rc<Lookup>) -> Rc<Lookup> {
+        match *lookup {
+            Lookup::NotContainer => Rc::clone(&self.outside),
+            _ => lookup,
+        }
+    }
+
+    fn read_exe(&self, record: &Record) -> Rc<str> {
+        let h = &record.header;
+        if let Ok(path) = std::fs::read_link(format!("/proc/{}/exe", h.host_pid)) {
+            return Rc::from(path.to_string_lossy().as_ref());
+        }
+        if let Some((event, index)) = self.exec
+            && h.event_id == event
+            && let Some(ArgValue::Str(path)) = record
+                .args
+                .iter()
+                .find(|a| a.index == index)
+                .map(|a| &a.value)
+        {
+            return Rc::from(path.as_str());
+        }
+        Rc::clone(&self.no_exe)
+    }
+}
