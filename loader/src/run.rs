@@ -345,7 +345,7 @@ pub fn run(
         stop_at: None,
         summary: Summary::default(),
         resolver: Resolver::new(&options.host_root),
-        workloads: crate::workload::Workloads::new(),
+        workloads: crate::workload::Workloads::new(shared.exe_store()),
         views,
         done: false,
         discarding: false,

@@ -3,14 +3,21 @@
 //! per program image of a thread). After the first event of a cgroup and of a thread image,
 //! an event costs two hash lookups; events outside containers share one `NotContainer`.
 //!
-//! The executable is `/proc/PID/exe` read when a thread image is first seen. The kernel
-//! names the image in each record (host thread id, thread start time, exec count), so a
-//! reused pid or a later exec is a new cache entry, never a stale path. A process gone by
-//! then (short-lived, and its records still queued) has no path, except in its own
+//! The executable is read when a thread image is first seen, from the binary the kernel
+//! recorded for the process at its exec (inherited at fork; seeded from /proc at start for
+//! the processes already running in the loader's mount namespace): its task storage, looked
+//! up through a pidfd, which needs no capability (reading `/proc/PID/exe` of another
+//! process needs CAP_SYS_PTRACE, which the loader does not keep). The kernel names the
+//! image in each record (host thread id, thread start time, exec count), so a reused pid or
+//! a later exec is a new cache entry, never a stale path. A process reaped by then
+//! (short-lived, and its records still queued) has no path, except in its own
 //! `sched_process_exec` event, whose `pathname` is the new image's.
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use schema::record::{ArgValue, Record};
 
@@ -47,6 +54,40 @@ impl Workload {
     }
 }
 
+/// The binaries the BPF programs record per task (`pending_store`'s `exe_known`, `exe`).
+pub struct ExeStore {
+    map: MapHandle,
+    known_at: usize,
+    exe_at: usize,
+}
+
+impl ExeStore {
+    pub fn new(map: MapHandle, known_at: usize, exe_at: usize) -> ExeStore {
+        ExeStore {
+            map,
+            known_at,
+            exe_at,
+        }
+    }
+
+    /// The binary recorded for process `pid`, while it exists.
+    fn exe_of(&self, pid: u32) -> Option<String> {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+        let value = self
+            .map
+            .lookup(&pidfd.as_raw_fd().to_le_bytes(), MapFlags::ANY)
+            .ok()??;
+        if value.get(self.known_at..self.known_at + 4)? != 1u32.to_le_bytes() {
+            return None;
+        }
+        // `struct scope_exe_key`: the mount namespace, then the path.
+        let path = value.get(self.exe_at + 8..self.exe_at + 8 + schema::abi::PATH_MAX)?;
+        let path = schema::abi::c_str(path);
+        (!path.is_empty()).then_some(path)
+    }
+}
+
 /// (host thread id, exec count, thread start time): one program image of one thread.
 type ThreadKey = (u32, u32, u64);
 
@@ -65,16 +106,12 @@ pub struct Workloads {
     no_exe: Rc<str>,
     /// `sched_process_exec` and the index of its `pathname`.
     exec: Option<(u32, u8)>,
-}
-
-impl Default for Workloads {
-    fn default() -> Self {
-        Self::new()
-    }
+    store: Option<ExeStore>,
 }
 
 impl Workloads {
-    pub fn new() -> Workloads {
+    /// `store`: the kernel's recorded binaries (none: `/proc/PID/exe` only).
+    pub fn new(store: Option<ExeStore>) -> Workloads {
         let exec = schema::catalog::event("sched_process_exec").and_then(|e| {
             let (index, _) = e.arg_index("pathname")?;
             Some((e.id, u8::try_from(index).ok()?))
@@ -85,6 +122,7 @@ impl Workloads {
             outside: Rc::new(Lookup::NotContainer),
             no_exe: Rc::from(""),
             exec,
+            store,
         }
     }
 
@@ -146,6 +184,9 @@ impl Workloads {
 
     fn read_exe(&self, record: &Record) -> Rc<str> {
         let h = &record.header;
+        if let Some(path) = self.store.as_ref().and_then(|s| s.exe_of(h.host_pid)) {
+            return Rc::from(path.as_str());
+        }
         if let Ok(path) = std::fs::read_link(format!("/proc/{}/exe", h.host_pid)) {
             return Rc::from(path.to_string_lossy().as_ref());
         }

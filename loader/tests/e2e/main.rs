@@ -9,6 +9,7 @@ mod harness;
 mod network;
 mod reload;
 mod robustness;
+mod workload;
 
 use harness::*;
 
