@@ -67,8 +67,9 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     lost_report_interval: f64,
     /// Also print every candidate event no policy matched, each event with the kernel's
-    /// decision (an `audit` object; needs --output json): for checking the kernel against
-    /// `tracee-compile test` and the reference evaluator. Costs nothing when not given.
+    /// decision (an `audit` object; needs --output json or json-v1beta1): for checking the
+    /// kernel against `tracee-compile test` and the reference evaluator. Costs nothing when
+    /// not given.
     #[arg(long)]
     audit: bool,
 }
@@ -97,7 +98,7 @@ fn main() -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(2, e),
     };
-    if cli.audit && !matches!(cli.output, OutputArg::Json) {
+    if cli.audit && !matches!(cli.output, OutputArg::Json | OutputArg::JsonV1beta1) {
         return fail(2, "--audit prints JSON: add --output json");
     }
     // Signals first, before any other thread: they are served by a thread of their own,
