@@ -48,7 +48,9 @@ static __always_inline int fork_event(struct task_struct *parent, struct task_st
 								  BPF_LOCAL_STORAGE_GET_F_CREATE);
 			if (to) {
 				__builtin_memcpy(&to->exe, &from->exe, sizeof(to->exe));
-				to->exe_known = 1;
+				/* The child's exec count is its parent's until it execs. */
+				to->exe_exec_id = from->exe_exec_id;
+				to->exe_known = from->exe_known;
 			}
 		}
 	}

@@ -132,9 +132,10 @@ pub fn seed_follow(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<usize, LoadErro
     Ok(changed)
 }
 
-/// Where `exe_known` and `exe` sit in `struct pending` (bytes), from the object's own BTF:
-/// how the loader writes (here) and reads (workload.rs) a task's recorded binary.
-pub fn pending_exe_offsets(skel: &TraceeSkel<'_>) -> Result<(usize, usize), LoadError> {
+/// Where `exe_known`, `exe_exec_id` and `exe` sit in `struct pending` (bytes), from the
+/// object's own BTF: how the loader writes (here) and reads (workload.rs) a task's recorded
+/// binary.
+pub fn pending_exe_offsets(skel: &TraceeSkel<'_>) -> Result<ExeOffsets, LoadError> {
     use libbpf_rs::btf::types::{MemberAttr, Struct};
     let btf = skel
         .object()
@@ -151,13 +152,30 @@ pub fn pending_exe_offsets(skel: &TraceeSkel<'_>) -> Result<(usize, usize), Load
             _ => None,
         })
     };
-    match (offset("exe_known"), offset("exe")) {
-        (Some(known_at), Some(exe_at)) => Ok((known_at, exe_at)),
+    match (offset("exe_known"), offset("exe_exec_id"), offset("exe")) {
+        (Some(known), Some(exec_id), Some(exe)) => Ok(ExeOffsets {
+            known,
+            exec_id,
+            exe,
+        }),
         _ => Err(LoadError::Kernel(
-            "struct pending has no exe_known/exe".to_owned(),
+            "struct pending has no exe_known/exe_exec_id/exe".to_owned(),
         )),
     }
 }
+
+/// Byte offsets of a task's recorded binary in `struct pending`.
+#[derive(Debug, Clone, Copy)]
+pub struct ExeOffsets {
+    pub known: usize,
+    pub exec_id: usize,
+    pub exe: usize,
+}
+
+/// `exe_known` of a binary recorded at exec, and of one seeded from /proc (whose exec
+/// count is not known).
+pub const EXE_AT_EXEC: u32 = 1;
+pub const EXE_SEEDED: u32 = 2;
 
 /// `executable` for processes that were running before the loader (for `executable`
 /// scopes and the output's `executable`): their binaries are not
@@ -168,7 +186,11 @@ pub fn pending_exe_offsets(skel: &TraceeSkel<'_>) -> Result<(usize, usize), Load
 /// Processes of other mount namespaces are left unknown: their `/proc/PID/exe` is not the
 /// path their own namespace sees. Returns how many it seeded.
 pub fn seed_executables(skel: &TraceeSkel<'_>) -> Result<usize, LoadError> {
-    let (known_at, exe_at) = pending_exe_offsets(skel)?;
+    let ExeOffsets {
+        known: known_at,
+        exe: exe_at,
+        ..
+    } = pending_exe_offsets(skel)?;
     let map = &skel.maps.pending_store;
     let size = map.value_size() as usize;
     let Some(own_ns) = mount_ns_of("/proc/self/ns/mnt") else {
@@ -204,7 +226,7 @@ pub fn seed_executables(skel: &TraceeSkel<'_>) -> Result<usize, LoadError> {
         let mut value = vec![0u8; size];
         let key_bytes = bytemuck::bytes_of(&key);
         match value.get_mut(known_at..known_at + 4) {
-            Some(known) => known.copy_from_slice(&1u32.to_le_bytes()),
+            Some(known) => known.copy_from_slice(&EXE_SEEDED.to_le_bytes()),
             None => continue,
         }
         match value.get_mut(exe_at..exe_at + key_bytes.len()) {

@@ -32,8 +32,8 @@ pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// outlive the generation that created them.
 pub struct Shared {
     maps: Vec<(&'static str, MapHandle)>,
-    /// Where a task's recorded binary sits in `pending_store`'s value (`exe_known`, `exe`).
-    exe_offsets: Option<(usize, usize)>,
+    /// Where a task's recorded binary sits in `pending_store`'s value.
+    exe_offsets: Option<crate::ExeOffsets>,
 }
 
 impl Shared {
@@ -81,9 +81,9 @@ impl Shared {
 
     /// The tasks' recorded binaries, for the output's `executable`.
     pub fn exe_store(&self) -> Option<crate::workload::ExeStore> {
-        let (known_at, exe_at) = self.exe_offsets?;
+        let offsets = self.exe_offsets?;
         let map = MapHandle::try_from(self.map("pending_store")).ok()?;
-        Some(crate::workload::ExeStore::new(map, known_at, exe_at))
+        Some(crate::workload::ExeStore::new(map, offsets))
     }
 
     /// Writes the control word (`struct control_word`).

@@ -9,9 +9,11 @@
 //! up through a pidfd, which needs no capability (reading `/proc/PID/exe` of another
 //! process needs CAP_SYS_PTRACE, which the loader does not keep). The kernel names the
 //! image in each record (host thread id, thread start time, exec count), so a reused pid or
-//! a later exec is a new cache entry, never a stale path. A process reaped by then
-//! (short-lived, and its records still queued) has no path, except in its own
-//! `sched_process_exec` event, whose `pathname` is the new image's.
+//! a later exec is a new cache entry, and the storage says which exec recorded its binary:
+//! a record of a program the process has since replaced gets no path, never the later
+//! program's. A process reaped by then (short-lived, and its records still queued) has no
+//! path either, except in its own `sched_process_exec` event, whose `pathname` is the new
+//! image's.
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
@@ -57,32 +59,33 @@ impl Workload {
 /// The binaries the BPF programs record per task (`pending_store`'s `exe_known`, `exe`).
 pub struct ExeStore {
     map: MapHandle,
-    known_at: usize,
-    exe_at: usize,
+    at: crate::ExeOffsets,
 }
 
 impl ExeStore {
-    pub fn new(map: MapHandle, known_at: usize, exe_at: usize) -> ExeStore {
-        ExeStore {
-            map,
-            known_at,
-            exe_at,
-        }
+    pub fn new(map: MapHandle, at: crate::ExeOffsets) -> ExeStore {
+        ExeStore { map, at }
     }
 
-    /// The binary recorded for process `pid`, while it exists.
-    fn exe_of(&self, pid: u32) -> Option<String> {
+    /// The binary recorded for process `pid`, while it exists, if it is the one it ran at
+    /// exec count `exec_id` (a record of an earlier program gets none, never a later one's).
+    fn exe_of(&self, pid: u32, exec_id: u32) -> Option<String> {
         let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
         let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
         let value = self
             .map
             .lookup(&pidfd.as_raw_fd().to_le_bytes(), MapFlags::ANY)
             .ok()??;
-        if value.get(self.known_at..self.known_at + 4)? != 1u32.to_le_bytes() {
-            return None;
+        let word = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(value.get(at..at + 4)?.try_into().ok()?))
+        };
+        match word(self.at.known)? {
+            crate::EXE_SEEDED => {}
+            crate::EXE_AT_EXEC if word(self.at.exec_id)? == exec_id => {}
+            _ => return None,
         }
         // `struct scope_exe_key`: the mount namespace, then the path.
-        let path = value.get(self.exe_at + 8..self.exe_at + 8 + schema::abi::PATH_MAX)?;
+        let path = value.get(self.at.exe + 8..self.at.exe + 8 + schema::abi::PATH_MAX)?;
         let path = schema::abi::c_str(path);
         (!path.is_empty()).then_some(path)
     }
@@ -110,7 +113,7 @@ pub struct Workloads {
 }
 
 impl Workloads {
-    /// `store`: the kernel's recorded binaries (none: `/proc/PID/exe` only).
+    /// `store`: the kernel's recorded binaries (none: executables only from exec events).
     pub fn new(store: Option<ExeStore>) -> Workloads {
         let exec = schema::catalog::event("sched_process_exec").and_then(|e| {
             let (index, _) = e.arg_index("pathname")?;
@@ -184,11 +187,12 @@ impl Workloads {
 
     fn read_exe(&self, record: &Record) -> Rc<str> {
         let h = &record.header;
-        if let Some(path) = self.store.as_ref().and_then(|s| s.exe_of(h.host_pid)) {
+        if let Some(path) = self
+            .store
+            .as_ref()
+            .and_then(|s| s.exe_of(h.host_pid, h.exec_id))
+        {
             return Rc::from(path.as_str());
-        }
-        if let Ok(path) = std::fs::read_link(format!("/proc/{}/exe", h.host_pid)) {
-            return Rc::from(path.to_string_lossy().as_ref());
         }
         if let Some((event, index)) = self.exec
             && h.event_id == event
