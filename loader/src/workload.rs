@@ -129,8 +129,8 @@ impl Workloads {
         }
     }
 
-    /// The workload of a record from the kernel (not one the loader made: those name no
-    /// thread image).
+    /// The workload of a record. The loader's own records (`existing_container`) name the
+    /// loader's process, as Tracee's do Tracee's.
     pub fn of(&mut self, resolver: &mut Resolver, record: &Record) -> Workload {
         let h = &record.header;
         let key = (h.host_tid, h.exec_id, h.thread_start_ns);
