@@ -56,6 +56,9 @@ static __always_inline void fill_record(struct event_record *r)
 	struct task_struct *parent = task->real_parent;
 	r->host_ppid = parent->tgid;
 	r->uid = task->cred->uid.val;
+	r->thread_start_ns = task->start_boottime;
+	r->exec_id = (__u32)task->self_exec_id;
+	r->pad2 = 0;
 	/* Numbers in the task's own pid namespace; in the host's (level 0) they are the host's. */
 	struct pid *tpid = task->thread_pid;
 	if (tpid->level == 0) {

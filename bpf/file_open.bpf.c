@@ -160,6 +160,8 @@ __noinline int record_exe(struct pending *ts, __u64 path_addr, __u64 mntns)
 	if (len == 0 || len >= ABI_PATH_MAX)
 		return 0;
 	bpf_probe_read_kernel(ts->exe.path, len, &k->path[off]);
+	/* At sched_process_exec the count has already moved on to the new program. */
+	ts->exe_exec_id = (__u32)bpf_get_current_task_btf()->self_exec_id;
 	ts->exe_known = 1;
 	return 0;
 }

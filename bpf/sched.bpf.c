@@ -19,9 +19,15 @@ static __always_inline void put_task(struct pending *p, __u32 index, struct task
 	put_int(p, index + 4, ARG_KIND_UINT, BPF_CORE_READ(t, start_time));
 }
 
-/* Is some policy's scope an `executable` one (then binaries are recorded and inherited)? */
+/* Set by the loader when the output names each event's executable: binaries are recorded
+ * at exec and inherited at fork for every task, not only for `executable` scopes. */
+const volatile __u32 track_exe = 0;
+
+/* Are binaries recorded and inherited (an `executable` scope, or the output's)? */
 static __always_inline int exe_scoped(void)
 {
+	if (track_exe)
+		return 1;
 	__u32 zero = 0;
 	struct scope_config *sc = bpf_map_lookup_elem(&scope_config, &zero);
 	return sc && sc->eq_enabled[SCOPE_EXE];
@@ -42,7 +48,9 @@ static __always_inline int fork_event(struct task_struct *parent, struct task_st
 								  BPF_LOCAL_STORAGE_GET_F_CREATE);
 			if (to) {
 				__builtin_memcpy(&to->exe, &from->exe, sizeof(to->exe));
-				to->exe_known = 1;
+				/* The child's exec count is its parent's until it execs. */
+				to->exe_exec_id = from->exe_exec_id;
+				to->exe_known = from->exe_known;
 			}
 		}
 	}

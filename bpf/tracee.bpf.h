@@ -142,7 +142,10 @@ struct pending {
 	__u64 unlink_ctime;
 	/* Task storage only: the task's executable (recorded at exec, inherited at fork) and
 	 * its mount namespace, for the `executable` scope. Never reset by begin_event. */
-	__u32 exe_known;
+	__u32 exe_known; /* 1: recorded at exec; 2: seeded from /proc (exec count unknown) */
+	/* The task's exec count (self_exec_id) when `exe` was recorded: the loader tells a
+	 * record of an earlier program of the task from one of this one. */
+	__u32 exe_exec_id;
 	struct scope_exe_key exe;
 	struct event_record rec;
 	__u8 args[ARGS_BUF + ARGS_SLACK];

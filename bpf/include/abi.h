@@ -383,6 +383,9 @@ struct event_record {
 	char uts[ABI_UTS_LEN];
 	char pad1[3];
 	__u32 detected_from; /* a detection: the event it was detected from */
+	__u64 thread_start_ns; /* task->start_boottime (Tracee's threadStartTime) */
+	__u32 exec_id; /* task->self_exec_id: which program image of the thread */
+	__u32 pad2;
 };
 
 /* Argument slots of the parts of a socket address argument at index i (< SOCK_ADDR_MAX_INDEX):

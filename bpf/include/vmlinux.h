@@ -243,6 +243,7 @@ struct task_struct {
 	pid_t pid;
 	pid_t tgid;
 	u64 start_time;
+	u64 start_boottime;
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
 	struct pid *thread_pid;

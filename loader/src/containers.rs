@@ -397,6 +397,18 @@ impl Resolver {
         lookup
     }
 
+    /// Whether a container is found per process rather than per cgroup id: hosts whose
+    /// runtimes use cgroup v1 hierarchies (the v2 id then names no container).
+    pub fn per_process(&self) -> bool {
+        self.v1
+    }
+
+    /// Whether `lookup` gave a lasting answer for this cgroup id (a cgroup seen too soon
+    /// after the last walk of the tree is looked up again later).
+    pub fn is_final(&self, cgroup_id: u64) -> bool {
+        self.by_cgroup.contains_key(&cgroup_id)
+    }
+
     /// Where the runtimes' state is read (`--host-root`).
     pub fn host_root(&self) -> &Path {
         &self.host_root

@@ -207,6 +207,8 @@ pub fn install_with<'obj>(
         rodata.loader_started_ns = loader_started_ns();
         rodata.derived_loaded = handlers;
         rodata.packet_events = packet_events(image);
+        // Every event's output names its executable (workload.rs reads it from here).
+        rodata.track_exe = 1;
         rodata.detections_loaded = image
             .map("detect_chunks")
             .is_some_and(|m| !m.entries.is_empty())

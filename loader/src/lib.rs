@@ -36,7 +36,9 @@ pub mod signals;
 pub mod sinks;
 pub mod table;
 pub mod telemetry;
+pub mod v1beta1;
 pub mod watch;
+pub mod workload;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]
 mod skel {

@@ -19,8 +19,11 @@ enum OutputArg {
     /// Columns like Tracee's table: time, uid, comm, pid, tid, ret, event, args (decoded
     /// flags and modes), fitted to the terminal's width.
     Table,
-    /// One JSON object per line with Tracee's event field names.
+    /// One JSON object per line with Tracee's event field names (Tracee v0.24's `trace.Event`).
     Json,
+    /// One JSON object per line in the shape of Tracee's current API (`v1beta1.Event`).
+    #[value(name = "json-v1beta1")]
+    JsonV1beta1,
 }
 
 #[derive(Parser)]
@@ -75,8 +78,9 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     lost_report_interval: f64,
     /// Also print every candidate event no policy matched, each event with the kernel's
-    /// decision (an `audit` object; needs --output json): for checking the kernel against
-    /// `tracee-compile test` and the reference evaluator. Costs nothing when not given.
+    /// decision (an `audit` object; needs --output json or json-v1beta1): for checking the
+    /// kernel against `tracee-compile test` and the reference evaluator. Costs nothing when
+    /// not given.
     #[arg(long)]
     audit: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 0.0.0.0:9464): events per
@@ -175,7 +179,7 @@ fn main() -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(2, e),
     };
-    if cli.audit && !matches!(cli.output, OutputArg::Json) {
+    if cli.audit && !matches!(cli.output, OutputArg::Json | OutputArg::JsonV1beta1) {
         return fail(2, "--audit prints JSON: add --output json");
     }
     if cli.width.is_some() && matches!(cli.output, OutputArg::Json) {
@@ -292,6 +296,7 @@ fn main() -> ExitCode {
         output: match cli.output {
             OutputArg::Table => Output::Table,
             OutputArg::Json => Output::Json,
+            OutputArg::JsonV1beta1 => Output::JsonV1beta1,
         },
         max_events: cli.max_events,
         duration,

@@ -72,6 +72,13 @@ impl Plan {
             };
             plan.hooks.push(hook);
         }
+        // The output's `executable`: every exec is recorded, and inherited at fork, in the
+        // task's storage (workload.rs), whatever the image selects.
+        for program in ["tr_sched_exec", "tr_sched_fork"] {
+            if !plan.hooks.contains(&Hook::Btf(program)) {
+                plan.hooks.push(Hook::Btf(program));
+            }
+        }
         Ok(plan)
     }
 
@@ -170,11 +177,23 @@ mod tests {
         assert_eq!(plan.unsupported, ["hooked_syscall"]);
         assert_eq!(
             plan.programs(false),
-            ["seed_follow", "tr_sys_exit", "tr_tp_enter"]
+            [
+                "seed_follow",
+                "tr_sched_exec",
+                "tr_sched_fork",
+                "tr_sys_exit",
+                "tr_tp_enter"
+            ]
         );
         assert_eq!(
             plan.programs(true),
-            ["seed_follow", "tr_a_sys_exit", "tr_a_tp_enter"]
+            [
+                "seed_follow",
+                "tr_a_sched_exec",
+                "tr_a_sched_fork",
+                "tr_a_sys_exit",
+                "tr_a_tp_enter"
+            ]
         );
         assert!(Plan::from_probes(&["tp_btf/nope".to_owned()]).is_err());
     }

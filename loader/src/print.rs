@@ -8,8 +8,10 @@ use schema::image::DetectorMeta;
 use schema::record::{ArgValue, Record};
 use serde::Serialize;
 
+use crate::containers::Lookup;
 use crate::decode;
 use crate::table::{Layout, Row};
+use crate::workload::Workload;
 
 /// Names of the policies an event matched, from the image's policy table (bit = position).
 pub fn matched_names(bits: u64, policies: &[String]) -> Vec<String> {
@@ -170,14 +172,14 @@ pub(crate) fn event_name(id: u32) -> String {
 }
 
 /// A fixed, zero-padded buffer's text up to its first NUL, borrowed when it is UTF-8.
-fn fixed_str(bytes: &[u8]) -> Cow<'_, str> {
+pub(crate) fn fixed_str(bytes: &[u8]) -> Cow<'_, str> {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end])
 }
 
 /// A JSON string: copied as-is when it needs no escaping (the usual case), else escaped
 /// by serde_json.
-fn json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     if s.bytes()
         .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
     {
@@ -189,7 +191,7 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+pub(crate) fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
@@ -227,11 +229,20 @@ pub fn write_json(
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
     parse_arguments: bool,
+    workload: &Workload,
 ) {
     if let Some(d) = detector {
         // Detections are rare: the serde_json object is fast enough.
         out.extend_from_slice(
-            json_reference(record, policies, Some(d), boot_to_epoch_ns, parse_arguments).as_bytes(),
+            json_reference(
+                record,
+                policies,
+                Some(d),
+                boot_to_epoch_ns,
+                parse_arguments,
+                workload,
+            )
+            .as_bytes(),
         );
         out.push(b'\n');
         return;
@@ -242,6 +253,8 @@ pub fn write_json(
         out,
         (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
     );
+    out.extend_from_slice(b",\"threadStartTime\":");
+    num(out, thread_start(h, boot_to_epoch_ns));
     out.extend_from_slice(b",\"processorId\":");
     num(out, h.cpu);
     out.extend_from_slice(b",\"processId\":");
@@ -266,9 +279,44 @@ pub fn write_json(
     num(out, h.pidns);
     out.extend_from_slice(b",\"processName\":");
     json_str(out, &fixed_str(&h.comm));
-    out.extend_from_slice(b",\"hostName\":");
+    out.extend_from_slice(b",\"executable\":{\"path\":");
+    json_str(out, &workload.exe);
+    out.extend_from_slice(b"},\"hostName\":");
     json_str(out, &fixed_str(&h.uts));
-    out.extend_from_slice(b",\"eventId\":\"");
+    out.extend_from_slice(b",\"containerId\":");
+    json_str(out, workload.container_id());
+    out.extend_from_slice(b",\"container\":{");
+    if let Lookup::Found(c) = &*workload.container {
+        let mut sep = Sep::default();
+        for (key, value) in [
+            ("id", &c.id),
+            ("name", &c.name),
+            ("image", &c.image),
+            ("imageDigest", &c.image_digest),
+        ] {
+            text_field(out, &mut sep, key, value);
+        }
+        out.extend_from_slice(b"},\"kubernetes\":{");
+        let mut sep = Sep::default();
+        for (key, value) in [
+            ("podName", &c.pod_name),
+            ("podNamespace", &c.pod_namespace),
+            ("podUID", &c.pod_uid),
+        ] {
+            text_field(out, &mut sep, key, value);
+        }
+        if c.sandbox {
+            sep.next(out);
+            out.extend_from_slice(b"\"podSandbox\":true");
+        }
+    } else if let Lookup::Unknown { id, .. } = &*workload.container {
+        out.extend_from_slice(b"\"id\":");
+        json_str(out, id);
+        out.extend_from_slice(b"},\"kubernetes\":{");
+    } else {
+        out.extend_from_slice(b"},\"kubernetes\":{");
+    }
+    out.extend_from_slice(b"},\"eventId\":\"");
     num(out, h.event_id);
     out.extend_from_slice(b"\",\"eventName\":");
     let event = catalog::event_by_id(h.event_id);
@@ -331,6 +379,68 @@ pub fn write_json(
     out.extend_from_slice(b"]}\n");
 }
 
+/// Tracee's `threadStartTime`: wall-clock ns, 0 when the record names no thread (the
+/// loader's own `existing_container` events).
+fn thread_start(h: &schema::abi::EventRecord, boot_to_epoch_ns: i64) -> i64 {
+    if h.thread_start_ns == 0 {
+        0
+    } else {
+        (h.thread_start_ns as i64).saturating_add(boot_to_epoch_ns)
+    }
+}
+
+/// Commas between the members of an object whose members are each optional.
+#[derive(Default)]
+struct Sep(bool);
+
+impl Sep {
+    fn next(&mut self, out: &mut Vec<u8>) {
+        if self.0 {
+            out.push(b',');
+        }
+        self.0 = true;
+    }
+}
+
+/// `"key":"value"`, left out when the value is empty (Go's `omitempty`).
+fn text_field(out: &mut Vec<u8>, sep: &mut Sep, key: &str, value: &str) {
+    if !value.is_empty() {
+        sep.next(out);
+        json_str(out, key);
+        out.push(b':');
+        json_str(out, value);
+    }
+}
+
+/// Tracee's `container` and `kubernetes` objects (v0.24: each field left out when empty,
+/// the objects themselves always there).
+fn workload_json(workload: &Workload) -> (serde_json::Value, serde_json::Value) {
+    let mut container = serde_json::Map::new();
+    let mut kubernetes = serde_json::Map::new();
+    let put = |map: &mut serde_json::Map<String, serde_json::Value>, k: &str, v: &str| {
+        if !v.is_empty() {
+            map.insert(k.to_owned(), v.into());
+        }
+    };
+    match &*workload.container {
+        Lookup::NotContainer => {}
+        Lookup::Unknown { id, .. } => put(&mut container, "id", id),
+        Lookup::Found(c) => {
+            put(&mut container, "id", &c.id);
+            put(&mut container, "name", &c.name);
+            put(&mut container, "image", &c.image);
+            put(&mut container, "imageDigest", &c.image_digest);
+            put(&mut kubernetes, "podName", &c.pod_name);
+            put(&mut kubernetes, "podNamespace", &c.pod_namespace);
+            put(&mut kubernetes, "podUID", &c.pod_uid);
+            if c.sandbox {
+                kubernetes.insert("podSandbox".to_owned(), true.into());
+            }
+        }
+    }
+    (container.into(), kubernetes.into())
+}
+
 /// Audit mode: turns the line `write_json` just appended into one that also carries the
 /// kernel's decision, `"audit":{"generation":G,"kernelPolicies":BITS}` (before any
 /// userspace filter; `matchedPolicies` is the final decision).
@@ -353,10 +463,13 @@ pub fn json_reference(
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
     parse_arguments: bool,
+    workload: &Workload,
 ) -> String {
     let h = &record.header;
+    let (container, kubernetes) = workload_json(workload);
     let mut event = serde_json::json!({
         "timestamp": (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
+        "threadStartTime": thread_start(h, boot_to_epoch_ns),
         "processorId": h.cpu,
         "processId": h.pid,
         "cgroupId": h.cgroup_id,
@@ -369,7 +482,11 @@ pub fn json_reference(
         "mountNamespace": h.mntns,
         "pidNamespace": h.pidns,
         "processName": fixed_str(&h.comm),
+        "executable": {"path": &*workload.exe},
         "hostName": fixed_str(&h.uts),
+        "containerId": workload.container_id(),
+        "container": container,
+        "kubernetes": kubernetes,
         "eventId": h.event_id.to_string(),
         "eventName": event_name(h.event_id),
         "matchedPolicies": matched_names(h.matched_policies, policies),
@@ -385,7 +502,7 @@ pub fn json_reference(
 }
 
 /// Tracee's severity numbers (`Severity` in its threat metadata, 0-4).
-fn severity_number(name: &str) -> u8 {
+pub(crate) fn severity_number(name: &str) -> u8 {
     match name {
         "low" => 1,
         "medium" => 2,
@@ -462,6 +579,7 @@ pub fn json(
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
     parse_arguments: bool,
+    workload: &Workload,
 ) -> String {
     let mut out = Vec::with_capacity(512);
     write_json(
@@ -471,6 +589,7 @@ pub fn json(
         detector,
         boot_to_epoch_ns,
         parse_arguments,
+        workload,
     );
     out.pop();
     String::from_utf8(out).unwrap_or_default()
@@ -486,6 +605,7 @@ pub fn table(
     boot_to_epoch_ns: i64,
     summary: Option<&str>,
     layout: &Layout,
+    workload: &Workload,
 ) -> String {
     let h = &record.header;
     let mut args: Vec<String> = match summary {
@@ -520,6 +640,18 @@ pub fn table(
         tid: h.tid,
         ret: h.retval,
         event: &name,
+        container: &container_cell(workload),
     };
     layout.row(&row, &args)
+}
+
+/// The table's CONTAINER cell: the container's name (else its id), cut to 12 characters
+/// like `docker ps` ids; empty outside containers.
+pub fn container_cell(workload: &Workload) -> String {
+    let name = match &*workload.container {
+        Lookup::NotContainer => "",
+        Lookup::Found(c) if !c.name.is_empty() => &c.name,
+        _ => workload.container_id(),
+    };
+    name.chars().take(12).collect()
 }

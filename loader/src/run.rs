@@ -33,6 +33,7 @@ const BATCH_BYTES: usize = 1 << 20;
 pub enum Output {
     Table,
     Json,
+    JsonV1beta1,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +130,7 @@ struct State {
     stop_at: Option<Instant>,
     summary: Summary,
     resolver: Resolver,
+    workloads: crate::workload::Workloads,
     /// By generation; a handful at most (the active one and a few retired), newest last:
     /// searched from the end, one comparison per record in the steady state.
     views: Vec<(u32, View)>,
@@ -333,19 +335,32 @@ impl State {
             counting.count(h.event_id, generation, h.matched_policies);
         }
         let start = self.batch.len();
+        let workload = if !self.discarding || !self.sinks.is_empty() {
+            self.workloads.of(&mut self.resolver, &record)
+        } else {
+            crate::workload::Workload::none()
+        };
         if !self.discarding {
+            let (batch, policies) = (&mut self.batch, &view.policies);
             match options.output {
                 Output::Json => {
                     print::write_json(
-                        &mut self.batch,
+                        batch,
                         &record,
-                        &view.policies,
+                        policies,
                         detector,
                         offset,
                         options.parse_arguments,
+                        &workload,
                     );
                     if options.audit {
-                        print::audit_json(&mut self.batch, generation, kernel);
+                        print::audit_json(batch, generation, kernel);
+                    }
+                }
+                Output::JsonV1beta1 => {
+                    crate::v1beta1::write(batch, &record, policies, detector, offset, &workload);
+                    if options.audit {
+                        print::audit_json(batch, generation, kernel);
                     }
                 }
                 Output::Table => {
@@ -355,8 +370,9 @@ impl State {
                         offset,
                         summary.as_deref(),
                         &options.layout,
+                        &workload,
                     );
-                    let _ = writeln!(self.batch, "{line}");
+                    let _ = writeln!(batch, "{line}");
                 }
             }
             self.batch_events += 1;
@@ -374,6 +390,7 @@ impl State {
                         detector,
                         offset,
                         options.parse_arguments,
+                        &workload,
                     );
                     if options.audit {
                         print::audit_json(out, generation, kernel);
@@ -431,7 +448,7 @@ impl LostReport {
                     "lostPerCpu": new_per_cpu,
                 })
                 .to_string();
-                if output == Output::Json {
+                if output != Output::Table {
                     state.report_line(&record);
                 }
                 state.sinks.report_line(&record);
@@ -483,6 +500,7 @@ pub fn run(
         stop_at: None,
         summary: Summary::default(),
         resolver: Resolver::new(&options.host_root),
+        workloads: crate::workload::Workloads::new(shared.exe_store()),
         views,
         done: false,
         discarding: false,

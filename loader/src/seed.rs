@@ -132,24 +132,11 @@ pub fn seed_follow(skel: &TraceeSkel<'_>, plan: &Plan) -> Result<usize, LoadErro
     Ok(changed)
 }
 
-/// `executable` for processes that were running before the loader: their binaries are not
-/// seen at exec, so each process in the loader's own mount namespace gets its task storage
-/// seeded from `/proc/PID/exe` (through a pidfd, the key task storage takes from
-/// userspace). Run before attaching, while the storage is still empty: a process that execs
-/// in the moment between this and attaching keeps its old binary until its next exec.
-/// Processes of other mount namespaces are left unknown: their `/proc/PID/exe` is not the
-/// path their own namespace sees. Returns how many it seeded.
-pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, LoadError> {
+/// Where `exe_known`, `exe_exec_id` and `exe` sit in `struct pending` (bytes), from the
+/// object's own BTF: how the loader writes (here) and reads (workload.rs) a task's recorded
+/// binary.
+pub fn pending_exe_offsets(skel: &TraceeSkel<'_>) -> Result<ExeOffsets, LoadError> {
     use libbpf_rs::btf::types::{MemberAttr, Struct};
-    let exe_scoped = image
-        .map("scope_config")
-        .and_then(|m| m.entries.first())
-        .and_then(|(_, v)| bytemuck::try_pod_read_unaligned::<schema::abi::ScopeConfig>(v).ok())
-        .is_some_and(|c| c.eq_enabled[schema::abi::scope_dim::EXE] != 0);
-    if !exe_scoped {
-        return Ok(0);
-    }
-    // Where `exe_known` and `exe` sit in `struct pending`, from the object's own BTF.
     let btf = skel
         .object()
         .btf()
@@ -165,11 +152,45 @@ pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, L
             _ => None,
         })
     };
-    let (Some(known_at), Some(exe_at)) = (offset("exe_known"), offset("exe")) else {
-        return Err(LoadError::Kernel(
-            "struct pending has no exe_known/exe".to_owned(),
-        ));
-    };
+    match (offset("exe_known"), offset("exe_exec_id"), offset("exe")) {
+        (Some(known), Some(exec_id), Some(exe)) => Ok(ExeOffsets {
+            known,
+            exec_id,
+            exe,
+        }),
+        _ => Err(LoadError::Kernel(
+            "struct pending has no exe_known/exe_exec_id/exe".to_owned(),
+        )),
+    }
+}
+
+/// Byte offsets of a task's recorded binary in `struct pending`.
+#[derive(Debug, Clone, Copy)]
+pub struct ExeOffsets {
+    pub known: usize,
+    pub exec_id: usize,
+    pub exe: usize,
+}
+
+/// `exe_known` of a binary recorded at exec, and of one seeded from /proc (whose exec
+/// count is not known).
+pub const EXE_AT_EXEC: u32 = 1;
+pub const EXE_SEEDED: u32 = 2;
+
+/// `executable` for processes that were running before the loader (for `executable`
+/// scopes and the output's `executable`): their binaries are not
+/// seen at exec, so each process in the loader's own mount namespace gets its task storage
+/// seeded from `/proc/PID/exe` (through a pidfd, the key task storage takes from
+/// userspace). Run before attaching, while the storage is still empty: a process that execs
+/// in the moment between this and attaching keeps its old binary until its next exec.
+/// Processes of other mount namespaces are left unknown: their `/proc/PID/exe` is not the
+/// path their own namespace sees. Returns how many it seeded.
+pub fn seed_executables(skel: &TraceeSkel<'_>) -> Result<usize, LoadError> {
+    let ExeOffsets {
+        known: known_at,
+        exe: exe_at,
+        ..
+    } = pending_exe_offsets(skel)?;
     let map = &skel.maps.pending_store;
     let size = map.value_size() as usize;
     let Some(own_ns) = mount_ns_of("/proc/self/ns/mnt") else {
@@ -205,7 +226,7 @@ pub fn seed_executables(skel: &TraceeSkel<'_>, image: &Image) -> Result<usize, L
         let mut value = vec![0u8; size];
         let key_bytes = bytemuck::bytes_of(&key);
         match value.get_mut(known_at..known_at + 4) {
-            Some(known) => known.copy_from_slice(&1u32.to_le_bytes()),
+            Some(known) => known.copy_from_slice(&EXE_SEEDED.to_le_bytes()),
             None => continue,
         }
         match value.get_mut(exe_at..exe_at + key_bytes.len()) {

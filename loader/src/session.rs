@@ -32,6 +32,8 @@ pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// outlive the generation that created them.
 pub struct Shared {
     maps: Vec<(&'static str, MapHandle)>,
+    /// Where a task's recorded binary sits in `pending_store`'s value.
+    exe_offsets: Option<crate::ExeOffsets>,
 }
 
 impl Shared {
@@ -47,7 +49,10 @@ impl Shared {
                 MapHandle::try_from(&map).map_err(libbpf(format!("keep map `{name}` open")))?;
             maps.push((*name, handle));
         }
-        Ok(Shared { maps })
+        Ok(Shared {
+            maps,
+            exe_offsets: crate::pending_exe_offsets(skel).ok(),
+        })
     }
 
     /// The descriptor of a shared map, for the next generation to reuse.
@@ -72,6 +77,13 @@ impl Shared {
 
     pub fn stats(&self) -> &MapHandle {
         self.map("stats")
+    }
+
+    /// The tasks' recorded binaries, for the output's `executable`.
+    pub fn exe_store(&self) -> Option<crate::workload::ExeStore> {
+        let offsets = self.exe_offsets?;
+        let map = MapHandle::try_from(self.map("pending_store")).ok()?;
+        Some(crate::workload::ExeStore::new(map, offsets))
     }
 
     /// Writes the control word (`struct control_word`).
@@ -193,7 +205,7 @@ impl Generation {
         crate::seed_tree(&skel, &image)?;
         if shared.is_none() {
             // The first generation's task storage is new and empty (later ones share it).
-            crate::seed_executables(&skel, &image)?;
+            crate::seed_executables(&skel)?;
         }
         let containers = plan.hooks.contains(&Hook::Btf("tr_cgroup_mkdir"));
         if containers {

@@ -23,32 +23,45 @@ pub const MAX_CONTINUATION: usize = 3;
 /// The narrowest line continuation lines get, whatever the width.
 const MIN_ROOM: usize = 20;
 
-/// Column widths: time, uid, comm, pid, tid, ret, event; and the gap after the time.
+/// Column widths: time, container, uid, comm, pid, tid, ret, event; and the gap after the
+/// time. A container width of 0: no CONTAINER column (the compact layout names a container
+/// as the first argument instead: twelve more columns would leave no room at 80).
 struct Columns {
-    widths: [usize; 7],
+    widths: [usize; 8],
     time_gap: usize,
     micros: bool,
 }
 
 const FULL: Columns = Columns {
-    widths: [15, 6, 16, 7, 7, 16, 20],
+    widths: [15, 12, 6, 16, 7, 7, 16, 20],
     time_gap: 2,
     micros: true,
 };
 
 const COMPACT: Columns = Columns {
-    widths: [8, 5, 15, 7, 7, 4, 16],
+    widths: [8, 0, 5, 15, 7, 7, 4, 16],
     time_gap: 1,
     micros: false,
 };
 
-const HEADER: [&str; 7] = ["TIME", "UID", "COMM", "PID", "TID", "RET", "EVENT"];
+const HEADER: [&str; 8] = [
+    "TIME",
+    "CONTAINER",
+    "UID",
+    "COMM",
+    "PID",
+    "TID",
+    "RET",
+    "EVENT",
+];
 
 /// The fixed columns of one row.
 #[derive(Debug, Clone)]
 pub struct Row<'a> {
     /// Wall time, in nanoseconds since the epoch.
     pub epoch_ns: i64,
+    /// The container's name or short id; empty outside containers.
+    pub container: &'a str,
     pub uid: u32,
     pub comm: &'a str,
     pub pid: u32,
@@ -100,6 +113,7 @@ impl Layout {
         };
         let cells = [
             time,
+            printable(row.container),
             row.uid.to_string(),
             printable(row.comm),
             row.pid.to_string(),
@@ -112,6 +126,15 @@ impl Layout {
         let Some(width) = self.width else {
             line.push_str(&args.join(", "));
             return line;
+        };
+        let named;
+        let args = if columns.widths[1] == 0 && !row.container.is_empty() {
+            named = std::iter::once(format!("container: {}", printable(row.container)))
+                .chain(args.iter().cloned())
+                .collect::<Vec<_>>();
+            &named[..]
+        } else {
+            args
         };
         let indent = columns.widths[0] + columns.time_gap;
         let first_room = width.saturating_sub(line.width());
@@ -133,10 +156,13 @@ impl Layout {
     /// The fixed columns, each starting where its header does; after a value wider than
     /// its column, the next starts one space later, and the row catches up with the header
     /// as soon as a narrower value leaves room.
-    fn fixed(&self, line: &mut String, cells: &[String; 7]) {
+    fn fixed(&self, line: &mut String, cells: &[String; 8]) {
         let columns = self.columns();
         let (mut at, mut column_end) = (0, 0);
         for (i, cell) in cells.iter().enumerate() {
+            if columns.widths[i] == 0 {
+                continue;
+            }
             line.push_str(cell);
             at += cell.width();
             let gap = if i == 0 { columns.time_gap } else { 1 };
@@ -254,6 +280,7 @@ mod tests {
         Row {
             // 2023-11-14 22:13:20.093212 UTC
             epoch_ns: 1_700_000_000_000_000_000 + 93_212_000,
+            container: "",
             uid: 1000,
             comm: "touch",
             pid: 41230,
@@ -276,6 +303,7 @@ mod tests {
     fn starts(header: &str) -> Vec<usize> {
         HEADER
             .iter()
+            .filter(|name| **name != "CONTAINER" || header.contains("CONTAINER"))
             .chain(&["ARGS"])
             .map(|name| match header.find(name) {
                 Some(at) => at,
@@ -291,14 +319,14 @@ mod tests {
         let header = layout.header();
         assert_eq!(
             header,
-            "TIME             UID    COMM             PID     TID     RET              EVENT                ARGS"
+            "TIME             CONTAINER    UID    COMM             PID     TID     RET              EVENT                ARGS"
         );
         let args = openat_args(&"/very/long".repeat(40));
         let line = layout.row(&row(), &args);
         assert!(!line.contains('\n'));
         assert!(
             line.starts_with(
-                "22:13:20:093212  1000   touch            41230   41231   3                openat               dirfd: AT_FDCWD, pathname: \"/very/long"
+                "22:13:20:093212               1000   touch            41230   41231   3                openat               dirfd: AT_FDCWD, pathname: \"/very/long"
             ),
             "{line}"
         );
@@ -405,7 +433,10 @@ mod tests {
         let layout = Layout::new(Some(FULL_WIDTH));
         assert_eq!(layout.header(), Layout::new(None).header());
         let text = layout.row(&row(), &openat_args("/tmp/x"));
-        assert!(text.starts_with("22:13:20:093212  1000"), "{text}");
+        assert!(
+            text.starts_with("22:13:20:093212               1000"),
+            "{text}"
+        );
         assert!(text.lines().all(|l| l.width() <= FULL_WIDTH), "{text}");
     }
 

@@ -578,6 +578,14 @@ abi_struct!(
         pad1: [u8; 3],
         /// A detection: the id of the event it was detected from (0 otherwise).
         detected_from: u32,
+        /// When the thread started (`task->start_boottime`, CLOCK_BOOTTIME like
+        /// `timestamp_ns`): Tracee's `threadStartTime`.
+        thread_start_ns: u64,
+        /// The thread's exec count (`task->self_exec_id`, low 32 bits): with the thread id
+        /// and start time, names one program image of one thread (the loader's executable
+        /// path cache key).
+        exec_id: u32,
+        pad2: u32,
     }
 );
 

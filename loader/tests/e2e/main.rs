@@ -12,6 +12,7 @@ mod reload;
 mod robustness;
 mod sinks;
 mod table;
+mod workload;
 
 use harness::*;
 

@@ -73,6 +73,11 @@ const OTHER_KEYS: &[&str] = &[
     "audit",
     "expect",
     "name",
+    "threadStartTime",
+    "executable",
+    "containerId",
+    "container",
+    "kubernetes",
 ];
 
 fn int(v: &Json) -> Option<u64> {
