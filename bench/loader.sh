@@ -374,10 +374,14 @@ if (( TP_ITERS > 0 )); then
     log "throughput: baseline"
     drive_close_bad baseline
     TP_LINES+=("- baseline: $TP_PROCS x syscall_bench close_bad $TP_ITERS, ${calls} failed closes in $(awk -v w="$TP_WALL_NS" 'BEGIN{printf "%.2f", w/1e9}') s, ${TP_NS}ns/op")
-    for tcfg in ours mf; do
+    for tcfg in ours ours_metrics mf; do
+        scraper=""
         if [[ $tcfg == ours ]]; then
             label="ours (\`throughput.yaml\`, --output json > /dev/null)"
             CMD=("$TRACEE_LOAD" --output json "$WORK/throughput.bin"); READY="stderr:attached"
+        elif [[ $tcfg == ours_metrics ]]; then
+            label="ours with --metrics, scraped every second"
+            CMD=("$TRACEE_LOAD" --output json --metrics 127.0.0.1:19464 "$WORK/throughput.bin"); READY="stderr:attached"
         else
             [[ -n $MF ]] || { TP_LINES+=("- min_filter: n/a (not built)"); continue; }
             label="min_filter anchor (-u 0 -p /tmp/ -T -w 262144 -t 20, root's failed closes)"
@@ -388,11 +392,16 @@ if (( TP_ITERS > 0 )); then
             TP_LINES+=("- $label: did not start (see $LOG/throughput-$tcfg.err)")
             continue
         fi
+        if [[ $tcfg == ours_metrics ]]; then
+            ( while :; do curl -s -o "$LOG/metrics-last.txt" http://127.0.0.1:19464/metrics || true; sleep 1; done ) &
+            scraper=$!
+        fi
         drive_close_bad "$tcfg"
+        [[ -z $scraper ]] || { kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true; }
         t_stop0=$(date +%s%N)
         stop_tracer
         drain_ns=$(( $(date +%s%N) - t_stop0 ))
-        if [[ $tcfg == ours ]]; then
+        if [[ $tcfg == ours* ]]; then
             summ="$(grep -E 'events printed' "$ERR" | tail -1 || true)"
             printed="$(sed -n 's/.*: \([0-9]*\) events printed.*/\1/p' <<<"$summ")"
             lost="$(sed -n 's/.* \([0-9]*\) lost.*/\1/p' <<<"$summ")"
@@ -403,7 +412,7 @@ if (( TP_ITERS > 0 )); then
         fi
         if [[ -n $printed ]]; then
             TP_LINES+=("$(awk -v p="$printed" -v l="${lost:-?}" -v w="$TP_WALL_NS" -v d="$drain_ns" -v c="$calls" \
-                -v ns="$TP_NS" -v lab="$label" -v what="$([[ $tcfg == ours ]] && echo printed || echo consumed)" 'BEGIN {
+                -v ns="$TP_NS" -v lab="$label" -v what="$([[ $tcfg == ours* ]] && echo printed || echo consumed)" 'BEGIN {
                 printf "- %s: **%.0f events/s** (%d %s in the %.2f s of the workload; %.0f/s counting the %.2f s from SIGINT to exit), %s lost, %d failed closes issued; workload %sns/op",
                     lab, p / (w / 1e9), p, what, w / 1e9, p / ((w + d) / 1e9), d / 1e9, l, c, ns
                 if (p > c * 1.01) printf " (**%d more events than the workload issued**: other processes failed closes meanwhile, so events/s is inflated)", p - c }')")

@@ -19,7 +19,7 @@ use compiler::diagnostics::render::{self, Summary};
     subcommand_negates_reqs = true
 )]
 #[command(
-    after_help = "Exit status: 0 no errors, 1 policy errors (or warnings with --deny-warnings), 2 usage or I/O errors.\nDiagnostic codes are explained in docs/diagnostics.md; the image format in docs/image-format.md."
+    after_help = "Exit status: 0 no errors, 1 policy errors (or warnings with --deny-warnings), 2 usage or I/O errors.\n`tracee-compile explain CODE` explains a diagnostic code (E211, W301, ...)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +38,15 @@ enum Command {
     List(ListArgs),
     /// Run the policy tests (`*.test.yaml` next to the policies) against the compiled image, as the kernel would decide each case.
     Test(TestArgs),
+    /// Explain a diagnostic code: what it means, why it matters, an example and its fix.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// The code, as printed in a diagnostic (E211, w301).
+    #[arg(value_name = "CODE")]
+    code: String,
 }
 
 #[derive(Args)]
@@ -88,17 +97,22 @@ struct InspectArgs {
 
 #[derive(Args)]
 struct CompileArgs {
-    /// Policy files, or directories whose *.yaml, *.yml and *.json files are read (not recursively, in file-name order).
+    /// Policy files, or directories whose *.yaml, *.yml and *.json files are read (not recursively, in file-name order); `-` reads one from standard input.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// Only check the policies: report every problem, write nothing.
+    /// Only check the policies: report every problem, write nothing (not even with -o).
     #[arg(long)]
     check: bool,
 
     /// The map image to write (required unless --check). Written atomically; nothing is written when there are errors.
-    #[arg(short, long, value_name = "FILE", required_unless_present = "check")]
+    #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+
+    /// Print at most N diagnostics in the human and github formats, then the total (0: all).
+    /// JSON and SARIF always carry every one.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_diagnostics: usize,
 
     /// What -o writes: the map image, or a Kubernetes ConfigMap carrying it (binaryData
     /// `rules.bin`) for `kubectl apply`.
@@ -160,11 +174,40 @@ fn main() -> ExitCode {
         Some(Command::Diff(args)) => diff(&args),
         Some(Command::Test(args)) => test(&args),
         Some(Command::List(args)) => list(&args),
+        Some(Command::Explain(args)) => explain(&args),
         None => compile(&cli.compile),
     }
 }
 
+fn explain(args: &ExplainArgs) -> ExitCode {
+    use compiler::diagnostics::explain;
+    match explain::explain(&args.code) {
+        Some(page) => {
+            if write_all(&mut std::io::stdout(), &format!("{page}\n")) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        None => {
+            let known: Vec<&str> = explain::known().collect();
+            eprintln!(
+                "error: `{}` is not a tracee-compile diagnostic code; the codes are {}",
+                args.code,
+                known.join(", ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn compile(cli: &CompileArgs) -> ExitCode {
+    if !cli.check && cli.output.is_none() {
+        eprintln!(
+            "error: nothing to do: give `-o FILE` to write the image, or `--check` to only check the policies\n\nFor more information, try '--help'."
+        );
+        return ExitCode::from(2);
+    }
     let checked = match compiler::check_paths(&cli.paths) {
         Ok(checked) => checked,
         Err(err) => {
@@ -192,12 +235,16 @@ fn compile(cli: &CompileArgs) -> ExitCode {
         cli.format,
         cli.color,
         closing.as_deref(),
+        cli.max_diagnostics,
     );
     if !printed {
         return ExitCode::from(2);
     }
     if errors > 0 || (cli.deny_warnings && warnings > 0) {
         return ExitCode::from(1);
+    }
+    if cli.check {
+        return ExitCode::SUCCESS;
     }
     let (Some(path), Some(lowered)) = (&cli.output, &checked.lowered) else {
         return ExitCode::SUCCESS;
@@ -255,7 +302,22 @@ fn report(
     format: Format,
     color: Color,
     closing: Option<&str>,
+    max: usize,
 ) -> bool {
+    // People and annotations read the first ones; machines get them all.
+    let shown = if max == 0 {
+        diagnostics
+    } else {
+        &diagnostics[..diagnostics.len().min(max)]
+    };
+    let hidden = diagnostics.len() - shown.len();
+    let more = (hidden > 0).then(|| {
+        format!(
+            "... and {hidden} more diagnostic{} not shown ({} in all; --max-diagnostics 0 shows every one)",
+            if hidden == 1 { "" } else { "s" },
+            diagnostics.len()
+        )
+    });
     match format {
         Format::Human => {
             let color = match color {
@@ -267,8 +329,12 @@ fn report(
             };
             let width = if color { terminal_width() } else { 100 };
             let mut out = String::new();
-            for d in diagnostics {
+            for d in shown {
                 out.push_str(&render::human(d, sources, color, width));
+                out.push('\n');
+            }
+            if let Some(line) = &more {
+                out.push_str(line);
                 out.push('\n');
             }
             if let Some(line) = closing {
@@ -285,10 +351,13 @@ fn report(
             &mut std::io::stdout(),
             &(render::sarif(diagnostics, sources) + "\n"),
         ),
-        Format::Github => write_all(
-            &mut std::io::stdout(),
-            &render::github(diagnostics, sources),
-        ),
+        Format::Github => {
+            let mut out = render::github(shown, sources);
+            if let Some(line) = &more {
+                out.push_str(&format!("::notice::{line}\n"));
+            }
+            write_all(&mut std::io::stdout(), &out)
+        }
     }
 }
 
@@ -393,6 +462,7 @@ fn test(args: &TestArgs) -> ExitCode {
         args.format,
         args.color,
         Some(&closing),
+        0,
     ) {
         return ExitCode::from(2);
     }

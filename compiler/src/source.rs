@@ -157,6 +157,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
             path: path.display().to_string(),
             source,
         };
+        if is_stdin(path) {
+            files.push(path.clone());
+            continue;
+        }
         // stat, not open: a FIFO given here is reported by `read`, never waited on.
         let meta = fs::metadata(path).map_err(unreadable)?;
         if !meta.is_dir() {
@@ -232,6 +236,9 @@ pub fn discover_tests(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
 /// diagnostic of that file, with as much of the text as is needed to point at the problem.
 pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>), InputError> {
     use schema::input::OpenError;
+    if is_stdin(path) {
+        return read_stdin(id);
+    }
     let unreadable = |source| InputError::Unreadable {
         path: path.display().to_string(),
         source,
@@ -271,25 +278,38 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
             schema::input::read_bounded(&mut opened.file, MAX_FILE_BYTES).map_err(unreadable)?;
     }
     if too_large || bytes.len() as u64 > MAX_FILE_BYTES {
-        let diagnostic = Diagnostic::new(
-            Code::FileTooLarge,
-            format!(
-                "file is larger than the limit of {} MiB",
-                MAX_FILE_BYTES / 1024 / 1024
-            ),
-        )
-        .in_file(id)
-        .help("split the policies into several files, or move long value lists into fewer, broader filters");
-        return Ok((empty(), Some(diagnostic)));
+        return Ok((empty(), Some(too_large_diagnostic("file", id))));
     }
+    Ok(decode(path.to_owned(), name, bytes, id))
+}
+
+fn too_large_diagnostic(what: &str, id: FileId) -> Diagnostic {
+    Diagnostic::new(
+        Code::FileTooLarge,
+        format!(
+            "{what} is larger than the limit of {} MiB",
+            MAX_FILE_BYTES / 1024 / 1024
+        ),
+    )
+    .in_file(id)
+    .help("split the policies into several files, or move long value lists into fewer, broader filters")
+}
+
+/// The text of a policy file's bytes, or the lossy text and the encoding problem.
+fn decode(
+    path: PathBuf,
+    name: String,
+    bytes: Vec<u8>,
+    id: FileId,
+) -> (SourceFile, Option<Diagnostic>) {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         let diagnostic = Diagnostic::new(Code::InvalidUtf8, "file is UTF-16 encoded")
             .in_file(id)
             .help("save the file as UTF-8");
-        return Ok((empty(), Some(diagnostic)));
+        return (SourceFile::new(path, name, String::new()), Some(diagnostic));
     }
     match String::from_utf8(bytes) {
-        Ok(text) => Ok((SourceFile::new(path.to_owned(), name, text), None)),
+        Ok(text) => (SourceFile::new(path, name, text), None),
         Err(err) => {
             let valid = err.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
@@ -301,12 +321,35 @@ pub fn read(path: &Path, id: FileId) -> Result<(SourceFile, Option<Diagnostic>),
             .at(id, valid..valid)
             .label("not UTF-8")
             .help("policy files must be UTF-8 text: re-encode the file (e.g. `iconv -t UTF-8`)");
-            Ok((
-                SourceFile::new(path.to_owned(), name, text),
-                Some(diagnostic),
-            ))
+            (SourceFile::new(path, name, text), Some(diagnostic))
         }
     }
+}
+
+/// `-` on the command line: a policy read from standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The name standard input has in diagnostics.
+pub const STDIN_NAME: &str = "<stdin>";
+
+fn read_stdin(id: FileId) -> Result<(SourceFile, Option<Diagnostic>), InputError> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::io::stdin().lock(), MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|source| InputError::Unreadable {
+        path: STDIN_NAME.to_owned(),
+        source,
+    })?;
+    let path = PathBuf::from(STDIN_NAME);
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let empty = SourceFile::new(path, STDIN_NAME.to_owned(), String::new());
+        return Ok((empty, Some(too_large_diagnostic("standard input", id))));
+    }
+    Ok(decode(path, STDIN_NAME.to_owned(), bytes, id))
 }
 
 #[cfg(test)]

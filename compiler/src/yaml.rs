@@ -224,6 +224,13 @@ pub struct SyntaxError {
     pub budget: bool,
 }
 
+/// Values of the text at most, in bytes.
+const MAX_SCALAR_BYTES: usize = 32 * 1024 * 1024;
+/// Aliases per anchor at most, checked once a document has this many aliases (E105's page
+/// documents both).
+const ALIASES_PER_ANCHOR: usize = 10;
+const MIN_ALIASES_FOR_RATIO: usize = 100;
+
 /// A plain description of a resource-budget stop, or `None` for other errors.
 fn budget_message(err: &serde_saphyr::Error) -> Option<String> {
     use serde_saphyr::budget::BudgetBreach as B;
@@ -258,7 +265,22 @@ fn budget_message(err: &serde_saphyr::Error) -> Option<String> {
                         "file has more than {} documents",
                         documents.saturating_sub(1)
                     ),
-                    other => format!("document exceeds a parser limit ({other:?})"),
+                    B::AliasAnchorRatio { aliases, anchors } => format!(
+                        "document uses {aliases} aliases for {anchors} anchors: more than {ALIASES_PER_ANCHOR} aliases per anchor (once there are {MIN_ALIASES_FOR_RATIO} aliases) looks like a \"billion laughs\" pattern"
+                    ),
+                    B::ScalarBytes { .. } => format!(
+                        "document holds more than {} MiB of text in its values",
+                        MAX_SCALAR_BYTES >> 20
+                    ),
+                    B::Events { .. } => "document is too large to parse (over a million YAML events)".to_owned(),
+                    B::MergeKeys { .. } => "document uses too many merge keys (`<<`)".to_owned(),
+                    B::SequenceUnbalanced => "document ends in the middle of a list or mapping".to_owned(),
+                    B::InputBytes { .. } | B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+                        "aliases expand to too much data (a \"billion laughs\" pattern?)".to_owned()
+                    }
+                    // Breaches of features policies do not use (includes, properties), or
+                    // ones a newer parser adds.
+                    _ => "document exceeds a YAML parser limit (includes, properties or similar features policies never need)".to_owned(),
                 });
             }
             _ => return None,
@@ -293,7 +315,10 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
             max_nodes: 500_000,
             max_aliases: 1_000,
             max_anchors: 1_000,
-            max_total_scalar_bytes: 32 * 1024 * 1024,
+            max_total_scalar_bytes: MAX_SCALAR_BYTES,
+            enforce_alias_anchor_ratio: true,
+            alias_anchor_min_aliases: MIN_ALIASES_FOR_RATIO,
+            alias_anchor_ratio_multiplier: ALIASES_PER_ANCHOR,
         },
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
         alias_limits: serde_saphyr::alias_limits! {

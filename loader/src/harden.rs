@@ -3,6 +3,7 @@
 //! validated completely before any kernel call, and once the programs are attached the
 //! loader keeps only the capabilities a reload needs.
 
+use sha2::Digest;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::SystemTime;
@@ -49,6 +50,9 @@ pub struct ImageRead {
     pub image: Image,
     pub plan: Plan,
     pub stamp: FileStamp,
+    /// The file's SHA-256 (hex), what `sha256sum` prints for it: how an operator tells
+    /// which image a loader runs.
+    pub sha256: String,
 }
 
 /// Reads, checks and decodes an image file, and plans its hooks: everything about the image
@@ -97,13 +101,33 @@ pub fn read_image(path: &Path, allow_insecure: bool) -> Result<ImageRead, LoadEr
     }
     let stamp = FileStamp::of(meta);
     let bytes = schema::input::read_bounded(&mut opened.file, MAX_IMAGE_BYTES).map_err(io)?;
+    if !bytes.starts_with(&schema::image::MAGIC)
+        && schema::image::looks_like_text(&bytes[..bytes.len().min(4096)])
+    {
+        return Err(refused(
+            "is text (a policy file?), not a map image".to_owned(),
+            &format!(
+                "compile it first: `tracee-compile {} -o rules.bin`, then `tracee-load rules.bin`",
+                path.display()
+            ),
+        ));
+    }
     let image = schema::image::decode(&bytes).map_err(|source| LoadError::ImageInvalid {
         path: name(),
         source,
     })?;
     image.check_compat(schema::abi::abi_hash(), schema::catalog::catalog_hash())?;
     let plan = Plan::from_probes(&image.meta.probes)?;
-    Ok(ImageRead { image, plan, stamp })
+    let sha256 = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(ImageRead {
+        image,
+        plan,
+        stamp,
+        sha256,
+    })
 }
 
 /// Why a file with this owner and mode could have been written by someone other than
@@ -192,7 +216,7 @@ where
 /// Every capability of the calling thread goes, for good.
 fn drop_thread_capabilities() {
     if let Err((what, e)) = drop_to(rustix::thread::CapabilitySet::empty()) {
-        eprintln!(
+        crate::say!(
             "tracee-load: warning: {}: dropping capabilities: {what}: {e}",
             std::thread::current().name().unwrap_or("a thread")
         );
@@ -238,6 +262,28 @@ fn drop_to(
 #[cfg(test)]
 mod tests {
     use super::insecure;
+
+    /// A policy given where the image belongs: the error says to compile it, naming it.
+    #[test]
+    fn a_policy_file_is_refused_with_the_compile_command() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("tempdir");
+        };
+        let path = dir.path().join("policy.yaml");
+        let _ = std::fs::write(
+            &path,
+            "apiVersion: tracee.aquasec.com/v1beta1\nkind: Policy\n",
+        );
+        let message = match super::read_image(&path, true) {
+            Ok(_) => panic!("a YAML file was taken for an image"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains("is text (a policy file?)")
+                && message.contains(&format!("tracee-compile {} -o rules.bin", path.display())),
+            "{message}"
+        );
+    }
 
     #[test]
     fn only_root_may_write_an_image() {

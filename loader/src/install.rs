@@ -462,7 +462,7 @@ pub fn attach(skel: &TraceeSkel<'_>, plan: &Plan, audit: bool) -> Result<Vec<Lin
         {
             // A syscall this kernel does not have (built without modules, kexec, ...):
             // its events cannot occur here.
-            eprintln!(
+            crate::say!(
                 "tracee-load: note: this kernel has no syscalls/{name} tracepoint (the syscall is not built in): its events cannot occur"
             );
             continue;

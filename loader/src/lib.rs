@@ -9,6 +9,7 @@ use libbpf_rs::{MapCore, MapFlags};
 
 mod cgroups;
 pub mod complete;
+pub mod config;
 pub mod containers;
 pub mod detect;
 mod error;
@@ -16,6 +17,7 @@ pub mod existing;
 pub mod harden;
 mod install;
 pub mod libbpf_log;
+pub mod log;
 pub mod network;
 pub mod output;
 pub mod packet;
@@ -27,8 +29,10 @@ pub mod print;
 pub mod ring;
 pub mod run;
 mod seed;
+pub mod serve;
 pub mod session;
 pub mod signals;
+pub mod telemetry;
 pub mod watch;
 
 #[allow(unsafe_code, clippy::all, clippy::unwrap_used, clippy::expect_used)]

@@ -2,13 +2,13 @@
 //! prints the events its policies select until stopped; SIGHUP (or `--watch`) installs the
 //! image file again without a restart.
 
-use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use loader::run::{Output, RunOptions};
 use loader::session::Session;
 use loader::watch::ImageSource;
@@ -68,10 +68,32 @@ struct Cli {
     /// `tracee-compile test` and the reference evaluator. Costs nothing when not given.
     #[arg(long)]
     audit: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 0.0.0.0:9464): events per
+    /// event and policy, lost, reloads, the active generation and image, ring buffer fill.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Serve health checks at http://ADDR/livez (the consumer is draining), /readyz
+    /// (attached, the last reload not refused) and /healthz (both).
+    #[arg(long, value_name = "ADDR")]
+    healthz: Option<SocketAddr>,
+    /// The loader's own messages on stderr: text, or JSON lines (level, ts, msg).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Read settings from this YAML file: keys are the long flags without `--` (`watch:
+    /// true`, `output: json`, `image: /etc/tracee/rules.bin`); flags given on the command
+    /// line win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("tracee-load: error: {message}");
+    loader::say!("tracee-load: error: {message}");
     ExitCode::from(code)
 }
 
@@ -85,7 +107,11 @@ fn seconds(name: &str, s: f64) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    loader::log::use_json(matches!(cli.log_format, LogFormat::Json));
     let duration = match cli.duration.map(|s| seconds("--duration", s)).transpose() {
         Ok(d) => d,
         Err(e) => return fail(2, e),
@@ -107,6 +133,14 @@ fn main() -> ExitCode {
     let stop = &signals.stop;
     let cancelled = || stop.load(Ordering::SeqCst);
     loader::libbpf_log::capture(cli.verbose);
+    // The endpoints answer from the start (alive, not ready), on threads without privilege.
+    let telemetry =
+        (cli.metrics.is_some() || cli.healthz.is_some()).then(loader::telemetry::Telemetry::new);
+    if let Some(t) = &telemetry
+        && let Err(e) = loader::serve::start(cli.metrics, cli.healthz, t)
+    {
+        return fail(2, e);
+    }
     // The image file is read on a thread of its own (never by the consumer), through one
     // descriptor checked first; everything about the image is checked before the kernel
     // is touched.
@@ -143,7 +177,7 @@ fn main() -> ExitCode {
     }
     if read.plan.needs_tracefs() {
         match loader::ensure_tracefs() {
-            Ok(true) => eprintln!(
+            Ok(true) => loader::say!(
                 "tracee-load: mounted tracefs at /sys/kernel/tracing (per-syscall tracepoints need it)"
             ),
             Ok(false) => {}
@@ -173,7 +207,7 @@ fn main() -> ExitCode {
         Ok(kept) => kept,
         Err(err) => return fail(1, err),
     };
-    eprintln!(
+    loader::say!(
         "tracee-load: {}; capabilities kept: {}",
         session.current().describe(started),
         if kept.is_empty() {
@@ -192,6 +226,7 @@ fn main() -> ExitCode {
         host_root: cli.host_root.clone(),
         lost_report_interval,
         audit: cli.audit,
+        telemetry,
     };
     let result = loader::run::run(&mut session, &shared, &options, stop, writer);
     session.finish();
@@ -227,7 +262,7 @@ fn main() -> ExitCode {
             if incomplete && let Some(error) = &summary.output_error {
                 line.push_str(&format!(" (the output failed: {error})"));
             }
-            let _ = writeln!(std::io::stderr(), "{line}");
+            loader::say!("{line}");
             // The events went to the kernel's programs and back, but not all of them out:
             // an I/O error, as documented.
             if incomplete {
@@ -240,22 +275,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, with the settings of `--config FILE` for every flag it does not give.
+fn parse() -> Result<Cli, clap::Error> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = Cli::command();
+    let merged = loader::config::merge(&command, argv)
+        .map_err(|message| Cli::command().error(clap::error::ErrorKind::InvalidValue, message))?;
+    let matches = command.try_get_matches_from(merged)?;
+    Cli::from_arg_matches(&matches)
+}
+
 fn stopped_early() -> ExitCode {
-    eprintln!("tracee-load: stopped before attaching; 0 events printed, 0 lost");
+    loader::say!("tracee-load: stopped before attaching; 0 events printed, 0 lost");
     ExitCode::SUCCESS
 }
 
 fn warn_about(image: &schema::image::Image, plan: &Plan) {
     for note in &plan.degraded {
-        eprintln!("tracee-load: warning: {note}");
+        loader::say!("tracee-load: warning: {note}");
     }
     for event in &plan.unsupported {
-        eprintln!(
+        loader::say!(
             "tracee-load: warning: event `{event}` is not produced by this loader yet; rules selecting it print nothing"
         );
     }
     for field in &loader::containers::MetadataFilters::new(image).unknown_fields {
-        eprintln!(
+        loader::say!(
             "tracee-load: warning: this loader cannot decide filters on `{field}` (an image from a newer tracee-compile?): their policies match nothing"
         );
     }

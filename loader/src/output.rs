@@ -220,7 +220,7 @@ fn write_all_chunks(fd: BorrowedFd<'_>, chunks: &Queue, progress: &Progress, jso
                 events: 0,
             };
             out.write(&notice).and_then(|()| {
-                eprintln!(
+                crate::say!(
                     "tracee-load: output recovered: {gap} events before this point were not written ({error})"
                 );
                 gap = 0;

@@ -120,7 +120,7 @@ fn named_args(record: &Record) -> Vec<JsonArg> {
         .collect()
 }
 
-fn event_name(id: u32) -> String {
+pub(crate) fn event_name(id: u32) -> String {
     catalog::event_by_id(id).map_or_else(|| id.to_string(), |e| e.name.to_owned())
 }
 

@@ -112,6 +112,12 @@ impl<'fd> RingReader<'fd> {
         let _ = poll(&mut fds, Some(&timeout));
     }
 
+    /// Bytes the programs have written and the consumer has not taken yet.
+    pub fn pending_bytes(&self) -> u64 {
+        let produced = self.producer_pos().load(Ordering::Acquire);
+        produced.saturating_sub(self.consumer_pos().load(Ordering::Acquire))
+    }
+
     /// Hands every committed record to `sample` in order until the ring is empty or
     /// `sample` returns false (then the rest stays for the next call). Returns how many
     /// records were handed over.

@@ -4,9 +4,11 @@
 //! reports lost and unwritten events. Nothing here waits on the output or the image file.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use crate::containers::{MetadataFilters, Resolver};
 use crate::output::{Chunk, Writer};
 use crate::ring::RingReader;
 use crate::session::{Change, Session, Shared};
+use crate::telemetry::{Tallies, Telemetry};
 use crate::{LoadError, print};
 
 /// How often the ring buffer is drained when no wakeup came: the longest an event waits.
@@ -43,6 +46,8 @@ pub struct RunOptions {
     /// `--audit`: records no policy matched are printed too, and every event carries the
     /// kernel's decision.
     pub audit: bool,
+    /// `--metrics`/`--healthz`: counts and state published for the HTTP thread.
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -92,7 +97,7 @@ pub fn boot_to_epoch_ns() -> i64 {
     ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Boottime))
 }
 
-pub(crate) fn wall_now_ns() -> i64 {
+pub fn wall_now_ns() -> i64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
     t.tv_sec.saturating_mul(1_000_000_000) + t.tv_nsec
 }
@@ -120,6 +125,66 @@ struct State {
     done: bool,
     /// At exit with a stalled output: records are counted, not formatted.
     discarding: bool,
+    /// Kept only with telemetry on.
+    counting: Option<Counting>,
+}
+
+/// Per-event and per-policy counts since the last publication, by number (a hash lookup
+/// and an add per event), folded into the totals by name when published.
+#[derive(Default)]
+struct Counting {
+    events: HashMap<u32, u64>,
+    /// By generation: the count of each policy bit.
+    policies: Vec<(u32, [u64; 64])>,
+    totals: Tallies,
+}
+
+impl Counting {
+    fn count(&mut self, event: u32, generation: u32, mut matched: u64) {
+        *self.events.entry(event).or_default() += 1;
+        let slot = match self.policies.iter().position(|(g, _)| *g == generation) {
+            Some(i) => i,
+            None => {
+                self.policies.push((generation, [0; 64]));
+                self.policies.len() - 1
+            }
+        };
+        if let Some((_, bits)) = self.policies.get_mut(slot) {
+            while matched != 0 {
+                let bit = matched.trailing_zeros() as usize;
+                if let Some(n) = bits.get_mut(bit) {
+                    *n += 1;
+                }
+                matched &= matched - 1;
+            }
+        }
+    }
+
+    /// Folds what was counted into the totals, naming policies by each generation's view.
+    fn fold(&mut self, views: &[(u32, View)]) -> &Tallies {
+        for (id, n) in self.events.drain() {
+            *self
+                .totals
+                .by_event
+                .entry(print::event_name(id))
+                .or_default() += n;
+        }
+        for (generation, bits) in self.policies.drain(..) {
+            let names = views
+                .iter()
+                .find(|(g, _)| *g == generation)
+                .map(|(_, v)| v.policies.as_slice())
+                .unwrap_or_default();
+            for (bit, n) in bits.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let name = names
+                    .get(bit)
+                    .cloned()
+                    .unwrap_or_else(|| format!("policy {bit}"));
+                *self.totals.by_policy.entry(name).or_default() += n;
+            }
+        }
+        &self.totals
+    }
 }
 
 impl State {
@@ -146,6 +211,30 @@ impl State {
             self.pending = Some(chunk);
         }
         self.pending.is_none()
+    }
+
+    /// Publishes the counts for the HTTP thread (between drains: no lock per event).
+    fn publish(&mut self, telemetry: &Telemetry) {
+        telemetry.beat();
+        if let Some(counting) = &mut self.counting {
+            telemetry.publish(counting.fold(&self.views));
+        }
+        let progress = &self.writer.progress;
+        telemetry.matched.store(self.matched, Ordering::Relaxed);
+        telemetry
+            .printed
+            .store(progress.written.load(Ordering::Relaxed), Ordering::Relaxed);
+        telemetry.unwritten.store(
+            progress.unwritten.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        telemetry.filtered.store(
+            self.summary.filtered + self.summary.undetected,
+            Ordering::Relaxed,
+        );
+        telemetry
+            .reloads
+            .store(u64::from(self.summary.reloads), Ordering::Relaxed);
     }
 
     /// A line that is not an event (a report), in the stream.
@@ -190,7 +279,7 @@ impl State {
         if needs != 0 {
             let lookup = self.resolver.lookup(h.cgroup_id, h.host_pid);
             for note in self.resolver.take_notes() {
-                eprintln!("tracee-load: note: {note}");
+                crate::say!("tracee-load: note: {note}");
             }
             let passed = view.metadata.decide(h.event_id, needs, &lookup);
             h.matched_policies &= !(needs & !passed);
@@ -228,6 +317,10 @@ impl State {
             crate::network::Expanded::Other => None,
         };
         self.matched += 1;
+        if let Some(counting) = &mut self.counting {
+            let h = &record.header;
+            counting.count(h.event_id, generation, h.matched_policies);
+        }
         if !self.discarding {
             match options.output {
                 Output::Json if options.audit => {
@@ -266,9 +359,13 @@ impl LostReport {
     /// Says how many events the kernel dropped, and how many the output refused, since the
     /// last report, if any: on stderr, and the drops in JSON mode also as a `lost_events`
     /// record in the stream.
-    fn report(&mut self, shared: &Shared, state: &mut State, output: Output) {
+    fn report(&mut self, shared: &Shared, state: &mut State, options: &RunOptions) {
+        let output = options.output;
         self.at = Instant::now();
         let c = crate::counters(shared.stats());
+        if let Some(t) = &options.telemetry {
+            t.lost.store(c.lost, Ordering::Relaxed);
+        }
         if c.lost > self.reported {
             let new = c.lost - self.reported;
             let new_per_cpu: Vec<u64> = c
@@ -277,7 +374,7 @@ impl LostReport {
                 .enumerate()
                 .map(|(cpu, n)| n.saturating_sub(self.per_cpu.get(cpu).copied().unwrap_or(0)))
                 .collect();
-            eprintln!(
+            crate::say!(
                 "tracee-load: warning: {new} events lost (the ring buffer was full; {} in all): the output is not keeping up; a larger --ring-buffer-mb absorbs longer bursts",
                 c.lost
             );
@@ -303,7 +400,7 @@ impl LostReport {
                 .progress
                 .failing()
                 .unwrap_or_else(|| "recovered since".to_owned());
-            eprintln!(
+            crate::say!(
                 "tracee-load: warning: {} events unwritten (writing the output failed: {error}; {unwritten} in all): tracing goes on, each new chunk is tried again",
                 unwritten - self.unwritten
             );
@@ -337,6 +434,7 @@ pub fn run(
         views,
         done: false,
         discarding: false,
+        counting: options.telemetry.as_ref().map(|_| Counting::default()),
     });
     if options.output == Output::Table {
         state.borrow_mut().report_line(print::TABLE_HEADER);
@@ -356,6 +454,13 @@ pub fn run(
     let ring_map = shared.ring();
     let mut ring = RingReader::new(ring_map.as_fd(), u64::from(ring_map.max_entries()))
         .map_err(|e| LoadError::Kernel(format!("map the ring buffer `rb`: {e}")))?;
+    if let Some(t) = &options.telemetry {
+        t.ring_size
+            .store(u64::from(ring_map.max_entries()), Ordering::Relaxed);
+        t.activated(session.current().number, &session.current().sha256);
+        state.borrow_mut().publish(t);
+        t.attached.store(true, Ordering::Relaxed);
+    }
     let drain = |ring: &mut RingReader<'_>| {
         ring.consume(|data| state.borrow_mut().record(data, options, offset))
     };
@@ -373,6 +478,9 @@ pub fn run(
         // While the output is behind, the ring buffer holds the events.
         if state.borrow_mut().retry_pending(DRAIN_INTERVAL) {
             ring.poll(DRAIN_INTERVAL);
+            if let Some(t) = &options.telemetry {
+                t.ring_used.store(ring.pending_bytes(), Ordering::Relaxed);
+            }
             drain(&mut ring);
         }
         let changes = session.tick(shared, &cancelled);
@@ -383,15 +491,24 @@ pub fn run(
                     generation,
                     image,
                     line,
+                    sha256,
                 } => {
+                    if let Some(t) = &options.telemetry {
+                        t.activated(generation, &sha256);
+                    }
                     s.views.push((generation, View::of(&image)));
                     s.summary.reloads += 1;
-                    eprintln!("tracee-load: reloaded: generation {generation}: {line}");
+                    crate::say!("tracee-load: reloaded: generation {generation}: {line}");
                 }
-                Change::Refused(message) => eprintln!(
-                    "tracee-load: error: reload refused, generation {} keeps running: {message}",
-                    session.current().number
-                ),
+                Change::Refused(message) => {
+                    if let Some(t) = &options.telemetry {
+                        t.refused(&message);
+                    }
+                    crate::say!(
+                        "tracee-load: error: reload refused, generation {} keeps running: {message}",
+                        session.current().number
+                    )
+                }
                 Change::Retired {
                     generation,
                     stranded,
@@ -401,23 +518,26 @@ pub fn run(
                     s.views.retain(|(g, _)| *g + 4 > generation);
                     s.summary.stranded += stranded;
                     if stranded > 0 {
-                        eprintln!(
+                        crate::say!(
                             "tracee-load: warning: generation {generation} detached with {stranded} syscalls it selected still blocked: their events are not reported"
                         );
                     } else {
-                        eprintln!("tracee-load: generation {generation} detached");
+                        crate::say!("tracee-load: generation {generation} detached");
                     }
                 }
-                Change::ReadStalled(waited) => eprintln!(
+                Change::ReadStalled(waited) => crate::say!(
                     "tracee-load: warning: reading the image file has taken {} s (a hung filesystem?): events go on; the reload waits for it",
                     waited.as_secs()
                 ),
             }
         }
         if lost.at.elapsed() >= options.lost_report_interval {
-            lost.report(shared, &mut s, options.output);
+            lost.report(shared, &mut s, options);
         }
         s.hand_over();
+        if let Some(t) = &options.telemetry {
+            s.publish(t);
+        }
         if s.writer.progress.closed.load(Ordering::Relaxed) {
             s.summary.output_closed = true;
             s.done = true;
@@ -456,12 +576,15 @@ pub fn run(
     }
     drop(ring);
     let mut s = state.into_inner();
-    lost.report(shared, &mut s, options.output);
+    lost.report(shared, &mut s, options);
     s.hand_over();
     while !s.retry_pending(Duration::from_millis(2)) && Instant::now() < flush_by {}
     let finished = s
         .writer
         .close(flush_by.max(Instant::now() + Duration::from_millis(50)));
+    if let Some(t) = &options.telemetry {
+        s.publish(t);
+    }
     let progress = &s.writer.progress;
     s.summary.printed = progress.written.load(Ordering::SeqCst);
     s.summary.output_closed |= progress.closed.load(Ordering::SeqCst);

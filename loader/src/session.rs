@@ -158,6 +158,8 @@ pub struct Generation {
     pub installed: Installed,
     pub links: Vec<Link>,
     pub skel: TraceeSkel<'static>,
+    /// The image file's SHA-256 (hex).
+    pub sha256: String,
 }
 
 impl Generation {
@@ -213,6 +215,7 @@ impl Generation {
             installed,
             links,
             skel,
+            sha256: String::new(),
         })
     }
 
@@ -236,6 +239,7 @@ pub enum Change {
         generation: u32,
         image: Image,
         line: String,
+        sha256: String,
     },
     /// A reload was refused; the running generation goes on.
     Refused(String),
@@ -278,7 +282,12 @@ fn start_retrying(
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
             }
-            done => return done,
+            done => {
+                return done.map(|mut generation| {
+                    generation.sha256.clone_from(&read.sha256);
+                    generation
+                });
+            }
         }
     }
 }
@@ -369,6 +378,7 @@ impl Session {
                     generation: self.current.number,
                     image: self.current.image.clone(),
                     line,
+                    sha256: self.current.sha256.clone(),
                 }),
                 Err(LoadError::Cancelled) => {}
                 Err(e) => changes.push(Change::Refused(format!(

@@ -43,7 +43,7 @@ pub fn install(reload: Option<Sender<()>>) -> Result<Signals, String> {
     let flag = Arc::clone(&stop);
     crate::harden::spawn_unprivileged("signals", move || {
         if let Err(e) = set.thread_unblock() {
-            eprintln!("tracee-load: warning: unblocking signals: {e}");
+            crate::say!("tracee-load: warning: unblocking signals: {e}");
         }
         for signal in signals.forever() {
             if signal == SIGHUP {

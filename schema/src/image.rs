@@ -417,6 +417,22 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Printable text (a YAML or JSON policy, say), not the binary an image starts with.
+pub fn looks_like_text(bytes: &[u8]) -> bool {
+    // A prefix may end inside a character: that is still text.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+}
+
 fn magic_hint(found: &[u8; 8]) -> &'static str {
     if found.starts_with(b"\x7fELF") {
         " (this is an ELF file: pass the map image, not the BPF object)"
@@ -425,6 +441,9 @@ fn magic_hint(found: &[u8; 8]) -> &'static str {
          or 7-bit transfer)"
     } else if found.starts_with(b"TRCIMG") || found.starts_with(b"\xc2\x89TRCIM") {
         " (the file went through a text-mode or 7-bit transfer)"
+    } else if looks_like_text(found) {
+        " (this is text, a policy file? Compile it first: `tracee-compile FILE -o rules.bin`, \
+         and give rules.bin)"
     } else {
         ""
     }

@@ -2,6 +2,7 @@
 //! (miette for people, JSON/SARIF/GitHub for machines) lives in `render`.
 
 pub mod codes;
+pub mod explain;
 pub mod render;
 
 pub use codes::Code;

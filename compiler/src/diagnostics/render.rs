@@ -13,8 +13,18 @@ use serde::Serialize;
 use super::{Diagnostic, Severity, codes};
 use crate::source::SourceFile;
 
-/// Where the docs explain each code.
-pub const DOCS_URL: &str = "docs/diagnostics.md";
+/// The project's home.
+pub const PROJECT_URL: &str = "https://github.com/tracee-compile/tracee-compile";
+
+/// Where the docs explain each code, on the web (`tracee-compile explain CODE` prints the
+/// same page offline).
+pub const DOCS_URL: &str =
+    "https://github.com/tracee-compile/tracee-compile/blob/main/docs/diagnostics.md";
+
+/// The web address of a code's page: each section has the anchor of its code (`#e211`).
+pub fn help_uri(info: &codes::CodeInfo) -> String {
+    format!("{DOCS_URL}#{}", info.id.to_ascii_lowercase())
+}
 
 /// A diagnostic resolved to a place: what every machine format prints.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -141,12 +151,12 @@ pub fn sarif(diagnostics: &[Diagnostic], sources: &[SourceFile]) -> String {
                 .full_description(
                     sarif::MultiformatMessageString::builder()
                         .text(format!(
-                            "{}. See {DOCS_URL}#{}",
-                            info.summary,
-                            info.id.to_ascii_lowercase()
+                            "{}. `tracee-compile explain {}` explains it.",
+                            info.summary, info.id
                         ))
                         .build(),
                 )
+                .help_uri(help_uri(info))
                 .default_configuration(
                     sarif::ReportingConfiguration::builder()
                         .level(serde_json::json!(sarif_level(info.severity)))
@@ -200,7 +210,7 @@ pub fn sarif(diagnostics: &[Diagnostic], sources: &[SourceFile]) -> String {
     let driver = sarif::ToolComponent::builder()
         .name("tracee-compile")
         .version(env!("CARGO_PKG_VERSION"))
-        .information_uri("https://github.com/tracee-compile/tracee-compile")
+        .information_uri(PROJECT_URL)
         .rules(rules)
         .build();
     let run = sarif::Run::builder()

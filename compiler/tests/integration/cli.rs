@@ -139,7 +139,7 @@ fn usage_and_io_errors_exit_2() {
         "-o is required without --check: {}",
         stderr(&out)
     );
-    assert!(stderr(&out).contains("--output"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("-o FILE"), "{}", stderr(&out));
 }
 
 #[test]
@@ -412,6 +412,34 @@ fn yaml_bombs_stop_with_a_resource_error() {
     assert_eq!(doc["diagnostics"][0]["code"], "E105", "{doc}");
 }
 
+/// Many aliases of one anchor trip the parser's aliases-per-anchor budget: the message says
+/// so in words (it was a `Debug` dump of the parser's breach).
+#[test]
+fn alias_ratio_is_explained_in_words() {
+    let dir = tempdir();
+    let refs = vec!["*a"; 150].join(", ");
+    write(
+        dir.path(),
+        "ratio.yaml",
+        &format!(
+            "type: policy\nname: r\ndescription: d\nscope: [global]\nrules: [{{event: openat}}]\nx: &a v\ny: [{refs}]\n"
+        ),
+    );
+    let out = run(&["--check", "--format", "json", "ratio.yaml"], dir.path());
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    assert_eq!(doc["diagnostics"][0]["code"], "E105", "{doc}");
+    let message = doc["diagnostics"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("150 aliases for 1 anchors")
+            && message.contains("10 aliases per anchor")
+            && !message.contains('{'),
+        "{message}"
+    );
+}
+
 #[test]
 fn human_output_has_the_exact_label_and_help() {
     let dir = tempdir();
@@ -657,4 +685,145 @@ fn emit_configmap_carries_the_same_image() {
         stderr(&out)
     );
     assert!(!bad.exists());
+}
+
+/// `--check` writes nothing, even given `-o` (as the README, docs/ci.md and --help say).
+#[test]
+fn check_never_writes_even_with_an_output() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", &policy("p"));
+    let out = run(&["--check", "-o", "rules.bin", "p.yaml"], dir.path());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !dir.path().join("rules.bin").exists(),
+        "--check wrote the image"
+    );
+}
+
+/// Without `-o` or `--check`: a usage error that names both ways out.
+#[test]
+fn missing_output_names_check() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", &policy("p"));
+    let out = run(&["p.yaml"], dir.path());
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.contains("-o FILE") && err.contains("--check"), "{err}");
+}
+
+/// `-` is standard input, named `<stdin>` in diagnostics, beside files.
+#[test]
+fn dash_reads_a_policy_from_stdin() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", &policy("from-file"));
+    let piped = |text: &str, args: &[&str]| {
+        let mut child = bin()
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(text.as_bytes());
+        }
+        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let out = piped(&policy("from-stdin"), &["-o", "rules.bin", "p.yaml", "-"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 policies"), "{}", stderr(&out));
+    let out = piped(UNKNOWN_EVENT, &["--check", "--format", "json", "-"]);
+    assert_eq!(code(&out), 1);
+    let doc = json_of(&out);
+    assert_eq!(doc["diagnostics"][0]["file"], "<stdin>", "{doc}");
+    assert_eq!(doc["diagnostics"][0]["line"], 6, "{doc}");
+}
+
+/// Human output stops after --max-diagnostics (100 by default) and says how many more
+/// there are; JSON keeps every one.
+#[test]
+fn printed_diagnostics_are_capped_with_the_total() {
+    let dir = tempdir();
+    let mut text = String::from(
+        "type: policy\nname: many\ndescription: d\nscope: [global]\nrules:\n  - event: openat\n    filters:\n",
+    );
+    for i in 0..150 {
+        let _ = writeln!(text, "      - args.pathnam{i}=/x");
+    }
+    write(dir.path(), "many.yaml", &text);
+    let out = run(&["--check", "--color", "never", "many.yaml"], dir.path());
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert_eq!(err.matches("E214").count(), 100, "{err:.2000}");
+    assert!(
+        err.contains("... and 50 more diagnostics not shown (150 in all; --max-diagnostics 0 shows every one)"),
+        "{err:.2000}"
+    );
+    assert!(
+        err.contains("150 errors"),
+        "the summary counts all: {err:.2000}"
+    );
+    let out = run(
+        &[
+            "--check",
+            "--color",
+            "never",
+            "--max-diagnostics",
+            "0",
+            "many.yaml",
+        ],
+        dir.path(),
+    );
+    assert_eq!(stderr(&out).matches("E214").count(), 150);
+    let out = run(&["--check", "--format", "json", "many.yaml"], dir.path());
+    assert_eq!(
+        json_of(&out)["diagnostics"].as_array().map(Vec::len),
+        Some(150)
+    );
+}
+
+/// Every SARIF rule carries a helpUri: the web page of its code, whose anchor is a heading
+/// of docs/diagnostics.md; the description names `tracee-compile explain`, which prints it.
+#[test]
+fn sarif_rules_carry_help_uris_and_explain_prints_the_page() {
+    let dir = tempdir();
+    write(dir.path(), "p.yaml", UNKNOWN_EVENT);
+    let out = run(&["--check", "--format", "sarif", "p.yaml"], dir.path());
+    let doc = json_of(&out);
+    let page = fs::read_to_string(repo().join("docs/diagnostics.md")).unwrap_or_default();
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(rules.len() > 20, "{doc}");
+    for rule in &rules {
+        let id = rule["id"].as_str().unwrap_or_default();
+        let uri = rule["helpUri"].as_str().unwrap_or_default();
+        let anchor = uri.rsplit_once('#').map(|(_, a)| a).unwrap_or_default();
+        assert!(uri.starts_with("https://"), "{rule}");
+        let heading = format!("\n## {id} {}\n", rule["name"].as_str().unwrap_or_default());
+        assert!(page.contains(&heading), "{heading}");
+        assert_eq!(anchor, id.to_ascii_lowercase());
+        assert!(
+            page.contains(&format!("<a id=\"{anchor}\"></a>")),
+            "{anchor}"
+        );
+        let full = rule["fullDescription"]["text"].as_str().unwrap_or_default();
+        assert!(
+            full.contains(&format!("tracee-compile explain {id}")),
+            "{full}"
+        );
+    }
+    let out = run(&["explain", "e211"], dir.path());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("## E211 "), "{text:.200}");
+    assert!(text.contains("# expect: E211"), "{text:.2000}");
+    assert!(!text.contains("## E212"), "one code only");
+    let out = run(&["explain", "E999"], dir.path());
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("E211"), "the error lists the codes");
 }

@@ -8,6 +8,7 @@ mod events;
 mod faults;
 mod harness;
 mod network;
+mod operations;
 mod reload;
 mod robustness;
 

@@ -380,3 +380,122 @@ fn watch_follows_a_file_rewritten_in_place() {
     let run = open_after_reload(t, &after);
     assert_eq!(run.open_policies(&after), vec!["in-place-2"]);
 }
+
+/// kubelet's ConfigMap update, 20 times while a process opens files without pause, with a
+/// broken image in the middle: every swap is installed once (generations 2..=21, each line
+/// once), the broken one is refused with its reason and the running image goes on, and
+/// every file opened is printed exactly once, by the image active at the time (the
+/// generations never go backwards along the stream, and each one prints something).
+#[test]
+fn watch_follows_twenty_configmap_swaps_while_events_flow() {
+    if !can_bpf() {
+        return;
+    }
+    use std::os::unix::fs::symlink;
+    const SWAPS: usize = 20;
+    let s = Scratch::new();
+    let files = s.path().join("stream");
+    std::fs::create_dir_all(&files).unwrap_or_else(|e| panic!("{e}"));
+    let opens = rule(
+        "openat",
+        &[&format!("args.pathname={}/f*", files.display())],
+    );
+    let images: Vec<Vec<u8>> = (0..=SWAPS)
+        .map(|i| read(&image_of(&s, &format!("swap-{i:02}"), &opens)))
+        .collect();
+    let volume = s.path().join("volume");
+    std::fs::create_dir_all(&volume).unwrap_or_else(|e| panic!("{e}"));
+    // One kubelet update: a new timestamped directory, `..data_tmp` pointed at it and
+    // renamed over `..data`, the old directory removed.
+    let mut current: Option<std::path::PathBuf> = None;
+    let mut update = |version: usize, bytes: &[u8]| {
+        let dir = volume.join(format!("..2026_12_06_10_{version:02}_00.{version:09}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("rules.bin"), bytes).unwrap_or_else(|e| panic!("{e}"));
+        let tmp = volume.join("..data_tmp");
+        symlink(dir.file_name().unwrap_or_default(), &tmp).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(&tmp, volume.join("..data")).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(old) = current.replace(dir) {
+            std::fs::remove_dir_all(old).unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+    update(0, &images[0]);
+    symlink("..data/rules.bin", volume.join("rules.bin")).unwrap_or_else(|e| panic!("{e}"));
+    let t = Tracer::start(&volume.join("rules.bin"), &["--watch"]);
+    let mut load = stream(&files, 1_000_000, 0.001);
+    let mut version = 1;
+    for (i, image) in images.iter().enumerate().skip(1) {
+        if i == SWAPS / 2 {
+            update(version, b"a truncated upload, not an image");
+            version += 1;
+            assert!(
+                t.wait_stderr("reload refused", Duration::from_secs(20)),
+                "{:?}",
+                t.stderr_so_far()
+            );
+        }
+        // Some events under each generation before the next swap.
+        std::thread::sleep(Duration::from_millis(100));
+        update(version, image);
+        version += 1;
+        let line = format!("reloaded: generation {}:", i + 1);
+        assert!(
+            t.wait_stderr(&line, Duration::from_secs(20)),
+            "swap {i}: {:?}",
+            t.stderr_so_far()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = load.0.kill();
+    let _ = load.0.wait();
+    let opened = std::fs::read_dir(&files).map(|d| d.count()).unwrap_or(0);
+    let run = t.stop();
+    run.assert_clean();
+    for generation in 2..=SWAPS + 1 {
+        let line = format!("reloaded: generation {generation}:");
+        let seen = run.stderr.iter().filter(|l| l.contains(&line)).count();
+        assert_eq!(seen, 1, "{line} seen {seen} times: {:?}", run.stderr);
+    }
+    assert!(
+        !run.stderr
+            .iter()
+            .any(|l| l.contains(&format!("generation {}:", SWAPS + 2))),
+        "no generation beyond the last swap: {:?}",
+        run.stderr
+    );
+    let refused: Vec<_> = run
+        .stderr
+        .iter()
+        .filter(|l| l.contains("reload refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains(&format!("generation {} keeps running", SWAPS / 2)),
+        "{refused:?}"
+    );
+    let by_index = printed_once(&run, &files, opened + 1);
+    let printed: Vec<usize> = by_index
+        .iter()
+        .map(|p| {
+            p.as_deref()
+                .and_then(|p| p.strip_prefix("swap-"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    let missing: Vec<usize> = (0..opened).filter(|i| printed[*i] == usize::MAX).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {opened} opened files not printed, e.g. f{:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let order = &printed[..opened];
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "a file was printed by an older image than one opened before it"
+    );
+    for i in 0..=SWAPS {
+        assert!(order.contains(&i), "nothing printed under swap-{i:02}");
+    }
+}
