@@ -21,10 +21,6 @@ const VALIDATOR: &str = "target/tools/kubernetes-validate-1.37.0/bin/kubernetes-
 /// manifests must be valid for both.
 const KUBERNETES_VERSIONS: &[&str] = &["1.25.0", "1.37.0"];
 
-/// Flags of the DaemonSet being added to the loader (issue 16); tolerated while this build of
-/// the loader does not know them yet, never otherwise.
-const PENDING_FLAGS: &[&str] = &["--metrics", "--healthz"];
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -263,10 +259,6 @@ fn daemonset_agrees_with_the_configmap_and_the_loader() {
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in args.iter().filter(|a| a.starts_with("--")) {
         let known = help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n"));
-        if !known && PENDING_FLAGS.contains(flag) {
-            eprintln!("note: this loader has no {flag} yet (issue 16): not checked");
-            continue;
-        }
         assert!(known, "tracee-load has no {flag}:\n{help}");
     }
 

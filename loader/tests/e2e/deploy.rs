@@ -17,10 +17,6 @@ fn root_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Flags of the DaemonSet being added to the loader (issue 16): left out of the run while
-/// this build of the loader does not have them (loader/tests/deploy.rs checks the others).
-const PENDING_FLAGS: &[&str] = &["--metrics", "--healthz"];
-
 enum Source {
     HostPath(String),
     ConfigMap,
@@ -106,30 +102,6 @@ fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The arguments, less the pending flags (and their values) this loader does not have yet.
-fn supported_args(args: &[String]) -> Vec<String> {
-    let help = Command::new(env!("CARGO_BIN_EXE_tracee-load"))
-        .arg("--help")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let mut kept = Vec::new();
-    let mut skip_value = false;
-    for a in args {
-        if skip_value {
-            skip_value = false;
-            continue;
-        }
-        if PENDING_FLAGS.contains(&a.as_str()) && !help.contains(&format!("{a} ")) {
-            eprintln!("note: this loader has no {a} yet (issue 16): run without it");
-            skip_value = true;
-            continue;
-        }
-        kept.push(a.clone());
-    }
-    kept
-}
-
 /// The ConfigMap volume as kubelet writes it: a timestamped directory, `..data` pointing at
 /// it, `rules.bin` a link through `..data`, the file 0444 and owned by root.
 fn configmap_volume(dir: &Path, image: &Path) {
@@ -161,7 +133,7 @@ fn write_0444(path: &Path, bytes: &[u8]) {
 }
 
 /// The command that runs the pod's container: `unshare` into private mount and network
-/// namespaces, a tmpfs root with the host's /usr as the image's (read-only), the loader at
+/// namespaces (loopback up, as in a pod), a tmpfs root with the host's /usr as the image's (read-only), the loader at
 /// the command's path, /proc, a read-only /sys and a minimal /dev as a runtime mounts them,
 /// the volumes at their mount paths (parents first), then chroot, the capabilities and exec.
 fn container(
@@ -193,7 +165,8 @@ fn container(
          mount -t proc proc \"$R/proc\"\n\
          mount -t sysfs -o ro sysfs \"$R/sys\"\n\
          mount -t tmpfs -o mode=755 dev \"$R/dev\"\n\
-         for n in null zero random urandom; do touch \"$R/dev/$n\"; mount --bind /dev/$n \"$R/dev/$n\"; done\n",
+         for n in null zero random urandom; do touch \"$R/dev/$n\"; mount --bind /dev/$n \"$R/dev/$n\"; done\n\
+         ip link set lo up\n",
         bin_dir = q(&bin_dir),
         binary = q(&binary),
         loader = q(env!("CARGO_BIN_EXE_tracee-load")),
@@ -238,7 +211,7 @@ fn container(
     for a in pod
         .command
         .iter()
-        .chain(supported_args(&pod.args).iter())
+        .chain(pod.args.iter())
         .map(String::as_str)
         .chain(extra.iter().copied())
     {
@@ -257,6 +230,18 @@ fn container(
         &s,
     ]);
     cmd
+}
+
+/// An HTTP GET of `url` from the loader's network namespace: the status and the body.
+fn in_pod(t: &Tracer, url: &str) -> (u16, String) {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", t.pid()))
+        .args(["curl", "-s", "-m", "5", "-w", "\n%{http_code}", url])
+        .output()
+        .unwrap_or_else(|e| panic!("nsenter curl: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
 /// The bits of named capabilities (`BPF`, as Kubernetes names them) in /proc's masks.
@@ -356,6 +341,32 @@ fn daemonset_runs_with_its_capabilities_and_mounts() {
     );
     run("cat", &[&opened.to_string_lossy()]);
     run("cat", &[&outside_file.to_string_lossy()]);
+    // The probes and the scrape, from inside the pod's network namespace, on the ports the
+    // manifest names: live, ready, and counting what it printed.
+    let args: Vec<&str> = pod.args.iter().map(String::as_str).collect();
+    let port = |flag: &str| {
+        let i = args.iter().position(|a| *a == flag);
+        let addr = i
+            .and_then(|i| args.get(i + 1))
+            .unwrap_or_else(|| panic!("no {flag}"));
+        addr.rsplit_once(':')
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default()
+    };
+    let healthz = port("--healthz");
+    for path in ["/livez", "/readyz"] {
+        let (code, body) = in_pod(&t, &format!("http://127.0.0.1:{healthz}{path}"));
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+    let (code, metrics) = in_pod(
+        &t,
+        &format!("http://127.0.0.1:{}/metrics", port("--metrics")),
+    );
+    assert_eq!(code, 200, "{metrics}");
+    assert!(
+        metrics.contains("tracee_load_generation 1") && metrics.contains("tracee_load_ready 1"),
+        "{metrics}"
+    );
     configmap_update(&volume, &second);
     wait_for_generation_2(&t);
     run("cat", &[&after.to_string_lossy()]);
