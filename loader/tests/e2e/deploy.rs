@@ -133,9 +133,10 @@ fn write_0444(path: &Path, bytes: &[u8]) {
 }
 
 /// The command that runs the pod's container: `unshare` into private mount and network
-/// namespaces (loopback up, as in a pod), a tmpfs root with the host's /usr as the image's (read-only), the loader at
-/// the command's path, /proc, a read-only /sys and a minimal /dev as a runtime mounts them,
-/// the volumes at their mount paths (parents first), then chroot, the capabilities and exec.
+/// namespaces (loopback up, as in a pod), a tmpfs root with the host's /usr as the image's
+/// (read-only), the loader at the command's path, /proc, a read-only /sys and a minimal /dev
+/// as a runtime mounts them, the volumes at their mount paths (parents first), then chroot,
+/// the capabilities and exec.
 fn container(
     pod: &Pod,
     rootfs: &Path,
