@@ -344,13 +344,27 @@ fn dockerfile_builds_the_binaries_and_ships_their_libraries() {
         });
     assert!(builds, "the build stage builds both binaries in release");
 
-    // COPY sources: in the repository, not ignored.
+    // COPY sources: in the repository, not ignored (the last pattern that names a path
+    // decides, `!` re-including it, as Docker reads the file).
     let ignore = read(&root().join(".dockerignore"));
-    let ignored: Vec<&str> = ignore
+    let patterns: Vec<&str> = ignore
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
+    let is_ignored = |src: &str| {
+        let mut ignored = false;
+        for p in &patterns {
+            let (keep, p) = match p.strip_prefix('!') {
+                Some(p) => (true, p),
+                None => (false, *p),
+            };
+            if src == p || src.starts_with(&format!("{p}/")) {
+                ignored = !keep;
+            }
+        }
+        ignored
+    };
     let context = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut copied = Vec::new();
     for i in &build.instructions {
@@ -362,9 +376,7 @@ fn dockerfile_builds_the_binaries_and_ships_their_libraries() {
             let src = src.content.trim_end_matches('/');
             assert!(root().join(src).exists(), "COPY {src}: no such path");
             assert!(
-                !ignored
-                    .iter()
-                    .any(|p| *p == src || src.starts_with(&format!("{p}/"))),
+                !is_ignored(src),
                 "COPY {src}: .dockerignore keeps it out of the build context"
             );
             copy_tree(&root().join(src), &context.path().join(src));
@@ -373,6 +385,18 @@ fn dockerfile_builds_the_binaries_and_ships_their_libraries() {
     }
     for needed in ["Cargo.toml", "Cargo.lock", "bpf"] {
         assert!(copied.iter().any(|c| c == needed), "COPY {needed}");
+    }
+    // Every file the sources compile in is in the context.
+    for file in rust_sources(context.path()) {
+        let text = read(&file);
+        for literal in included_paths(&text) {
+            let dir = file.parent().unwrap_or(context.path());
+            assert!(
+                dir.join(&literal).exists(),
+                "{} compiles in {literal}, which the Dockerfile does not COPY",
+                file.strip_prefix(context.path()).unwrap_or(&file).display()
+            );
+        }
     }
     // The workspace, its members and the lock file resolve from the copied sources alone
     // (what the build needs on this platform: the crates are in cargo's cache already).
@@ -441,6 +465,47 @@ fn dockerfile_builds_the_binaries_and_ships_their_libraries() {
     }
 }
 
+/// The crates' library and binary sources and build scripts under `dir` (what the image's
+/// build compiles; tests, benchmarks and fuzz targets it does not).
+fn rust_sources(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                if !["tests", "benches", "fuzz", "examples", "target"]
+                    .iter()
+                    .any(|skip| name == *skip)
+                {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The literal paths of `include_str!("...")` and `include_bytes!("...")` in Rust source.
+fn included_paths(text: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for mac in ["include_str!(\"", "include_bytes!(\""] {
+        for (at, _) in text.match_indices(mac) {
+            let rest = &text[at + mac.len()..];
+            if let Some(end) = rest.find('"') {
+                paths.push(rest[..end].to_owned());
+            }
+        }
+    }
+    paths
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     if from.is_dir() {
         if from.file_name().is_some_and(|n| n == "target") {
@@ -451,7 +516,12 @@ fn copy_tree(from: &Path, to: &Path) {
             let entry = entry.unwrap_or_else(|e| panic!("{e}"));
             copy_tree(&entry.path(), &to.join(entry.file_name()));
         }
-    } else if let Err(e) = std::fs::copy(from, to) {
-        panic!("copy {}: {e}", from.display());
+    } else {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+        }
+        if let Err(e) = std::fs::copy(from, to) {
+            panic!("copy {}: {e}", from.display());
+        }
     }
 }
