@@ -24,6 +24,11 @@
 #                             old_events
 #   TP_ITERS [3000000]        close(-1) calls per process for the throughput run (0: skip)
 #   TP_PROCS [1]              syscall_bench processes driving the throughput run in parallel
+#   TP_CONFIGS ["ours ours_metrics ours_file mf"]  throughput configurations: ours (JSON to
+#                             /dev/null), ours_metrics (the same with --metrics, scraped every
+#                             second), ours_file (the same plus the file sink: --output-file in
+#                             SINK_DIR, rotated every 64 MiB, 2 kept), mf (min_filter)
+#   SINK_DIR [$BENCH_WORK]    where ours_file's sink file goes (removed after the run)
 #   STARTUP_RUNS [10]         start-up measurements per tracer (0: skip)
 #   READY_TIMEOUT [60]        seconds to wait for a tracer to attach
 #   STOP_TIMEOUT [60]         seconds to wait for a tracer to exit after SIGINT
@@ -53,6 +58,8 @@ DEFAULT_CONFIGS="ours_none ours_seed ours_events bt_none bt_some mf_none mf_batc
 CONFIGS="${CONFIGS:-$DEFAULT_CONFIGS}"
 TP_ITERS="${TP_ITERS:-3000000}"
 TP_PROCS="${TP_PROCS:-1}"
+TP_CONFIGS="${TP_CONFIGS:-ours ours_metrics ours_file mf}"
+SINK_DIR="${SINK_DIR:-$WORK}"
 STARTUP_RUNS="${STARTUP_RUNS:-10}"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-60}"
@@ -374,7 +381,7 @@ if (( TP_ITERS > 0 )); then
     log "throughput: baseline"
     drive_close_bad baseline
     TP_LINES+=("- baseline: $TP_PROCS x syscall_bench close_bad $TP_ITERS, ${calls} failed closes in $(awk -v w="$TP_WALL_NS" 'BEGIN{printf "%.2f", w/1e9}') s, ${TP_NS}ns/op")
-    for tcfg in ours ours_metrics mf; do
+    for tcfg in $TP_CONFIGS; do
         scraper=""
         if [[ $tcfg == ours ]]; then
             label="ours (\`throughput.yaml\`, --output json > /dev/null)"
@@ -382,6 +389,11 @@ if (( TP_ITERS > 0 )); then
         elif [[ $tcfg == ours_metrics ]]; then
             label="ours with --metrics, scraped every second"
             CMD=("$TRACEE_LOAD" --output json --metrics 127.0.0.1:19464 "$WORK/throughput.bin"); READY="stderr:attached"
+        elif [[ $tcfg == ours_file ]]; then
+            label="ours with the file sink beside stdout (--output json > /dev/null --output-file $SINK_DIR/tp-sink.json --rotate-mb 64 --rotate-keep 2)"
+            rm -f "$SINK_DIR"/tp-sink.json*
+            CMD=("$TRACEE_LOAD" --output json "$WORK/throughput.bin" --output-file "$SINK_DIR/tp-sink.json" --rotate-mb 64 --rotate-keep 2)
+            READY="stderr:attached"
         else
             [[ -n $MF ]] || { TP_LINES+=("- min_filter: n/a (not built)"); continue; }
             label="min_filter anchor (-u 0 -p /tmp/ -T -w 262144 -t 20, root's failed closes)"
@@ -416,6 +428,12 @@ if (( TP_ITERS > 0 )); then
                 printf "- %s: **%.0f events/s** (%d %s in the %.2f s of the workload; %.0f/s counting the %.2f s from SIGINT to exit), %s lost, %d failed closes issued; workload %sns/op",
                     lab, p / (w / 1e9), p, what, w / 1e9, p / ((w + d) / 1e9), d / 1e9, l, c, ns
                 if (p > c * 1.01) printf " (**%d more events than the workload issued**: other processes failed closes meanwhile, so events/s is inflated)", p - c }')")
+            if [[ $tcfg == ours_file ]]; then
+                # The sink's own count: what reached the file, what its full queue dropped.
+                sink="$(grep -o 'file [^;]*: [0-9]* delivered, [0-9]* dropped' <<<"$summ" || true)"
+                TP_LINES[-1]+="; ${sink:-file sink: no count in the summary}"
+                rm -f "$SINK_DIR"/tp-sink.json*
+            fi
         else
             TP_LINES+=("- $label: no summary line (see $ERR)")
         fi

@@ -323,6 +323,44 @@ pub fn str_len(value: &StrMatch) -> usize {
     }
 }
 
+/// Digits of a container id: the runtimes name containers by 64 lower-case hex digits, and
+/// the loader reads them from cgroup names in that form.
+pub const CONTAINER_ID_LEN: usize = 64;
+/// The shortest prefix the `container=ID` scope matches (as `docker ps` shows ids).
+pub const CONTAINER_ID_MIN_PREFIX: usize = 12;
+
+/// Why a container id value can match no container's id, if it cannot. `short_prefix`: the
+/// `container=ID` scope, which also matches an exact value of at least
+/// `CONTAINER_ID_MIN_PREFIX` digits as a prefix; rule filters (`containerId`) compare whole
+/// values unless the value has a `*`.
+pub fn container_id_problem(value: &StrMatch, short_prefix: bool) -> Option<String> {
+    let (StrMatch::Exact(s) | StrMatch::Prefix(s) | StrMatch::Suffix(s) | StrMatch::Contains(s)) =
+        value;
+    if let Some(c) = s.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+        let why = if c.is_ascii_hexdigit() {
+            "ids are written in lower case".to_owned()
+        } else {
+            format!("`{}` is not a hex digit", shown(&c.to_string()))
+        };
+        return Some(format!("is not a container id: {why}"));
+    }
+    let len = s.len();
+    if len > CONTAINER_ID_LEN {
+        return Some(format!(
+            "is {len} digits long; container ids have {CONTAINER_ID_LEN}"
+        ));
+    }
+    match value {
+        StrMatch::Exact(_) if short_prefix && len < CONTAINER_ID_MIN_PREFIX => Some(format!(
+            "is {len} digits long; a container id matches in full ({CONTAINER_ID_LEN} digits) or by its first {CONTAINER_ID_MIN_PREFIX} or more"
+        )),
+        StrMatch::Exact(_) if !short_prefix && len < CONTAINER_ID_LEN => Some(format!(
+            "is {len} digits long; `containerId` is compared with the whole id ({CONTAINER_ID_LEN} digits)"
+        )),
+        _ => None,
+    }
+}
+
 /// Splits a comma list, reporting empty items; returns each item's range in `text`.
 pub fn items(
     entry: &Entry,
@@ -367,8 +405,11 @@ pub struct Combined<'a> {
     pub values: Vec<(Op, &'a Value, ByteSpan)>,
 }
 
-/// Warnings on one key's combined values: `=` mixed with `!=`, and numeric filters that no
-/// value can pass. Returns true if the key can never match.
+/// What `check_combined` calls a policy's scope (a rule is "the rule for `EVENT`").
+pub const SCOPE: &str = "this policy's scope";
+
+/// Warnings on one key's combined values: `=` mixed with `!=`, filters that no value can
+/// pass, and bounds that every value passes. Returns true if the key can never match.
 pub fn check_combined(c: &Combined, file: FileId, what: &str, diags: &mut Diagnostics) -> bool {
     let eq = c.values.iter().find(|(op, _, _)| *op == Op::Eq);
     let ne = c.values.iter().find(|(op, _, _)| *op == Op::Ne);
@@ -380,6 +421,10 @@ pub fn check_combined(c: &Combined, file: FileId, what: &str, diags: &mut Diagno
                 .also(eq.2.clone(), "`=` here")
                 .help("a value matches if it equals any `=` value OR differs from every `!=` value; the `!=` entries admit almost everything: keep only one kind"),
         );
+        return false;
+    }
+    if c.ty == ValueType::Bool {
+        return check_bools(c, file, what, diags);
     }
     if !c.ty.is_numeric() {
         return false;
@@ -399,43 +444,173 @@ pub fn check_combined(c: &Combined, file: FileId, what: &str, diags: &mut Diagno
     // the two directions intersect. Bounds here are inclusive integers.
     let lower = ints(Op::Gt).map(|v| v + 1).chain(ints(Op::Ge)).min();
     let upper = ints(Op::Lt).map(|v| v - 1).chain(ints(Op::Le)).max();
-    if ints(Op::Eq).next().is_some() || (lower.is_none() && upper.is_none()) {
+    if ints(Op::Eq).next().is_some() || (lower.is_none() && upper.is_none() && ne.is_none()) {
         return false;
     }
     let low = lower.unwrap_or(min).max(min);
     let high = upper.unwrap_or(max).min(max);
-    let excluded: Vec<i128> = ints(Op::Ne).collect();
-    let empty = low > high || (high - low < 64 && (low..=high).all(|v| excluded.contains(&v)));
+    let mut excluded: Vec<i128> = ints(Op::Ne).filter(|v| (low..=high).contains(v)).collect();
+    excluded.sort_unstable();
+    excluded.dedup();
+    // Every value left is excluded when there are as many distinct exclusions as values.
+    let empty = low > high || i128::try_from(excluded.len()).unwrap_or(i128::MAX) > high - low;
     if !empty {
+        // A scope's lone `uid>=0` reads as "every user" (Tracee's own examples write it so):
+        // nothing to warn about. Beside other bounds it cancels them, which is.
+        let idiom = what == SCOPE && c.values.len() == 1;
+        if lower.is_some_and(|l| l <= min) && !idiom {
+            no_op_bound(c, file, true, diags);
+        }
+        if upper.is_some_and(|u| u >= max) && !idiom {
+            no_op_bound(c, file, false, diags);
+        }
         return false;
     }
     let is_bound = |op: &Op| matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
+    let bounded = lower.is_some() || upper.is_some();
     let span = c
         .values
         .iter()
-        .find(|(op, _, _)| is_bound(op))
+        .find(|(op, _, _)| if bounded { is_bound(op) } else { *op == Op::Ne })
         .map_or(0..0, |(_, _, span)| span.clone());
-    let mut diagnostic = Diagnostic::new(
-        Code::SelectsNothing,
-        format!(
-            "no value of `{}` passes these bounds: {what} can never match",
-            c.name
-        ),
-    )
-    .at(file, span)
-    .label("empty range")
-    .help(format!(
-        "`{}` is {}: lower bounds (`>`, `>=`) and upper bounds (`<`, `<=`) together keep only the values between them, and `!=` removes values from that range",
-        c.name,
-        c.ty.describe()
-    ));
+    let (message, label, help) = if bounded {
+        (
+            format!(
+                "no value of `{}` passes these bounds: {what} can never match",
+                c.name
+            ),
+            "empty range",
+            format!(
+                "`{}` is {}: lower bounds (`>`, `>=`) and upper bounds (`<`, `<=`) together keep only the values between them, and `!=` removes values from that range",
+                c.name,
+                c.ty.describe()
+            ),
+        )
+    } else {
+        (
+            format!(
+                "`!=` excludes every value of `{}`: {what} can never match",
+                c.name
+            ),
+            "excludes every value",
+            format!(
+                "`{}` is {} and these `!=` values are all it can be: drop a value, or remove the filter",
+                c.name,
+                c.ty.describe()
+            ),
+        )
+    };
+    let mut diagnostic = Diagnostic::new(Code::SelectsNothing, message)
+        .at(file, span)
+        .label(label)
+        .help(help);
     for (op, _, span) in &c.values {
         if (is_bound(op) || *op == Op::Ne) && Some(span) != diagnostic.span.as_ref() {
-            diagnostic = diagnostic.also(span.clone(), "bound");
+            let what = if bounded { "bound" } else { "excluded" };
+            diagnostic = diagnostic.also(span.clone(), what);
         }
     }
     diags.push(diagnostic);
     true
+}
+
+/// W308 for the bound that admits every value on its side (`uid>=0`, `uid<=4294967295`):
+/// bounds in one direction widen each other, so that side filters nothing at all.
+fn no_op_bound(c: &Combined, file: FileId, lower: bool, diags: &mut Diagnostics) {
+    let (min, max) = c.ty.bounds();
+    let found = c.values.iter().find_map(|(op, v, span)| {
+        let Value::Int(v) = v else { return None };
+        let reaches = match op {
+            Op::Gt if lower => *v < min,
+            Op::Ge if lower => *v <= min,
+            Op::Lt if !lower => *v > max,
+            Op::Le if !lower => *v >= max,
+            _ => false,
+        };
+        reaches.then(|| (*op, *v, span.clone()))
+    });
+    let Some((op, v, span)) = found else { return };
+    let (side, limit) = if lower {
+        ("below", min)
+    } else {
+        ("above", max)
+    };
+    diags.push(
+        Diagnostic::new(
+            Code::AlwaysMatches,
+            format!(
+                "every value of `{}` passes `{}{}{v}`: the bound does nothing",
+                c.name,
+                c.name,
+                op.as_str()
+            ),
+        )
+        .at(file, span)
+        .label("always true")
+        .help(format!(
+            "`{}` is {} and is never {side} {limit}: remove this bound, or correct it{}",
+            c.name,
+            c.ty.describe(),
+            if op == Op::Ge && v == 0 {
+                format!(" (`{}>0` leaves out 0)", c.name)
+            } else {
+                String::new()
+            }
+        )),
+    );
+}
+
+/// Boolean fields: `!=true,false` excludes both values (never matches, W304); `=true,false`
+/// admits both (does nothing, W308).
+fn check_bools(c: &Combined, file: FileId, what: &str, diags: &mut Diagnostics) -> bool {
+    let both = |op: Op| {
+        let of = |b: bool| {
+            c.values
+                .iter()
+                .find(|(o, v, _)| *o == op && **v == Value::Bool(b))
+        };
+        of(true).zip(of(false))
+    };
+    if let Some((t, f)) = both(Op::Ne) {
+        let mut diagnostic = Diagnostic::new(
+            Code::SelectsNothing,
+            format!(
+                "`!=` excludes both `true` and `false` of `{}`: {what} can never match",
+                c.name
+            ),
+        )
+        .at(file, t.2.clone())
+        .label("excludes every value")
+        .help(format!(
+            "`{}` is a boolean: keep the one value to exclude, or write `{}=VALUE` for the one you want",
+            c.name, c.name
+        ));
+        if f.2 != t.2 {
+            diagnostic = diagnostic.also(f.2.clone(), "excludes the other");
+        }
+        diags.push(diagnostic);
+        return true;
+    }
+    if let Some((t, f)) = both(Op::Eq) {
+        let mut diagnostic = Diagnostic::new(
+            Code::AlwaysMatches,
+            format!(
+                "every value of `{}` is `true` or `false`: the filter does nothing",
+                c.name
+            ),
+        )
+        .at(file, t.2.clone())
+        .label("always true")
+        .help(format!(
+            "`{}` is a boolean: keep the one value you want, or remove the filter",
+            c.name
+        ));
+        if f.2 != t.2 {
+            diagnostic = diagnostic.also(f.2.clone(), "admits the other");
+        }
+        diags.push(diagnostic);
+    }
+    false
 }
 
 #[cfg(test)]

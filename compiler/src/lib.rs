@@ -17,6 +17,7 @@ pub mod encode;
 pub mod filter;
 pub mod inspect;
 pub mod ir;
+pub mod lint;
 pub mod list;
 pub mod lower;
 pub mod parse;

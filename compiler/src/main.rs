@@ -13,7 +13,7 @@ use compiler::diagnostics::render::{self, Summary};
 #[derive(Parser)]
 #[command(
     name = "tracee-compile",
-    version,
+    version = schema::VERSION,
     about = "Check Tracee-style security policies and compile them into a BPF map image",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -40,6 +40,24 @@ enum Command {
     Test(TestArgs),
     /// Explain a diagnostic code: what it means, why it matters, an example and its fix.
     Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (tracee-compile.1 and one per subcommand) into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// The directory to write them in (created if missing).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -175,6 +193,35 @@ fn main() -> ExitCode {
         Some(Command::Test(args)) => test(&args),
         Some(Command::List(args)) => list(&args),
         Some(Command::Explain(args)) => explain(&args),
+        Some(Command::Completions(args)) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "tracee-compile", &mut out);
+            if write_all(&mut std::io::stdout(), &String::from_utf8_lossy(&out)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Some(Command::Man(args)) => {
+            use clap::CommandFactory;
+            let written = std::fs::create_dir_all(&args.dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &args.dir));
+            match written {
+                Ok(()) => {
+                    eprintln!("wrote the man pages into {}", args.dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write the man pages into `{}`: {e}",
+                        args.dir.display()
+                    );
+                    ExitCode::from(2)
+                }
+            }
+        }
         None => compile(&cli.compile),
     }
 }

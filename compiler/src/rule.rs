@@ -425,6 +425,17 @@ fn one_rule_filter(
         match parse_value(field, ty, value_text) {
             Ok(value) => {
                 check_length(&value, ty, &name, file, entry.span(range.clone()), diags);
+                if let (RuleField::Context(ContextField::ContainerId), Value::Str(id)) =
+                    (field, &value)
+                    && let Some(why) = filter::container_id_problem(id, false)
+                {
+                    diags.push(
+                        Diagnostic::new(Code::ContainerIdNeverMatches, format!("`{name}` value `{}` {why}, so no container's id matches it", filter::shown(value_text)))
+                            .at(file, entry.span(range.clone()))
+                            .label("never matches a container id")
+                            .help(format!("give the full id ({} lower-case hex digits), or a prefix with `*`: `{name}={}*`", filter::CONTAINER_ID_LEN, filter::shown(value_text.trim_end_matches('*')))),
+                    );
+                }
                 values.push(value);
             }
             Err((bad, at)) => {

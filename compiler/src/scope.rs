@@ -275,6 +275,21 @@ fn entry_filter(entry: &Entry, file: FileId, diags: &mut Diagnostics) -> Option<
                         );
                     }
                 }
+                if let (ScopeKey::Container, Value::Str(id)) = (key, &value)
+                    && let Some(why) = filter::container_id_problem(id, true)
+                {
+                    let matches = if split.op == Op::Eq {
+                        "so no container matches it"
+                    } else {
+                        "so it excludes no container"
+                    };
+                    diags.push(
+                        Diagnostic::new(Code::ContainerIdNeverMatches, format!("`{}` {why}, {matches}", filter::shown(text)))
+                            .at(file, entry.span(range.clone()))
+                            .label("never matches a container id")
+                            .help(format!("give the id as `docker ps` or `crictl ps` shows it (its first {} or more digits), or in full ({} digits, as `docker inspect` shows it); to select containers by name, filter `containerName=NAME` in the rules", filter::CONTAINER_ID_MIN_PREFIX, filter::CONTAINER_ID_LEN)),
+                    );
+                }
                 values.push(value);
             }
             Err((bad, at)) => {
@@ -457,7 +472,7 @@ fn combined_checks(filters: &[Filter<ScopeKey>], file: FileId, diags: &mut Diagn
                 .flat_map(|f| f.values.iter().map(move |v| (f.op, v, f.span.clone())))
                 .collect(),
         };
-        nothing |= filter::check_combined(&combined, file, "this policy's scope", diags);
+        nothing |= filter::check_combined(&combined, file, filter::SCOPE, diags);
     }
     let container = filters.iter().find(|f| f.key == ScopeKey::Container);
     let host = filters.iter().find(|f| f.key == ScopeKey::NotContainer);

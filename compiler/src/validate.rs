@@ -8,6 +8,7 @@ use crate::ast::{PolicyDoc, Text};
 use crate::detectors::Known;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::ir::{MAX_POLICIES, Policy, ScopeKey};
+use crate::lint;
 use crate::rule;
 use crate::scope;
 use crate::source::{FileId, SourceFile};
@@ -60,6 +61,7 @@ pub fn validate(
     for (id, policy) in policies.iter_mut().enumerate() {
         policy.id = id;
     }
+    lint::duplicate_policies(&policies, sources, diags);
     policies
 }
 
@@ -81,22 +83,27 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
     let mut all_rules_empty = !doc.rules.is_empty();
     // Events named by a rule of their own: a selection (list, set) that also covers one
     // leaves it to that rule, and of two selections the first takes an event.
-    let named: std::collections::HashSet<&str> = doc
-        .rules
-        .iter()
-        .filter_map(|r| r.event.as_ref())
-        .filter(|e| {
-            schema::catalog::event(&e.value).is_some() || detectors.detector(&e.value).is_some()
-        })
-        .map(|e| e.value.as_str())
-        .collect();
+    // Each maps to the first rule (index in `doc.rules`) naming it, for W310.
+    let mut named: HashMap<&str, usize> = HashMap::new();
+    for (index, rule_doc) in doc.rules.iter().enumerate() {
+        if let Some(e) = &rule_doc.event
+            && (schema::catalog::event(&e.value).is_some()
+                || detectors.detector(&e.value).is_some())
+        {
+            named.entry(e.value.as_str()).or_insert(index);
+        }
+    }
+    // What each rule kept, and what it left to others, for W310.
+    let mut uses: Vec<lint::RuleUse> = Vec::with_capacity(doc.rules.len());
+    let mut event_owner: HashMap<u32, usize> = HashMap::new();
+    let mut detector_owner: HashMap<String, usize> = HashMap::new();
     let single_detector = |doc: &crate::ast::RuleDoc| {
         doc.event
             .as_ref()
             .is_some_and(|e| detectors.detector(&e.value).is_some())
     };
-    let mut taken: std::collections::HashSet<u32> = std::collections::HashSet::new();
-    for rule_doc in &doc.rules {
+    for (index, rule_doc) in doc.rules.iter().enumerate() {
+        let mut used = lint::RuleUse::default();
         if let Some(event) = &rule_doc.event {
             if let Some(first) = event_spans.get(event.value.as_str()) {
                 diags.push(
@@ -115,14 +122,20 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
             all_rules_empty = false;
         }
         for detection in detected {
+            used.remember(&detection.filters, &detection.actions);
             // A detector named by a rule of its own, or by an earlier selection, stays there.
-            if !single_detector(rule_doc) && named.contains(detection.detector.as_str())
-                || detections
-                    .iter()
-                    .any(|d: &crate::ir::Detection| d.detector == detection.detector)
-            {
+            let owner = if single_detector(rule_doc) {
+                None
+            } else {
+                named.get(detection.detector.as_str()).copied()
+            }
+            .or_else(|| detector_owner.get(&detection.detector).copied());
+            if let Some(owner) = owner {
+                used.left.push((detection.detector.clone(), owner));
                 continue;
             }
+            used.kept = true;
+            detector_owner.insert(detection.detector.clone(), index);
             all_rules_empty = false;
             detections.push(detection);
         }
@@ -132,13 +145,28 @@ fn policy(doc: &PolicyDoc, detectors: Known<'_>, diags: &mut Diagnostics) -> Opt
             .is_some_and(|e| schema::catalog::event(&e.value).is_some());
         for result in selected {
             let event = result.rule.event;
-            if !single && (named.contains(event.name) || !taken.insert(event.id)) {
+            used.remember(&result.rule.filters, &result.rule.actions);
+            let owner = if single {
+                None
+            } else {
+                named
+                    .get(event.name)
+                    .or_else(|| event_owner.get(&event.id))
+                    .copied()
+            };
+            if let Some(owner) = owner {
+                used.left.push((event.name.to_owned(), owner));
                 continue;
             }
-            taken.insert(event.id);
+            used.kept = true;
+            event_owner.insert(event.id, index);
             all_rules_empty &= result.selects_nothing;
             rules.push(result.rule);
         }
+        uses.push(used);
+    }
+    if diags.error_count() == errors_before {
+        lint::shadowed_rules(&doc.rules, &uses, file, diags);
     }
     let name = doc.name.as_ref()?;
     // A scope that selects nothing already says so; rules only one by one.

@@ -185,6 +185,30 @@ pub fn drop_capabilities(
     Ok(names)
 }
 
+/// Before anything else: a user without CAP_BPF and CAP_PERFMON (not root, or a container
+/// without them) is told so in one line, rather than by whichever step fails first.
+pub fn check_privileges() -> Result<(), LoadError> {
+    use rustix::thread::CapabilitySet;
+    let effective = rustix::thread::capabilities(None)
+        .map(|c| c.effective)
+        .unwrap_or_else(|_| CapabilitySet::empty());
+    let mut missing = Vec::new();
+    if !effective.contains(CapabilitySet::BPF) {
+        missing.push("CAP_BPF");
+    }
+    if !effective.contains(CapabilitySet::PERFMON) {
+        missing.push("CAP_PERFMON");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(LoadError::Kernel(format!(
+        "tracee-load loads BPF programs, which needs root or at least {} (this process has not got {}): run it with sudo, or give the capabilities (docs/kubernetes.md lists what a container needs)",
+        "CAP_BPF and CAP_PERFMON",
+        missing.join(" nor ")
+    )))
+}
+
 /// Whether the calling thread may load the packet programs (CAP_NET_ADMIN).
 pub fn can_load_packet_programs() -> bool {
     rustix::thread::capabilities(None).is_ok_and(|c| {

@@ -11,6 +11,7 @@ mod cgroups;
 pub mod complete;
 pub mod config;
 pub mod containers;
+pub mod decode;
 pub mod detect;
 mod error;
 pub mod existing;
@@ -32,6 +33,8 @@ mod seed;
 pub mod serve;
 pub mod session;
 pub mod signals;
+pub mod sinks;
+pub mod table;
 pub mod telemetry;
 pub mod watch;
 

@@ -16,7 +16,8 @@ use loader::{LoadError, Plan};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputArg {
-    /// Columns like Tracee's table: time, uid, comm, pid, tid, ret, event, args.
+    /// Columns like Tracee's table: time, uid, comm, pid, tid, ret, event, args (decoded
+    /// flags and modes), fitted to the terminal's width.
     Table,
     /// One JSON object per line with Tracee's event field names.
     Json,
@@ -25,15 +26,25 @@ enum OutputArg {
 #[derive(Parser)]
 #[command(
     name = "tracee-load",
-    version,
+    version = schema::VERSION,
     about = "Install a tracee-compile map image into the kernel and print the events it selects"
 )]
 struct Cli {
     /// The image written by `tracee-compile -o`.
-    image: PathBuf,
+    #[arg(required_unless_present_any = ["completions", "man"])]
+    image: Option<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     output: OutputArg,
+    /// The table's width in columns (0: unlimited, one line per event). Default: the
+    /// terminal's width when stdout is a terminal, else unlimited.
+    #[arg(long, value_name = "N")]
+    width: Option<usize>,
+    /// JSON: write flags, modes, commands and pointers decoded, as strings
+    /// (`"O_WRONLY|O_CREAT"`), as Tracee's parse-arguments option does. The table always
+    /// decodes them.
+    #[arg(long)]
+    parse_arguments: bool,
     /// Stop after printing this many events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
@@ -41,7 +52,7 @@ struct Cli {
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
     /// Ring buffer size in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = loader::DEFAULT_RING_BYTES >> 20)]
+    #[arg(long, value_name = "MIB", default_value_t = loader::DEFAULT_RING_BYTES >> 20, value_parser = ring_mb)]
     ring_buffer_mb: u32,
     /// Where the host's root directory is (container runtime state is read under it), for a
     /// loader that runs in a container with the host's root mounted elsewhere.
@@ -84,12 +95,33 @@ struct Cli {
     /// line win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Write the man page (tracee-load.1) into DIR and exit.
+    #[arg(long, value_name = "DIR", exclusive = true)]
+    man: Option<PathBuf>,
+    #[command(flatten)]
+    sinks: loader::sinks::SinkArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
+}
+
+/// `--ring-buffer-mb`: a usage error (exit 2) when the kernel could never take it.
+fn ring_mb(text: &str) -> Result<u32, String> {
+    let mb: u32 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of MiB"))?;
+    if mb == 0 || !mb.is_power_of_two() || mb > 1024 {
+        return Err(format!(
+            "the ring buffer is a power of two of MiB (the kernel's rule), from 1 to 1024, not {mb}"
+        ));
+    }
+    Ok(mb)
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -112,6 +144,29 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     loader::log::use_json(matches!(cli.log_format, LogFormat::Json));
+    if let Some(shell) = cli.completions {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "tracee-load",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &cli.man {
+        return match std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(
+                2,
+                format!("cannot write the man page into `{}`: {e}", dir.display()),
+            ),
+        };
+    }
+    let Some(image) = cli.image.clone() else {
+        return fail(2, "give the image file written by `tracee-compile -o`");
+    };
     let duration = match cli.duration.map(|s| seconds("--duration", s)).transpose() {
         Ok(d) => d,
         Err(e) => return fail(2, e),
@@ -122,6 +177,12 @@ fn main() -> ExitCode {
     };
     if cli.audit && !matches!(cli.output, OutputArg::Json) {
         return fail(2, "--audit prints JSON: add --output json");
+    }
+    if cli.width.is_some() && matches!(cli.output, OutputArg::Json) {
+        return fail(
+            2,
+            "--width lays out the table: drop it, or use --output table",
+        );
     }
     // Signals first, before any other thread: they are served by a thread of their own,
     // and a stop asked for during start-up is honoured as soon as the step in progress ends.
@@ -145,7 +206,7 @@ fn main() -> ExitCode {
     // descriptor checked first; everything about the image is checked before the kernel
     // is touched.
     let source = match ImageSource::start(
-        &cli.image,
+        &image,
         cli.allow_insecure_image,
         cli.watch,
         requests,
@@ -172,6 +233,9 @@ fn main() -> ExitCode {
         ring_bytes: cli.ring_buffer_mb.saturating_mul(1 << 20),
         audit: cli.audit,
     };
+    if let Err(err) = loader::harden::check_privileges() {
+        return fail(1, err);
+    }
     if let Err(err) = loader::check_kernel() {
         return fail(1, err);
     }
@@ -187,8 +251,16 @@ fn main() -> ExitCode {
     if cancelled() {
         return stopped_early();
     }
-    let (mut session, shared) = match Session::start(read, source, &cli.image, settings, &cancelled)
-    {
+    // Sinks are checked (and their threads started) before the kernel is touched: a bad
+    // flag costs no attach.
+    let sinks = match cli.sinks.start() {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    if let Some(t) = &telemetry {
+        t.watch_sinks(sinks.stats());
+    }
+    let (mut session, shared) = match Session::start(read, source, &image, settings, &cancelled) {
         Ok(s) => s,
         Err(LoadError::Cancelled) => return stopped_early(),
         Err(err) => {
@@ -227,8 +299,10 @@ fn main() -> ExitCode {
         lost_report_interval,
         audit: cli.audit,
         telemetry,
+        layout: loader::table::Layout::new(table_width(cli.width)),
+        parse_arguments: cli.parse_arguments,
     };
-    let result = loader::run::run(&mut session, &shared, &options, stop, writer);
+    let result = loader::run::run(&mut session, &shared, &options, stop, writer, sinks);
     session.finish();
     let lost = loader::counters(shared.stats()).lost;
     match result {
@@ -258,6 +332,9 @@ fn main() -> ExitCode {
             if summary.output_closed {
                 line.push_str(" (output closed)");
             }
+            for sink in &summary.sinks {
+                line.push_str(&format!("; {sink}"));
+            }
             let incomplete = summary.unwritten > 0;
             if incomplete && let Some(error) = &summary.output_error {
                 line.push_str(&format!(" (the output failed: {error})"));
@@ -283,6 +360,32 @@ fn parse() -> Result<Cli, clap::Error> {
         .map_err(|message| Cli::command().error(clap::error::ErrorKind::InvalidValue, message))?;
     let matches = command.try_get_matches_from(merged)?;
     Cli::from_arg_matches(&matches)
+}
+
+/// `--width`, else the terminal's (its window size, else `COLUMNS`, else 80) when stdout is
+/// one; else unlimited: a pipe or a file gets whole lines.
+fn table_width(flag: Option<usize>) -> Option<usize> {
+    if flag.is_some() {
+        return flag;
+    }
+    let stdout = std::io::stdout();
+    if !rustix::termios::isatty(&stdout) {
+        return None;
+    }
+    let window = rustix::termios::tcgetwinsize(&stdout)
+        .ok()
+        .map(|w| usize::from(w.ws_col));
+    let columns = || {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+    };
+    Some(
+        window
+            .filter(|w| *w > 0)
+            .or_else(|| columns().filter(|w| *w > 0))
+            .unwrap_or(80),
+    )
 }
 
 fn stopped_early() -> ExitCode {

@@ -20,9 +20,10 @@ use rustix::io::Errno;
 /// scheduler slice of events while the writer waits for a CPU.
 const QUEUE_BYTES: usize = 8 << 20;
 
-/// The chunks between the consumer and the writer thread, bounded by bytes.
-#[derive(Default)]
-struct Queue {
+/// The chunks between the consumer and a writer thread (stdout's, or a sink's), bounded
+/// by bytes.
+pub(crate) struct Queue {
+    capacity: usize,
     state: Mutex<Queued>,
     not_empty: Condvar,
     not_full: Condvar,
@@ -41,15 +42,33 @@ struct Queued {
 /// Emptied buffers kept for reuse at most.
 const SPARE_BUFFERS: usize = 8;
 
+/// What waiting for a chunk came to.
+pub(crate) enum Popped {
+    Chunk(Chunk),
+    /// Nothing came in time.
+    Empty,
+    /// Closed, and every chunk taken.
+    Closed,
+}
+
 impl Queue {
+    pub(crate) fn new(capacity: usize) -> Queue {
+        Queue {
+            capacity,
+            state: Mutex::default(),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+
     /// Queues `chunk`, waiting up to `wait` for room; gives it back if there is none.
-    fn push(&self, chunk: Chunk, wait: Duration) -> Result<(), Chunk> {
+    pub(crate) fn push(&self, chunk: Chunk, wait: Duration) -> Result<(), Chunk> {
         let Ok(mut q) = self.state.lock() else {
             return Err(chunk);
         };
         let until = Instant::now() + wait;
         // A chunk always fits an empty queue.
-        while !q.chunks.is_empty() && q.bytes + chunk.bytes.len() > QUEUE_BYTES {
+        while !q.chunks.is_empty() && q.bytes + chunk.bytes.len() > self.capacity {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(chunk);
@@ -81,8 +100,34 @@ impl Queue {
         }
     }
 
+    /// The next chunk, waiting up to `wait` for one.
+    pub(crate) fn pop_within(&self, wait: Duration) -> Popped {
+        let Ok(mut q) = self.state.lock() else {
+            return Popped::Closed;
+        };
+        let until = Instant::now() + wait;
+        loop {
+            if let Some(chunk) = q.chunks.pop_front() {
+                q.bytes -= chunk.bytes.len();
+                self.not_full.notify_one();
+                return Popped::Chunk(chunk);
+            }
+            if q.closed {
+                return Popped::Closed;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Popped::Empty;
+            }
+            q = match self.not_empty.wait_timeout(q, left) {
+                Ok((q, _)) => q,
+                Err(_) => return Popped::Closed,
+            };
+        }
+    }
+
     /// Keeps a written buffer for reuse.
-    fn recycle(&self, mut bytes: Vec<u8>) {
+    pub(crate) fn recycle(&self, mut bytes: Vec<u8>) {
         if let Ok(mut q) = self.state.lock()
             && q.spare.len() < SPARE_BUFFERS
         {
@@ -92,11 +137,11 @@ impl Queue {
     }
 
     /// An emptied buffer, if one is spare.
-    fn spare(&self) -> Option<Vec<u8>> {
+    pub(crate) fn spare(&self) -> Option<Vec<u8>> {
         self.state.lock().ok()?.spare.pop()
     }
 
-    fn close(&self) {
+    pub(crate) fn close(&self) {
         if let Ok(mut q) = self.state.lock() {
             q.closed = true;
         }
@@ -148,7 +193,7 @@ impl Writer {
     /// Starts the writer thread on standard output (`json`: the output is JSON lines, and
     /// a gap left by a failing output is marked with an `unwritten_events` record).
     pub fn stdout(json: bool) -> Result<Writer, String> {
-        let queue = Arc::new(Queue::default());
+        let queue = Arc::new(Queue::new(QUEUE_BYTES));
         let chunks = Arc::clone(&queue);
         let progress = Arc::new(Progress::default());
         let shared = Arc::clone(&progress);
@@ -415,7 +460,7 @@ mod tests {
             Ok(f) => f,
             Err(e) => panic!("{e}"),
         };
-        let queue = Queue::default();
+        let queue = Queue::new(QUEUE_BYTES);
         let progress = Progress::default();
         for i in 0..3 {
             assert!(queue.push(lines(10, i * 10), Duration::ZERO).is_ok());

@@ -8,6 +8,9 @@ use schema::image::DetectorMeta;
 use schema::record::{ArgValue, Record};
 use serde::Serialize;
 
+use crate::decode;
+use crate::table::{Layout, Row};
+
 /// Names of the policies an event matched, from the image's policy table (bit = position).
 pub fn matched_names(bits: u64, policies: &[String]) -> Vec<String> {
     (0..policies.len().min(64))
@@ -97,24 +100,66 @@ fn arg_json(value: &ArgValue) -> serde_json::Value {
     serde_json::to_value(Value(value)).unwrap_or(serde_json::Value::Null)
 }
 
-/// The record's arguments named and typed by the catalog (a detection's by the event it
-/// was detected from).
-fn named_args(record: &Record) -> Vec<JsonArg> {
+/// The event whose arguments the record carries (a detection's: the event it was detected
+/// from).
+fn args_event(record: &Record) -> Option<&'static catalog::EventDef> {
     let h = &record.header;
-    let event = catalog::event_by_id(if h.detected_from != 0 {
+    catalog::event_by_id(if h.detected_from != 0 {
         h.detected_from
     } else {
         h.event_id
-    });
+    })
+}
+
+/// The record's arguments named and typed by the catalog; with `parse_arguments`, numbers
+/// decoded as Tracee's parse-arguments option does (`decode`).
+fn named_args(record: &Record, parse_arguments: bool) -> Vec<JsonArg> {
+    let event = args_event(record);
     record
         .args
         .iter()
         .map(|arg| {
             let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
+            let decoded = match (event, def) {
+                (Some(e), Some(d)) if parse_arguments => {
+                    decode::decode(e.name, d, &arg.value, decode::Mode::Tracee)
+                }
+                _ => None,
+            };
+            let ty = match (&decoded, def) {
+                (Some(d), _) if d.retyped => "string".to_owned(),
+                (_, Some(d)) => d.type_name.to_owned(),
+                (_, None) => String::new(),
+            };
             JsonArg {
                 name: def.map_or_else(|| format!("arg{}", arg.index), |d| d.name.to_owned()),
-                ty: def.map_or_else(String::new, |d| d.type_name.to_owned()),
-                value: arg_json(&arg.value),
+                ty,
+                value: match decoded {
+                    Some(d) => serde_json::Value::String(d.text),
+                    None => arg_json(&arg.value),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The record's arguments as the table shows them: `name: value`, numbers decoded (flags,
+/// modes, commands by name; pointers in hex), other values as JSON.
+fn table_args(record: &Record) -> Vec<String> {
+    let event = args_event(record);
+    record
+        .args
+        .iter()
+        .map(|arg| {
+            let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
+            let name = def.map_or_else(|| format!("arg{}", arg.index), |d| d.name.to_owned());
+            let decoded = match (event, def) {
+                (Some(e), Some(d)) => decode::decode(e.name, d, &arg.value, decode::Mode::Table),
+                _ => None,
+            };
+            match decoded {
+                Some(d) => format!("{name}: {}", d.text),
+                None => format!("{name}: {}", arg_json(&arg.value)),
             }
         })
         .collect()
@@ -173,18 +218,20 @@ fn arg_value(out: &mut Vec<u8>, value: &ArgValue) {
 /// Appends one JSON line (with its newline): the consumer's hot path, a million times a
 /// second, so keys are written as prepared bytes and numbers with itoa; the field names and
 /// order are those of `JsonEvent` (a test checks both give the same object).
-/// `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
+/// `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time; `parse_arguments`
+/// writes numbers decoded, as Tracee's option of that name does.
 pub fn write_json(
     out: &mut Vec<u8>,
     record: &Record,
     policies: &[String],
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
+    parse_arguments: bool,
 ) {
     if let Some(d) = detector {
         // Detections are rare: the serde_json object is fast enough.
         out.extend_from_slice(
-            json_reference(record, policies, Some(d), boot_to_epoch_ns).as_bytes(),
+            json_reference(record, policies, Some(d), boot_to_epoch_ns, parse_arguments).as_bytes(),
         );
         out.push(b'\n');
         return;
@@ -263,10 +310,22 @@ pub fn write_json(
             Some(d) => json_str(out, d.name),
             None => json_str(out, &format!("arg{}", arg.index)),
         }
+        let decoded = match (event, def) {
+            (Some(e), Some(d)) if parse_arguments => {
+                decode::decode(e.name, d, &arg.value, decode::Mode::Tracee)
+            }
+            _ => None,
+        };
         out.extend_from_slice(b",\"type\":");
-        json_str(out, def.map_or("", |d| d.type_name));
+        match &decoded {
+            Some(d) if d.retyped => json_str(out, "string"),
+            _ => json_str(out, def.map_or("", |d| d.type_name)),
+        }
         out.extend_from_slice(b",\"value\":");
-        arg_value(out, &arg.value);
+        match &decoded {
+            Some(d) => json_str(out, &d.text),
+            None => arg_value(out, &arg.value),
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}\n");
@@ -293,6 +352,7 @@ pub fn json_reference(
     policies: &[String],
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
+    parse_arguments: bool,
 ) -> String {
     let h = &record.header;
     let mut event = serde_json::json!({
@@ -316,10 +376,10 @@ pub fn json_reference(
         "argsNum": h.args_num,
         "returnValue": h.retval,
         "syscall": if h.syscall == u32::MAX { String::new() } else { event_name(h.syscall) },
-        "args": named_args(record),
+        "args": named_args(record, parse_arguments),
     });
     if let (Some(d), Some(object)) = (detector, event.as_object_mut()) {
-        detection_json(object, record, d);
+        detection_json(object, record, d, parse_arguments);
     }
     event.to_string()
 }
@@ -342,6 +402,7 @@ fn detection_json(
     object: &mut serde_json::Map<String, serde_json::Value>,
     record: &Record,
     d: &DetectorMeta,
+    parse_arguments: bool,
 ) {
     use serde_json::json;
     let h = &record.header;
@@ -358,7 +419,7 @@ fn detection_json(
             "value": {
                 "id": base,
                 "name": event_name(base),
-                "args": named_args(record),
+                "args": named_args(record, parse_arguments),
                 "returnValue": h.retval,
             },
         }]),
@@ -400,16 +461,23 @@ pub fn json(
     policies: &[String],
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
+    parse_arguments: bool,
 ) -> String {
     let mut out = Vec::with_capacity(512);
-    write_json(&mut out, record, policies, detector, boot_to_epoch_ns);
+    write_json(
+        &mut out,
+        record,
+        policies,
+        detector,
+        boot_to_epoch_ns,
+        parse_arguments,
+    );
     out.pop();
     String::from_utf8(out).unwrap_or_default()
 }
 
-pub const TABLE_HEADER: &str = "TIME             UID    COMM             PID     TID     RET              EVENT                ARGS";
-
-/// One table row. `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
+/// One table row (with its continuation lines, without a final newline), laid out by
+/// `layout`. `boot_to_epoch_ns` turns the record's CLOCK_BOOTTIME into wall time.
 /// `summary`: the arguments as one readable line instead of `name: value` pairs (network
 /// events).
 pub fn table(
@@ -417,18 +485,12 @@ pub fn table(
     detector: Option<&DetectorMeta>,
     boot_to_epoch_ns: i64,
     summary: Option<&str>,
+    layout: &Layout,
 ) -> String {
     let h = &record.header;
-    let epoch_ns = (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns);
-    let day_ns = epoch_ns.rem_euclid(86_400_000_000_000);
-    let (hours, minutes) = (day_ns / 3_600_000_000_000, day_ns / 60_000_000_000 % 60);
-    let (seconds, micros) = (day_ns / 1_000_000_000 % 60, day_ns / 1_000 % 1_000_000);
     let mut args: Vec<String> = match summary {
         Some(line) => vec![line.to_owned()],
-        None => named_args(record)
-            .iter()
-            .map(|a| format!("{}: {}", a.name, a.value))
-            .collect(),
+        None => table_args(record),
     };
     let name = match detector {
         Some(d) => {
@@ -449,14 +511,15 @@ pub fn table(
         }
         None => event_name(h.event_id),
     };
-    format!(
-        "{hours:02}:{minutes:02}:{seconds:02}:{micros:06}  {:<6} {:<16} {:<7} {:<7} {:<16} {:<20} {}",
-        h.uid,
-        schema::abi::c_str(&h.comm),
-        h.pid,
-        h.tid,
-        h.retval,
-        name,
-        args.join(", ")
-    )
+    let comm = schema::abi::c_str(&h.comm);
+    let row = Row {
+        epoch_ns: (h.timestamp_ns as i64).saturating_add(boot_to_epoch_ns),
+        uid: h.uid,
+        comm: &comm,
+        pid: h.pid,
+        tid: h.tid,
+        ret: h.retval,
+        event: &name,
+    };
+    layout.row(&row, &args)
 }

@@ -19,6 +19,7 @@ use crate::containers::{MetadataFilters, Resolver};
 use crate::output::{Chunk, Writer};
 use crate::ring::RingReader;
 use crate::session::{Change, Session, Shared};
+use crate::sinks::Sinks;
 use crate::telemetry::{Tallies, Telemetry};
 use crate::{LoadError, print};
 
@@ -48,6 +49,11 @@ pub struct RunOptions {
     pub audit: bool,
     /// `--metrics`/`--healthz`: counts and state published for the HTTP thread.
     pub telemetry: Option<Arc<Telemetry>>,
+    /// The table's layout (its width).
+    pub layout: crate::table::Layout,
+    /// `--parse-arguments`: JSON numbers decoded as Tracee's option of that name does (the
+    /// table always decodes).
+    pub parse_arguments: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -71,6 +77,8 @@ pub struct Summary {
     /// detached before they returned).
     pub reloads: u32,
     pub stranded: i64,
+    /// Each sink's counters at the end (`delivered + dropped = events`).
+    pub sinks: Vec<crate::sinks::SinkSummary>,
 }
 
 /// What decoding a generation's records needs of its image.
@@ -107,6 +115,8 @@ pub const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
 struct State {
     writer: Writer,
+    /// The other destinations: each event as a JSON line, whatever stdout shows.
+    sinks: Sinks,
     /// Lines are formatted here and handed to the writer in large chunks.
     batch: Vec<u8>,
     batch_events: u64,
@@ -190,6 +200,7 @@ impl Counting {
 impl State {
     /// Hands the batch to the writer (or keeps it pending when the queue is full).
     fn hand_over(&mut self) {
+        self.sinks.hand_over();
         if self.pending.is_some() || self.batch.is_empty() {
             return;
         }
@@ -321,24 +332,57 @@ impl State {
             let h = &record.header;
             counting.count(h.event_id, generation, h.matched_policies);
         }
+        let start = self.batch.len();
         if !self.discarding {
             match options.output {
-                Output::Json if options.audit => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset);
-                    print::audit_json(&mut self.batch, generation, kernel);
-                }
                 Output::Json => {
-                    print::write_json(&mut self.batch, &record, &view.policies, detector, offset)
+                    print::write_json(
+                        &mut self.batch,
+                        &record,
+                        &view.policies,
+                        detector,
+                        offset,
+                        options.parse_arguments,
+                    );
+                    if options.audit {
+                        print::audit_json(&mut self.batch, generation, kernel);
+                    }
                 }
                 Output::Table => {
-                    let line = print::table(&record, detector, offset, summary.as_deref());
+                    let line = print::table(
+                        &record,
+                        detector,
+                        offset,
+                        summary.as_deref(),
+                        &options.layout,
+                    );
                     let _ = writeln!(self.batch, "{line}");
                 }
             }
             self.batch_events += 1;
-            if self.batch.len() >= BATCH_BYTES {
-                self.hand_over();
+        }
+        if !self.sinks.is_empty() {
+            if options.output == Output::Json && !self.discarding {
+                self.sinks
+                    .event_line(self.batch.get(start..).unwrap_or_default());
+            } else {
+                self.sinks.format_event(|out| {
+                    print::write_json(
+                        out,
+                        &record,
+                        &view.policies,
+                        detector,
+                        offset,
+                        options.parse_arguments,
+                    );
+                    if options.audit {
+                        print::audit_json(out, generation, kernel);
+                    }
+                });
             }
+        }
+        if self.batch.len() >= BATCH_BYTES {
+            self.hand_over();
         }
         if options.max_events.is_some_and(|max| self.matched >= max) {
             self.done = true;
@@ -378,15 +422,19 @@ impl LostReport {
                 "tracee-load: warning: {new} events lost (the ring buffer was full; {} in all): the output is not keeping up; a larger --ring-buffer-mb absorbs longer bursts",
                 c.lost
             );
-            if output == Output::Json && !state.done {
+            if !state.done {
                 let record = serde_json::json!({
                     "timestamp": wall_now_ns(),
                     "eventName": "lost_events",
                     "lostEvents": new,
                     "lostTotal": c.lost,
                     "lostPerCpu": new_per_cpu,
-                });
-                state.report_line(&record.to_string());
+                })
+                .to_string();
+                if output == Output::Json {
+                    state.report_line(&record);
+                }
+                state.sinks.report_line(&record);
             }
             self.reported = c.lost;
             self.per_cpu = c.lost_per_cpu;
@@ -406,24 +454,28 @@ impl LostReport {
             );
             self.unwritten = unwritten;
         }
+        state.sinks.report();
     }
 }
 
 /// Prints events until `stop` is set, the duration passes, `max_events` are printed or the
 /// output closes, installing the images the session's reader thread provides. The output
-/// is written by `writer`'s thread: a slow or failing output never blocks this loop.
+/// is written by `writer`'s thread, and each sink's by its own: a slow or failing output
+/// never blocks this loop.
 pub fn run(
     session: &mut Session,
     shared: &Shared,
     options: &RunOptions,
     stop: &AtomicBool,
     writer: Writer,
+    sinks: Sinks,
 ) -> Result<Summary, LoadError> {
     let offset = boot_to_epoch_ns();
     let deadline = options.duration.map(|d| Instant::now() + d);
     let views = vec![(session.current().number, View::of(&session.current().image))];
     let state = RefCell::new(State {
         writer,
+        sinks,
         batch: Vec::with_capacity(BATCH_BYTES + 4096),
         batch_events: 0,
         pending: None,
@@ -437,7 +489,7 @@ pub fn run(
         counting: options.telemetry.as_ref().map(|_| Counting::default()),
     });
     if options.output == Output::Table {
-        state.borrow_mut().report_line(print::TABLE_HEADER);
+        state.borrow_mut().report_line(&options.layout.header());
     }
     // existing_container: the containers running now, once, before the kernel's events.
     let boot_now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
@@ -585,6 +637,8 @@ pub fn run(
     if let Some(t) = &options.telemetry {
         s.publish(t);
     }
+    let sinks = std::mem::take(&mut s.sinks);
+    s.summary.sinks = sinks.close(flush_by.max(Instant::now() + Duration::from_millis(50)));
     let progress = &s.writer.progress;
     s.summary.printed = progress.written.load(Ordering::SeqCst);
     s.summary.output_closed |= progress.closed.load(Ordering::SeqCst);

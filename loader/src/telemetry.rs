@@ -53,6 +53,8 @@ pub struct Telemetry {
     /// The last reload was refused (cleared by the next one that succeeds).
     pub reload_refused: AtomicBool,
     refusal: Mutex<String>,
+    /// The output sinks' own counters (live atomics the sink threads update).
+    sinks: Mutex<Vec<Arc<crate::sinks::SinkStats>>>,
 }
 
 impl Default for Telemetry {
@@ -75,6 +77,7 @@ impl Default for Telemetry {
             attached: AtomicBool::new(false),
             reload_refused: AtomicBool::new(false),
             refusal: Mutex::default(),
+            sinks: Mutex::default(),
         }
     }
 }
@@ -123,6 +126,13 @@ impl Telemetry {
             why.clone_into(&mut r);
         }
         self.reload_refused.store(true, Ordering::Relaxed);
+    }
+
+    /// The sinks whose counters the metrics show.
+    pub fn watch_sinks(&self, stats: Vec<Arc<crate::sinks::SinkStats>>) {
+        if let Ok(mut s) = self.sinks.lock() {
+            *s = stats;
+        }
     }
 
     pub fn image_sha256(&self) -> String {
@@ -321,6 +331,39 @@ impl Collector for Telemetry {
             "The ring buffer's size.",
             i64::try_from(load(&self.ring_size)).unwrap_or(i64::MAX),
         )?;
+        let sinks = self.sinks.lock().map(|s| s.clone()).unwrap_or_default();
+        if !sinks.is_empty() {
+            for (name, help, value) in [
+                (
+                    "tracee_load_sink_events",
+                    "Events handed to an output sink.",
+                    (|s: &crate::sinks::SinkStats| &s.events)
+                        as fn(&crate::sinks::SinkStats) -> &AtomicU64,
+                ),
+                (
+                    "tracee_load_sink_delivered",
+                    "Events a sink delivered (written, answered 2xx, acknowledged).",
+                    |s| &s.delivered,
+                ),
+                (
+                    "tracee_load_sink_dropped",
+                    "Events a sink dropped (full queue, retries spent, failed write, left at exit).",
+                    |s| &s.dropped,
+                ),
+                (
+                    "tracee_load_sink_failures",
+                    "Failed attempts of a sink (each retry counted).",
+                    |s| &s.failures,
+                ),
+            ] {
+                let mut d = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+                for sink in &sinks {
+                    let labels = [("sink", sink.kind), ("target", sink.target.as_str())];
+                    let family = d.encode_family(&labels)?;
+                    ConstCounter::new(load(value(sink))).encode(family)?;
+                }
+            }
+        }
         gauge(
             e,
             "tracee_load_ready",

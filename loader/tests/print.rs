@@ -48,7 +48,7 @@ fn record() -> schema::record::Record {
 #[test]
 fn json_lines_use_tracee_field_names() {
     let policies = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-    let line = loader::print::json(&record(), &policies, None, 1_700_000_000_000_000_000);
+    let line = loader::print::json(&record(), &policies, None, 1_700_000_000_000_000_000, false);
     let v: Value = match serde_json::from_str(&line) {
         Ok(v) => v,
         Err(e) => panic!("{e}: {line}"),
@@ -85,18 +85,81 @@ fn json_lines_use_tracee_field_names() {
 
 #[test]
 fn table_rows_have_tracee_columns() {
-    let row = loader::print::table(&record(), None, 0, None);
+    let unlimited = loader::table::Layout::new(None);
+    let row = loader::print::table(&record(), None, 0, None, &unlimited);
     assert!(
         row.starts_with(
             "00:00:05:000000  1000   cat              10      11      3                openat"
         ),
         "{row}"
     );
+    // Flags and the directory decoded; strings as JSON.
     assert!(
-        row.ends_with("dirfd: -100, pathname: \"/tmp/x\", flags: 0"),
+        row.ends_with("dirfd: AT_FDCWD, pathname: \"/tmp/x\", flags: O_RDONLY"),
         "{row}"
     );
-    assert!(loader::print::TABLE_HEADER.starts_with("TIME"));
+    assert!(unlimited.header().starts_with("TIME"));
+}
+
+/// `--parse-arguments`: Tracee's decoders only (not `dirfd`), values as strings of type
+/// `string`, pointers in hex; without it, the numbers.
+#[test]
+fn parse_arguments_writes_tracee_strings() {
+    let mut r = record();
+    r.args[2].value = ArgValue::Int(0o101);
+    let arg = |v: &Value, name: &str| -> Value {
+        v["args"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["name"] == name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let parsed: Value = match serde_json::from_str(&loader::print::json(&r, &[], None, 0, true)) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        arg(&parsed, "flags"),
+        serde_json::json!({"name": "flags", "type": "string", "value": "O_WRONLY|O_CREAT"})
+    );
+    assert_eq!(
+        arg(&parsed, "dirfd"),
+        serde_json::json!({"name": "dirfd", "type": "int32", "value": -100})
+    );
+    let plain: Value = match serde_json::from_str(&loader::print::json(&r, &[], None, 0, false)) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        arg(&plain, "flags"),
+        serde_json::json!({"name": "flags", "type": "int32", "value": 65})
+    );
+    // mmap: a pointer in hex (its type kept), prot and flags by name.
+    let mut m = record();
+    m.header.event_id = 9;
+    m.header.syscall = 9;
+    m.args = vec![
+        Arg {
+            index: 0,
+            value: ArgValue::UInt(0x7f00_0000_1000),
+        },
+        Arg {
+            index: 2,
+            value: ArgValue::Int(5),
+        },
+        Arg {
+            index: 3,
+            value: ArgValue::Int(0x22),
+        },
+    ];
+    let v: Value = match serde_json::from_str(&loader::print::json(&m, &[], None, 0, true)) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(arg(&v, "addr")["value"], "0x7f0000001000");
+    assert_eq!(arg(&v, "addr")["type"], "trace.Pointer");
+    assert_eq!(arg(&v, "prot")["value"], "PROT_READ|PROT_EXEC");
+    assert_eq!(arg(&v, "flags")["value"], "MAP_PRIVATE|MAP_ANONYMOUS");
 }
 
 /// The hand-written JSON writer (the consumer's hot path) produces the same object as the
@@ -150,27 +213,32 @@ fn fast_json_writer_matches_the_serde_reference() {
         },
     ];
     variants.push(r);
+    let mut r = record();
+    r.args[2].value = ArgValue::Int(0o4101);
+    variants.push(r);
     for r in &variants {
-        let fast = loader::print::json(r, &policies, None, 42);
-        let reference = loader::print::json_reference(r, &policies, None, 42);
-        let a: Value = match serde_json::from_str(&fast) {
-            Ok(v) => v,
-            Err(e) => panic!("fast writer gave invalid JSON ({e}): {fast}"),
-        };
-        let b: Value = match serde_json::from_str(&reference) {
-            Ok(v) => v,
-            Err(e) => panic!("{e}"),
-        };
-        assert_eq!(a, b);
-        // Same key order as Tracee's (and the reference's).
-        let keys = |v: &Value| -> Vec<String> {
-            v.as_object()
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default()
-        };
-        assert_eq!(fast.find("\"timestamp\""), Some(1));
-        assert!(fast.ends_with("]}"), "{fast}");
-        assert_eq!(keys(&a).len(), 21);
+        for parse in [false, true] {
+            let fast = loader::print::json(r, &policies, None, 42, parse);
+            let reference = loader::print::json_reference(r, &policies, None, 42, parse);
+            let a: Value = match serde_json::from_str(&fast) {
+                Ok(v) => v,
+                Err(e) => panic!("fast writer gave invalid JSON ({e}): {fast}"),
+            };
+            let b: Value = match serde_json::from_str(&reference) {
+                Ok(v) => v,
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(a, b);
+            // Same key order as Tracee's (and the reference's).
+            let keys = |v: &Value| -> Vec<String> {
+                v.as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default()
+            };
+            assert_eq!(fast.find("\"timestamp\""), Some(1));
+            assert!(fast.ends_with("]}"), "{fast}");
+            assert_eq!(keys(&a).len(), 21);
+        }
     }
 }
 

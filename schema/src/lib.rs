@@ -12,4 +12,8 @@ pub mod record;
 
 /// JSON Schema (draft 2020-12) of one policy document, in all three accepted forms.
 /// Editors' YAML language servers can use the file `schema/policy.schema.json` directly.
+/// The version the tools print: the package version and the commit built (`0.1.0 (commit
+/// 1a2b3c4d5e6f)`).
+pub const VERSION: &str = env!("TRACEE_VERSION");
+
 pub const POLICY_JSON_SCHEMA: &str = include_str!("../policy.schema.json");

@@ -81,6 +81,10 @@ table! {
     SetMembersNotProduced "W305" "set-members-not-produced" Warning "events of a selected set that this loader does not produce, left out";
     DetectorNotProduced "W306" "detector-not-produced" Warning "a Tracee detector whose base events this loader cannot produce: the rule never fires";
     OtherKindSkipped "W307" "other-kind-skipped" Warning "a Kubernetes object of another kind (a rendered chart's ConfigMap, Deployment, ...) skipped";
+    AlwaysMatches "W308" "always-matches" Warning "a filter that every value passes: it does nothing";
+    ContainerIdNeverMatches "W309" "container-id-never-matches" Warning "a container id that no container's id can match (too short, too long, or not hex)";
+    ShadowedRule "W310" "shadowed-rule" Warning "events of a rule that other rules of the policy decide: its filters do not apply to them";
+    DuplicatePolicy "W311" "duplicate-policy" Warning "a policy with the same scope, rules and actions as another";
     TestFailed "E401" "test-failed" Error "a policy test case: the image does not match what the case expects";
     InvalidTest "E402" "invalid-test" Error "a policy test file or case is malformed";
 }

@@ -181,8 +181,16 @@ impl NumericSet {
         } else {
             return false;
         };
-        // `!=` values can only empty a short range.
-        low <= high && !(high - low < 64 && (low..=high).all(|v| self.ne.contains(&v)))
+        // The range is empty of passing values when its every value is a `!=` value.
+        let mut excluded: Vec<i128> = self
+            .ne
+            .iter()
+            .copied()
+            .filter(|v| (low..=high).contains(v))
+            .collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        low <= high && i128::try_from(excluded.len()).unwrap_or(i128::MAX) <= high - low
     }
 }
 

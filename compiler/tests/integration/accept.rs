@@ -120,10 +120,14 @@ fn string_and_special_scope_keys() {
         simplify(&got),
         vec![one(Container, Eq, vec![Value::Started])]
     );
-    let got = scope_of(&["container=abc123,def456"]);
+    let got = scope_of(&["container=abc123abc123,def456def456"]);
     assert_eq!(
         simplify(&got),
-        vec![one(Container, Eq, vec![exact("abc123"), exact("def456")])]
+        vec![one(
+            Container,
+            Eq,
+            vec![exact("abc123abc123"), exact("def456def456")]
+        )]
     );
     let got = scope_of(&["not-container"]);
     assert_eq!(simplify(&got), vec![one(NotContainer, Eq, vec![])]);

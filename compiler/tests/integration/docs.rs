@@ -539,3 +539,71 @@ fn docs_link_to_each_other() {
         );
     }
 }
+
+fn readme() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// README's sample `tracee-compile testdata/policies/ -o rules.bin` line is what the command
+/// prints today (the loader's attach line is checked by a root test, it needs the kernel).
+#[test]
+fn readme_sample_compile_line_is_true() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracee-compile"))
+        .args(["testdata/policies/", "-o"])
+        .arg(dir.path().join("rules.bin"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let printed = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("wrote ")
+                .map(|l| l.split_once(": ").map(|x| x.1.to_owned()))
+        })
+        .flatten()
+        .unwrap_or_else(|| panic!("no `wrote` line: {}", String::from_utf8_lossy(&out.stderr)));
+    let readme = readme();
+    let sample = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("wrote rules.bin: "))
+        .unwrap_or_else(|| panic!("README has no `wrote rules.bin:` sample line"));
+    assert_eq!(sample, printed, "update README.md's sample output");
+}
+
+/// README's layout table names every BPF source file, and names no file that is gone.
+#[test]
+fn readme_layout_lists_every_bpf_file() {
+    let readme = readme();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `bpf/` |"))
+        .unwrap_or_else(|| panic!("README's layout table has no bpf/ row"));
+    let bpf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bpf");
+    let mut files = BTreeSet::new();
+    for entry in std::fs::read_dir(&bpf).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".bpf.c") {
+            files.insert(format!("`{stem}`"));
+        } else if name.ends_with(".bpf.h") {
+            files.insert(format!("`{name}`"));
+        }
+    }
+    assert!(files.len() > 10, "{files:?}");
+    let missing: Vec<&String> = files.iter().filter(|f| !row.contains(f.as_str())).collect();
+    assert!(missing.is_empty(), "README's bpf/ row misses {missing:?}");
+    // Every backticked name in the row's list of programs exists.
+    let listed = row
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(l, _)| l)
+        .unwrap_or_default();
+    for name in listed.split(", ") {
+        let stem = name.trim_matches('`');
+        assert!(
+            bpf.join(format!("{stem}.bpf.c")).exists(),
+            "README lists `{stem}`, but bpf/{stem}.bpf.c does not exist"
+        );
+    }
+}

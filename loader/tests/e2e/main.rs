@@ -11,6 +11,8 @@ mod network;
 mod operations;
 mod reload;
 mod robustness;
+mod sinks;
+mod table;
 
 use harness::*;
 

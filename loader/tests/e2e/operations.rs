@@ -91,9 +91,13 @@ fn metrics_agree_with_the_output_and_health_follows_reloads() {
     let live = s.path().join("live.bin");
     std::fs::write(&live, read(&first)).unwrap_or_else(|e| panic!("{e}"));
     let (metrics, health) = (free_addr(), free_addr());
+    let sink = s.path().join("events.json");
+    let sink_arg = sink.to_string_lossy().into_owned();
     let t = Tracer::start(
         &live,
         &[
+            "--output-file",
+            &sink_arg,
             "--watch",
             "--metrics",
             &metrics.to_string(),
@@ -138,6 +142,16 @@ fn metrics_agree_with_the_output_and_health_follows_reloads() {
         Some(0.0),
         "{m}"
     );
+    // The file sink's own counters.
+    let file_key = |name: &str| {
+        format!("tracee_load_sink_{name}_total{{sink=\"file\",target=\"{sink_arg}\"}}")
+    };
+    let (_, m) = eventually(metrics, "/metrics", |_, m| {
+        sample(m, &file_key("delivered")) == count
+    });
+    assert_eq!(sample(&m, &file_key("events")), count, "{m}");
+    assert_eq!(sample(&m, &file_key("delivered")), count, "{m}");
+    assert_eq!(sample(&m, &file_key("dropped")), Some(0.0), "{m}");
     assert_eq!(sample(&m, "tracee_load_generation"), Some(1.0), "{m}");
     let image = format!(
         "tracee_load_image{{sha256=\"{}\",generation=\"1\"}}",
@@ -285,4 +299,140 @@ fn config_file_sets_flags_and_logs_as_json() {
         err.contains("`ring-bufer-mb` is not a setting") && err.contains("ring-buffer-mb"),
         "{err}"
     );
+}
+
+/// README's first command, `scripts/demo`, with the tools already built: it makes activity
+/// the bundled policies select as soon as the loader is attached and says so, so its own
+/// open, exec and failed close show within seconds even on a quiet machine.
+#[test]
+fn the_demo_shows_its_own_activity() {
+    if !can_bpf() {
+        return;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let load = std::path::Path::new(env!("CARGO_BIN_EXE_tracee-load"));
+    let bin_dir = load.parent().unwrap_or_else(|| panic!("no bin dir"));
+    if !bin_dir.join("tracee-compile").exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "tracee-compile"])
+            .current_dir(&repo)
+            .status()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(built.success());
+    }
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(repo.join("scripts/demo"))
+        .env("BIN_DIR", bin_dir)
+        .env("DURATION", "4")
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{stderr}");
+    assert!(stderr.contains("scripts/demo: every second"), "{stderr}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("tracee-demo."))
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("security_file_open") && r.contains("demo-1.txt")),
+        "{stdout:.3000}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("sched_process_exec") && l.contains(": demo exec")),
+        "{stdout:.3000}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(" close ") && l.contains("987")),
+        "{stdout:.3000}"
+    );
+}
+
+/// No root needed: the version names the commit; completions and the man page come from the
+/// CLI definitions.
+#[test]
+fn version_completions_and_man_page() {
+    let version = loader()
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with("tracee-load ") && version.contains(" ("),
+        "{version}"
+    );
+    let out = loader()
+        .args(["--completions", "bash"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("--ring-buffer-mb") && script.contains("--metrics"),
+        "{script:.300}"
+    );
+    let s = Scratch::new();
+    let dir = s.path().join("man");
+    let out = loader()
+        .arg("--man")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A value the kernel could never take is a usage error, like a bad flag: exit 2.
+    let out = loader()
+        .args(["--ring-buffer-mb", "3", "x.bin"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("power of two"), "{err}");
+    let page = std::fs::read_to_string(dir.join("tracee-load.1")).unwrap_or_default();
+    assert!(
+        page.contains(".TH") && page.contains("healthz"),
+        "{page:.300}"
+    );
+}
+
+/// README's sample attach line is what this kernel prints for the bundled policies (hooks,
+/// events, policies, map entries; not the milliseconds).
+#[test]
+fn readme_sample_attach_line_is_true() {
+    if !can_bpf() {
+        return;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let s = Scratch::new();
+    let image = compile_paths(s.path(), &[repo.join("testdata/policies")]);
+    let t = Tracer::start(&image, &[]);
+    let run = t.stop();
+    let counts = |line: &str| -> Option<String> {
+        let rest = line.split_once("tracee-load: attached ")?.1;
+        Some(rest.split_once(" in ")?.0.to_owned())
+    };
+    let printed = run
+        .stderr
+        .iter()
+        .find_map(|l| counts(l))
+        .unwrap_or_else(|| panic!("{:?}", run.stderr));
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap_or_default();
+    let sample = readme
+        .lines()
+        .find_map(counts)
+        .unwrap_or_else(|| panic!("README has no attach line"));
+    assert_eq!(sample, printed, "update README.md's sample attach line");
 }
