@@ -2,6 +2,7 @@
 //! make real syscalls/execs under real uids and namespaces, and check what it printed, both
 //! the events that must appear and those that must not.
 
+mod deploy;
 mod detectors;
 mod events;
 mod faults;
