@@ -187,7 +187,7 @@ pub fn drop_capabilities(
 
 /// Before anything else: a user without CAP_BPF and CAP_PERFMON (not root, or a container
 /// without them) is told so in one line, rather than by whichever step fails first.
-pub fn check_privileges() -> Result<(), LoadError> {
+pub fn check_privileges(network: bool) -> Result<(), LoadError> {
     use rustix::thread::CapabilitySet;
     let effective = rustix::thread::capabilities(None)
         .map(|c| c.effective)
@@ -199,12 +199,19 @@ pub fn check_privileges() -> Result<(), LoadError> {
     if !effective.contains(CapabilitySet::PERFMON) {
         missing.push("CAP_PERFMON");
     }
+    if network && !effective.contains(CapabilitySet::NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
     if missing.is_empty() {
         return Ok(());
     }
+    let needs = if network {
+        "CAP_BPF and CAP_PERFMON, and CAP_NET_ADMIN for this image's network events (the kernel loads packet programs only with it)"
+    } else {
+        "CAP_BPF and CAP_PERFMON"
+    };
     Err(LoadError::Kernel(format!(
-        "tracee-load loads BPF programs, which needs root or at least {} (this process has not got {}): run it with sudo, or give the capabilities (docs/kubernetes.md lists what a container needs)",
-        "CAP_BPF and CAP_PERFMON",
+        "tracee-load loads BPF programs, which needs root or at least {needs} (this process has not got {}): run it with sudo, or give the capabilities (docs/kubernetes.md lists what a container needs)",
         missing.join(" nor ")
     )))
 }

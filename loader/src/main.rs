@@ -237,7 +237,7 @@ fn main() -> ExitCode {
         ring_bytes: cli.ring_buffer_mb.saturating_mul(1 << 20),
         audit: cli.audit,
     };
-    if let Err(err) = loader::harden::check_privileges() {
+    if let Err(err) = loader::harden::check_privileges(read.plan.needs_net_admin()) {
         return fail(1, err);
     }
     if let Err(err) = loader::check_kernel() {
@@ -278,7 +278,11 @@ fn main() -> ExitCode {
         Ok(w) => w,
         Err(e) => return fail(1, e),
     };
-    let network = session.current().plan.needs_net_admin();
+    // CAP_NET_ADMIN is kept for an image with network events, and under --watch when it was
+    // granted: a later image (a ConfigMap update) may add network events, and a capability
+    // dropped cannot come back without a restart.
+    let network = session.current().plan.needs_net_admin()
+        || (cli.watch && loader::harden::can_load_packet_programs());
     let kept = match loader::harden::drop_capabilities(!cli.no_reload, network) {
         Ok(kept) => kept,
         Err(err) => return fail(1, err),

@@ -560,10 +560,16 @@ fn a_stopped_receiver_costs_the_tracer_only_counted_drops() {
             summary.contains(&format!("{N} events printed")),
             "{name}: {summary}"
         );
+        // Drops are warned about by the periodic report when they happen while the loader
+        // runs; on a loaded machine every drop may come at exit, which only the summary
+        // (checked above) can count.
+        let warned = run
+            .stderr
+            .iter()
+            .any(|l| l.contains(&format!("webhook {url}")) && l.contains("events dropped"));
+        let at_exit_only = summary.contains(&format!("webhook {url}: 0 delivered, {N} dropped"));
         assert!(
-            run.stderr
-                .iter()
-                .any(|l| l.contains(&format!("webhook {url}")) && l.contains("events dropped")),
+            warned || at_exit_only,
             "{name}: no drop warning: {}",
             run.stderr.join("\n")
         );
