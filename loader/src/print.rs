@@ -113,32 +113,47 @@ fn args_event(record: &Record) -> Option<&'static catalog::EventDef> {
     })
 }
 
+/// Each argument of the record: its name, its catalog definition, its value decoded in
+/// `mode` (None: left as it is), and its value.
+fn each_arg(
+    record: &Record,
+    mode: Option<decode::Mode>,
+) -> impl Iterator<
+    Item = (
+        String,
+        Option<&'static catalog::ArgDef>,
+        Option<decode::Decoded>,
+        &ArgValue,
+    ),
+> + '_ {
+    let event = args_event(record);
+    record.args.iter().map(move |arg| {
+        let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
+        let name = def.map_or_else(|| format!("arg{}", arg.index), |d| d.name.to_owned());
+        let decoded = match (event, def, mode) {
+            (Some(e), Some(d), Some(mode)) => decode::decode(e.name, d, &arg.value, mode),
+            _ => None,
+        };
+        (name, def, decoded, &arg.value)
+    })
+}
+
 /// The record's arguments named and typed by the catalog; with `parse_arguments`, numbers
 /// decoded as Tracee's parse-arguments option does (`decode`).
 fn named_args(record: &Record, parse_arguments: bool) -> Vec<JsonArg> {
-    let event = args_event(record);
-    record
-        .args
-        .iter()
-        .map(|arg| {
-            let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
-            let decoded = match (event, def) {
-                (Some(e), Some(d)) if parse_arguments => {
-                    decode::decode(e.name, d, &arg.value, decode::Mode::Tracee)
-                }
-                _ => None,
-            };
+    each_arg(record, parse_arguments.then_some(decode::Mode::Tracee))
+        .map(|(name, def, decoded, value)| {
             let ty = match (&decoded, def) {
                 (Some(d), _) if d.retyped => "string".to_owned(),
                 (_, Some(d)) => d.type_name.to_owned(),
                 (_, None) => String::new(),
             };
             JsonArg {
-                name: def.map_or_else(|| format!("arg{}", arg.index), |d| d.name.to_owned()),
+                name,
                 ty,
                 value: match decoded {
                     Some(d) => serde_json::Value::String(d.text),
-                    None => arg_json(&arg.value),
+                    None => arg_json(value),
                 },
             }
         })
@@ -148,21 +163,10 @@ fn named_args(record: &Record, parse_arguments: bool) -> Vec<JsonArg> {
 /// The record's arguments as the table shows them: `name: value`, numbers decoded (flags,
 /// modes, commands by name; pointers in hex), other values as JSON.
 fn table_args(record: &Record) -> Vec<String> {
-    let event = args_event(record);
-    record
-        .args
-        .iter()
-        .map(|arg| {
-            let def = event.and_then(|e| e.args.get(usize::from(arg.index)));
-            let name = def.map_or_else(|| format!("arg{}", arg.index), |d| d.name.to_owned());
-            let decoded = match (event, def) {
-                (Some(e), Some(d)) => decode::decode(e.name, d, &arg.value, decode::Mode::Table),
-                _ => None,
-            };
-            match decoded {
-                Some(d) => format!("{name}: {}", d.text),
-                None => format!("{name}: {}", arg_json(&arg.value)),
-            }
+    each_arg(record, Some(decode::Mode::Table))
+        .map(|(name, _, decoded, value)| match decoded {
+            Some(d) => format!("{name}: {}", d.text),
+            None => format!("{name}: {}", arg_json(value)),
         })
         .collect()
 }

@@ -340,25 +340,34 @@ impl State {
         } else {
             crate::workload::Workload::none()
         };
+        // The v0.24 JSON line, for stdout and the sinks alike.
+        let json = |out: &mut Vec<u8>| {
+            print::write_json(
+                out,
+                &record,
+                &view.policies,
+                detector,
+                offset,
+                options.parse_arguments,
+                &workload,
+            );
+            if options.audit {
+                print::audit_json(out, generation, kernel);
+            }
+        };
         if !self.discarding {
-            let (batch, policies) = (&mut self.batch, &view.policies);
+            let batch = &mut self.batch;
             match options.output {
-                Output::Json => {
-                    print::write_json(
+                Output::Json => json(batch),
+                Output::JsonV1beta1 => {
+                    crate::v1beta1::write(
                         batch,
                         &record,
-                        policies,
+                        &view.policies,
                         detector,
                         offset,
-                        options.parse_arguments,
                         &workload,
                     );
-                    if options.audit {
-                        print::audit_json(batch, generation, kernel);
-                    }
-                }
-                Output::JsonV1beta1 => {
-                    crate::v1beta1::write(batch, &record, policies, detector, offset, &workload);
                     if options.audit {
                         print::audit_json(batch, generation, kernel);
                     }
@@ -382,20 +391,7 @@ impl State {
                 self.sinks
                     .event_line(self.batch.get(start..).unwrap_or_default());
             } else {
-                self.sinks.format_event(|out| {
-                    print::write_json(
-                        out,
-                        &record,
-                        &view.policies,
-                        detector,
-                        offset,
-                        options.parse_arguments,
-                        &workload,
-                    );
-                    if options.audit {
-                        print::audit_json(out, generation, kernel);
-                    }
-                });
+                self.sinks.format_event(json);
             }
         }
         if self.batch.len() >= BATCH_BYTES {
