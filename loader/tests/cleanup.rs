@@ -10,9 +10,11 @@ use std::os::unix::process::ExitStatusExt;
 
 use harness::*;
 
-/// Our programs (tr_*) and maps (the image's and the runtime ones) loaded in the kernel, by
-/// kernel id (an object is told from a later one of the same name).
-fn ours() -> (Vec<(u32, String)>, Vec<(u32, String)>) {
+/// Kernel objects by id and name: an object is told from a later one of the same name.
+type Objects = Vec<(u32, String)>;
+
+/// Our programs (tr_*) and maps (the image's and the runtime ones) loaded in the kernel.
+fn ours() -> (Objects, Objects) {
     let progs = libbpf_rs::query::ProgInfoIter::default()
         .map(|p| (p.id, p.name.to_string_lossy().into_owned()))
         .filter(|(_, n)| n.starts_with("tr_") || n == "seed_follow")
@@ -32,7 +34,7 @@ fn ours() -> (Vec<(u32, String)>, Vec<(u32, String)>) {
 /// What was in the kernel before a test, which the test is not to blame for (a loader of
 /// another test binary still exiting, or objects a kernel never freed): said on stderr, and
 /// left out of the comparison.
-fn before() -> (Vec<(u32, String)>, Vec<(u32, String)>) {
+fn before() -> (Objects, Objects) {
     let earlier = ours();
     if earlier != (vec![], vec![]) {
         eprintln!("note: in the kernel before this test (not compared): {earlier:?}");
@@ -42,7 +44,7 @@ fn before() -> (Vec<(u32, String)>, Vec<(u32, String)>) {
 
 /// The kernel frees a program or map after its last reference goes, in an RCU callback:
 /// give it a few seconds, and say what is still there after that, beyond `earlier`.
-fn assert_gone(after: &str, earlier: &(Vec<(u32, String)>, Vec<(u32, String)>)) {
+fn assert_gone(after: &str, earlier: &(Objects, Objects)) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (progs, maps) = ours();
