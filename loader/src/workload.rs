@@ -110,6 +110,9 @@ pub struct Workloads {
     /// `sched_process_exec` and the index of its `pathname`.
     exec: Option<(u32, u8)>,
     store: Option<ExeStore>,
+    /// The last answer given from the caches, and for which thread image and cgroup: events
+    /// come in runs from one thread, and a run pays two comparisons instead of two hashes.
+    last: Option<(ThreadKey, u64, Workload)>,
 }
 
 impl Workloads {
@@ -126,6 +129,7 @@ impl Workloads {
             no_exe: Rc::from(""),
             exec,
             store,
+            last: None,
         }
     }
 
@@ -134,12 +138,20 @@ impl Workloads {
     pub fn of(&mut self, resolver: &mut Resolver, record: &Record) -> Workload {
         let h = &record.header;
         let key = (h.host_tid, h.exec_id, h.thread_start_ns);
+        if let Some((k, cgroup, w)) = &self.last
+            && *k == key
+            && *cgroup == h.cgroup_id
+        {
+            return w.clone();
+        }
+        let mut from_caches = true;
         let per_thread = resolver.per_process();
         let container = if per_thread {
             self.threads
                 .get(&key)
                 .and_then(|t| t.container.clone())
                 .unwrap_or_else(|| {
+                    from_caches = false;
                     let lookup = self.shared(resolver.lookup(h.cgroup_id, h.host_pid));
                     self.thread(key).container = Some(Rc::clone(&lookup));
                     lookup
@@ -148,6 +160,7 @@ impl Workloads {
             match self.by_cgroup.get(&h.cgroup_id) {
                 Some(hit) => Rc::clone(hit),
                 None => {
+                    from_caches = false;
                     let lookup = self.shared(resolver.lookup(h.cgroup_id, h.host_pid));
                     if resolver.is_final(h.cgroup_id) {
                         if self.by_cgroup.len() >= MAX_ENTRIES {
@@ -162,12 +175,17 @@ impl Workloads {
         let exe = match self.threads.get(&key).and_then(|t| t.exe.clone()) {
             Some(exe) => exe,
             None => {
+                from_caches = false;
                 let exe = self.read_exe(record);
                 self.thread(key).exe = Some(Rc::clone(&exe));
                 exe
             }
         };
-        Workload { container, exe }
+        let workload = Workload { container, exe };
+        // Only answers the caches hold (final ones): the next event of this thread image
+        // gets what the caches would give it.
+        self.last = from_caches.then(|| (key, h.cgroup_id, workload.clone()));
+        workload
     }
 
     fn thread(&mut self, key: ThreadKey) -> &mut ThreadEntry {
