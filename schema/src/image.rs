@@ -723,7 +723,20 @@ pub fn decode(bytes: &[u8]) -> Result<Image, ImageError> {
 fn decode_meta(payload: &Reader<'_>) -> Result<Meta, ImageError> {
     let bytes = payload.rest();
     match postcard::take_from_bytes::<Meta>(bytes) {
-        Ok((meta, [])) => Ok(meta),
+        Ok((meta, [])) => {
+            // postcard also reads numbers written with more bytes than they need (`ff 00`
+            // for 127): one spelling only, so that an image is the encoding of what it holds.
+            let canonical = postcard::to_stdvec(&meta).unwrap_or_default();
+            match canonical.iter().zip(bytes).position(|(a, b)| a != b) {
+                None if canonical.len() == bytes.len() => Ok(meta),
+                at => Err(ImageError::Meta {
+                    offset: payload.pos + at.unwrap_or(canonical.len().min(bytes.len())),
+                    message: "not in canonical form (a number written with more bytes than it \
+                              needs): the file was not written by tracee-compile"
+                        .to_owned(),
+                }),
+            }
+        }
         Ok((_, rest)) => Err(ImageError::TrailingBytes {
             offset: payload.pos + (bytes.len() - rest.len()),
             len: rest.len() as u64,
